@@ -1,0 +1,20 @@
+"""mtlinear: regularized linear multi-task learning, scikit-learn style.
+
+Public names
+------------
+MultiTaskRegressor
+    Squared loss with the ``l1``, ``l2``, ``l21`` or ``trace`` penalty.
+alpha_max
+    Smallest ``alpha`` giving an all-zero model.
+stack_tasks
+    Per-task arrays (MALSAR's format) to the stacked layout (``task_col=-1``).
+load_school
+    The School data (MALSAR ``.mat`` file) in the stacked layout.
+"""
+from ._path import alpha_max
+from ._regressor import MultiTaskRegressor
+from ._task_data import stack_tasks
+from .datasets import load_school
+
+__all__ = ["MultiTaskRegressor", "alpha_max", "stack_tasks", "load_school"]
+__version__ = "0.1.0"

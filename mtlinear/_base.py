@@ -1,0 +1,172 @@
+"""Shared shell of the multi-task estimators: parameters, validation, fit."""
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
+                                      validate_data)
+
+from ._solve import solve
+from ._task_data import (build_problem, check_task_weights, encode_task_labels,
+                         split_task_column)
+from .penalties import PENALTIES, make_penalty
+
+__all__ = ["MultiTaskLinearModel"]
+
+
+def check_features(X, *, estimator_name):
+    """Validate the numeric feature block: finite floats, dense or CSR/CSC."""
+    return check_array(X, accept_sparse=("csr", "csc"), dtype=np.float64,
+                       ensure_all_finite=True, estimator=estimator_name,
+                       input_name="X")
+
+
+class MultiTaskLinearModel(BaseEstimator):
+    """Base class of the regularized multi-task linear estimators.
+
+    Subclasses set ``_loss`` and implement ``_encode_targets`` (user targets
+    to the solver's in the layout's shape) and the prediction methods.
+    """
+
+    _parameter_constraints = {
+        "penalty": [StrOptions(set(PENALTIES))],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "fit_intercept": ["boolean"],
+        "task_col": [None, Integral, str],
+        "task_weights": [None, dict, "array-like"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "warm_start": ["boolean"],
+        "solver": [StrOptions({"auto", "fista"})],
+        "verbose": ["verbose"],
+    }
+
+    _loss = None  # set by subclasses
+
+    def __init__(self, penalty="l21", alpha=1.0, l1_ratio=1.0, *,
+                 fit_intercept=True, task_col=None, task_weights=None,
+                 max_iter=5000, tol=1e-4, warm_start=False, solver="auto",
+                 verbose=0):
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.task_col = task_col
+        self.task_weights = task_weights
+        self.max_iter = max_iter
+        self.tol = tol
+        self.warm_start = warm_start
+        self.solver = solver
+        self.verbose = verbose
+
+    # ------------------------------------------------------------ inputs
+    def _validate_X(self, X, reset):
+        """Return ``(features, task_index or None)``; sets tasks_ on reset."""
+        name = type(self).__name__
+        if self.task_col is None:
+            X = validate_data(self, X, reset=reset, accept_sparse=("csr", "csc"),
+                              dtype=np.float64, ensure_all_finite=True)
+            return X, None
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        features, labels = split_task_column(X, self.task_col)
+        features = check_features(features, estimator_name=name)
+        if reset:
+            self.tasks_, task_index = encode_task_labels(labels)
+        else:
+            _, task_index = encode_task_labels(labels, known=self.tasks_)
+        if features.shape[1] == 0:
+            raise ValueError(f"{name}: X has only the task column; it needs at "
+                             "least one feature column besides it.")
+        return features, task_index
+
+    def _check_samples_per_task(self, n_samples, task_index):
+        name = type(self).__name__
+        counts = (np.array([n_samples]) if task_index is None
+                  else np.bincount(task_index))
+        if counts.min() < 2:
+            where = ("" if task_index is None
+                     else f" (task {self.tasks_[np.argmin(counts)]!r})")
+            raise ValueError(f"{name} needs at least 2 samples per task; got "
+                             f"n_samples = {counts.min()}{where}. Give every "
+                             "task two or more samples.")
+
+    def _validate_sample_weight(self, sample_weight, X):
+        if sample_weight is None:
+            return None
+        return _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                    ensure_non_negative=True)
+
+    # ------------------------------------------------------------ fit
+    def _fit(self, X, y, sample_weight):
+        self._validate_params()
+        X, task_index = self._validate_X(X, reset=True)
+        if task_index is None:
+            # targets validated once X's feature names are recorded
+            y = check_array(y, ensure_2d=False, dtype=None,
+                            ensure_all_finite=True, input_name="y")
+        else:
+            y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+            if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
+                raise ValueError(f"With task_col, y must be 1-d (one target per "
+                                 f"row), got shape {y.shape}.")
+            y = y.reshape(-1)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}; "
+                             "they must match.")
+        Y = self._encode_targets(y, task_index)
+        self._check_samples_per_task(X.shape[0], task_index)
+        sample_weight = self._validate_sample_weight(sample_weight, X)
+
+        tasks = (np.arange(Y.shape[1]) if task_index is None else self.tasks_)
+        omega = check_task_weights(self.task_weights, tasks)
+        problem = build_problem(X, Y, task_index, n_tasks=len(tasks),
+                                sample_weight=sample_weight, task_weights=omega,
+                                fit_intercept=self.fit_intercept,
+                                center_targets=self._loss.name == "squared")
+        penalty = make_penalty(self.penalty, self.alpha, self.l1_ratio)
+
+        W0 = b0 = None
+        if self.warm_start and getattr(self, "coef_", None) is not None \
+                and self.coef_.shape == (problem.n_tasks, problem.n_features):
+            W0 = self.coef_.T
+            b0 = problem.solver_intercept(W0, self.intercept_)
+        result = solve(problem, self._loss, penalty, W0=W0, b0=b0,
+                       max_iter=self.max_iter, tol=self.tol, solver=self.solver,
+                       verbose=self.verbose)
+        if not result.converged:
+            warnings.warn(
+                f"{type(self).__name__} did not converge in max_iter="
+                f"{self.max_iter} iterations: duality gap {result.gap:.3e} > "
+                f"target {result.tol_abs:.3e}. Increase max_iter, raise tol, or "
+                "scale the features.", ConvergenceWarning)
+        self.coef_ = np.ascontiguousarray(result.W.T)
+        self.intercept_ = problem.intercepts(result.W, result.b)
+        self.n_iter_ = result.n_iter
+        self.dual_gap_ = result.gap
+        self.n_tasks_ = problem.n_tasks
+        return self
+
+    # ------------------------------------------------------------ predict
+    def _linear_predictor(self, X):
+        """``X w_t + b_t``: (n, T) in the shared layout, (n,) stacked."""
+        check_is_fitted(self)
+        X, task_index = self._validate_X(X, reset=False)
+        if task_index is None:
+            return np.asarray(X @ self.coef_.T) + self.intercept_
+        coef = self.coef_[task_index]
+        if sp.issparse(X):
+            z = np.asarray(X.multiply(coef).sum(axis=1)).ravel()
+        else:
+            z = np.einsum("ij,ij->i", X, coef)
+        return z + self.intercept_[task_index]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

@@ -1,0 +1,276 @@
+"""The linear operator ``W -> X W`` for the two data layouts.
+
+* :class:`SharedDesign`: one ``X`` (n, d) for every task; sample arrays are
+  ``(n, T)``, ``Z = X W``.
+* :class:`StackedDesign`: each task has its own rows, stored grouped by task
+  with offsets ``task_ptr`` (CSR-style); sample arrays are ``(n,)`` and row
+  ``i`` of task ``t`` has ``z_i = x_i . w_t``.
+
+Both may centre ``X`` implicitly: with per-task (weighted) means ``m_t`` the
+operator is ``(X - 1 m_t^T) W`` without ever forming the centred matrix, so a
+sparse ``X`` stays sparse.  Centring is how intercepts are handled (see
+:mod:`mtlinear._task_data`).  Dense products go to BLAS; the per-task segments
+of the stacked layout are Numba loops.
+"""
+import numpy as np
+import scipy.sparse as sp
+from numba import njit
+from scipy.sparse.linalg import LinearOperator, eigsh
+
+# largest dimension for which the Lipschitz constant is computed exactly from a
+# dense Gram matrix; beyond it, Lanczos (ARPACK) on the implicit operator
+_EXACT_GRAM_MAX = 2000
+
+
+# ------------------------------------------------------------ Numba kernels
+@njit(cache=True)
+def _stacked_dense_matvec(X, W, task_ptr):
+    n, d = X.shape
+    z = np.zeros(n)
+    for t in range(task_ptr.size - 1):
+        for i in range(task_ptr[t], task_ptr[t + 1]):
+            acc = 0.0
+            for j in range(d):
+                acc += X[i, j] * W[j, t]
+            z[i] = acc
+    return z
+
+
+@njit(cache=True)
+def _stacked_dense_rmatvec(X, r, task_ptr):
+    n, d = X.shape
+    G = np.zeros((task_ptr.size - 1, d))
+    for t in range(task_ptr.size - 1):
+        for i in range(task_ptr[t], task_ptr[t + 1]):
+            ri = r[i]
+            if ri != 0.0:
+                for j in range(d):
+                    G[t, j] += X[i, j] * ri
+    return G
+
+
+@njit(cache=True)
+def _stacked_csr_matvec(data, indices, indptr, W, task_ptr):
+    z = np.zeros(indptr.size - 1)
+    for t in range(task_ptr.size - 1):
+        for i in range(task_ptr[t], task_ptr[t + 1]):
+            acc = 0.0
+            for k in range(indptr[i], indptr[i + 1]):
+                acc += data[k] * W[indices[k], t]
+            z[i] = acc
+    return z
+
+
+@njit(cache=True)
+def _stacked_csr_rmatvec(data, indices, indptr, r, task_ptr, d):
+    G = np.zeros((task_ptr.size - 1, d))
+    for t in range(task_ptr.size - 1):
+        for i in range(task_ptr[t], task_ptr[t + 1]):
+            ri = r[i]
+            if ri != 0.0:
+                for k in range(indptr[i], indptr[i + 1]):
+                    G[t, indices[k]] += data[k] * ri
+    return G
+
+
+# ------------------------------------------------------------ helpers
+def weighted_mean_rows(X, w):
+    """``sum_i w_i x_i / sum_i w_i`` for dense or sparse ``X``."""
+    total = w.sum()
+    if sp.issparse(X):
+        return np.asarray(X.T @ w).ravel() / total
+    return (w @ X) / total
+
+
+def max_sq_singular_value(X, w, mean):
+    """Largest eigenvalue of ``(X - 1 m^T)^T diag(w) (X - 1 m^T)``.
+
+    ``m`` is the ``w``-weighted row mean (or ``None`` for no centring).  Exact
+    from the smaller dense Gram matrix when a side is at most
+    ``_EXACT_GRAM_MAX``; otherwise Lanczos on the implicit operator, inflated by
+    a small margin so that ``1 / L`` stays a safe step.
+    """
+    n, d = X.shape
+    sqrt_w = np.sqrt(w)
+    if d <= _EXACT_GRAM_MAX and d <= n:
+        if sp.issparse(X):
+            Xw = sp.diags(sqrt_w) @ X
+            gram = np.asarray((Xw.T @ Xw).todense())
+        else:
+            Xw = X * sqrt_w[:, None]
+            gram = Xw.T @ Xw
+        if mean is not None:
+            gram -= w.sum() * np.outer(mean, mean)
+        return float(np.linalg.eigvalsh(gram)[-1])
+    if n <= _EXACT_GRAM_MAX:
+        A = sp.diags(sqrt_w) @ X if sp.issparse(X) else X * sqrt_w[:, None]
+        gram = A @ A.T
+        gram = np.asarray(gram.todense()) if sp.issparse(gram) else gram
+        if mean is not None:
+            u = sqrt_w * (X @ mean)
+            gram -= np.outer(u, sqrt_w) + np.outer(sqrt_w, u)
+            gram += float(mean @ mean) * np.outer(sqrt_w, sqrt_w)
+        return float(np.linalg.eigvalsh(gram)[-1])
+
+    def matvec(v):
+        u = X @ v
+        if mean is not None:
+            u = u - mean @ v
+        u = w * u
+        out = X.T @ u
+        if mean is not None:
+            out = out - mean * u.sum()
+        return out
+
+    op = LinearOperator((d, d), matvec=matvec, dtype=np.float64)
+    top = eigsh(op, k=1, which="LA", tol=1e-6, return_eigenvectors=False)[0]
+    return float(top) * (1 + 1e-5)
+
+
+# ------------------------------------------------------------ layouts
+class SharedDesign:
+    """All tasks share ``X`` (n, d); sample arrays are ``(n, T)``.
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse matrix, shape (n, d)
+    n_tasks : int
+    x_mean : ndarray of shape (d,) or None
+        Row mean subtracted implicitly (the same for every task because task
+        weights scale whole columns of the sample weights).
+    """
+
+    shared = True
+
+    def __init__(self, X, n_tasks, x_mean=None):
+        self.X = X
+        self.n_tasks = n_tasks
+        self.x_mean = x_mean
+        self.n_samples, self.n_features = X.shape
+
+    def matmat(self, W):
+        Z = np.asarray(self.X @ W)
+        if self.x_mean is not None:
+            Z -= self.x_mean @ W
+        return Z
+
+    def rmatmat(self, R):
+        G = np.asarray(self.X.T @ R)
+        if self.x_mean is not None:
+            G -= np.outer(self.x_mean, R.sum(axis=0))
+        return G
+
+    @staticmethod
+    def task_sum(R):
+        return R.sum(axis=0)
+
+    @staticmethod
+    def task_broadcast(b):
+        return b[None, :]
+
+    def lipschitz(self, v):
+        # columns of v are proportional (task weight times sample weight), so
+        # the column with the largest total gives the largest curvature
+        col = v[:, np.argmax(v.sum(axis=0))]
+        return max_sq_singular_value(self.X, col, self.x_mean)
+
+    def gram_statistics(self, y, v):
+        """``Q = X_c^T diag(v_t / omega_t) X_c`` (one for all tasks), ``C``, ``yy``.
+
+        Returns ``(Q, omega, C, yy)`` with ``grad_t = omega_t Q w_t - C_t``.
+        """
+        X = self.X
+        omega = v.sum(axis=0)
+        s = v[:, np.argmax(omega)] / omega.max()
+        if sp.issparse(X):
+            Q = np.asarray((X.T @ sp.diags(s) @ X).todense())
+        else:
+            Q = (X * s[:, None]).T @ X
+        if self.x_mean is not None:
+            Q -= np.outer(self.x_mean, self.x_mean)  # sum(s) = 1
+        C = self.rmatmat(v * y)
+        yy = (v * y * y).sum(axis=0)
+        return Q, omega, C, yy
+
+
+class StackedDesign:
+    """Each task has its own rows, grouped; sample arrays are ``(n,)``.
+
+    Parameters
+    ----------
+    X : ndarray (C-contiguous) or scipy.sparse CSR matrix, shape (n, d)
+        Rows sorted by task.
+    task_ptr : ndarray of shape (T + 1,)
+        Task ``t`` owns rows ``task_ptr[t]:task_ptr[t + 1]``.
+    x_mean : ndarray of shape (T, d) or None
+        Per-task row means subtracted implicitly.
+    """
+
+    shared = False
+
+    def __init__(self, X, task_ptr, x_mean=None):
+        self.X = X
+        self.task_ptr = task_ptr
+        self.x_mean = x_mean
+        self.n_tasks = task_ptr.size - 1
+        self.n_samples, self.n_features = X.shape
+        self.counts = np.diff(task_ptr)
+
+    def matmat(self, W):
+        X, ptr = self.X, self.task_ptr
+        W = np.ascontiguousarray(W)
+        if sp.issparse(X):
+            z = _stacked_csr_matvec(X.data, X.indices, X.indptr, W, ptr)
+        else:
+            z = _stacked_dense_matvec(X, W, ptr)
+        if self.x_mean is not None:
+            z -= self.task_broadcast(np.einsum("tj,jt->t", self.x_mean, W))
+        return z
+
+    def rmatmat(self, r):
+        X, ptr = self.X, self.task_ptr
+        if sp.issparse(X):
+            G = _stacked_csr_rmatvec(X.data, X.indices, X.indptr, r, ptr,
+                                     self.n_features)
+        else:
+            G = _stacked_dense_rmatvec(X, r, ptr)
+        if self.x_mean is not None:
+            G -= self.x_mean * self.task_sum(r)[:, None]
+        return G.T
+
+    def task_sum(self, r):
+        return np.add.reduceat(r, self.task_ptr[:-1])
+
+    def task_broadcast(self, b):
+        return np.repeat(b, self.counts)
+
+    def task_rows(self, t):
+        return slice(self.task_ptr[t], self.task_ptr[t + 1])
+
+    def lipschitz(self, v):
+        best = 0.0
+        for t in range(self.n_tasks):
+            rows = self.task_rows(t)
+            mean = None if self.x_mean is None else self.x_mean[t]
+            best = max(best, max_sq_singular_value(self.X[rows], v[rows], mean))
+        return best
+
+    def gram_statistics(self, y, v):
+        """Per-task ``Q_t = X_tc^T diag(v_t) X_tc`` (T, d, d), ``C``, ``yy``.
+
+        Returns ``(Q, None, C, yy)`` with ``grad_t = Q_t w_t - C_t``.
+        """
+        d = self.n_features
+        Q = np.empty((self.n_tasks, d, d))
+        for t in range(self.n_tasks):
+            rows = self.task_rows(t)
+            Xt, vt = self.X[rows], v[rows]
+            if sp.issparse(Xt):
+                Q[t] = np.asarray((Xt.T @ sp.diags(vt) @ Xt).todense())
+            else:
+                Q[t] = (Xt * vt[:, None]).T @ Xt
+            if self.x_mean is not None:
+                Q[t] -= vt.sum() * np.outer(self.x_mean[t], self.x_mean[t])
+        C = self.rmatmat(v * y)
+        yy = self.task_sum(v * y * y)
+        return Q, None, C, yy

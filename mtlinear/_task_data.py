@@ -1,0 +1,361 @@
+"""From user arrays to one internal task-data object.
+
+Two layouts (DESIGN.md section 2):
+
+* shared design: ``X`` (n, d) and ``Y`` (n, T), every sample in every task;
+* stacked tasks: ``X`` (n, d) whose rows belong to one task each, given by a
+  label column (``task_col``), ``y`` (n,).
+
+Both become a :class:`TaskProblem`: a design operator (rows grouped by task),
+targets, and per-sample weights
+
+.. math:: v_i = \\omega_t\\, s_i / n_t, \\qquad n_t = \\sum_{i \\in t} s_i,
+
+so that the data-fit term is ``sum_i v_i loss(y_i, z_i)``.  With
+``fit_intercept`` the features are centred implicitly per task with the
+``s``-weighted means; for the squared loss the targets are centred too and the
+intercept drops out of the solve (it is recovered afterwards); for other losses
+the solver keeps one unpenalized intercept per task.
+"""
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._design import SharedDesign, StackedDesign, weighted_mean_rows
+
+__all__ = ["stack_tasks", "split_task_column", "encode_task_labels",
+           "check_task_weights", "build_problem", "TaskProblem"]
+
+
+def stack_tasks(X_list, y_list, task_labels=None):
+    """Stack per-task arrays (MALSAR's format) into the stacked layout.
+
+    Parameters
+    ----------
+    X_list : sequence of array-like or sparse matrices, each (n_t, d)
+        The features of each task; all must have the same ``d``.
+    y_list : sequence of array-like, each (n_t,) or (n_t, 1)
+        The targets of each task.
+    task_labels : sequence, optional
+        One label per task; default ``0, 1, ..., T - 1``.
+
+    Returns
+    -------
+    X : ndarray or scipy.sparse CSR matrix of shape (sum n_t, d + 1)
+        The features with the task label appended as the **last** column, so
+        estimators take it with ``task_col=-1``.  Sparse if any input is sparse.
+        With string labels a dense ``X`` has ``dtype=object``.
+    y : ndarray of shape (sum n_t,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mtlinear import stack_tasks
+    >>> X, y = stack_tasks([np.ones((2, 3)), np.zeros((3, 3))], [[1, 2], [3, 4, 5]])
+    >>> X.shape, y.shape, X[:, -1]
+    ((5, 4), (5,), array([0., 0., 1., 1., 1.]))
+    """
+    if len(X_list) != len(y_list):
+        raise ValueError(f"stack_tasks got {len(X_list)} feature arrays but "
+                         f"{len(y_list)} target arrays; give one of each per task.")
+    if len(X_list) == 0:
+        raise ValueError("stack_tasks needs at least one task.")
+    labels = np.arange(len(X_list)) if task_labels is None else np.asarray(task_labels)
+    if labels.shape != (len(X_list),):
+        raise ValueError(f"task_labels must have one label per task "
+                         f"({len(X_list)}), got shape {labels.shape}.")
+    blocks, ys = [], []
+    n_features = None
+    for t, (Xt, yt) in enumerate(zip(X_list, y_list)):
+        Xt = Xt if sp.issparse(Xt) else np.atleast_2d(np.asarray(Xt))
+        yt = np.asarray(yt).reshape(-1)
+        if Xt.ndim != 2 or Xt.shape[0] != yt.shape[0]:
+            raise ValueError(f"Task {t}: X has shape {Xt.shape} but y has "
+                             f"{yt.shape[0]} values; each X_t must be (n_t, d) "
+                             "with n_t targets.")
+        if n_features is None:
+            n_features = Xt.shape[1]
+        elif Xt.shape[1] != n_features:
+            raise ValueError(f"Task {t} has {Xt.shape[1]} features but task 0 has "
+                             f"{n_features}; every task needs the same features.")
+        blocks.append(Xt)
+        ys.append(yt)
+    counts = [b.shape[0] for b in blocks]
+    label_col = np.repeat(labels, counts)
+    if any(sp.issparse(b) for b in blocks):
+        if label_col.dtype.kind not in "biuf":
+            raise ValueError("Sparse features need numeric task labels.")
+        X = sp.hstack([sp.vstack(blocks), label_col[:, None].astype(float)],
+                      format="csr")
+    else:
+        features = np.vstack(blocks)
+        if label_col.dtype.kind in "biuf":
+            X = np.column_stack([features, label_col.astype(float)])
+        else:
+            X = np.empty((features.shape[0], n_features + 1), dtype=object)
+            X[:, :-1] = features
+            X[:, -1] = label_col
+    return X, np.concatenate(ys)
+
+
+def _is_dataframe(X):
+    return hasattr(X, "columns") and hasattr(X, "iloc")
+
+
+def split_task_column(X, task_col):
+    """Separate the task-label column from the features.
+
+    Returns ``(features, labels)`` where ``features`` is what remains of ``X``
+    (same container type, not yet validated) and ``labels`` a 1-d array.
+    ``X`` itself is never modified.
+    """
+    if _is_dataframe(X):
+        columns = list(X.columns)
+        if isinstance(task_col, str):
+            if task_col not in columns:
+                raise ValueError(f"task_col={task_col!r} is not a column of X; "
+                                 f"X has columns {columns[:20]}.")
+            j = columns.index(task_col)
+        else:
+            j = _check_column_index(task_col, len(columns))
+        return X.drop(columns=X.columns[j]), X.iloc[:, j].to_numpy()
+    if isinstance(task_col, str):
+        raise ValueError(f"task_col={task_col!r} is a column name, but X has no "
+                         "column names; pass a pandas DataFrame or an integer "
+                         "column index.")
+    if sp.issparse(X):
+        X = X.tocsc()
+        j = _check_column_index(task_col, X.shape[1])
+        keep = np.delete(np.arange(X.shape[1]), j)
+        return X[:, keep], X[:, j].toarray().ravel()
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"With task_col, X must be 2-d (samples x columns), "
+                         f"got shape {X.shape}.")
+    j = _check_column_index(task_col, X.shape[1])
+    return np.delete(X, j, axis=1), X[:, j]
+
+
+def _check_column_index(task_col, n_columns):
+    if not isinstance(task_col, numbers.Integral) or isinstance(task_col, bool):
+        raise ValueError(f"task_col must be an integer column index or a column "
+                         f"name, got {task_col!r}.")
+    if not -n_columns <= task_col < n_columns:
+        raise ValueError(f"task_col={task_col} is out of range: X has "
+                         f"{n_columns} columns (the task column must be one of "
+                         "them).")
+    return int(task_col) % n_columns
+
+
+def _normalize_labels(labels):
+    """Integral floats become ints; strings stay; anything else is an error."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind == "O":
+        if all(isinstance(v, str) for v in labels):
+            return labels.astype(str)
+        try:
+            labels = labels.astype(float)
+        except (TypeError, ValueError):
+            raise ValueError("Task labels must be all strings or all integers; "
+                             "got a mix of types in the task column.") from None
+    if labels.dtype.kind == "f":
+        if not np.all(np.isfinite(labels)):
+            raise ValueError("The task column contains NaN or infinity; every "
+                             "row needs a task label.")
+        if not np.all(labels == np.round(labels)):
+            bad = labels[labels != np.round(labels)][:5]
+            raise ValueError(f"Task labels must be integers or strings, got "
+                             f"non-integral values such as {bad.tolist()}; is "
+                             "task_col pointing at a feature column?")
+        return labels.astype(np.int64)
+    if labels.dtype.kind in "biuU":
+        return labels
+    raise ValueError(f"Task labels of dtype {labels.dtype} are not supported; "
+                     "use integers or strings.")
+
+
+def encode_task_labels(labels, known=None):
+    """Return ``(tasks, index)``: sorted distinct labels and each row's position.
+
+    With ``known`` (the labels seen in fit), a label outside it is an error.
+    """
+    labels = _normalize_labels(labels)
+    if known is None:
+        return np.unique(labels, return_inverse=True)
+    if known.dtype.kind != labels.dtype.kind and not (
+            known.dtype.kind in "iu" and labels.dtype.kind in "iu"):
+        raise ValueError(f"Task labels at predict time are {labels.dtype.kind!r}-"
+                         f"typed but fit saw {known.dtype.kind!r}-typed labels "
+                         f"{known[:5].tolist()}.")
+    index = np.searchsorted(known, labels)
+    index_ok = np.minimum(index, known.size - 1)
+    unseen = (index >= known.size) | (known[index_ok] != labels)
+    if np.any(unseen):
+        raise ValueError(f"Task labels {np.unique(labels[unseen])[:10].tolist()} "
+                         "were not seen in fit; a model exists only for the "
+                         f"tasks {known[:10].tolist()}"
+                         f"{'...' if known.size > 10 else ''}.")
+    return known, index
+
+
+def check_task_weights(task_weights, tasks):
+    """Task weights ``omega`` as an array in the order of ``tasks``."""
+    n_tasks = len(tasks)
+    if task_weights is None:
+        return np.ones(n_tasks)
+    if isinstance(task_weights, dict):
+        omega = np.ones(n_tasks)
+        positions = {label: k for k, label in enumerate(np.asarray(tasks).tolist())}
+        for label, weight in task_weights.items():
+            key = label.item() if isinstance(label, np.generic) else label
+            if key not in positions:
+                raise ValueError(f"task_weights names task {label!r}, which is "
+                                 f"not among the tasks {list(positions)[:10]}.")
+            omega[positions[key]] = weight
+    else:
+        omega = np.asarray(task_weights, dtype=float)
+        if omega.shape != (n_tasks,):
+            raise ValueError(f"task_weights has shape {omega.shape} but there are "
+                             f"{n_tasks} tasks; give one weight per task in the "
+                             "order of the sorted task labels, or a dict.")
+    if not np.all(np.isfinite(omega)) or np.any(omega < 0):
+        raise ValueError("task_weights must be finite and non-negative.")
+    if not np.any(omega > 0):
+        raise ValueError("task_weights are all zero; at least one task must "
+                         "have a positive weight.")
+    return omega
+
+
+@dataclass
+class TaskProblem:
+    """The internal task data: everything a solver needs.
+
+    Attributes
+    ----------
+    design : SharedDesign or StackedDesign
+        ``W -> X W`` (implicitly centred when fitting intercepts).
+    y : ndarray
+        Targets in the layout's sample shape (centred for the squared loss with
+        an intercept; in ``{-1, 1}`` for classification).
+    v : ndarray
+        Per-sample weights ``omega_t s_i / n_t``, same shape as ``y``.
+    fit_intercept : bool
+    intercept_variable : bool
+        Whether the solver optimizes an intercept per task (non-squared
+        losses with ``fit_intercept``).
+    x_mean : ndarray of shape (T, d) or None
+    y_mean : ndarray of shape (T,) or None
+    """
+
+    design: object
+    y: np.ndarray
+    v: np.ndarray
+    fit_intercept: bool
+    intercept_variable: bool
+    x_mean: np.ndarray = None
+    y_mean: np.ndarray = None
+
+    @property
+    def n_tasks(self):
+        return self.design.n_tasks
+
+    @property
+    def n_features(self):
+        return self.design.n_features
+
+    def intercepts(self, W, b):
+        """Intercepts of the original (uncentred) problem."""
+        T = self.n_tasks
+        out = np.zeros(T) if b is None else np.array(b, dtype=float)
+        if self.y_mean is not None:
+            out += self.y_mean
+        if self.x_mean is not None:
+            out -= np.einsum("tj,jt->t", self.x_mean, W)
+        return out
+
+    def solver_intercept(self, W, intercept):
+        """Inverse of :meth:`intercepts` for the solver's own variable."""
+        if not self.intercept_variable:
+            return None
+        b = np.array(intercept, dtype=float)
+        if self.x_mean is not None:
+            b += np.einsum("tj,jt->t", self.x_mean, W)
+        return b
+
+
+def build_problem(X, Y, task_index=None, n_tasks=None, sample_weight=None,
+                  task_weights=None, fit_intercept=True, center_targets=True):
+    """Build a :class:`TaskProblem` from validated arrays.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix, shape (n, d), float64, finite
+    Y : ndarray, shape (n, T) for the shared layout or (n,) with ``task_index``
+    task_index : ndarray of int, shape (n,), optional
+        Task of each row (stacked layout).  ``None`` means shared design.
+    n_tasks : int, optional
+        Number of tasks in the stacked layout (default ``task_index.max() + 1``).
+    sample_weight : ndarray of shape (n,), optional
+        Non-negative; each task needs a positive total.
+    task_weights : ndarray of shape (T,), optional
+        Non-negative ``omega_t``.
+    fit_intercept : bool
+    center_targets : bool
+        Centre ``Y`` per task (squared loss): the intercept leaves the solve.
+        Otherwise the solver keeps an intercept variable.
+
+    The inputs are not modified.
+    """
+    n = X.shape[0]
+    s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+    if task_index is None:
+        T = Y.shape[1]
+        omega = np.ones(T) if task_weights is None else task_weights
+        total = s.sum()
+        if total <= 0:
+            raise ValueError("sample_weight sums to zero; at least one sample "
+                             "needs a positive weight.")
+        v = s[:, None] * (omega / total)[None, :]
+        x_mean = weighted_mean_rows(X, s) if fit_intercept else None
+        design = SharedDesign(X, T, x_mean)
+        y_mean = None
+        y = np.asarray(Y, dtype=float)
+        if fit_intercept and center_targets:
+            y_mean = (s @ y) / total
+            y = y - y_mean
+        x_mean_tasks = None if x_mean is None else np.tile(x_mean, (T, 1))
+    else:
+        T = int(task_index.max()) + 1 if n_tasks is None else n_tasks
+        order = np.argsort(task_index, kind="stable")
+        counts = np.bincount(task_index, minlength=T)
+        task_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        X = X[order]
+        if sp.issparse(X):
+            X = sp.csr_matrix(X)
+            X.sort_indices()
+        else:
+            X = np.ascontiguousarray(X)
+        y = np.asarray(Y, dtype=float)[order]
+        s = s[order]
+        n_t = np.add.reduceat(s, task_ptr[:-1])
+        if np.any(n_t <= 0):
+            raise ValueError("sample_weight is zero on every sample of some task; "
+                             "each task needs a positive total weight.")
+        omega = np.ones(T) if task_weights is None else task_weights
+        v = s * np.repeat(omega / n_t, counts)
+        x_mean_tasks = y_mean = None
+        if fit_intercept:
+            averaging = sp.csr_matrix((s / np.repeat(n_t, counts),
+                                       (np.repeat(np.arange(T), counts),
+                                        np.arange(n))), shape=(T, n))
+            x_mean_tasks = np.asarray((averaging @ X).todense()
+                                      if sp.issparse(X) else averaging @ X)
+            if center_targets:
+                y_mean = averaging @ y
+                y = y - np.repeat(y_mean, counts)
+        design = StackedDesign(X, task_ptr, x_mean_tasks)
+    return TaskProblem(design=design, y=y, v=v, fit_intercept=fit_intercept,
+                       intercept_variable=fit_intercept and not center_targets,
+                       x_mean=x_mean_tasks, y_mean=y_mean)

@@ -1,0 +1,273 @@
+"""Penalties on the weight matrix ``W`` (d features x T tasks).
+
+Every penalty is ``alpha * R(W)`` with
+
+.. math::
+
+    R(W) = r\\,N(W) + \\frac{1 - r}{2}\\,\\|W\\|_F^2, \\qquad r = \\text{l1\\_ratio},
+
+where ``N`` is a norm (the sparsity- or rank-inducing part).  Writing
+``lam = alpha * r`` and ``mu = alpha * (1 - r)``, ``h(W) = lam N(W) + mu/2 ||W||^2``.
+
+What a solver needs from a penalty
+----------------------------------
+* ``value(W)``: ``h(W)``.
+* ``prox(W, step)``: ``argmin_U ||U - W||^2 / (2 step) + h(U)``.  Completing the
+  square and using that ``N`` is positively homogeneous,
+
+  .. math:: \\mathrm{prox}_{s h}(W) = \\mathrm{prox}_{s\\lambda N}(W) / (1 + s\\mu).
+
+* ``conjugate(U)``: the Fenchel conjugate ``h*(U)``, used by the duality gap.
+  ``h`` is the infimal-convolution dual of ``lam N`` and ``mu/2 ||.||^2``, so
+
+  .. math::
+
+      h^*(U) = \\min_{N^\\circ(V) \\le \\lambda} \\frac{\\|U - V\\|_F^2}{2\\mu}
+             = \\frac{\\|\\mathrm{prox}_{\\lambda N}(U)\\|_F^2}{2\\mu}
+      \\quad (\\mu > 0),
+
+  by Moreau's decomposition (``U - Pi_{lam B°}(U) = prox_{lam N}(U)``), and for
+  ``mu = 0`` it is the indicator of the dual-norm ball ``N°(U) <= lam``.
+* ``dual_norm(U)``: ``N°(U)``, which gives ``alpha_max`` and makes a dual point
+  feasible when ``mu = 0`` (see :func:`mtlinear._gap.duality_gap`).
+
+Penalties whose norm is a sum over feature rows (``l1``, ``l21``) set
+``row_separable = True``; block coordinate descent relies on it.
+
+A new penalty is one small subclass registered with :func:`register_penalty`.
+"""
+import numpy as np
+from numba import njit
+
+__all__ = ["Penalty", "L1", "L2", "L21", "Trace", "PENALTIES", "make_penalty",
+           "register_penalty"]
+
+
+# ---------------------------------------------------------------- kernels
+@njit(cache=True)
+def _soft_threshold(W, threshold, scale):
+    """Elementwise ``sign(w) max(|w| - threshold, 0) * scale`` (a new array)."""
+    out = np.empty_like(W)
+    flat_in = W.ravel()
+    flat_out = out.ravel()
+    for k in range(flat_in.size):
+        w = flat_in[k]
+        if w > threshold:
+            flat_out[k] = (w - threshold) * scale
+        elif w < -threshold:
+            flat_out[k] = (w + threshold) * scale
+        else:
+            flat_out[k] = 0.0
+    return out
+
+
+@njit(cache=True)
+def _group_soft_threshold(W, threshold, scale):
+    """Row-wise ``w_j max(1 - threshold / ||w_j||, 0) * scale`` (a new array)."""
+    d, T = W.shape
+    out = np.zeros_like(W)
+    for j in range(d):
+        sq = 0.0
+        for t in range(T):
+            sq += W[j, t] * W[j, t]
+        norm = np.sqrt(sq)
+        if norm > threshold:
+            factor = (1.0 - threshold / norm) * scale
+            for t in range(T):
+                out[j, t] = W[j, t] * factor
+    return out
+
+
+@njit(cache=True)
+def _max_row_norm(U):
+    best = 0.0
+    for j in range(U.shape[0]):
+        sq = 0.0
+        for t in range(U.shape[1]):
+            sq += U[j, t] * U[j, t]
+        if sq > best:
+            best = sq
+    return np.sqrt(best)
+
+
+# ---------------------------------------------------------------- classes
+class Penalty:
+    """Base class: ``alpha * (r N(W) + (1 - r)/2 ||W||_F^2)``.
+
+    Subclasses define the norm ``N`` through :meth:`norm`, :meth:`prox_norm`
+    (the prox of ``threshold * N``) and :meth:`dual_norm`.
+
+    Parameters
+    ----------
+    alpha : float
+        Regularization strength, ``>= 0``.
+    l1_ratio : float
+        Mix ``r`` in ``[0, 1]`` between the norm (``r = 1``) and the ridge term.
+    """
+
+    name = None
+    row_separable = False
+
+    def __init__(self, alpha, l1_ratio=1.0):
+        self.alpha = float(alpha)
+        self.l1_ratio = float(l1_ratio)
+
+    @property
+    def lam(self):
+        """Weight of the norm: ``alpha * l1_ratio``."""
+        return self.alpha * self.l1_ratio
+
+    @property
+    def mu(self):
+        """Weight of the ridge term: ``alpha * (1 - l1_ratio)``."""
+        return self.alpha * (1.0 - self.l1_ratio)
+
+    # -- the norm N, defined by subclasses
+    def norm(self, W):
+        raise NotImplementedError
+
+    def prox_norm(self, W, threshold):
+        raise NotImplementedError
+
+    def dual_norm(self, U):
+        raise NotImplementedError
+
+    # -- generic parts
+    def value(self, W):
+        """``h(W) = lam N(W) + mu/2 ||W||_F^2``."""
+        out = 0.5 * self.mu * float(np.vdot(W, W))
+        if self.lam > 0:
+            out += self.lam * self.norm(W)
+        return out
+
+    def prox(self, W, step):
+        """Proximal operator of ``step * h`` at ``W`` (returns a new array)."""
+        scale = 1.0 / (1.0 + step * self.mu)
+        return self._prox_scaled(W, step * self.lam, scale)
+
+    def _prox_scaled(self, W, threshold, scale):
+        return self.prox_norm(W, threshold) * scale
+
+    def conjugate(self, U):
+        """Fenchel conjugate ``h*(U)`` (``inf`` outside the domain)."""
+        if self.mu > 0:
+            P = self.prox_norm(U, self.lam) if self.lam > 0 else U
+            return float(np.vdot(P, P)) / (2.0 * self.mu)
+        if self.lam == 0:  # alpha = 0: h = 0, h* = indicator of {0}
+            return 0.0 if not np.any(U) else np.inf
+        # indicator of the ball, with slack for rounding in the dual point
+        return 0.0 if self.dual_norm(U) <= self.lam * (1 + 1e-12) else np.inf
+
+    def dual_scaling(self, U):
+        """Factor ``c`` in ``(0, 1]`` such that ``h*(c U)`` is finite."""
+        if self.mu > 0:
+            return 1.0
+        if self.lam == 0:
+            return 0.0
+        norm = self.dual_norm(U)
+        return 1.0 if norm <= self.lam else self.lam / norm
+
+
+class L1(Penalty):
+    """``N(W) = sum_jt |W_jt|``: independent sparse models (Lasso per task)."""
+
+    name = "l1"
+    row_separable = True
+
+    def norm(self, W):
+        return float(np.abs(W).sum())
+
+    def prox_norm(self, W, threshold):
+        return _soft_threshold(np.ascontiguousarray(W), threshold, 1.0)
+
+    def _prox_scaled(self, W, threshold, scale):
+        return _soft_threshold(np.ascontiguousarray(W), threshold, scale)
+
+    def dual_norm(self, U):
+        return float(np.abs(U).max()) if U.size else 0.0
+
+
+class L21(Penalty):
+    """``N(W) = sum_j ||W_j||_2`` over feature rows: joint feature selection."""
+
+    name = "l21"
+    row_separable = True
+
+    def norm(self, W):
+        return float(np.sqrt((W * W).sum(axis=1)).sum())
+
+    def prox_norm(self, W, threshold):
+        return _group_soft_threshold(np.ascontiguousarray(W), threshold, 1.0)
+
+    def _prox_scaled(self, W, threshold, scale):
+        return _group_soft_threshold(np.ascontiguousarray(W), threshold, scale)
+
+    def dual_norm(self, U):
+        return float(_max_row_norm(np.ascontiguousarray(U)))
+
+
+class Trace(Penalty):
+    """``N(W) = ||W||_*`` (sum of singular values): tasks share a subspace.
+
+    The prox soft-thresholds the singular values; the SVD is LAPACK's on the
+    thin ``d x T`` matrix, so its cost is ``O(d T min(d, T))``.
+    """
+
+    name = "trace"
+
+    def norm(self, W):
+        return float(np.linalg.svd(W, compute_uv=False).sum())
+
+    def prox_norm(self, W, threshold):
+        U, s, Vt = np.linalg.svd(W, full_matrices=False)
+        s = np.maximum(s - threshold, 0.0)
+        keep = s > 0
+        return (U[:, keep] * s[keep]) @ Vt[keep]
+
+    def dual_norm(self, U):
+        return float(np.linalg.norm(U, 2)) if U.size else 0.0
+
+
+class L2(Penalty):
+    """``R(W) = ||W||_F^2 / 2``: independent ridge models, no sharing.
+
+    ``l1_ratio`` does not apply: the whole penalty is the ridge term.
+    """
+
+    name = "l2"
+
+    def __init__(self, alpha, l1_ratio=1.0):
+        super().__init__(alpha, 0.0)
+
+    def norm(self, W):
+        return 0.0
+
+    def prox_norm(self, W, threshold):
+        return np.array(W, dtype=np.float64)
+
+    def dual_norm(self, U):
+        return 0.0
+
+
+PENALTIES = {}
+
+
+def register_penalty(cls):
+    """Register a :class:`Penalty` subclass under its ``name``."""
+    PENALTIES[cls.name] = cls
+    return cls
+
+
+for _cls in (L1, L2, L21, Trace):
+    register_penalty(_cls)
+
+
+def make_penalty(name, alpha, l1_ratio=1.0):
+    """Instantiate the registered penalty ``name``."""
+    try:
+        cls = PENALTIES[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown penalty {name!r}; choose one of {sorted(PENALTIES)}."
+        ) from None
+    return cls(alpha, l1_ratio)
