@@ -105,6 +105,9 @@ class MultiTaskLinearModel(BaseEstimator):
     # ------------------------------------------------------------ fit
     def _fit(self, X, y, sample_weight):
         self._validate_params()
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, "
+                             "but the target y is None.")
         X, task_index = self._validate_X(X, reset=True)
         if task_index is None:
             # targets validated once X's feature names are recorded
