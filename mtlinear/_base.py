@@ -43,7 +43,7 @@ class MultiTaskLinearModel(BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "warm_start": ["boolean"],
-        "solver": [StrOptions({"auto", "fista"})],
+        "solver": [StrOptions({"auto", "fista", "bcd"})],
         "verbose": ["verbose"],
     }
 

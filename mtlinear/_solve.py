@@ -1,5 +1,11 @@
 """One entry point for the solvers: choose the data-fit and the algorithm.
 
+``solver="auto"`` takes block coordinate descent (:mod:`mtlinear._bcd`) for
+the squared loss with a row-separable penalty (l1, l21 and their ridge mixes)
+and accelerated proximal gradient (:mod:`mtlinear._fista`) otherwise (trace
+norm, l2, logistic loss).  Both work on the per-task sufficient statistics
+when rows outnumber features and they fit in memory.
+
 ``tol`` is relative: a solve stops when the duality gap is at most
 ``tol * P(0)``, where ``P(0)`` is the objective at ``W = 0`` with the best
 intercepts (for the squared loss with ``fit_intercept``, half the weighted
@@ -10,6 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import scipy.sparse as sp
+
+from ._bcd import bcd, make_bcd_state
 from ._datafit import GramDatafit, SampleDatafit
 from ._fista import fista
 
@@ -32,14 +41,38 @@ class SolveResult:
         return self.gap <= self.tol_abs
 
 
+def _gram_fits(problem):
+    design = problem.design
+    n_matrices = 1 if design.shared else design.n_tasks
+    return n_matrices * design.n_features ** 2 <= _GRAM_MAX_FLOATS
+
+
 def _gram_pays_off(problem):
     """Sufficient statistics when rows outnumber features and they fit."""
     design = problem.design
-    d = design.n_features
-    if design.shared:
-        return design.n_samples >= d and d * d <= _GRAM_MAX_FLOATS
-    mean_rows = design.n_samples / design.n_tasks
-    return mean_rows >= d and design.n_tasks * d * d <= _GRAM_MAX_FLOATS
+    rows_per_task = design.n_samples / (1 if design.shared else design.n_tasks)
+    return rows_per_task >= design.n_features and _gram_fits(problem)
+
+
+def choose_solver(problem, loss, penalty, solver="auto"):
+    """``"bcd"`` or ``"fista"`` for this problem (see the module docstring)."""
+    bcd_applies = (loss.name == "squared" and penalty.row_separable
+                   and not problem.intercept_variable)
+    sparse = sp.issparse(problem.design.X)
+    if solver == "bcd":
+        if not bcd_applies:
+            raise ValueError(
+                f"solver='bcd' handles the squared loss with a row-separable "
+                f"penalty ('l1', 'l21'); got loss={loss.name!r}, "
+                f"penalty={penalty.name!r}. Use solver='fista' or 'auto'.")
+        if sparse and not _gram_fits(problem):
+            raise ValueError("solver='bcd' with a sparse X needs the Gram matrix "
+                             "in memory, which is too large here; use "
+                             "solver='fista' or 'auto'.")
+        return "bcd"
+    if solver == "auto" and bcd_applies and (not sparse or _gram_fits(problem)):
+        return "bcd"
+    return "fista"
 
 
 def make_datafit(problem, loss, use_gram="auto"):
@@ -68,7 +101,7 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
     max_iter : int
     tol : float
         Relative duality-gap tolerance (see the module docstring).
-    solver : {"auto", "fista"}
+    solver : {"auto", "fista", "bcd"}
     verbose : int
 
     Returns
@@ -76,17 +109,27 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
     SolveResult
     """
     d, T = problem.n_features, problem.n_tasks
-    datafit = make_datafit(problem, loss)
+    solver = choose_solver(problem, loss, penalty, solver)
     W0 = np.zeros((d, T)) if W0 is None else W0
-    if problem.intercept_variable and b0 is None:
-        b0 = datafit.initial_intercept()
-    tol_abs = tol * max(datafit.null_value(), np.finfo(float).tiny)
+    if solver == "bcd":
+        use_gram = _gram_pays_off(problem) or sp.issparse(problem.design.X)
+        model = make_bcd_state(problem, use_gram)
+    else:
+        model = make_datafit(problem, loss)
+        if problem.intercept_variable and b0 is None:
+            b0 = model.initial_intercept()
+    tol_abs = tol * max(model.null_value(), np.finfo(float).tiny)
 
     callback = None
     if verbose:
         def callback(n_iter, primal, gap):
-            print(f"[mtlinear] iter {n_iter:6d}  objective {primal:.8g}  "
+            print(f"[mtlinear] {solver} iter {n_iter:6d}  objective {primal:.8g}  "
                   f"gap {gap:.3e}  (target {tol_abs:.3e})")
-    W, b, gap, n_iter = fista(datafit, penalty, W0, b0, max_iter, tol_abs,
-                              callback=callback)
+    if solver == "bcd":
+        W, gap, n_iter = bcd(model, penalty, W0, max_iter, tol_abs,
+                             callback=callback)
+        b = None
+    else:
+        W, b, gap, n_iter = fista(model, penalty, W0, b0, max_iter, tol_abs,
+                                  callback=callback)
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
