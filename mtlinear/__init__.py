@@ -11,10 +11,14 @@ stack_tasks
 load_school
     The School data (MALSAR ``.mat`` file) in the stacked layout.
 """
-from ._path import alpha_max
-from ._regressor import MultiTaskRegressor
-from ._task_data import stack_tasks
-from .datasets import load_school
+from ._numba_cache import ensure_writable_cache
+
+ensure_writable_cache()  # before any @njit(cache=True) kernel is defined
+
+from ._path import alpha_max  # noqa: E402
+from ._regressor import MultiTaskRegressor  # noqa: E402
+from ._task_data import stack_tasks  # noqa: E402
+from .datasets import load_school  # noqa: E402
 
 __all__ = ["MultiTaskRegressor", "alpha_max", "stack_tasks", "load_school"]
 __version__ = "0.1.0"
