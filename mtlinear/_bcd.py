@@ -26,7 +26,6 @@ iterates is tried and kept if it lowers the objective.
 import numpy as np
 from numba import njit
 
-from ._datafit import GramDatafit
 
 __all__ = ["bcd", "make_bcd_state", "ResidualState", "GramState"]
 
@@ -227,12 +226,11 @@ class GramState:
     """Sufficient statistics ``Q``, ``C``, ``yy`` and ``P = Q W``."""
 
     def __init__(self, problem):
-        gram = GramDatafit(problem)
-        T = problem.n_tasks
-        self.Q = gram.Q[None] if gram.shared else gram.Q
-        self.omega = gram.omega if gram.shared else np.ones(T)
-        self.C = gram.C
-        self.yy = gram.yy
+        Q, omega, self.C, yy = problem.design.gram_statistics(problem.y, problem.v)
+        shared = omega is not None
+        self.Q = Q[None] if shared else Q
+        self.omega = omega if shared else np.ones(problem.n_tasks)
+        self.yy = float(yy.sum())
 
     def reset(self, W):
         if self.Q.shape[0] == 1:

@@ -114,10 +114,13 @@ class GramDatafit:
 
     intercept_variable = False
 
-    def __init__(self, problem):
-        Q, omega, C, yy = problem.design.gram_statistics(problem.y, problem.v)
-        self.Q, self.omega, self.C, self.yy = Q, omega, C, float(yy.sum())
+    def __init__(self, Q, omega, C, yy):
+        self.Q, self.omega, self.C, self.yy = Q, omega, C, float(np.sum(yy))
         self.shared = omega is not None
+
+    @classmethod
+    def from_problem(cls, problem):
+        return cls(*problem.design.gram_statistics(problem.y, problem.v))
 
     def _QW(self, W):
         if self.shared:

@@ -82,6 +82,10 @@ def weighted_mean_rows(X, w):
     return (w @ X) / total
 
 
+def _densify(X):
+    return X.toarray() if sp.issparse(X) else np.asarray(X)
+
+
 def max_sq_singular_value(X, w, mean):
     """Largest eigenvalue of ``(X - 1 m^T)^T diag(w) (X - 1 m^T)``.
 
@@ -191,6 +195,30 @@ class SharedDesign:
         C = self.rmatmat(v * y)
         yy = (v * y * y).sum(axis=0)
         return Q, omega, C, yy
+
+    def row_space_statistics(self, y, v):
+        """Sufficient statistics in the row space of ``X`` (for n < d).
+
+        With the thin QR factorization ``(diag(sqrt(s)) X_c)^T = V R``
+        (``V`` is d x n with orthonormal columns), every ``W = V Z + W_perp``
+        has ``X_c W = X_c V Z``; a penalty invariant under ``Z -> V Z`` (trace
+        norm, Frobenius) is smallest at ``W_perp = 0``, so the problem reduces
+        to ``Z`` (n, T) with ``Q = R R^T`` and ``C = V^T C_full``.
+
+        Returns
+        -------
+        V : ndarray of shape (d, n)
+        statistics : tuple ``(Q, omega, C, yy)`` as :meth:`gram_statistics`.
+        """
+        omega = v.sum(axis=0)
+        s = v[:, np.argmax(omega)] / omega.max()
+        A = _densify(self.X)
+        if self.x_mean is not None:
+            A = A - self.x_mean
+        V, R = np.linalg.qr((A * np.sqrt(s)[:, None]).T)
+        C = V.T @ self.rmatmat(v * y)
+        yy = (v * y * y).sum(axis=0)
+        return V, (R @ R.T, omega, C, yy)
 
 
 class StackedDesign:

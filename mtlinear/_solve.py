@@ -54,6 +54,15 @@ def _gram_pays_off(problem):
     return rows_per_task >= design.n_features and _gram_fits(problem)
 
 
+def _row_space_pays_off(problem, loss, penalty):
+    """Shared design, fewer samples than features, an invariant penalty."""
+    design = problem.design
+    return (design.shared and penalty.orthogonally_invariant
+            and loss.name == "squared" and not problem.intercept_variable
+            and design.n_samples < design.n_features
+            and design.n_samples * design.n_features <= _GRAM_MAX_FLOATS)
+
+
 def choose_solver(problem, loss, penalty, solver="auto"):
     """``"bcd"`` or ``"fista"`` for this problem (see the module docstring)."""
     bcd_applies = (loss.name == "squared" and penalty.row_separable
@@ -81,7 +90,7 @@ def make_datafit(problem, loss, use_gram="auto"):
         use_gram = (loss.name == "squared" and not problem.intercept_variable
                     and _gram_pays_off(problem))
     if use_gram:
-        return GramDatafit(problem)
+        return GramDatafit.from_problem(problem)
     return SampleDatafit(loss, problem)
 
 
@@ -111,9 +120,14 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
     d, T = problem.n_features, problem.n_tasks
     solver = choose_solver(problem, loss, penalty, solver)
     W0 = np.zeros((d, T)) if W0 is None else W0
+    basis = None
     if solver == "bcd":
         use_gram = _gram_pays_off(problem) or sp.issparse(problem.design.X)
         model = make_bcd_state(problem, use_gram)
+    elif _row_space_pays_off(problem, loss, penalty):
+        basis, statistics = problem.design.row_space_statistics(problem.y,
+                                                                problem.v)
+        model = GramDatafit(*statistics)
     else:
         model = make_datafit(problem, loss)
         if problem.intercept_variable and b0 is None:
@@ -129,6 +143,10 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
         W, gap, n_iter = bcd(model, penalty, W0, max_iter, tol_abs,
                              callback=callback)
         b = None
+    elif basis is not None:  # solve for Z in W = V Z (row space of X)
+        Z, b, gap, n_iter = fista(model, penalty, basis.T @ W0, b0, max_iter,
+                                  tol_abs, callback=callback)
+        W = basis @ Z
     else:
         W, b, gap, n_iter = fista(model, penalty, W0, b0, max_iter, tol_abs,
                                   callback=callback)

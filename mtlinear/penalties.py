@@ -32,7 +32,10 @@ What a solver needs from a penalty
   feasible when ``mu = 0`` (see :func:`mtlinear._gap.duality_gap`).
 
 Penalties whose norm is a sum over feature rows (``l1``, ``l21``) set
-``row_separable = True``; block coordinate descent relies on it.
+``row_separable = True``; block coordinate descent relies on it.  Penalties
+with ``R(V Z) = R(Z)`` for every ``V`` with orthonormal columns (trace norm,
+Frobenius) set ``orthogonally_invariant = True``: with a shared design and
+fewer samples than features the solver then works in the row space of ``X``.
 
 A new penalty is one small subclass registered with :func:`register_penalty`.
 """
@@ -107,6 +110,7 @@ class Penalty:
 
     name = None
     row_separable = False
+    orthogonally_invariant = False
 
     def __init__(self, alpha, l1_ratio=1.0):
         self.alpha = float(alpha)
@@ -214,6 +218,7 @@ class Trace(Penalty):
     """
 
     name = "trace"
+    orthogonally_invariant = True
 
     def norm(self, W):
         return float(np.linalg.svd(W, compute_uv=False).sum())
@@ -235,6 +240,7 @@ class L2(Penalty):
     """
 
     name = "l2"
+    orthogonally_invariant = True
 
     def __init__(self, alpha, l1_ratio=1.0):
         super().__init__(alpha, 0.0)

@@ -116,3 +116,40 @@ def test_bcd_rejects_what_it_cannot_solve():
     X, Y = np.random.default_rng(0).standard_normal((20, 5)), np.ones((20, 2))
     with pytest.raises(ValueError, match="solver='bcd'"):
         MultiTaskRegressor(penalty="trace", solver="bcd").fit(X, Y)
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.7])
+def test_row_space_reduction_trace_matches_cvxpy(l1_ratio):
+    """Fewer samples than features, shared design: the solve runs in the row
+    space of X; the answer is the full problem's (checked with cvxpy)."""
+    cp = pytest.importorskip("cvxpy")
+    rng = np.random.default_rng(0)
+    n, d, T = 15, 40, 4
+    X = rng.standard_normal((n, d))
+    Y = X[:, :3] @ rng.standard_normal((3, T)) + 0.1 * rng.standard_normal((n, T))
+    s = rng.uniform(0.5, 2.0, n)
+    alpha = 0.2 * alpha_max(X, Y, penalty="trace", l1_ratio=l1_ratio,
+                            sample_weight=s)
+    model = MultiTaskRegressor(penalty="trace", alpha=alpha, l1_ratio=l1_ratio,
+                               tol=1e-12, max_iter=100000).fit(X, Y, sample_weight=s)
+    W, b = cp.Variable((d, T)), cp.Variable(T)
+    resid = Y - X @ W - np.ones((n, 1)) @ cp.reshape(b, (1, T), order="C")
+    loss = 0.5 * cp.sum(cp.multiply(s[:, None], cp.square(resid))) / s.sum()
+    reg = alpha * (l1_ratio * cp.normNuc(W) + 0.5 * (1 - l1_ratio) * cp.sum_squares(W))
+    cp.Problem(cp.Minimize(loss + reg)).solve(solver=cp.CLARABEL)
+    np.testing.assert_allclose(model.coef_, W.value.T, atol=2e-5)
+    np.testing.assert_allclose(model.intercept_, b.value, atol=2e-5)
+
+
+def test_row_space_reduction_l2_matches_ridge():
+    from sklearn.linear_model import Ridge
+    rng = np.random.default_rng(1)
+    n, d, T = 20, 60, 3
+    X, Y = rng.standard_normal((n, d)), rng.standard_normal((n, T))
+    alpha = 0.3
+    model = MultiTaskRegressor(penalty="l2", alpha=alpha, tol=1e-13).fit(X, Y)
+    # ours: ||Y - XW||^2 / (2n) + alpha/2 ||W||^2, i.e. Ridge with n * alpha
+    ridge = Ridge(alpha=n * alpha).fit(X, Y)
+    # strong convexity: ||W - W*||^2 <= 2 gap / alpha
+    np.testing.assert_allclose(model.coef_, ridge.coef_, atol=1e-6)
+    np.testing.assert_allclose(model.intercept_, ridge.intercept_, atol=1e-6)
