@@ -24,6 +24,7 @@ outer one.  Inside, every few epochs an Anderson extrapolation of the last
 iterates is tried and kept if it lowers the objective.
 """
 import numpy as np
+import scipy.sparse as sp
 from numba import njit
 
 
@@ -74,45 +75,89 @@ def _row_prox(W, j, g, L, lam, mu, kind, old):
 
 
 @njit(cache=True)
-def _epoch_shared(X, R, W, ws, a, col_sq, lam, mu, kind):
-    """One pass over the rows ``ws``; ``R = Y~ - X~ W`` (n, T) kept in sync."""
-    n = X.shape[0]
-    T = W.shape[1]
-    g = np.empty(T)
-    L = np.empty(T)
-    old = np.empty(T)
-    for j in ws:
-        xj = X[:, j]
-        XtR = np.dot(xj, R)  # BLAS: the reduction the loop could not vectorize
-        for t in range(T):
-            g[t] = -a[t] * XtR[t]
-            L[t] = a[t] * col_sq[j]
-        _row_prox(W, j, g, L, lam, mu, kind, old)
-        for t in range(T):
-            delta = W[j, t] - old[t]
-            if delta != 0.0:
-                for i in range(n):
-                    R[i, t] -= xj[i] * delta
+def _update_row_residual(W, j, g, L, lam, mu, kind, old, lo, hi, col, means,
+                         beta, col_data, col_rows, R):
+    """Prox step on row ``j``, then ``R -= x_j delta`` and ``beta += m_j delta``.
+
+    ``col_rows`` is ``None``-like (size 0) for a dense column ``col_data``
+    (all rows), else the sorted row indices of a sparse column.
+    """
+    _row_prox(W, j, g, L, lam, mu, kind, old)
+    for t in range(W.shape[1]):
+        delta = W[j, t] - old[t]
+        if delta == 0.0:
+            continue
+        beta[t] += means[t, j] * delta
+        c = col[t]
+        if col_rows.size == 0:
+            # 1-d views: this loop vectorizes, R[c, i] indexing would not
+            r_seg = R[c, lo[t]:hi[t]]
+            x_seg = col_data[lo[t]:hi[t]]
+            for i in range(r_seg.size):
+                r_seg[i] -= x_seg[i] * delta
+        else:
+            k0 = np.searchsorted(col_rows, lo[t])
+            k1 = np.searchsorted(col_rows, hi[t])
+            for k in range(k0, k1):
+                R[c, col_rows[k]] -= col_data[k] * delta
 
 
 @njit(cache=True)
-def _epoch_stacked(X, r, task_ptr, W, ws, col_sq, lam, mu, kind):
-    """One pass over ``ws``; task ``t`` owns rows ``task_ptr[t]:task_ptr[t+1]``."""
+def _epoch_dense(X, R, lo, hi, col, a, seg_w, means, beta, curv, W, ws, lam,
+                 mu, kind):
+    """One pass over the rows ``ws`` of ``W``.
+
+    ``X`` holds the working-set columns only (``X[:, l]`` is feature
+    ``ws[l]``), dense in Fortran order.  Task ``t`` owns entries
+    ``lo[t]:hi[t]`` of residual row ``R[col[t]]`` (``R`` is (T, n) for a
+    shared design, (1, n) for stacked tasks), with weight ``a[t]``; ``R`` is
+    the uncentred residual, the centring enters through
+    ``beta[t] = m_t . w_t`` (see :class:`ResidualState`).
+    """
     T = W.shape[1]
     g = np.empty(T)
     L = np.empty(T)
     old = np.empty(T)
-    for j in ws:
+    no_rows = np.empty(0, dtype=np.int64)
+    dots = np.empty(T)
+    shared = R.shape[0] == T and T > 1  # every task on all rows: one BLAS gemv
+    for l in range(ws.size):
+        j = ws[l]
+        xj = X[:, l]
+        if shared:
+            dots = np.dot(R, xj)
         for t in range(T):
-            lo, hi = task_ptr[t], task_ptr[t + 1]
-            g[t] = -np.dot(X[lo:hi, j], r[lo:hi])
-            L[t] = col_sq[j, t]
-        _row_prox(W, j, g, L, lam, mu, kind, old)
+            dot = dots[t] if shared else np.dot(xj[lo[t]:hi[t]],
+                                                R[col[t], lo[t]:hi[t]])
+            g[t] = -a[t] * (dot + seg_w[t] * means[t, j] * beta[t])
+            L[t] = curv[j, t]
+        _update_row_residual(W, j, g, L, lam, mu, kind, old, lo, hi, col, means,
+                             beta, xj, no_rows, R)
+
+
+@njit(cache=True)
+def _epoch_csc(data, indices, indptr, R, lo, hi, col, a, seg_w, means, beta,
+               curv, W, ws, lam, mu, kind):
+    """:func:`_epoch_dense` for a CSC block (sorted indices): O(nnz) a row."""
+    T = W.shape[1]
+    g = np.empty(T)
+    L = np.empty(T)
+    old = np.empty(T)
+    for l in range(ws.size):
+        j = ws[l]
+        rows = indices[indptr[l]:indptr[l + 1]]
+        vals = data[indptr[l]:indptr[l + 1]]
         for t in range(T):
-            delta = W[j, t] - old[t]
-            if delta != 0.0:
-                for i in range(task_ptr[t], task_ptr[t + 1]):
-                    r[i] -= X[i, j] * delta
+            k0 = np.searchsorted(rows, lo[t])
+            k1 = np.searchsorted(rows, hi[t])
+            dot = 0.0
+            c = col[t]
+            for k in range(k0, k1):
+                dot += vals[k] * R[c, rows[k]]
+            g[t] = -a[t] * (dot + seg_w[t] * means[t, j] * beta[t])
+            L[t] = curv[j, t]
+        _update_row_residual(W, j, g, L, lam, mu, kind, old, lo, hi, col, means,
+                             beta, vals, rows, R)
 
 
 @njit(cache=True)
@@ -143,83 +188,161 @@ def _epoch_gram(Q, omega, C, W, P, ws, lam, mu, kind):
 
 # ------------------------------------------------------------ states
 class ResidualState:
-    """Scaled dense design and residuals for both layouts.
+    r"""Residuals of the design itself (dense in any order, or sparse), no
+    centred or reordered copy of ``X``.
 
-    Holds ``X~`` (Fortran order, so a feature is contiguous), ``y~`` and the
-    residual ``R~ = y~ - X~ W``.  Memory: one dense copy of ``X``.
+    The weights factor as ``v_i = a_t q_i^2`` (``q = 1`` when they are
+    constant within each task, the usual case).  With the per-task means
+    ``m_t``, the centred residual is ``r_i = q_i (R_i + beta_t)`` where
+    ``R = y - X W`` is uncentred and ``beta_t = m_t . w_t``.  Because the
+    targets are centred, ``sum_{i in t} q_i^2 R_i = -S_t beta_t`` with
+    ``S_t = sum_{i in t} q_i^2``, which gives
+
+    .. math:: -\partial F / \partial w_{jt}
+              = a_t \big(\tilde x_j^T \tilde R_t + S_t m_{tj} \beta_t\big),
+              \qquad
+              L_{jt} = a_t \big(\|\tilde x_j\|_t^2 - S_t m_{tj}^2\big),
+
+    (tildes: rows scaled by ``q``), so a row update touches only the nonzeros
+    of ``x_j`` plus ``T`` scalars.  The epochs run on a copy of the working
+    set's columns (Fortran order or CSC), made once per working set.
     """
 
     def __init__(self, problem):
-        design = problem.design
-        X = design.X
-        X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+        design, v, y = problem.design, problem.v, problem.y
+        n, T = design.n_samples, design.n_tasks
         self.shared = design.shared
         if self.shared:
-            totals = problem.v.sum(axis=0)
+            totals = v.sum(axis=0)
             ref = int(np.argmax(totals))
-            row_w = problem.v[:, ref]
-            self.a = totals / totals[ref]
-            self.task_ptr = None
+            row_w, self.a = v[:, ref], totals / totals[ref]
+            self.lo, self.hi = np.zeros(T, np.int64), np.full(T, n, np.int64)
+            self.col = np.arange(T)
+            means = design.x_mean
+            self.means = np.zeros((T, design.n_features)) if means is None \
+                else np.tile(means, (T, 1))
+            first = row_w[:1]
+            uniform = np.all(row_w == row_w[0])
         else:
-            row_w = problem.v
-            self.a = np.ones(design.n_tasks)
-            self.task_ptr = design.task_ptr
-        sqrt_w = np.sqrt(row_w)
-        if design.x_mean is not None:
-            if self.shared:
-                X = X - design.x_mean
-            else:
-                X = X - np.repeat(design.x_mean, design.counts, axis=0)
-        self.X = np.asfortranarray(X * sqrt_w[:, None])
+            row_w, self.a = v, np.ones(T)
+            self.lo, self.hi = design.task_ptr[:-1], design.task_ptr[1:]
+            self.col = np.zeros(T, np.int64)
+            self.means = np.zeros((T, design.n_features)) if design.x_mean is None \
+                else design.x_mean
+            first = row_w[self.lo]
+            uniform = np.all(row_w == np.repeat(first, design.counts))
+            self.task_of_row = np.repeat(np.arange(T), design.counts)
+        # fold a row weight constant within each task into a_t
+        self.a = self.a * first if uniform else self.a
+        self.q = None if uniform else np.sqrt(row_w)
+        X = design.X
+        if sp.issparse(X):
+            X = sp.csc_matrix(X)
+            X.sort_indices()
+        self.X = X
+        y = y if y.ndim == 2 else y[:, None]
+        self.y = y if self.q is None else y * self.q[:, None]
+        q_sq = np.ones(n) if self.q is None else self.q ** 2
+        self.seg_w = self._segment_sums(np.ones((n, 1)), q_sq)[0]
+        curv = (self._segment_sums(X, q_sq, square=True)
+                - self.seg_w * self.means.T ** 2) * self.a
+        self.curv = np.ascontiguousarray(np.maximum(curv, 0.0))
+        self._ws = None
+
+    def _segment_sums(self, M, weights, square=False):
+        """``sum_{i in t} w_i M_ij`` (or ``M_ij^2``) as a (d, T) array."""
+        if sp.issparse(M):
+            M = sp.diags(weights) @ (M.multiply(M) if square else M)
+            parts = (self._indicator().T @ M).toarray() if not self.shared \
+                else np.asarray(M.sum(axis=0))
+        else:  # einsum: no (n, d) temporary
+            spec = "ij,ij,i->j" if square else "ij,i->j"
+            segments = [(0, M.shape[0])] if self.shared else zip(self.lo, self.hi)
+            parts = np.array([np.einsum(spec, *([M[lo:hi]] * (1 + square)),
+                                        weights[lo:hi]) for lo, hi in segments])
         if self.shared:
-            self.y = np.asfortranarray(problem.y * sqrt_w[:, None])
-            self.col_sq = (self.X ** 2).sum(axis=0)
-        else:
-            self.y = problem.y * sqrt_w
-            self.col_sq = np.add.reduceat(self.X ** 2, self.task_ptr[:-1], axis=0).T
-            self.col_sq = np.ascontiguousarray(self.col_sq)
+            return np.repeat(parts.reshape(-1, 1), len(self.a), axis=1)
+        return parts.T
+
+    def _indicator(self, values=None):
+        """Sparse (n, T) matrix with ``values`` (default 1) at (i, task(i))."""
+        n = len(self.task_of_row)
+        values = np.ones(n) if values is None else values
+        return sp.csr_matrix((values, (np.arange(n), self.task_of_row)),
+                             shape=(n, len(self.a)))
+
+    def _scaled(self, M):
+        """Rows of ``M`` times ``q``."""
+        if self.q is None:
+            return M
+        return sp.diags(self.q) @ M if sp.issparse(M) else M * self.q[:, None]
 
     def reset(self, W):
+        """Recompute ``R`` and ``beta`` at ``W``."""
         if self.shared:
-            self.R = np.asfortranarray(self.y - self.X @ W)
+            Z = np.asarray(self.X @ W)
         else:
-            z = np.einsum("ij,ij->i", self.X,
-                          np.repeat(W.T, np.diff(self.task_ptr), axis=0))
-            self.R = self.y - z
+            Z = np.zeros((self.y.shape[0], 1))
+            for t in range(len(self.a)):
+                rows = slice(self.lo[t], self.hi[t])
+                Z[rows, 0] = self.X[rows] @ W[:, t]
+        self.R = np.ascontiguousarray((self.y - self._scaled(Z)).T)  # (T or 1, n)
+        self.beta = np.einsum("tj,jt->t", self.means, W)
+
+    def _set_working_set(self, ws):
+        block = self._scaled(self.X[:, ws])
+        self._Xws = sp.csc_matrix(block) if sp.issparse(block) \
+            else np.asfortranarray(block)
+        self._ws = ws
 
     def epoch(self, W, ws, lam, mu, kind):
-        if self.shared:
-            _epoch_shared(self.X, self.R, W, ws, self.a, self.col_sq, lam, mu, kind)
+        if ws is not self._ws:
+            self._set_working_set(ws)
+        args = (self.R, self.lo, self.hi, self.col, self.a, self.seg_w,
+                self.means, self.beta, self.curv, W, ws, lam, mu, kind)
+        if sp.issparse(self._Xws):
+            block = self._Xws
+            _epoch_csc(block.data, block.indices, block.indptr, *args)
         else:
-            _epoch_stacked(self.X, self.R, self.task_ptr, W, ws, self.col_sq,
-                           lam, mu, kind)
+            _epoch_dense(self._Xws, *args)
 
     def neg_gradient(self, rows):
-        """``-dF/dW`` restricted to feature ``rows`` (``X^T Theta`` there)."""
-        Xr = self.X[:, rows]
+        """``-dF/dW`` on feature ``rows``: ``a_t (X_rows^T R_t + S_t m_t beta_t)``."""
+        if rows is self._ws:
+            Xr, R = self._Xws, self.R.T
+        else:
+            Xr = self.X if rows.size == self.X.shape[1] else self.X[:, rows]
+            R = self._scaled(self.R.T)
         if self.shared:
-            return (Xr.T @ self.R) * self.a
-        prod = Xr * self.R[:, None]
-        return np.add.reduceat(prod, self.task_ptr[:-1], axis=0).T
+            XtR = Xr.T @ R
+        else:
+            XtR = (self._indicator(R[:, 0]).T @ Xr).T
+        XtR = XtR.toarray() if sp.issparse(XtR) else np.asarray(XtR)
+        XtR += (self.means[:, rows] * (self.seg_w * self.beta)[:, None]).T
+        return XtR * self.a
 
     def curvatures(self, rows):
-        """``L_jt = sum_{i in t} v_i x_ij^2`` for the feature ``rows``."""
-        if self.shared:
-            return np.outer(self.col_sq[rows], self.a)
-        return self.col_sq[rows]
+        """``L_jt = sum_{i in t} v_i (x_ij - m_tj)^2`` for the feature ``rows``."""
+        return self.curv[rows]
+
+    def _centred_residual(self):
+        shift = self.beta if self.shared else self.beta[self.task_of_row][:, None]
+        if self.q is not None:
+            shift = shift * self.q[:, None]
+        return self.R.T + shift
+
+    def _task_sums(self, M):
+        return M.sum(axis=0) if self.shared else np.add.reduceat(M[:, 0], self.lo)
 
     def null_value(self):
         """Objective at ``W = 0``: ``sum_i v_i y_i^2 / 2``."""
-        if self.shared:
-            return 0.5 * float(((self.y ** 2).sum(axis=0) * self.a).sum())
-        return 0.5 * float(self.y @ self.y)
+        return 0.5 * float(self._task_sums(self.y ** 2) @ self.a)
 
     def sums(self):
         """``(sum_i v_i r_i^2, sum_i v_i r_i y_i)`` for the gap."""
-        if self.shared:
-            return (float(((self.R ** 2).sum(axis=0) * self.a).sum()),
-                    float(((self.R * self.y).sum(axis=0) * self.a).sum()))
-        return float(self.R @ self.R), float(self.R @ self.y)
+        r = self._centred_residual()
+        return (float(self._task_sums(r * r) @ self.a),
+                float(self._task_sums(r * self.y) @ self.a))
 
 
 class GramState:
@@ -249,7 +372,7 @@ class GramState:
 
     def curvatures(self, rows):
         diag = np.diagonal(self.Q, axis1=1, axis2=2)  # (1 or T, d)
-        return diag.T[rows] * self.omega
+        return np.maximum(diag.T[rows], 0.0) * self.omega  # centred: >= -eps
 
     def null_value(self):
         return 0.5 * self.yy

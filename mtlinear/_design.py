@@ -86,6 +86,16 @@ def _densify(X):
     return X.toarray() if sp.issparse(X) else np.asarray(X)
 
 
+def weighted_gram(X, w):
+    """``X^T diag(w) X`` as a dense array, by the symmetric BLAS product."""
+    if sp.issparse(X):
+        return (X.T @ sp.diags(w) @ X).toarray()
+    if np.all(w == w[0]):
+        return (X.T @ X) * w[0]
+    A = X * np.sqrt(w)[:, None]
+    return A.T @ A
+
+
 def max_sq_singular_value(X, w, mean):
     """Largest eigenvalue of ``(X - 1 m^T)^T diag(w) (X - 1 m^T)``.
 
@@ -97,12 +107,7 @@ def max_sq_singular_value(X, w, mean):
     n, d = X.shape
     sqrt_w = np.sqrt(w)
     if d <= _EXACT_GRAM_MAX and d <= n:
-        if sp.issparse(X):
-            Xw = sp.diags(sqrt_w) @ X
-            gram = np.asarray((Xw.T @ Xw).todense())
-        else:
-            Xw = X * sqrt_w[:, None]
-            gram = Xw.T @ Xw
+        gram = weighted_gram(X, w)
         if mean is not None:
             gram -= w.sum() * np.outer(mean, mean)
         return float(np.linalg.eigvalsh(gram)[-1])
@@ -186,10 +191,7 @@ class SharedDesign:
         X = self.X
         omega = v.sum(axis=0)
         s = v[:, np.argmax(omega)] / omega.max()
-        if sp.issparse(X):
-            Q = np.asarray((X.T @ sp.diags(s) @ X).todense())
-        else:
-            Q = (X * s[:, None]).T @ X
+        Q = weighted_gram(X, s)
         if self.x_mean is not None:
             Q -= np.outer(self.x_mean, self.x_mean)  # sum(s) = 1
         C = self.rmatmat(v * y)
@@ -292,11 +294,8 @@ class StackedDesign:
         Q = np.empty((self.n_tasks, d, d))
         for t in range(self.n_tasks):
             rows = self.task_rows(t)
-            Xt, vt = self.X[rows], v[rows]
-            if sp.issparse(Xt):
-                Q[t] = np.asarray((Xt.T @ sp.diags(vt) @ Xt).todense())
-            else:
-                Q[t] = (Xt * vt[:, None]).T @ Xt
+            vt = v[rows]
+            Q[t] = weighted_gram(self.X[rows], vt)
             if self.x_mean is not None:
                 Q[t] -= vt.sum() * np.outer(self.x_mean[t], self.x_mean[t])
         C = self.rmatmat(v * y)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import scipy.sparse as sp
 
 from ._bcd import bcd, make_bcd_state
 from ._datafit import GramDatafit, SampleDatafit
@@ -67,21 +66,14 @@ def choose_solver(problem, loss, penalty, solver="auto"):
     """``"bcd"`` or ``"fista"`` for this problem (see the module docstring)."""
     bcd_applies = (loss.name == "squared" and penalty.row_separable
                    and not problem.intercept_variable)
-    sparse = sp.issparse(problem.design.X)
     if solver == "bcd":
         if not bcd_applies:
             raise ValueError(
                 f"solver='bcd' handles the squared loss with a row-separable "
                 f"penalty ('l1', 'l21'); got loss={loss.name!r}, "
                 f"penalty={penalty.name!r}. Use solver='fista' or 'auto'.")
-        if sparse and not _gram_fits(problem):
-            raise ValueError("solver='bcd' with a sparse X needs the Gram matrix "
-                             "in memory, which is too large here; use "
-                             "solver='fista' or 'auto'.")
         return "bcd"
-    if solver == "auto" and bcd_applies and (not sparse or _gram_fits(problem)):
-        return "bcd"
-    return "fista"
+    return "bcd" if solver == "auto" and bcd_applies else "fista"
 
 
 def make_datafit(problem, loss, use_gram="auto"):
@@ -122,8 +114,7 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
     W0 = np.zeros((d, T)) if W0 is None else W0
     basis = None
     if solver == "bcd":
-        use_gram = _gram_pays_off(problem) or sp.issparse(problem.design.X)
-        model = make_bcd_state(problem, use_gram)
+        model = make_bcd_state(problem, _gram_pays_off(problem))
     elif _row_space_pays_off(problem, loss, penalty):
         basis, statistics = problem.design.row_space_statistics(problem.y,
                                                                 problem.v)

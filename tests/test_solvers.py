@@ -42,12 +42,14 @@ def _tasks(rng, n_tasks, d, shared):
 @pytest.mark.parametrize("penalty,l1_ratio", [("l21", 1.0), ("l21", 0.6),
                                               ("l1", 1.0), ("l1", 0.5)])
 @pytest.mark.parametrize("d", [8, 70])  # rows > features (Gram) and the reverse
-def test_solvers_agree(layout, sparse, penalty, l1_ratio, d):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_solvers_agree(layout, sparse, penalty, l1_ratio, d, weighted):
     rng = np.random.default_rng(d + len(penalty))
     n_tasks = 4
     X_list, y_list = _tasks(rng, n_tasks, d, shared=layout == "shared")
-    s_list = [rng.uniform(0.2, 2.0, len(y)) for y in y_list]
-    omega = rng.uniform(0.5, 2.0, n_tasks)
+    s_list = [rng.uniform(0.2, 2.0, len(y)) if weighted else np.ones(len(y))
+              for y in y_list]
+    omega = rng.uniform(0.5, 2.0, n_tasks) if weighted else np.ones(n_tasks)
     if layout == "shared":
         X, y = X_list[0], np.column_stack(y_list)
         sample_weight = s_list[0]
