@@ -32,6 +32,7 @@ __all__ = ["bcd", "make_bcd_state", "ResidualState", "GramState"]
 
 _L1, _L21 = 0, 1
 _ANDERSON_K = 5
+_GROWTH = 2  # working-set growth factor per outer iteration
 
 
 # ------------------------------------------------------------ Numba kernels
@@ -435,7 +436,7 @@ def _screen(state, penalty, kind, U, rows, gap):
             < penalty.lam)
 
 
-def bcd(state, penalty, W, max_iter, tol_abs, callback=None, ws_start=10,
+def bcd(state, penalty, W, max_iter, tol_abs, callback=None, ws_start=100,
         inner_ratio=0.3, check_every=5, screen=True):
     """Working-set block coordinate descent with gap-safe screening.
 
@@ -493,7 +494,7 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, ws_start=10,
         ws_size = min(max(ws_size, 2 * int(in_support.sum())), max(n_candidates, 1))
         ws = rows if ws_size >= rows.size else np.sort(
             rows[np.argpartition(-scores, ws_size - 1)[:ws_size]])
-        ws_size = min(d, 2 * ws_size)
+        ws_size = min(d, _GROWTH * ws_size)
         inner_tol = max(inner_ratio * gap, tol_abs)
         history = []
         while n_iter < max_iter:
