@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 from ._bcd import bcd, make_bcd_state
 from ._datafit import GramDatafit, SampleDatafit
 from ._fista import fista
@@ -76,12 +75,10 @@ def choose_solver(problem, loss, penalty, solver="auto"):
     return "bcd" if solver == "auto" and bcd_applies else "fista"
 
 
-def make_datafit(problem, loss, use_gram="auto"):
+def make_datafit(problem, loss):
     """The data-fit object for ``problem`` (Gram statistics when they pay off)."""
-    if use_gram == "auto":
-        use_gram = (loss.name == "squared" and not problem.intercept_variable
-                    and _gram_pays_off(problem))
-    if use_gram:
+    if (loss.name == "squared" and not problem.intercept_variable
+            and _gram_pays_off(problem)):
         return GramDatafit.from_problem(problem)
     return SampleDatafit(loss, problem)
 
