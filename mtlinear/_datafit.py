@@ -28,6 +28,8 @@ by ``c = min(1, lam / N°(X^T Theta))`` when the penalty has no ridge part
 (``h*`` is then the indicator of the dual-norm ball).  With a ridge part
 ``h*`` is finite everywhere and no scaling is needed.
 """
+from functools import cached_property
+
 import numpy as np
 
 __all__ = ["SampleDatafit", "GramDatafit"]
@@ -54,6 +56,7 @@ class SampleDatafit:
         self.v = problem.v
         self.intercept_variable = problem.intercept_variable
 
+    @cached_property
     def lipschitz(self):
         """Lipschitz constant of the gradient in ``(W, b)``.
 
@@ -127,6 +130,7 @@ class GramDatafit:
             return (self.Q @ W) * self.omega
         return np.einsum("tij,jt->it", self.Q, W)
 
+    @cached_property
     def lipschitz(self):
         if self.shared:
             return float(np.linalg.eigvalsh(self.Q)[-1] * self.omega.max())

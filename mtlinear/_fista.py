@@ -45,7 +45,7 @@ def fista(datafit, penalty, W, b, max_iter, tol_abs, gap_every=10, callback=None
     -------
     W, b, gap, n_iter
     """
-    L = datafit.lipschitz()
+    L = datafit.lipschitz
     step = 1.0 / L if L > 0 else 1.0
     W = np.array(W, dtype=np.float64)
     b = None if b is None else np.array(b, dtype=np.float64)

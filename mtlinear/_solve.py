@@ -110,14 +110,21 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
     solver = choose_solver(problem, loss, penalty, solver)
     W0 = np.zeros((d, T)) if W0 is None else W0
     basis = None
+    cache = problem.cache
     if solver == "bcd":
-        model = make_bcd_state(problem, _gram_pays_off(problem))
+        if "bcd" not in cache:
+            cache["bcd"] = make_bcd_state(problem, _gram_pays_off(problem))
+        model = cache["bcd"]
     elif _row_space_pays_off(problem, loss, penalty):
-        basis, statistics = problem.design.row_space_statistics(problem.y,
-                                                                problem.v)
-        model = GramDatafit(*statistics)
+        if "row_space" not in cache:
+            basis, statistics = problem.design.row_space_statistics(problem.y,
+                                                                    problem.v)
+            cache["row_space"] = basis, GramDatafit(*statistics)
+        basis, model = cache["row_space"]
     else:
-        model = make_datafit(problem, loss)
+        if "datafit" not in cache:
+            cache["datafit"] = make_datafit(problem, loss)
+        model = cache["datafit"]
         if problem.intercept_variable and b0 is None:
             b0 = model.initial_intercept()
     tol_abs = tol * max(model.null_value(), np.finfo(float).tiny)

@@ -18,7 +18,7 @@ intercept drops out of the solve (it is recovered afterwards); for other losses
 the solver keeps one unpenalized intercept per task.
 """
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -247,6 +247,9 @@ class TaskProblem:
         losses with ``fit_intercept``).
     x_mean : ndarray of shape (T, d) or None
     y_mean : ndarray of shape (T,) or None
+    cache : dict
+        What solvers derive from the data once (Gram statistics, Lipschitz
+        constants), reused across the solves of a regularization path.
     """
 
     design: object
@@ -256,6 +259,7 @@ class TaskProblem:
     intercept_variable: bool
     x_mean: np.ndarray = None
     y_mean: np.ndarray = None
+    cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_tasks(self):
