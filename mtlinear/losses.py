@@ -11,7 +11,7 @@ For the duality gap a loss gives the dual objective's loss part,
 .. math:: -F^*(-\\theta) = -\\sum_i f_i^*(-\\theta_i),
           \\qquad f_i(z) = v_i\\,\\ell(y_i, z),
 
-evaluated at the dual point ``theta = -F'(z)`` (see :mod:`mtlinear._gap`).
+evaluated at the dual point ``theta = -F'(z)`` (see :mod:`mtlinear._datafit`).
 """
 import numpy as np
 from scipy.special import expit, xlogy

@@ -29,7 +29,7 @@ What a solver needs from a penalty
   by Moreau's decomposition (``U - Pi_{lam B°}(U) = prox_{lam N}(U)``), and for
   ``mu = 0`` it is the indicator of the dual-norm ball ``N°(U) <= lam``.
 * ``dual_norm(U)``: ``N°(U)``, which gives ``alpha_max`` and makes a dual point
-  feasible when ``mu = 0`` (see :func:`mtlinear._gap.duality_gap`).
+  feasible when ``mu = 0`` (see :mod:`mtlinear._datafit`).
 
 Penalties whose norm is a sum over feature rows (``l1``, ``l21``) set
 ``row_separable = True``; block coordinate descent relies on it.  Penalties
