@@ -1,0 +1,163 @@
+"""Trace-norm penalty: optimality conditions, cvxpy, and a closed form.
+
+The trace-norm problem is
+
+    min_W  F(W) + lam ||W||_* + mu/2 ||W||_F^2,   lam = alpha r, mu = alpha (1 - r).
+
+At the optimum, with ``W = U S V^T`` (thin SVD over the nonzero singular
+values) and ``G = -grad F(W) - mu W``, ``G`` is in ``lam`` times the
+subdifferential of the nuclear norm:
+
+    G = lam U V^T + G_perp,  U^T G_perp = 0,  G_perp V = 0,  ||G_perp||_2 <= lam.
+"""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from mtlinear import MultiTaskRegressor, alpha_max, stack_tasks
+
+from _reference import prox_norm
+
+pytestmark = pytest.mark.filterwarnings("error::sklearn.exceptions.ConvergenceWarning")
+
+
+def _low_rank_problem(n, d, T, seed, rank=2):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    W = rng.standard_normal((d, rank)) @ rng.standard_normal((rank, T))
+    Y = X @ W + 1.0 + 0.5 * rng.standard_normal((n, T))
+    return X, Y, rng.uniform(0.2, 2.0, n)
+
+
+@pytest.mark.parametrize("n,d", [(80, 10), (20, 40)])  # statistics / samples
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.6])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_optimality_conditions_from_svd(n, d, l1_ratio, fit_intercept):
+    T = 6
+    X, Y, s = _low_rank_problem(n, d, T, seed=n + d)
+    alpha = 0.3 * alpha_max(X, Y, penalty="trace", l1_ratio=l1_ratio,
+                            fit_intercept=fit_intercept, sample_weight=s)
+    lam, mu = alpha * l1_ratio, alpha * (1 - l1_ratio)
+    model = MultiTaskRegressor(penalty="trace", alpha=alpha, l1_ratio=l1_ratio,
+                               fit_intercept=fit_intercept, tol=1e-14,
+                               max_iter=100_000).fit(X, Y, sample_weight=s)
+    W = model.coef_.T
+    # -grad of (1 / (2 S)) sum_i s_i ||y_i - W^T x_i - b||^2, recomputed here
+    R = Y - X @ W - model.intercept_
+    G = X.T @ (s[:, None] * R) / s.sum() - mu * W
+    if fit_intercept:  # the intercepts are optimal too
+        np.testing.assert_allclose(s @ R / s.sum(), 0.0, atol=1e-10)
+
+    U, sv, Vt = np.linalg.svd(W, full_matrices=False)
+    rank = int(np.sum(sv > 1e-9 * sv[0]))
+    assert 0 < rank < min(d, T)  # a partial rank: both conditions matter
+    U, V = U[:, :rank], Vt[:rank].T
+    G_perp = G - lam * U @ V.T
+    atol = 1e-7 * lam
+    np.testing.assert_allclose(U.T @ G @ V, lam * np.eye(rank), atol=atol)
+    np.testing.assert_allclose(U.T @ G_perp, 0.0, atol=atol)
+    np.testing.assert_allclose(G_perp @ V, 0.0, atol=atol)
+    assert np.linalg.norm(G_perp, 2) <= lam + atol
+    # the discarded singular values are exactly zero, not merely small
+    assert np.all(sv[rank:] < 1e-12 * sv[0])
+
+
+def _cvxpy_trace(cp, tasks, alpha, l1_ratio, fit_intercept, d):
+    """Solve the objective with cvxpy; ``tasks`` is a list of (X_t, y_t, s_t)."""
+    T = len(tasks)
+    W, b = cp.Variable((d, T)), cp.Variable(T)
+    fit = 0
+    for t, (Xt, yt, st) in enumerate(tasks):
+        z = Xt @ W[:, t] + (b[t] if fit_intercept else 0)
+        fit = fit + 0.5 * cp.sum(cp.multiply(st, cp.square(yt - z))) / st.sum()
+    reg = l1_ratio * cp.normNuc(W) + 0.5 * (1 - l1_ratio) * cp.sum_squares(W)
+    cp.Problem(cp.Minimize(fit + alpha * reg)).solve(
+        solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+    return W.value.T, (b.value if fit_intercept else np.zeros(T))
+
+
+@pytest.mark.parametrize("layout", ["shared", "stacked"])
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_matches_cvxpy(layout, l1_ratio, fit_intercept, sparse):
+    cp = pytest.importorskip("cvxpy")
+    rng = np.random.default_rng(7)
+    d, T = 8, 5
+    sizes = [30] * T if layout == "shared" else [12, 40, 25, 18, 33]
+    X_common = rng.standard_normal((sizes[0], d))
+    X_list = [X_common if layout == "shared" else rng.standard_normal((m, d))
+              for m in sizes]
+    W_true = rng.standard_normal((d, 2)) @ rng.standard_normal((2, T))
+    y_list = [Xt @ W_true[:, t] + t + 0.3 * rng.standard_normal(len(Xt))
+              for t, Xt in enumerate(X_list)]
+    s_list = [rng.uniform(0.5, 2.0, len(y)) for y in y_list]
+    if layout == "shared":
+        s_list = [s_list[0]] * T
+        X, y, s, task_col = X_common, np.column_stack(y_list), s_list[0], None
+    else:
+        X, y = stack_tasks(X_list, y_list)
+        s, task_col = np.concatenate(s_list), -1
+    X = sp.csr_matrix(X) if sparse else X
+    alpha = 0.2 * alpha_max(X, y, penalty="trace", l1_ratio=l1_ratio,
+                            fit_intercept=fit_intercept, task_col=task_col,
+                            sample_weight=s)
+    model = MultiTaskRegressor(penalty="trace", alpha=alpha, l1_ratio=l1_ratio,
+                               fit_intercept=fit_intercept, task_col=task_col,
+                               tol=1e-12, max_iter=100_000)
+    model.fit(X, y, sample_weight=s)
+    coef, intercept = _cvxpy_trace(cp, list(zip(X_list, y_list, s_list)), alpha,
+                                   l1_ratio, fit_intercept, d)
+    scale = np.abs(coef).max()
+    np.testing.assert_allclose(model.coef_, coef, atol=1e-5 * scale)
+    np.testing.assert_allclose(model.intercept_, intercept, atol=1e-5 * scale)
+    # low rank, as the penalty intends
+    assert np.linalg.matrix_rank(model.coef_, tol=1e-8 * scale) < min(d, T)
+
+
+def _orthogonal_design(n, d, rng, centred):
+    """``X`` with ``X^T X / n = I`` (and zero column means when ``centred``)."""
+    A = rng.standard_normal((n, d + 1))
+    if centred:
+        A[:, 0] = 1.0
+        Q = np.linalg.qr(A)[0][:, 1:]  # orthogonal to the constant column
+    else:
+        Q = np.linalg.qr(A[:, :d])[0]
+    return np.sqrt(n) * Q
+
+
+@pytest.mark.parametrize("layout", ["shared", "stacked"])
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.7])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_orthogonal_design_closed_form(layout, l1_ratio, fit_intercept):
+    """With ``X_t^T X_t / n_t = I`` the objective is, per task,
+    ``||w_t||^2 / 2 - <B_t, w_t> + const`` with ``B_t = X_t^T y_t / n_t``, so
+    the optimum is singular-value soft thresholding of ``B`` shrunk by the
+    ridge part: ``W = SVT(B, lam) / (1 + mu)``; the intercepts are the means
+    of ``y_t`` (the columns of ``X_t`` have zero mean)."""
+    rng = np.random.default_rng(11)
+    d, T = 6, 5
+    sizes = [40] * T if layout == "shared" else [20, 35, 50, 28, 44]
+    X_list = [_orthogonal_design(m, d, rng, fit_intercept) for m in sizes]
+    if layout == "shared":
+        X_list = [X_list[0]] * T
+    y_list = [Xt @ rng.standard_normal(d) + 3.0 + rng.standard_normal(len(Xt))
+              for Xt in X_list]
+    B = np.column_stack([Xt.T @ yt / len(yt) for Xt, yt in zip(X_list, y_list)])
+    alpha = 0.5 * np.linalg.norm(B, 2)  # thresholds some singular values
+    lam, mu = alpha * l1_ratio, alpha * (1 - l1_ratio)
+    expected = prox_norm(B, lam, "trace") / (1 + mu)
+    assert 0 < np.linalg.matrix_rank(expected) < min(d, T)
+
+    if layout == "shared":
+        X, y, task_col = X_list[0], np.column_stack(y_list), None
+    else:
+        X, y = stack_tasks(X_list, y_list)
+        task_col = -1
+    model = MultiTaskRegressor(penalty="trace", alpha=alpha, l1_ratio=l1_ratio,
+                               fit_intercept=fit_intercept, task_col=task_col,
+                               tol=1e-14, max_iter=100_000).fit(X, y)
+    np.testing.assert_allclose(model.coef_, expected.T, atol=1e-7)
+    expected_intercept = ([yt.mean() for yt in y_list] if fit_intercept
+                          else np.zeros(T))
+    np.testing.assert_allclose(model.intercept_, expected_intercept, atol=1e-7)
