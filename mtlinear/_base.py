@@ -91,7 +91,7 @@ class MultiTaskLinearModel(BaseEstimator):
                   else np.bincount(task_index))
         if counts.min() < 2:
             where = ("" if task_index is None
-                     else f" (task {self.tasks_[np.argmin(counts)]!r})")
+                     else f" (task {self.tasks_[np.argmin(counts)].item()!r})")
             raise ValueError(f"{name} needs at least 2 samples per task; got "
                              f"n_samples = {counts.min()}{where}. Give every "
                              "task two or more samples.")

@@ -1,6 +1,7 @@
 """Regularization-path utilities: ``alpha_max``."""
 import numpy as np
 from sklearn.utils import check_array
+from sklearn.utils.validation import _check_sample_weight
 
 from ._datafit import SampleDatafit
 from ._task_data import (build_problem, check_task_weights, encode_task_labels,
@@ -63,17 +64,24 @@ def alpha_max(X, y, *, penalty="l21", l1_ratio=1.0, fit_intercept=True,
     True
     """
     loss = LOSSES[loss]
+    if not 0 <= l1_ratio <= 1:
+        raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio!r}.")
     task_index, n_tasks = None, None
     if task_col is not None:
         X, labels = split_task_column(X, task_col)
         tasks, task_index = encode_task_labels(labels)
         n_tasks = len(tasks)
-    X = check_array(X, accept_sparse=("csr", "csc"), dtype=np.float64)
-    y = check_array(y, ensure_2d=False, dtype=np.float64)
+    X = check_array(X, accept_sparse=("csr", "csc"), dtype=np.float64, input_name="X")
+    y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}; "
+                         "they must match.")
     if task_col is None:
         y = y.reshape(len(y), -1)
         tasks = np.arange(y.shape[1])
-    sample_weight = None if sample_weight is None else np.asarray(sample_weight, float)
+    if sample_weight is not None:
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                             ensure_non_negative=True)
     problem = build_problem(X, y, task_index, n_tasks, sample_weight,
                             check_task_weights(task_weights, tasks), fit_intercept,
                             center_targets=loss.name == "squared")
