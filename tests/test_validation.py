@@ -216,8 +216,11 @@ FORMATS = {"dense": np.array, "csr": sp.csr_matrix, "csc": sp.csc_matrix,
            "fortran": np.asfortranarray}
 
 
-@pytest.mark.parametrize("layout,fmt", [(layout, fmt) for layout in ("shared", "stacked")
-                                        for fmt in FORMATS] + [("dataframe", "dense")])
+LAYOUT_FORMATS = [(layout, fmt) for layout in ("shared", "stacked")
+                  for fmt in FORMATS] + [("dataframe", "dense")]
+
+
+@pytest.mark.parametrize("layout,fmt", LAYOUT_FORMATS)
 @pytest.mark.parametrize("penalty", ["l21", "l1", "l2", "trace"])
 def test_user_arrays_are_never_modified(layout, fmt, penalty):
     if layout == "shared":
