@@ -1,15 +1,30 @@
-"""Regularization-path utilities: ``alpha_max``."""
+"""Regularization paths: ``alpha_max``, the alpha grid and warm-started paths.
+
+A path solves the problem for a decreasing sequence of ``alpha`` values,
+starting each solve from the previous solution (warm start).  The task data
+(:class:`~mtlinear._task_data.TaskProblem`) is built once; what the solvers
+derive from it (Gram statistics, Lipschitz constants, BCD state) is cached on
+``problem.cache`` and reused at every alpha.
+"""
+import warnings
+
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight
 
 from ._datafit import SampleDatafit
+from ._progress import Progress
+from ._solve import solve
 from ._task_data import (build_problem, check_task_weights, encode_task_labels,
                          split_task_column)
 from .losses import LOSSES
 from .penalties import make_penalty
 
-__all__ = ["alpha_max", "alpha_max_of_problem"]
+__all__ = ["alpha_max", "alpha_max_of_problem", "alpha_grid",
+           "regularization_path", "path_on_problem"]
+
+_SOLVERS = ("auto", "fista", "bcd")
 
 
 def alpha_max_of_problem(problem, loss, penalty, l1_ratio=1.0):
@@ -24,11 +39,77 @@ def alpha_max_of_problem(problem, loss, penalty, l1_ratio=1.0):
     if pen.lam == 0:
         raise ValueError(f"alpha_max is infinite for penalty={penalty!r} with "
                          f"l1_ratio={l1_ratio}: a pure ridge penalty never sets "
-                         "all coefficients to zero.")
+                         "all coefficients to zero. Give the alphas explicitly.")
     datafit = SampleDatafit(loss, problem)
     W0 = np.zeros((problem.n_features, problem.n_tasks))
     G, _ = datafit.gradient(W0, datafit.initial_intercept())
     return pen.dual_norm(G) / pen.lam
+
+
+def alpha_grid(alpha_top, n_alphas, eps):
+    """``n_alphas`` values from ``alpha_top`` down to ``eps * alpha_top``, log-spaced.
+
+    When ``alpha_top`` is zero (constant targets) every value is the float
+    resolution, as in scikit-learn: all models are then zero anyway.
+    """
+    if alpha_top <= np.finfo(np.float64).resolution:
+        return np.full(n_alphas, np.finfo(np.float64).resolution)
+    return np.geomspace(alpha_top, alpha_top * eps, num=n_alphas)
+
+
+def check_loss(loss):
+    try:
+        return LOSSES[loss]
+    except (KeyError, TypeError):
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got "
+                         f"{loss!r}.") from None
+
+
+def _check_logistic_targets(y, task_index, fit_intercept):
+    if not np.all((y == 1) | (y == -1)):
+        raise ValueError("With loss='logistic', y must hold labels in {-1, 1}; "
+                         f"got values such as {np.unique(y)[:5].tolist()}.")
+    if not fit_intercept:
+        return
+    if task_index is None:
+        one_class = np.flatnonzero(np.all(y == y[:1], axis=0))
+    else:
+        n_tasks = task_index.max() + 1
+        pos = np.bincount(task_index, weights=y > 0, minlength=n_tasks)
+        count = np.bincount(task_index, minlength=n_tasks)
+        one_class = np.flatnonzero((pos == 0) | (pos == count))
+    if one_class.size:
+        raise ValueError(f"Task {one_class[0]} has a single class; with "
+                         "fit_intercept=True every task needs both labels.")
+
+
+def prepare_problem(X, y, *, loss, task_col=None, sample_weight=None,
+                    task_weights=None, fit_intercept=True):
+    """Validate user arrays and build their :class:`TaskProblem` (inputs untouched)."""
+    task_index, n_tasks = None, None
+    if task_col is not None:
+        X, labels = split_task_column(X, task_col)
+        tasks, task_index = encode_task_labels(labels)
+        n_tasks = len(tasks)
+    X = check_array(X, accept_sparse=("csr", "csc"), dtype=np.float64, input_name="X")
+    y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}; "
+                         "they must match.")
+    if task_col is None:
+        y = y.reshape(len(y), -1)
+        tasks = np.arange(y.shape[1])
+    elif y.ndim != 1:
+        raise ValueError(f"With task_col, y must be 1-d (one target per row), "
+                         f"got shape {y.shape}.")
+    if loss.name == "logistic":
+        _check_logistic_targets(y, task_index, fit_intercept)
+    if sample_weight is not None:
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                             ensure_non_negative=True)
+    return build_problem(X, y, task_index, n_tasks, sample_weight,
+                         check_task_weights(task_weights, tasks), fit_intercept,
+                         center_targets=loss.name == "squared")
 
 
 def alpha_max(X, y, *, penalty="l21", l1_ratio=1.0, fit_intercept=True,
@@ -63,26 +144,167 @@ def alpha_max(X, y, *, penalty="l21", l1_ratio=1.0, fit_intercept=True,
     >>> bool(np.all(MultiTaskRegressor(alpha=a).fit(X, Y).coef_ == 0))
     True
     """
-    loss = LOSSES[loss]
+    loss = check_loss(loss)
     if not 0 <= l1_ratio <= 1:
         raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio!r}.")
-    task_index, n_tasks = None, None
-    if task_col is not None:
-        X, labels = split_task_column(X, task_col)
-        tasks, task_index = encode_task_labels(labels)
-        n_tasks = len(tasks)
-    X = check_array(X, accept_sparse=("csr", "csc"), dtype=np.float64, input_name="X")
-    y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}; "
-                         "they must match.")
-    if task_col is None:
-        y = y.reshape(len(y), -1)
-        tasks = np.arange(y.shape[1])
-    if sample_weight is not None:
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                             ensure_non_negative=True)
-    problem = build_problem(X, y, task_index, n_tasks, sample_weight,
-                            check_task_weights(task_weights, tasks), fit_intercept,
-                            center_targets=loss.name == "squared")
+    problem = prepare_problem(X, y, loss=loss, task_col=task_col,
+                              sample_weight=sample_weight,
+                              task_weights=task_weights,
+                              fit_intercept=fit_intercept)
     return alpha_max_of_problem(problem, loss, penalty, l1_ratio)
+
+
+def path_on_problem(problem, loss, penalty, l1_ratio, alphas, *, tol=1e-4,
+                    max_iter=5000, solver="auto", solver_verbose=0,
+                    progress=None):
+    """Solve ``problem`` at each of ``alphas`` in turn, warm-starting.
+
+    A generator: yields ``(k, SolveResult)`` for ``alphas[k]``, ``k = 0, 1, ...``
+    (the caller may stop early).  ``progress`` (a :class:`Progress`) is told
+    of every solved alpha.
+    """
+    W = b = None
+    for k, alpha in enumerate(alphas):
+        result = solve(problem, loss, make_penalty(penalty, alpha, l1_ratio),
+                       W0=W, b0=b, max_iter=max_iter, tol=tol, solver=solver,
+                       verbose=solver_verbose)
+        W, b = result.W, result.b
+        if progress is not None:
+            progress.detail(f"{penalty} l1_ratio={l1_ratio:g} alpha[{k}]="
+                            f"{alpha:.4g}: {result.n_iter} iterations, gap "
+                            f"{result.gap:.2e} (target {result.tol_abs:.2e})")
+            progress.update()
+        yield k, result
+
+
+def warn_unconverged(alphas, converged, what):
+    """One ConvergenceWarning naming the alphas whose solve stopped at max_iter."""
+    bad = np.asarray(alphas)[~np.asarray(converged)]
+    if bad.size:
+        shown = ", ".join(f"{a:.3g}" for a in bad[:5])
+        warnings.warn(f"{what}: {bad.size} solve(s) reached max_iter before the "
+                      f"duality-gap target (alpha = {shown}"
+                      f"{', ...' if bad.size > 5 else ''}). Increase max_iter or "
+                      "raise tol.", ConvergenceWarning)
+
+
+def check_alphas(alphas):
+    """A user's alpha grid as a float array sorted in decreasing order."""
+    alphas = np.asarray(alphas, dtype=np.float64)
+    if alphas.ndim != 1 or alphas.size == 0:
+        raise ValueError(f"alphas must be a non-empty 1-d sequence of floats, "
+                         f"got shape {alphas.shape}.")
+    if not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
+        raise ValueError("alphas must be finite and non-negative.")
+    return np.sort(alphas)[::-1]
+
+
+def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
+                        n_alphas=100, eps=1e-3, loss="squared", task_col=None,
+                        sample_weight=None, task_weights=None,
+                        fit_intercept=True, tol=1e-4, max_iter=5000,
+                        solver="auto", verbose=0):
+    """Solutions for a decreasing grid of ``alpha``, warm-started.
+
+    For each ``alpha`` the function minimizes the objective of
+    :class:`~mtlinear.MultiTaskRegressor` (``loss="squared"``) or of the
+    logistic multi-task model (``loss="logistic"``),
+
+    .. math::
+
+        \\sum_t \\frac{\\omega_t}{n_t} \\sum_{i \\in t} s_i\\,
+        \\ell(y_i, x_i^T w_t + b_t) + \\alpha R(W),
+
+    starting from the solution at the previous (larger) ``alpha``.  By
+    default the grid runs from ``alpha_max`` (:func:`alpha_max`: the smallest
+    ``alpha`` with ``W = 0``) down to ``eps * alpha_max``, log-spaced, like
+    scikit-learn's ``enet_path``.
+
+    Parameters
+    ----------
+    X : array-like or sparse matrix of shape (n_samples, n_columns)
+        Features, plus the task column when ``task_col`` is set.
+    y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+        Targets; with ``loss="logistic"``, labels in ``{-1, 1}``.
+    penalty : {"l21", "l1", "l2", "trace"}, default="l21"
+    l1_ratio : float in [0, 1], default=1.0
+    alphas : array-like, optional
+        The grid (sorted into decreasing order).  Required for ``"l2"`` or
+        ``l1_ratio=0``, where ``alpha_max`` is infinite.
+    n_alphas : int, default=100
+        Size of the automatic grid.
+    eps : float, default=1e-3
+        ``alpha_min / alpha_max`` of the automatic grid.
+    loss : {"squared", "logistic"}, default="squared"
+    task_col, sample_weight, task_weights, fit_intercept
+        As for :class:`~mtlinear.MultiTaskRegressor`.
+    tol : float, default=1e-4
+        Relative duality-gap tolerance of each solve.
+    max_iter : int, default=5000
+        Iteration limit of each solve.
+    solver : {"auto", "fista", "bcd"}, default="auto"
+    verbose : int, default=0
+        1: progress over the alphas (a bar on a terminal); 2: one line per
+        alpha; 3: also the solver's iterations.
+
+    Returns
+    -------
+    alphas : ndarray of shape (n_alphas,)
+        Decreasing.
+    coefs : ndarray of shape (n_tasks, n_features, n_alphas)
+        ``coefs[..., k]`` is ``coef_`` at ``alphas[k]`` (task columns excluded).
+    intercepts : ndarray of shape (n_tasks, n_alphas)
+    dual_gaps : ndarray of shape (n_alphas,)
+        Absolute duality gaps at the returned solutions.
+    n_iters : ndarray of shape (n_alphas,)
+        Solver iterations at each alpha.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mtlinear import regularization_path
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((40, 6))
+    >>> Y = X[:, :2] @ rng.standard_normal((2, 3))
+    >>> alphas, coefs, intercepts, gaps, n_iters = regularization_path(
+    ...     X, Y, penalty="l21", n_alphas=5)
+    >>> coefs.shape
+    (3, 6, 5)
+    >>> bool(np.all(coefs[..., 0] == 0))  # alphas[0] is alpha_max
+    True
+    """
+    loss = check_loss(loss)
+    if not 0 <= l1_ratio <= 1:
+        raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio!r}.")
+    if solver not in _SOLVERS:
+        raise ValueError(f"solver must be one of {_SOLVERS}, got {solver!r}.")
+    make_penalty(penalty, 1.0, l1_ratio)  # unknown names fail here
+    if alphas is None and (int(n_alphas) != n_alphas or n_alphas < 1):
+        raise ValueError(f"n_alphas must be a positive integer, got {n_alphas!r}.")
+    if alphas is None and not 0 < eps < 1:
+        raise ValueError(f"eps must be in (0, 1), got {eps!r}.")
+    problem = prepare_problem(X, y, loss=loss, task_col=task_col,
+                              sample_weight=sample_weight,
+                              task_weights=task_weights,
+                              fit_intercept=fit_intercept)
+    if alphas is None:
+        alphas = alpha_grid(alpha_max_of_problem(problem, loss, penalty, l1_ratio),
+                            int(n_alphas), eps)
+    else:
+        alphas = check_alphas(alphas)
+    T, d = problem.n_tasks, problem.n_features
+    coefs = np.empty((T, d, len(alphas)))
+    intercepts = np.empty((T, len(alphas)))
+    gaps = np.empty(len(alphas))
+    n_iters = np.empty(len(alphas), dtype=np.int64)
+    converged = np.empty(len(alphas), dtype=bool)
+    progress = Progress(len(alphas), verbose, "path") if verbose else None
+    for k, result in path_on_problem(problem, loss, penalty, l1_ratio, alphas,
+                                     tol=tol, max_iter=max_iter, solver=solver,
+                                     solver_verbose=max(verbose - 2, 0),
+                                     progress=progress):
+        coefs[..., k] = result.W.T
+        intercepts[:, k] = problem.intercepts(result.W, result.b)
+        gaps[k], n_iters[k], converged[k] = result.gap, result.n_iter, result.converged
+    warn_unconverged(alphas, converged, "regularization_path")
+    return alphas, coefs, intercepts, gaps, n_iters
