@@ -4,8 +4,12 @@ Public names
 ------------
 MultiTaskRegressor
     Squared loss with the ``l1``, ``l2``, ``l21`` or ``trace`` penalty.
+MultiTaskClassifier
+    Logistic loss (one binary problem per task), the same penalties.
 alpha_max
     Smallest ``alpha`` giving an all-zero model.
+regularization_path
+    Warm-started solutions over a decreasing grid of ``alpha``.
 stack_tasks
     Per-task arrays (MALSAR's format) to the stacked layout (``task_col=-1``).
 load_school
@@ -15,10 +19,11 @@ from ._numba_cache import ensure_writable_cache
 
 ensure_writable_cache()  # before any @njit(cache=True) kernel is defined
 
-from ._path import alpha_max  # noqa: E402
+from ._classifier import MultiTaskClassifier  # noqa: E402
+from ._path import alpha_max, regularization_path  # noqa: E402
 from ._regressor import MultiTaskRegressor  # noqa: E402
 from ._task_data import stack_tasks  # noqa: E402
 from .datasets import load_school  # noqa: E402
 
-__all__ = ["MultiTaskRegressor", "alpha_max", "stack_tasks", "load_school"]
+__all__ = ["MultiTaskRegressor", "MultiTaskClassifier", "alpha_max", "regularization_path", "stack_tasks", "load_school"]
 __version__ = "0.1.0"
