@@ -102,6 +102,10 @@ class MultiTaskLinearModel(BaseEstimator):
         return _check_sample_weight(sample_weight, X, dtype=np.float64,
                                     ensure_non_negative=True)
 
+    def _weight_samples(self, X, Y, task_index, sample_weight):
+        """Hook for target-dependent sample weights (class weights)."""
+        return X, Y, task_index, sample_weight
+
     # ------------------------------------------------------------ fit
     def _fit(self, X, y, sample_weight):
         self._validate_params()
@@ -128,6 +132,8 @@ class MultiTaskLinearModel(BaseEstimator):
 
         tasks = (np.arange(Y.shape[1]) if task_index is None else self.tasks_)
         omega = check_task_weights(self.task_weights, tasks)
+        X, Y, task_index, sample_weight = self._weight_samples(
+            X, Y, task_index, sample_weight)
         problem = build_problem(X, Y, task_index, n_tasks=len(tasks),
                                 sample_weight=sample_weight, task_weights=omega,
                                 fit_intercept=self.fit_intercept,
@@ -150,7 +156,8 @@ class MultiTaskLinearModel(BaseEstimator):
                 "scale the features.", ConvergenceWarning)
         self.coef_ = np.ascontiguousarray(result.W.T)
         self.intercept_ = problem.intercepts(result.W, result.b)
-        self.n_iter_ = result.n_iter
+        # one gap evaluation at least (scikit-learn expects n_iter_ >= 1)
+        self.n_iter_ = max(result.n_iter, 1)
         self.dual_gap_ = result.gap
         self.n_tasks_ = problem.n_tasks
         return self

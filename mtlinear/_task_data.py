@@ -25,8 +25,9 @@ import scipy.sparse as sp
 
 from ._design import SharedDesign, StackedDesign, weighted_mean_rows
 
-__all__ = ["stack_tasks", "split_task_column", "encode_task_labels",
-           "check_task_weights", "build_problem", "TaskProblem"]
+__all__ = ["stack_tasks", "shared_to_stacked", "split_task_column",
+           "encode_task_labels", "check_task_weights", "build_problem",
+           "TaskProblem"]
 
 
 def stack_tasks(X_list, y_list, task_labels=None):
@@ -98,6 +99,20 @@ def stack_tasks(X_list, y_list, task_labels=None):
             X[:, :-1] = features
             X[:, -1] = label_col
     return X, np.concatenate(ys)
+
+
+def shared_to_stacked(X, Y, sample_weight):
+    """The shared layout as stacked tasks: ``X`` repeated once per column of ``Y``.
+
+    For per-task sample weights (``sample_weight`` of shape (n, T)), which the
+    shared design, with one weight per sample, cannot hold.  Returns
+    ``(X_stacked, y, task_index, sample_weight)``; costs ``T`` copies of ``X``.
+    """
+    n, T = Y.shape
+    X_stacked = (sp.vstack([X] * T, format="csr") if sp.issparse(X)
+                 else np.tile(X, (T, 1)))
+    return (X_stacked, Y.T.reshape(-1), np.repeat(np.arange(T), n),
+            np.asarray(sample_weight, dtype=float).T.reshape(-1))
 
 
 def _is_dataframe(X):

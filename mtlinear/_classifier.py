@@ -1,0 +1,357 @@
+"""MultiTaskClassifier: binary logistic regression per task, fitted jointly."""
+from numbers import Real
+
+import numpy as np
+from scipy.special import expit
+from sklearn.base import ClassifierMixin
+from sklearn.metrics import accuracy_score
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import MultiTaskLinearModel
+from ._task_data import shared_to_stacked
+from .losses import LogisticLoss
+
+__all__ = ["MultiTaskClassifier"]
+
+
+def _has_missing(y):
+    if y.dtype.kind == "f":
+        return not np.all(np.isfinite(y))
+    if y.dtype.kind == "O":
+        return any(v is None or (isinstance(v, Real) and v != v)
+                   for v in y.ravel())
+    return False
+
+
+def _binary_classes(y, where):
+    """Sorted two labels of ``y`` (1-d); a clear error for anything else."""
+    kind = type_of_target(y, input_name="y")
+    if kind == "continuous":
+        raise ValueError(
+            f"Unknown label type: y{where} holds continuous values such as "
+            f"{np.unique(y)[:5].tolist()}; MultiTaskClassifier needs class "
+            "labels (two per task). For a numeric target use "
+            "MultiTaskRegressor.")
+    classes = np.unique(y)
+    if classes.size < 2:
+        raise ValueError(
+            f"y{where} has only one class {classes.tolist()}; each task needs "
+            "samples of both of its two classes to train a classifier.")
+    if classes.size > 2:
+        raise ValueError(
+            f"y{where} has {classes.size} classes {classes[:10].tolist()}; "
+            "Only binary classification is supported. MultiTaskClassifier "
+            "needs exactly two classes per task. Split a multiclass target "
+            "into one-vs-rest binary tasks (columns of Y).")
+    return classes
+
+
+class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
+    """Regularized multi-task logistic regression (one binary problem per task).
+
+    Minimizes, over one weight vector ``w_t`` and intercept ``b_t`` per task,
+
+    .. math::
+
+        \\sum_t \\frac{\\omega_t}{n_t} \\sum_{i \\in t}
+        s_i c_{t, y_i} \\log\\big(1 + e^{-\\tilde y_i (x_i^T w_t + b_t)}\\big)
+        + \\alpha R(W),
+        \\qquad n_t = \\sum_{i \\in t} s_i c_{t, y_i},
+
+    with ``tilde y_i = +1`` for the task's positive class (``classes_[1]``,
+    the larger label) and ``-1`` for the other, ``s_i`` the ``sample_weight``,
+    ``c`` the ``class_weight`` (computed per task), ``omega_t`` the
+    ``task_weights`` and ``R`` the penalty:
+
+    ============  ============================================  ===============
+    ``penalty``   ``R(W)`` (``r = l1_ratio``)                   effect
+    ============  ============================================  ===============
+    ``"l1"``      ``r ||W||_1 + (1-r)/2 ||W||_F^2``             sparse, per task
+    ``"l2"``      ``||W||_F^2 / 2``                             ridge, per task
+    ``"l21"``     ``r sum_j ||W_j||_2 + (1-r)/2 ||W||_F^2``     shared features
+    ``"trace"``   ``r ||W||_* + (1-r)/2 ||W||_F^2``             shared subspace
+    ============  ============================================  ===============
+
+    **Relation to scikit-learn's LogisticRegression.**  With ``"l1"`` or
+    ``"l2"`` the tasks are independent, and task ``t`` solves
+    ``LogisticRegression(C=C_t, l1_ratio=r)`` (``r = 0`` for ``"l2"``), whose
+    objective ``C sum_i s_i c_{y_i} loss_i + r ||w||_1 + (1-r)/2 ||w||^2`` is
+    ours times ``C_t n_t`` when
+
+    .. math:: C_t = \\frac{1}{\\alpha\\, \\omega_t^{-1}\\, n_t},
+              \\qquad \\text{i.e. } C = 1 / (\\alpha n) \\text{ for unit weights.}
+
+    With ``class_weight="balanced"`` (or ``None``) ``n_t`` is the sum of the
+    sample weights of the task (its number of samples when unweighted).
+
+    Parameters
+    ----------
+    penalty : {"l21", "l1", "l2", "trace"}, default="l21"
+    alpha : float, default=0.01
+        Regularization strength (``>= 0``). ``mtlinear.alpha_max(...,
+        loss="logistic")`` gives the smallest value for which every
+        coefficient is zero.  The default is scikit-learn's ``C=1`` on 100
+        samples (the logistic loss saturates: its gradient is at most
+        ``|x|`` per sample, so useful values are well below 1).
+    l1_ratio : float in [0, 1], default=1.0
+        Share of the norm in the penalty; the rest is a ridge term.  Ignored by
+        ``"l2"``.
+    fit_intercept : bool, default=True
+        Fit one unpenalized intercept per task.
+    class_weight : dict, "balanced" or None, default=None
+        Weights ``c`` of the classes, multiplying the sample weights, as in
+        scikit-learn; ``"balanced"`` is computed per task from the task's own
+        (sample-weighted) class counts, ``n_t / (2 n_{t,c})``.  A dict maps
+        labels to weights and applies to every task.
+    task_col : int, str or None, default=None
+        ``None``: shared design; ``y`` is (n,) for one task or (n, T) with one
+        binary column per task (any two labels per column).  Otherwise the
+        column of ``X`` holding each row's task label; ``y`` is (n,) with two
+        classes overall, and every task must contain both.
+    task_weights : None, dict or array-like of shape (T,), default=None
+        ``omega_t`` (see :class:`MultiTaskRegressor`).
+    max_iter : int, default=5000
+        Maximum number of proximal-gradient iterations.
+    tol : float, default=1e-4
+        Relative duality-gap tolerance: the solve stops when the gap is at
+        most ``tol`` times the objective at ``W = 0`` with the best
+        intercepts.
+    warm_start : bool, default=False
+        Start from the previous solution when refitting with the same shapes.
+    solver : {"auto", "fista"}, default="auto"
+        Accelerated proximal gradient with step ``4 / L`` (the logistic
+        loss has curvature at most 1/4) and adaptive restart.
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,) or list of T such arrays
+        The two labels of each task: one array when ``y`` is 1-d (one task,
+        or the stacked layout), a list with one array per column of ``Y``
+        otherwise (scikit-learn's multi-output convention).
+    coef_ : ndarray of shape (n_tasks, n_features)
+    intercept_ : ndarray of shape (n_tasks,)
+    n_tasks_ : int
+    tasks_ : ndarray
+        Sorted task labels (stacked layout only).
+    n_iter_ : int
+    dual_gap_ : float
+        Absolute duality gap of the objective above at the solution.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+
+    Notes
+    -----
+    Output shapes follow scikit-learn: for a 1-d ``y`` (one task, or the
+    stacked layout) ``decision_function`` is (n,), ``predict_proba`` (n, 2)
+    and ``predict`` (n,); for ``Y`` of shape (n, T), ``decision_function``
+    is (n, T), ``predict`` (n, T) and ``predict_proba`` a list of T arrays
+    (n, 2), as for scikit-learn's multi-output classifiers.  ``score`` is the
+    mean accuracy: of all rows in the stacked layout, the average over tasks
+    of the per-task accuracy for a 2-d ``Y``.
+
+    With class weights that differ between the columns of a 2-d ``Y`` the
+    tasks no longer share sample weights; the fit then stacks one copy of
+    ``X`` per task (memory ``T`` times that of ``X``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mtlinear import MultiTaskClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((80, 6))
+    >>> Y = (X[:, :2] @ rng.standard_normal((2, 3)) > 0).astype(int)
+    >>> clf = MultiTaskClassifier(penalty="l21", alpha=0.01).fit(X, Y)
+    >>> clf.predict(X).shape, len(clf.predict_proba(X))
+    ((80, 3), 3)
+    """
+
+    _parameter_constraints = {
+        **MultiTaskLinearModel._parameter_constraints,
+        "class_weight": [None, dict, StrOptions({"balanced"})],
+    }
+
+    _loss = LogisticLoss
+
+    def __init__(self, penalty="l21", alpha=0.01, l1_ratio=1.0, *,
+                 fit_intercept=True, class_weight=None, task_col=None,
+                 task_weights=None, max_iter=5000, tol=1e-4, warm_start=False,
+                 solver="auto", verbose=0):
+        super().__init__(penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
+                         fit_intercept=fit_intercept, task_col=task_col,
+                         task_weights=task_weights, max_iter=max_iter, tol=tol,
+                         warm_start=warm_start, solver=solver, verbose=verbose)
+        self.class_weight = class_weight
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_columns)
+            Features, plus the task column when ``task_col`` is set.
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            Class labels: two per task.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights ``s_i``.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight)
+
+    # ------------------------------------------------------------ targets
+    def _encode_targets(self, y, task_index):
+        """Labels to ``{-1, +1}``; sets ``classes_``."""
+        if _has_missing(y):
+            raise ValueError("y contains NaN or missing labels; every sample "
+                             "needs a class label.")
+        self._y_ndim = y.ndim
+        if task_index is None and y.ndim == 2 and y.shape[1] > 1:
+            classes = [_binary_classes(y[:, t], f" column {t}")
+                       for t in range(y.shape[1])]
+            self.classes_ = classes
+            return np.column_stack([np.where(y[:, t] == c[1], 1.0, -1.0)
+                                    for t, c in enumerate(classes)])
+        y = y.reshape(-1)
+        self._y_ndim = 1
+        self.classes_ = _binary_classes(y, "")
+        signs = np.where(y == self.classes_[1], 1.0, -1.0)
+        if task_index is None:
+            return signs[:, None]
+        counts = np.bincount(task_index, minlength=len(self.tasks_))
+        positives = np.bincount(task_index, weights=signs > 0,
+                                minlength=len(self.tasks_))
+        one_class = (positives == 0) | (positives == counts)
+        if np.any(one_class):
+            bad = self.tasks_[one_class][:10].tolist()
+            raise ValueError(f"Tasks {bad} have samples of only one class; each "
+                             "task needs samples of both classes "
+                             f"{self.classes_.tolist()} to train a classifier.")
+        return signs
+
+    def _weight_samples(self, X, Y, task_index, s):
+        """Multiply ``s`` by the class weights (per task) and check that both
+        classes of every task keep a positive weight."""
+        n = X.shape[0]
+        s = np.ones(n) if s is None else s
+        if task_index is None:
+            tasks = [(slice(None), t) for t in range(Y.shape[1])]
+        else:
+            tasks = [(task_index == t, None) for t in range(len(self.tasks_))]
+        columns = []
+        for rows, col in tasks:
+            yt = Y[rows] if col is None else Y[:, col]
+            st = s[rows]
+            c = np.ones(2)
+            if self.class_weight is not None:
+                classes = (self.classes_ if col is None or self._y_ndim == 1
+                           else self.classes_[col])
+                c = compute_class_weight(self.class_weight, classes=classes,
+                                         y=np.where(yt > 0, classes[1], classes[0]),
+                                         sample_weight=st)
+            wt = st * np.where(yt > 0, c[1], c[0])
+            if not (np.any(wt[yt > 0] > 0) and np.any(wt[yt < 0] > 0)):
+                where = "" if col is None and task_index is None else (
+                    f" of task {col}" if col is not None
+                    else f" of task {self.tasks_[len(columns)].item()!r}")
+                raise ValueError(f"The samples of one class{where} all have "
+                                 "zero weight (sample_weight times class_weight); "
+                                 "each task needs both classes with positive "
+                                 "weight.")
+            columns.append(wt)
+        if task_index is not None:
+            weights = np.empty(n)
+            for (rows, _), wt in zip(tasks, columns):
+                weights[rows] = wt
+            return X, Y, task_index, weights
+        weights = np.column_stack(columns)
+        if np.all(weights == weights[:, :1]):
+            return X, Y, None, weights[:, 0]
+        return shared_to_stacked(X, Y, weights)
+
+    # ------------------------------------------------------------ predict
+    def decision_function(self, X):
+        """Linear predictor ``x^T w_t + b_t``; positive means ``classes_[1]``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_tasks)
+        """
+        Z = self._linear_predictor(X)
+        if self.task_col is None and self._y_ndim == 1:
+            return Z[:, 0]
+        return Z
+
+    def predict_proba(self, X):
+        """Class probabilities ``sigmoid(x^T w_t + b_t)`` of ``classes_[1]``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2), or a list of n_tasks such arrays
+            Columns in the order of ``classes_`` (of each task).
+        """
+        Z = self.decision_function(X)
+        if Z.ndim == 1:
+            p = expit(Z)
+            return np.column_stack([1.0 - p, p])
+        P = expit(Z)
+        return [np.column_stack([1.0 - P[:, t], P[:, t]])
+                for t in range(P.shape[1])]
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`, computed stably."""
+        Z = self.decision_function(X)
+
+        def pair(z):
+            return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
+        if Z.ndim == 1:
+            return pair(Z)
+        return [pair(Z[:, t]) for t in range(Z.shape[1])]
+
+    def predict(self, X):
+        """Predicted labels: ``classes_[1]`` where the decision is positive.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_tasks)
+        """
+        Z = self.decision_function(X)
+        if Z.ndim == 1:
+            return self.classes_[(Z > 0).astype(int)]
+        return np.column_stack([self.classes_[t][(Z[:, t] > 0).astype(int)]
+                                for t in range(Z.shape[1])])
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy (per-task accuracies averaged for a 2-d ``y``).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_columns)
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        float
+        """
+        check_is_fitted(self)
+        pred = self.predict(X)
+        y = np.asarray(y)
+        if pred.ndim == 1:
+            return accuracy_score(y.reshape(-1), pred, sample_weight=sample_weight)
+        y = y.reshape(pred.shape)
+        return float(np.mean([accuracy_score(y[:, t], pred[:, t],
+                                             sample_weight=sample_weight)
+                              for t in range(pred.shape[1])]))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.classifier_tags.multi_label = True
+        tags.target_tags.multi_output = True
+        return tags
