@@ -151,3 +151,54 @@ def duality_gap(tasks, coef, intercept, penalty, alpha, l1_ratio=1.0,
         positive = v > 0
         dual += theta @ yt - 0.5 * np.sum(theta[positive] ** 2 / v[positive])
     return primal, dual
+
+
+# ------------------------------------------------------------ logistic loss
+def logistic_objective(tasks, coef, intercept, penalty, alpha, l1_ratio=1.0):
+    """``P(W, b)`` for the logistic loss, labels ``y_t`` in {-1, +1}:
+    ``sum_t (1 / n_t) sum_i s_i log(1 + exp(-y_i z_i)) + h(W)``."""
+    lam, mu = split_alpha(penalty, alpha, l1_ratio)
+    fit = 0.0
+    for t, (Xt, yt, st) in enumerate(tasks):
+        z = Xt @ coef[t] + intercept[t]
+        fit += np.sum(st * np.logaddexp(0.0, -yt * z)) / st.sum()
+    W = coef.T
+    return fit + lam * norm(W, penalty) + 0.5 * mu * np.sum(W * W)
+
+
+def logistic_duality_gap(tasks, coef, intercept, penalty, alpha, l1_ratio=1.0,
+                         fit_intercept=True):
+    """``(primal, dual)`` for the logistic loss.
+
+    With ``v_i = s_i / n_t`` the dual is ``D(theta) = sum_i v_i H(u_i) -
+    h*(U)``, ``theta_i = v_i y_i u_i``, ``u_i`` in [0, 1], ``H`` the binary
+    entropy (in nats) and ``U_{:, t} = sum_{i in t} theta_i x_i``.  The dual
+    point takes ``u_i = sigmoid(-y_i z_i)``; with intercepts, ``sum_{i in t}
+    theta_i = 0`` is enforced by multiplying the ``u`` of the heavier class by
+    the ratio of the two class totals.
+    """
+    lam, mu = split_alpha(penalty, alpha, l1_ratio)
+    primal = logistic_objective(tasks, coef, intercept, penalty, alpha, l1_ratio)
+    us, U = [], np.zeros((tasks[0][0].shape[1], len(tasks)))
+    for t, (Xt, yt, st) in enumerate(tasks):
+        v = st / st.sum()
+        u = 1.0 / (1.0 + np.exp(yt * (Xt @ coef[t] + intercept[t])))
+        if fit_intercept:
+            pos, neg = np.sum((v * u)[yt > 0]), np.sum((v * u)[yt < 0])
+            u = np.where(yt > 0, u * min(1.0, neg / pos), u * min(1.0, pos / neg))
+        us.append(u)
+        U[:, t] = Xt.T @ (v * yt * u)
+    if mu > 0:
+        c = 1.0
+        conjugate = np.sum(prox_norm(U, lam, penalty) ** 2) / (2 * mu)
+    else:
+        size = dual_norm(U, penalty)
+        c = 1.0 if size <= lam else lam / size
+        conjugate = 0.0
+    dual = -conjugate
+    for t, (_, _, st) in enumerate(tasks):
+        u = c * us[t]
+        entropy = -(u * np.log(np.where(u > 0, u, 1.0))
+                    + (1 - u) * np.log(np.where(u < 1, 1 - u, 1.0)))
+        dual += np.sum(st * entropy) / st.sum()
+    return primal, dual
