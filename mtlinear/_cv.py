@@ -1,0 +1,476 @@
+"""Cross-validated multi-task estimators: the path on every fold, in parallel.
+
+For each fold the training rows become one
+:class:`~mtlinear._task_data.TaskProblem`, built once; for each
+``(penalty, l1_ratio)`` of the grid the fold runs the warm-started path
+(:func:`mtlinear._path.path_on_problem`) down the alpha grid and scores the
+held-out rows after every alpha.  The best mean score over the folds chooses
+``(penalty_, l1_ratio_, alpha_)``, and the model is refitted on all the data.
+The alpha grids come from the full data (``alpha_max`` of each
+``(penalty, l1_ratio)``), so every fold uses the same alphas, as in
+scikit-learn's ``MultiTaskLassoCV``.
+"""
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from joblib import Parallel, delayed, effective_n_jobs
+from sklearn.base import is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import check_scoring, get_scorer_names
+from sklearn.model_selection import check_cv
+from sklearn.utils import _safe_indexing, check_array
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import MultiTaskLinearModel
+from ._path import (alpha_grid, alpha_max_of_problem, check_alphas,
+                    path_on_problem, warn_unconverged)
+from ._progress import Progress
+from ._regressor import MultiTaskRegressor
+from ._solve import solve
+from ._task_data import build_problem, check_task_weights
+from .model_selection import TaskStratifiedKFold
+from .penalties import PENALTIES, make_penalty
+
+__all__ = ["MultiTaskRegressorCV"]
+
+# fitted attributes that a scoring model copies from the CV estimator
+_VALIDATION_ATTRIBUTES = ("n_features_in_", "feature_names_in_", "tasks_",
+                          "classes_", "_y_ndim")
+
+
+def _check_penalties(penalty):
+    penalties = [penalty] if isinstance(penalty, str) else list(penalty)
+    if not penalties:
+        raise ValueError("penalty must be a penalty name or a non-empty list of "
+                         f"names from {sorted(PENALTIES)}; got an empty list.")
+    for name in penalties:
+        if name not in PENALTIES:
+            raise ValueError(f"penalty {name!r} is not one of {sorted(PENALTIES)}; "
+                             f"got penalty={penalty!r}.")
+    return penalties
+
+
+def _check_l1_ratios(l1_ratio):
+    ratios = np.atleast_1d(np.asarray(l1_ratio, dtype=np.float64))
+    if ratios.ndim != 1 or ratios.size == 0:
+        raise ValueError(f"l1_ratio must be a float or a non-empty 1-d list of "
+                         f"floats, got {l1_ratio!r}.")
+    if not np.all((ratios >= 0) & (ratios <= 1)):
+        raise ValueError(f"Every l1_ratio must be in [0, 1]; got {l1_ratio!r}.")
+    return ratios.tolist()
+
+
+def _linear_predictor(X, W, intercept, task_index):
+    """``x_i^T w_t + b_t``: (n, T) in the shared layout, (n,) stacked."""
+    if task_index is None:
+        return np.asarray(X @ W) + intercept
+    coef = W.T[task_index]
+    if sp.issparse(X):
+        z = np.asarray(sp.csr_matrix(X).multiply(coef).sum(axis=1)).ravel()
+    else:
+        z = np.einsum("ij,ij->i", X, coef)
+    return z + intercept[task_index]
+
+
+def neg_mean_squared_error(Z, Y, sample_weight):
+    """Minus the (weighted) mean squared error over rows, averaged over tasks."""
+    return -float(np.mean(np.average((Z - Y) ** 2, axis=0, weights=sample_weight)))
+
+
+class _Data:
+    """What every fold needs: validated arrays and settings (picklable)."""
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+
+def _fold_path(estimator, data, train, test, grids, progress=None):
+    """Scores (n_grids, n_alphas) on ``test`` of the paths fitted on ``train``.
+
+    Returns ``(scores, converged)``, both of shape (n_grids, n_alphas).
+    """
+    task_index = data.task_index
+    ti_train = None if task_index is None else task_index[train]
+    sw_train = None if data.sample_weight is None else data.sample_weight[train]
+    X_train, Y_train, ti_train, sw_train = estimator._weight_samples(
+        data.X[train], data.Y[train], ti_train, sw_train)
+    problem = build_problem(X_train, Y_train, ti_train, n_tasks=data.n_tasks,
+                            sample_weight=sw_train, task_weights=data.omega,
+                            fit_intercept=data.fit_intercept,
+                            center_targets=data.loss.name == "squared")
+    X_test = data.X[test]
+    ti_test = None if task_index is None else task_index[test]
+    sw_test = None if data.sample_weight is None else data.sample_weight[test]
+    if data.scorer is not None:
+        X_raw_test = _safe_indexing(data.X_raw, test)
+        y_raw_test = _safe_indexing(data.y_raw, test)
+    n_alphas = max(len(alphas) for _, _, alphas in grids)
+    scores = np.full((len(grids), n_alphas), np.nan)
+    converged = np.ones((len(grids), n_alphas), dtype=bool)
+    for g, (penalty, l1_ratio, alphas) in enumerate(grids):
+        for k, result in path_on_problem(
+                problem, data.loss, penalty, l1_ratio, alphas, tol=data.tol,
+                max_iter=data.max_iter, solver=data.solver, progress=progress):
+            intercept = problem.intercepts(result.W, result.b)
+            converged[g, k] = result.converged
+            if data.scorer is None:
+                Z = _linear_predictor(X_test, result.W, intercept, ti_test)
+                scores[g, k] = estimator._default_score(Z, data.Y[test], sw_test)
+            else:
+                model = estimator._scoring_model(penalty, l1_ratio, alphas[k],
+                                                 result.W, intercept)
+                scores[g, k] = data.scorer(model, X_raw_test, y_raw_test)
+    return scores, converged
+
+
+def _numbered_fold_path(i, *args):
+    return i, _fold_path(*args)
+
+
+class MultiTaskCVMixin:
+    """Cross-validation over alpha (and l1_ratio, penalty) for an estimator class.
+
+    A subclass lists the mixin first and the estimator class second
+    (``class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor)``); it
+    inherits validation, target encoding and prediction from the estimator and
+    sets ``_estimator_class`` and ``_default_score`` (a function of the
+    held-out linear predictor, targets and sample weights, higher is better).
+    """
+
+    _cv_parameter_constraints = {
+        "penalty": [StrOptions(set(PENALTIES)), list, tuple],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both"), "array-like"],
+        "alphas": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "eps": [Interval(Real, 0, 1, closed="neither")],
+        "cv": ["cv_object"],
+        "scoring": [None, StrOptions(set(get_scorer_names())), callable],
+        "n_jobs": [None, Integral],
+    }
+
+    _estimator_class = None
+
+    def fit(self, X, y, sample_weight=None):
+        """Choose the hyper-parameters by cross-validation, then refit.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_columns)
+            Features, plus the task column when ``task_col`` is set.
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights of the fits and of the default held-out score (a custom
+            ``scoring`` is called without them, as in ``GridSearchCV``).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        penalties = _check_penalties(self.penalty)
+        l1_ratios = _check_l1_ratios(self.l1_ratio)
+        data, problem = self._prepare(X, y, sample_weight)
+        grids = [(p, r, self._alpha_grid(problem, data.loss, p, r))
+                 for p in penalties for r in l1_ratios]
+        splits = self._splits(data)
+
+        n_units = len(splits) * sum(len(a) for _, _, a in grids)
+        progress = Progress(n_units, self.verbose, "cross-validation")
+        if effective_n_jobs(self.n_jobs) == 1:
+            results = [_fold_path(self, data, train, test, grids, progress)
+                       for train, test in splits]
+        else:
+            results = [None] * len(splits)
+            jobs = Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")(
+                delayed(_numbered_fold_path)(i, self, data, train, test, grids)
+                for i, (train, test) in enumerate(splits))
+            for i, result in jobs:
+                results[i] = result
+                progress.update(n_units // len(splits))
+        scores = np.stack([s for s, _ in results], axis=-1)  # (G, A, folds)
+        converged = np.all([c for _, c in results], axis=0)
+        for g, (_, _, alphas) in enumerate(grids):
+            warn_unconverged(alphas, converged[g, :len(alphas)],
+                             f"{type(self).__name__} cross-validation")
+
+        mean = np.mean(scores, axis=-1)
+        if np.all(np.isnan(mean)):
+            raise ValueError("Every cross-validation score is NaN; check the "
+                             "scoring function and the folds.")
+        best = int(np.argmax(np.where(np.isnan(mean), -np.inf, mean)))
+        g, k = np.unravel_index(best, mean.shape)
+        penalty, l1_ratio, alphas = grids[g]
+        self.penalty_, self.l1_ratio_, self.alpha_ = penalty, l1_ratio, alphas[k]
+        self.best_score_ = float(mean[g, k])
+        shape = (len(penalties), len(l1_ratios))
+        squeeze = tuple(a for a, n in enumerate(shape) if n == 1)
+        self.alphas_ = np.stack([a for _, _, a in grids]).reshape(
+            shape + (-1,)).squeeze(axis=squeeze)
+        self.score_path_ = scores.reshape(shape + scores.shape[1:]).squeeze(
+            axis=squeeze)
+        self._refit(problem, data)
+        return self
+
+    # ------------------------------------------------------------ pieces
+    def _prepare(self, X, y, sample_weight):
+        """Validate the inputs; return the fold data and the full problem."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, "
+                             "but the target y is None.")
+        X_raw, y_raw = X, y
+        X, task_index = self._validate_X(X, reset=True)
+        y = check_array(y, ensure_2d=False, dtype=None,
+                        ensure_all_finite=task_index is None, input_name="y")
+        if task_index is not None:
+            if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
+                raise ValueError(f"With task_col, y must be 1-d (one target per "
+                                 f"row), got shape {y.shape}.")
+            y = y.reshape(-1)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}; "
+                             "they must match.")
+        Y = self._encode_targets(y, task_index)
+        self._check_samples_per_task(X.shape[0], task_index)
+        sample_weight = self._validate_sample_weight(sample_weight, X)
+        tasks = np.arange(Y.shape[1]) if task_index is None else self.tasks_
+        omega = check_task_weights(self.task_weights, tasks)
+        scorer = None if self.scoring is None else check_scoring(
+            self, scoring=self.scoring)
+        data = _Data(X=X, Y=Y, task_index=task_index, sample_weight=sample_weight,
+                     n_tasks=len(tasks), omega=omega, loss=self._loss,
+                     fit_intercept=self.fit_intercept, tol=self.tol,
+                     max_iter=self.max_iter, solver=self.solver, scorer=scorer,
+                     X_raw=X_raw if scorer is not None else None,
+                     y_raw=y_raw if scorer is not None else None)
+        Xw, Yw, tiw, sww = self._weight_samples(X, Y, task_index, sample_weight)
+        problem = build_problem(Xw, Yw, tiw, n_tasks=len(tasks),
+                                sample_weight=sww, task_weights=omega,
+                                fit_intercept=self.fit_intercept,
+                                center_targets=self._loss.name == "squared")
+        return data, problem
+
+    def _alpha_grid(self, problem, loss, penalty, l1_ratio):
+        if not isinstance(self.alphas, Integral):
+            return check_alphas(self.alphas)
+        if penalty == "l2" or l1_ratio == 0:
+            raise ValueError(
+                f"An automatic alpha grid needs a norm in the penalty; with "
+                f"penalty={penalty!r} and l1_ratio={l1_ratio} alpha_max is "
+                "infinite. Give the grid explicitly, e.g. alphas=np.logspace(-4, "
+                "1, 30).")
+        return alpha_grid(alpha_max_of_problem(problem, loss, penalty, l1_ratio),
+                          self.alphas, self.eps)
+
+    def _cv_strata(self, data):
+        """Labels the default stacked-layout splitter stratifies on."""
+        return data.task_index
+
+    def _splits(self, data):
+        """``(train, test)`` index pairs; every task must train in every fold."""
+        cv = 5 if self.cv is None else self.cv
+        if data.task_index is None:
+            y = data.Y[:, 0] if data.Y.shape[1] == 1 else data.Y
+            splits = list(check_cv(cv, y, classifier=is_classifier(self))
+                          .split(data.X, y))
+        else:
+            if isinstance(cv, Integral):
+                cv = TaskStratifiedKFold(cv)
+            groups = (self._cv_strata(data)
+                      if isinstance(cv, TaskStratifiedKFold) else None)
+            splits = list(check_cv(cv).split(data.X, data.Y, groups))
+            for k, (train, _) in enumerate(splits):
+                present = np.bincount(data.task_index[train],
+                                      minlength=data.n_tasks) > 0
+                if not np.all(present):
+                    missing = self.tasks_[~present][:10].tolist()
+                    raise ValueError(
+                        f"Fold {k} trains without any row of task(s) {missing}; "
+                        "a multi-task model needs every task in every training "
+                        "fold. Use cv=TaskStratifiedKFold(...) (the default for "
+                        "an integer cv with task_col).")
+        return splits
+
+    def _estimator_params(self, penalty, l1_ratio, alpha):
+        names = self._estimator_class._get_param_names()
+        params = {k: v for k, v in self.get_params(deep=False).items()
+                  if k in names}
+        params.update(penalty=penalty, l1_ratio=l1_ratio, alpha=alpha)
+        return params
+
+    def _scoring_model(self, penalty, l1_ratio, alpha, W, intercept):
+        """A fitted ``_estimator_class`` with weights ``W`` (for a scorer)."""
+        model = self._estimator_class(**self._estimator_params(penalty, l1_ratio,
+                                                               alpha))
+        for name in _VALIDATION_ATTRIBUTES:
+            if hasattr(self, name):
+                setattr(model, name, getattr(self, name))
+        model.coef_ = np.ascontiguousarray(W.T)
+        model.intercept_ = intercept
+        model.n_tasks_ = W.shape[1]
+        return model
+
+    def _refit(self, problem, data):
+        penalty = make_penalty(self.penalty_, self.alpha_, self.l1_ratio_)
+        result = solve(problem, data.loss, penalty, max_iter=self.max_iter,
+                       tol=self.tol, solver=self.solver,
+                       verbose=max(self.verbose - 2, 0))
+        if not result.converged:
+            warnings.warn(
+                f"{type(self).__name__} refit did not converge in max_iter="
+                f"{self.max_iter} iterations: duality gap {result.gap:.3e} > "
+                f"target {result.tol_abs:.3e}. Increase max_iter or raise tol.",
+                ConvergenceWarning)
+        self.coef_ = np.ascontiguousarray(result.W.T)
+        self.intercept_ = problem.intercepts(result.W, result.b)
+        self.n_iter_ = max(result.n_iter, 1)
+        self.dual_gap_ = result.gap
+        self.n_tasks_ = problem.n_tasks
+
+
+_SHARED_DOC_PARAMETERS = """
+    penalty : str or list of str, default="l21"
+        One of ``"l21"``, ``"l1"``, ``"trace"``, ``"l2"``, or a list of them:
+        cross-validation then also chooses the penalty (``penalty_``).
+    l1_ratio : float or list of float in [0, 1], default=1.0
+        Share of the norm in the penalty (the rest is a ridge term); a list is
+        searched like scikit-learn's ``MultiTaskElasticNetCV``.  ``0`` (and
+        ``penalty="l2"``) need an explicit ``alphas`` grid.
+    alphas : int or array-like, default=100
+        An integer ``n`` gives ``n`` log-spaced values from ``alpha_max`` (of
+        the full data, per penalty and ``l1_ratio``) down to
+        ``eps * alpha_max``; an array is used as given (sorted decreasing)
+        for every penalty and ``l1_ratio``.
+    eps : float in (0, 1), default=1e-3
+        ``alpha_min / alpha_max`` of the automatic grid.
+    cv : int, cross-validation generator or iterable, default=None
+        ``None`` means 5 folds.  An integer ``k`` means ``k`` folds:
+        :class:`~mtlinear.model_selection.TaskStratifiedKFold` with
+        ``task_col`` (every task in every fold), otherwise scikit-learn's
+        default (``KFold``, or ``StratifiedKFold`` for one binary task).
+        Splitters and iterables of ``(train, test)`` indices are used as given;
+        with ``task_col`` every training fold must contain every task.
+    fit_intercept, task_col, task_weights
+        As for the estimator.
+    max_iter : int, default=5000
+        Iteration limit of each solve.
+    tol : float, default=1e-4
+        Relative duality-gap tolerance of each solve.
+    solver : {"auto", "fista", "bcd"}, default="auto"
+    n_jobs : int, default=None
+        Folds computed in parallel (joblib); ``-1`` uses every core.
+    verbose : int, default=0
+        1: progress over the folds and alphas (a bar on a terminal); 2: one
+        line per solved alpha; 3: also the solver's iterations.
+"""
+
+_SHARED_DOC_ATTRIBUTES = """
+    alpha_ : float
+        The chosen ``alpha``.
+    l1_ratio_ : float
+        The chosen ``l1_ratio``.
+    penalty_ : str
+        The chosen penalty.
+    alphas_ : ndarray of shape ([n_penalties,] [n_l1_ratios,] n_alphas)
+        The alpha grid of each penalty and ``l1_ratio`` (an axis is dropped
+        when it has length 1, as in scikit-learn).
+    score_path_ : ndarray of shape ([n_penalties,] [n_l1_ratios,] n_alphas, n_folds)
+        The held-out score of every fold at every alpha (higher is better).
+    best_score_ : float
+        Mean of ``score_path_`` over the folds at the chosen point.
+    coef_ : ndarray of shape (n_tasks, n_features)
+        Refitted on all the data at the chosen point.
+    intercept_ : ndarray of shape (n_tasks,)
+    n_iter_ : int
+        Solver iterations of the refit.
+    dual_gap_ : float
+        Duality gap of the refit.
+    n_tasks_ : int
+    tasks_ : ndarray
+        Sorted task labels (stacked layout only).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+"""
+
+
+class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
+    __doc__ = """Multi-task regressor with alpha chosen by cross-validation.
+
+    For every fold, the warm-started regularization path of
+    :class:`~mtlinear.MultiTaskRegressor` is computed on the training rows
+    and scored on the held-out rows after every alpha; the ``(penalty,
+    l1_ratio, alpha)`` with the best mean score is refitted on all the data.
+    The default score is the mean squared error of the held-out rows
+    (weighted by ``sample_weight``; in the shared layout averaged over the
+    tasks), as in scikit-learn's ``MultiTaskLassoCV``: with the same alphas
+    and folds, ``mse_path_`` and ``alpha_`` are the same.
+
+    Parameters
+    ----------""" + _SHARED_DOC_PARAMETERS + """    scoring : str or callable, default=None
+        ``None``: the held-out mean squared error (``mse_path_``).  Otherwise
+        a scikit-learn scorer (name or callable), called on a
+        :class:`~mtlinear.MultiTaskRegressor` holding each alpha's weights;
+        ``GridSearchCV`` with the same folds, grid and scoring chooses the
+        same alpha.
+
+    Attributes
+    ----------""" + _SHARED_DOC_ATTRIBUTES + """    mse_path_ : ndarray, shape of ``score_path_``
+        Held-out mean squared errors (only with ``scoring=None``):
+        ``-score_path_``.
+
+    See Also
+    --------
+    mtlinear.regularization_path : the path on one data set.
+    mtlinear.model_selection.TaskStratifiedKFold : the stacked-layout folds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mtlinear import MultiTaskRegressorCV
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((60, 8))
+    >>> Y = X[:, :2] @ rng.standard_normal((2, 3)) + 0.1 * rng.standard_normal((60, 3))
+    >>> model = MultiTaskRegressorCV(alphas=20).fit(X, Y)
+    >>> model.mse_path_.shape
+    (20, 5)
+    >>> bool(np.all(model.coef_[:, 2:] == 0))
+    True
+    """
+
+    _parameter_constraints = {
+        **{k: v for k, v in MultiTaskLinearModel._parameter_constraints.items()
+           if k not in ("alpha", "warm_start")},
+        **MultiTaskCVMixin._cv_parameter_constraints,
+    }
+    _estimator_class = MultiTaskRegressor
+    _default_score = staticmethod(neg_mean_squared_error)
+
+    def __init__(self, penalty="l21", l1_ratio=1.0, *, alphas=100, eps=1e-3,
+                 cv=None, scoring=None, fit_intercept=True, task_col=None,
+                 task_weights=None, max_iter=5000, tol=1e-4, solver="auto",
+                 n_jobs=None, verbose=0):
+        self.penalty = penalty
+        self.l1_ratio = l1_ratio
+        self.alphas = alphas
+        self.eps = eps
+        self.cv = cv
+        self.scoring = scoring
+        self.fit_intercept = fit_intercept
+        self.task_col = task_col
+        self.task_weights = task_weights
+        self.max_iter = max_iter
+        self.tol = tol
+        self.solver = solver
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def fit(self, X, y, sample_weight=None):
+        self._y_ndim = None
+        super().fit(X, y, sample_weight)
+        if self.scoring is None:
+            self.mse_path_ = -self.score_path_
+        elif hasattr(self, "mse_path_"):
+            del self.mse_path_
+        return self
+
+    fit.__doc__ = MultiTaskCVMixin.fit.__doc__
