@@ -29,6 +29,18 @@ EXPECTED_FAILED_CHECKS = {
             "classes_ is a list of per-task label arrays (multi-output "
             "convention), not one array indexable by a 0/1 indicator",
     },
+    # The check compares fits on weighted rows and on repeated rows, with the
+    # same explicit folds.  Both choose the same alpha_, but it is small
+    # (d > n data): the refits stop at the default relative duality gap
+    # tol=1e-4, which leaves prediction differences ~1e-4, far above the
+    # check's rtol=1e-7.  With tol=1e-8 they agree to ~1e-8 (tests/test_cv.py
+    # tests weighted = repeated rows at a tight tol).
+    "MultiTaskRegressorCV": {
+        "check_sample_weight_equivalence_on_dense_data":
+            "same alpha_, refits equal only up to tol=1e-4",
+        "check_sample_weight_equivalence_on_sparse_data":
+            "same alpha_, refits equal only up to tol=1e-4",
+    },
 }
 
 
