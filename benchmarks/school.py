@@ -14,8 +14,9 @@ Protocol
 For each of ``--n-splits`` repetitions, every task (school) is split within
 itself at random: 75% of its rows for training, 25% for testing.  On the
 training part, ``alpha`` is chosen by ``GridSearchCV`` with inner folds that
-keep every task in every training fold (a ``StratifiedKFold`` on the task
-label), scored by the pooled R² of the validation rows.  The grid is
+keep every task in every training fold
+(:class:`mtlinear.model_selection.TaskStratifiedKFold`), scored by the pooled
+R² of the validation rows.  The grid is
 ``alpha_max * geomspace(1, 1e-3)`` for l1, l21 and trace
 (:func:`mtlinear.alpha_max` on the scaled training part) and
 ``geomspace(10, 1e-2)`` times the mean feature variance for l2, three alphas
@@ -48,12 +49,13 @@ import warnings
 import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mtlinear import MultiTaskRegressor, alpha_max, load_school
 from mtlinear.datasets import make_multitask_regression
+from mtlinear.model_selection import TaskStratifiedKFold
 
 PENALTIES = ("l2", "l1", "l21", "trace")
 GRID_SPAN = 1e-3     # smallest alpha / largest alpha on every grid
@@ -69,12 +71,6 @@ def per_task_split(tasks, test_size, rng):
         test.append(rows[:n_test])
         train.append(rows[n_test:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
-
-
-def inner_folds(tasks, n_folds, seed):
-    """Folds stratified on the task label: every task in every training fold."""
-    skf = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
-    return list(skf.split(np.zeros(len(tasks)), tasks))
 
 
 def explained_variance(y, pred):
@@ -153,7 +149,8 @@ def run_split(X, y, tasks, penalty, args, split_seed, rng):
                          task_weights_for(args.task_weights, tasks[train]))
     alphas = alpha_grid(pipe, X[train], y[train], args.n_alphas)
     search = GridSearchCV(pipe, {"model__alpha": alphas}, scoring="r2",
-                          cv=inner_folds(tasks[train], args.inner_folds, split_seed),
+                          cv=TaskStratifiedKFold(args.inner_folds, shuffle=True,
+                                                 random_state=split_seed, task_col=-1),
                           n_jobs=args.n_jobs)
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -209,7 +206,8 @@ def print_table(results, n_features):
     print("-" * len(header))
     for penalty, runs in results.items():
         col = {k: np.array([r[k] for r in runs]) for k in runs[0]}
-        print(f"{penalty:8} {100 * col['ev'].mean():7.2f} ± {100 * col['ev'].std():4.2f} "
+        ev = 100 * col["ev"]
+        print(f"{penalty:8} {ev.mean():7.2f} ± {ev.std():4.2f} "
               f"{col['nmse'].mean():7.4f} ± {col['nmse'].std():.4f} "
               f"{np.median(col['alpha']):9.3g} {np.median(col['alpha_rel']):8.1e} "
               f"{int(col['edge'].sum()):5d} {np.median(col['refit_time']):8.3f} "
