@@ -8,7 +8,7 @@ MultiTaskClassifier
     Logistic loss (one binary problem per task), the same penalties.
 alpha_max
     Smallest ``alpha`` giving an all-zero model.
-MultiTaskRegressorCV
+MultiTaskRegressorCV, MultiTaskClassifierCV
     ``alpha`` (and ``l1_ratio``, penalty) chosen by cross-validation.
 regularization_path
     Warm-started solutions over a decreasing grid of ``alpha``.
@@ -22,11 +22,11 @@ from ._numba_cache import ensure_writable_cache
 ensure_writable_cache()  # before any @njit(cache=True) kernel is defined
 
 from ._classifier import MultiTaskClassifier  # noqa: E402
-from ._cv import MultiTaskRegressorCV  # noqa: E402
+from ._cv import MultiTaskClassifierCV, MultiTaskRegressorCV  # noqa: E402
 from ._path import alpha_max, regularization_path  # noqa: E402
 from ._regressor import MultiTaskRegressor  # noqa: E402
 from ._task_data import stack_tasks  # noqa: E402
 from .datasets import load_school  # noqa: E402
 
-__all__ = ["MultiTaskRegressor", "MultiTaskClassifier", "MultiTaskRegressorCV", "alpha_max", "regularization_path", "stack_tasks", "load_school"]
+__all__ = ["MultiTaskRegressor", "MultiTaskClassifier", "MultiTaskRegressorCV", "MultiTaskClassifierCV", "alpha_max", "regularization_path", "stack_tasks", "load_school"]
 __version__ = "0.1.0"
