@@ -355,3 +355,35 @@ def test_bad_targets_per_task():
         MultiTaskClassifier().fit(X, y, sample_weight=(y == 0).astype(float))
     with pytest.raises(ValueError, match="class_weight"):
         MultiTaskClassifier(class_weight="balance").fit(X, y)
+
+
+# ---------------------------------------------------------------- step size
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_lanczos_step_bound_on_large_problems(monkeypatch, fit_intercept):
+    """Past a size threshold the logistic Lipschitz constant comes from
+    Lanczos; it must bound ``1/4 lam_max([X_c 1]^T V [X_c 1])`` per task
+    (computed densely here) within its small safety margin, and the fit must
+    not change."""
+    import mtlinear._datafit as datafit
+    from mtlinear._task_data import build_problem
+    from mtlinear.losses import LogisticLoss
+
+    X, Y = _shared_data(n=90, d=15, T=3, seed=18)
+    Xs = sp.csr_matrix(X * (np.abs(X) > 0.5))
+    s = np.random.default_rng(3).uniform(0.5, 2.0, len(X))
+    problem = build_problem(Xs, _signs(Y), sample_weight=s,
+                            fit_intercept=fit_intercept, center_targets=False)
+    A = X * (np.abs(X) > 0.5)
+    if fit_intercept:
+        A = np.column_stack([A - s @ A / s.sum(), np.ones(len(A))])
+    exact = 0.25 * np.linalg.eigvalsh(A.T @ (A * (s / s.sum())[:, None]))[-1]
+    monkeypatch.setattr(datafit, "_DENSE_EIG_MAX", 5)
+    lanczos = datafit.SampleDatafit(LogisticLoss, problem).lipschitz
+    assert exact <= lanczos <= exact * (1 + 2e-4)
+
+    model = MultiTaskClassifier(penalty="l21", alpha=0.02,
+                                fit_intercept=fit_intercept, **TIGHT)
+    fast = model.fit(Xs, Y, sample_weight=s).coef_
+    monkeypatch.setattr(datafit, "_DENSE_EIG_MAX", 10 ** 9)
+    np.testing.assert_allclose(model.fit(Xs, Y, sample_weight=s).coef_, fast,
+                               atol=1e-8)
