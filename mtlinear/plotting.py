@@ -1,0 +1,136 @@
+"""Plots of regularization paths and cross-validation curves (matplotlib).
+
+matplotlib is an optional dependency (the ``plot`` extra:
+``pip install mtlinear[plot]``); it is imported only when a function here is
+called.  Every function draws on ``ax`` (or the current axes) and returns it.
+"""
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["plot_path", "plot_cv"]
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("mtlinear.plotting needs matplotlib, an optional "
+                          "dependency: install it with `pip install "
+                          "mtlinear[plot]` (or `pip install matplotlib`).") from None
+    return plt
+
+
+def _axes(ax):
+    return _pyplot().gca() if ax is None else ax
+
+
+def path_curves(coefs, penalty):
+    """What :func:`plot_path` draws: one curve per row of the result.
+
+    ``coefs`` is (n_tasks, n_features, n_alphas).  For ``"trace"`` the rows
+    are the singular values of ``W = coef.T`` at each alpha (largest first);
+    otherwise the norm of each feature row ``W_j`` across the tasks:
+    ``||W_j||_1`` for ``"l1"``, ``||W_j||_2`` for ``"l21"`` and ``"l2"``.
+    """
+    coefs = np.asarray(coefs, dtype=float)
+    if coefs.ndim != 3:
+        raise ValueError(f"coefs must have shape (n_tasks, n_features, n_alphas) "
+                         f"as returned by regularization_path, got {coefs.shape}.")
+    if penalty == "trace":
+        return np.linalg.svd(np.moveaxis(coefs, -1, 0), compute_uv=False).T
+    order = 1 if penalty == "l1" else 2
+    return np.linalg.norm(coefs, ord=order, axis=0)
+
+
+def plot_path(alphas, coefs, *, penalty="l21", ax=None, **line_kwargs):
+    """Draw a regularization path against ``alpha`` (log scale, decreasing).
+
+    Parameters
+    ----------
+    alphas : array-like of shape (n_alphas,)
+    coefs : array-like of shape (n_tasks, n_features, n_alphas)
+        As returned by :func:`mtlinear.regularization_path`.
+    penalty : {"l21", "l1", "l2", "trace"}, default="l21"
+        What to draw: the row norms ``||W_j||`` of the features (``||.||_1``
+        for ``"l1"``, ``||.||_2`` otherwise), or for ``"trace"`` the singular
+        values of ``W``, whose count above zero is the rank.
+    ax : matplotlib Axes, optional
+        Default: the current axes.
+    **line_kwargs
+        Passed to ``ax.plot``.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _axes(ax)
+    alphas = np.asarray(alphas, dtype=float)
+    curves = path_curves(coefs, penalty)
+    if curves.shape[1] != alphas.shape[0]:
+        raise ValueError(f"coefs has {curves.shape[1]} alphas but alphas has "
+                         f"{alphas.shape[0]}.")
+    ax.plot(alphas, curves.T, **line_kwargs)
+    ax.set_xscale("log")
+    ax.set_xlim(alphas.max(), alphas.min())  # strong to weak regularization
+    ax.set_xlabel("alpha")
+    ax.set_ylabel({"trace": "singular values of W",
+                   "l1": "feature row norms ||W_j||_1"}.get(
+                       penalty, "feature row norms ||W_j||_2"))
+    return ax
+
+
+def plot_cv(estimator, *, ax=None, band=True):
+    """Draw the cross-validation curve of a fitted CV estimator.
+
+    The mean held-out score over the folds against ``alpha`` (log scale), a
+    band of plus or minus one standard deviation across the folds, one curve
+    per ``(penalty, l1_ratio)`` searched, and a vertical line at the chosen
+    ``alpha_``.  For :class:`~mtlinear.MultiTaskRegressorCV` with the default
+    scoring the curve is the mean squared error (``mse_path_``); otherwise it
+    is ``score_path_`` (higher is better).
+
+    Parameters
+    ----------
+    estimator : MultiTaskRegressorCV or MultiTaskClassifierCV, fitted
+    ax : matplotlib Axes, optional
+    band : bool, default=True
+        Draw the standard-deviation band.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    from ._cv import _check_l1_ratios, _check_penalties
+
+    check_is_fitted(estimator, "score_path_")
+    ax = _axes(ax)
+    penalties = _check_penalties(estimator.penalty)
+    ratios = _check_l1_ratios(estimator.l1_ratio)
+    is_mse = hasattr(estimator, "mse_path_")
+    path = estimator.mse_path_ if is_mse else estimator.score_path_
+    n_alphas, n_folds = path.shape[-2:]
+    path = path.reshape(len(penalties), len(ratios), n_alphas, n_folds)
+    alphas = np.asarray(estimator.alphas_).reshape(len(penalties), len(ratios),
+                                                   n_alphas)
+    for p, penalty in enumerate(penalties):
+        for r, ratio in enumerate(ratios):
+            mean, std = path[p, r].mean(axis=1), path[p, r].std(axis=1)
+            label = ", ".join(
+                ([penalty] if len(penalties) > 1 else [])
+                + ([f"l1_ratio={ratio:g}"] if len(ratios) > 1 else [])) or None
+            line, = ax.plot(alphas[p, r], mean, label=label)
+            if band:
+                ax.fill_between(alphas[p, r], mean - std, mean + std,
+                                color=line.get_color(), alpha=0.2, linewidth=0)
+    chosen = ([estimator.penalty_] if len(penalties) > 1 else []) + (
+        [f"l1_ratio={estimator.l1_ratio_:g}"] if len(ratios) > 1 else [])
+    ax.axvline(estimator.alpha_, color="k", linestyle="--",
+               label=f"alpha_ = {estimator.alpha_:.3g}"
+               + (f" ({', '.join(chosen)})" if chosen else ""))
+    ax.set_xscale("log")
+    ax.set_xlim(alphas.max(), alphas.min())
+    ax.set_xlabel("alpha")
+    ax.set_ylabel("held-out mean squared error" if is_mse
+                  else "held-out score (higher is better)")
+    ax.legend()
+    return ax
