@@ -32,6 +32,8 @@ __all__ = ["bcd", "make_bcd_state", "ResidualState", "GramState"]
 
 _L1, _L21 = 0, 1
 _ANDERSON_K = 5
+_BLOCK = 64  # rows per block in the shared-design epochs
+_GRAM_BLOCK_MAX_FLOATS = 2 ** 23  # copy of Q's working-set rows
 _GROWTH = 2  # working-set growth factor per outer iteration
 
 
@@ -137,6 +139,64 @@ def _epoch_dense(X, R, lo, hi, col, a, seg_w, means, beta, curv, W, ws, lam,
 
 
 @njit(cache=True)
+def _epoch_blocks(blocks, gram, ws, R, a, seg_w, mean, beta, curv, W, lam,
+                  mu, kind):
+    """:func:`_epoch_dense` for a shared dense design, by blocks of rows.
+
+    ``blocks[b]`` (B, n) holds the scaled columns of features
+    ``ws[b B:(b + 1) B]`` (zero padded) and ``gram[b]`` their centred Gram
+    matrix ``x~_l^T x~_i - S m_l m_i``.  A block's gradients come from one
+    BLAS product, are kept exact inside the block through ``gram`` as its rows
+    are updated in turn (the same iterates as row by row), and the residual
+    takes the block's change in one more product: the O(n T) work per row
+    runs at matrix-product speed.
+    """
+    n_blocks, B, n = blocks.shape
+    T = W.shape[1]
+    g = np.empty(T)
+    L = np.empty(T)
+    old = np.empty(T)
+    delta = np.zeros((B, T))
+    for b in range(n_blocks):
+        Xb = blocks[b]
+        G = np.dot(Xb, R.T)  # (B, T): x~_l^T R_t
+        start = b * B
+        size = min(B, ws.size - start)
+        for l in range(size):
+            m = seg_w[0] * mean[ws[start + l]]
+            for t in range(T):
+                G[l, t] = a[t] * (G[l, t] + m * beta[t])
+        changed = False
+        for l in range(size):
+            j = ws[start + l]
+            for t in range(T):
+                g[t] = -G[l, t]
+                L[t] = curv[j, t]
+            _row_prox(W, j, g, L, lam, mu, kind, old)
+            moved = False
+            for t in range(T):
+                delta[l, t] = W[j, t] - old[t]
+                moved |= delta[l, t] != 0.0
+            if not moved:
+                continue
+            changed = True
+            Qb = gram[b, l]
+            for i in range(size):
+                q = Qb[i]
+                if q != 0.0:
+                    for t in range(T):
+                        G[i, t] -= a[t] * q * delta[l, t]
+        if changed:
+            for t in range(T):
+                acc = 0.0
+                for l in range(size):
+                    acc += mean[ws[start + l]] * delta[l, t]
+                beta[t] += acc
+            R -= np.dot(delta.T, Xb)  # padded rows of delta stay zero
+            delta[:size] = 0.0
+
+
+@njit(cache=True)
 def _epoch_csc(data, indices, indptr, R, lo, hi, col, a, seg_w, means, beta,
                curv, W, ws, lam, mu, kind):
     """:func:`_epoch_dense` for a CSC block (sorted indices): O(nnz) a row."""
@@ -173,18 +233,77 @@ def _epoch_gram(Q, omega, C, W, P, ws, lam, mu, kind):
     g = np.empty(T)
     L = np.empty(T)
     old = np.empty(T)
+    delta = np.empty(T)
     for j in ws:
         for t in range(T):
             q = 0 if shared else t
             g[t] = omega[t] * P[j, t] - C[j, t]
             L[t] = omega[t] * Q[q, j, j]
         _row_prox(W, j, g, L, lam, mu, kind, old)
+        moved = False
         for t in range(T):
-            delta = W[j, t] - old[t]
-            if delta != 0.0:
-                q = 0 if shared else t
-                for k in range(d):
-                    P[k, t] += Q[q, j, k] * delta
+            delta[t] = W[j, t] - old[t]
+            moved |= delta[t] != 0.0
+        if not moved:
+            continue
+        if shared:  # P[k] += Q[j, k] delta: contiguous rows of P and Q
+            Qj = Q[0, j]
+            for k in range(d):
+                qk = Qj[k]
+                for t in range(T):
+                    P[k, t] += qk * delta[t]
+        else:
+            for k in range(d):
+                for t in range(T):
+                    P[k, t] += Q[t, j, k] * delta[t]
+
+
+@njit(cache=True)
+def _epoch_gram_blocks(rows, gram, ws, omega, C, W, P, lam, mu, kind):
+    """:func:`_epoch_gram` for one shared ``Q``, by blocks of rows.
+
+    ``rows[b]`` (B, d) holds the rows ``Q[ws[b B:(b + 1) B]]`` (zero padded)
+    and ``gram[b]`` the block's ``Q[ws_b][:, ws_b]``.  Inside a block the
+    gradients follow the updates through ``gram``; ``P`` takes the block's
+    change in one BLAS product.
+    """
+    n_blocks, B, d = rows.shape
+    T = W.shape[1]
+    g = np.empty(T)
+    L = np.empty(T)
+    old = np.empty(T)
+    G = np.empty((B, T))
+    delta = np.zeros((B, T))
+    for b in range(n_blocks):
+        start = b * B
+        size = min(B, ws.size - start)
+        for l in range(size):
+            j = ws[start + l]
+            for t in range(T):
+                G[l, t] = omega[t] * P[j, t] - C[j, t]
+        changed = False
+        for l in range(size):
+            j = ws[start + l]
+            for t in range(T):
+                g[t] = G[l, t]
+                L[t] = omega[t] * gram[b, l, l]
+            _row_prox(W, j, g, L, lam, mu, kind, old)
+            moved = False
+            for t in range(T):
+                delta[l, t] = W[j, t] - old[t]
+                moved |= delta[l, t] != 0.0
+            if not moved:
+                continue
+            changed = True
+            Qb = gram[b, l]
+            for i in range(size):
+                q = Qb[i]
+                if q != 0.0:
+                    for t in range(T):
+                        G[i, t] += omega[t] * q * delta[l, t]
+        if changed:
+            P += np.dot(rows[b].T, delta)
+            delta[:size] = 0.0
 
 
 # ------------------------------------------------------------ states
@@ -291,14 +410,37 @@ class ResidualState:
         self.beta = np.einsum("tj,jt->t", self.means, W)
 
     def _set_working_set(self, ws):
-        block = self._scaled(self.X[:, ws])
-        self._Xws = sp.csc_matrix(block) if sp.issparse(block) \
-            else np.asfortranarray(block)
         self._ws = ws
+        self._blocks = None
+        if sp.issparse(self.X):
+            self._Xws = sp.csc_matrix(self._scaled(self.X[:, ws]))
+            return
+        if not self.shared:
+            self._Xws = np.asfortranarray(self._scaled(self.X[:, ws]))
+            return
+        # shared dense design: the columns in blocks of _BLOCK rows, (k, n)
+        # C order so that the (n, k) Fortran view serves the gradients
+        k, n = ws.size, self.X.shape[0]
+        n_blocks = -(-k // _BLOCK)
+        flat = np.zeros((n_blocks * _BLOCK, n))
+        flat[:k] = self._scaled(self.X[:, ws]).T
+        self._Xws = flat[:k].T
+        blocks = flat.reshape(n_blocks, _BLOCK, n)
+        m = np.zeros(n_blocks * _BLOCK)
+        m[:k] = self.means[0][ws]
+        m = m.reshape(n_blocks, _BLOCK)
+        gram = blocks @ blocks.transpose(0, 2, 1)
+        gram -= self.seg_w[0] * m[:, :, None] * m[:, None, :]
+        self._blocks, self._gram = blocks, gram
 
     def epoch(self, W, ws, lam, mu, kind):
         if ws is not self._ws:
             self._set_working_set(ws)
+        if self._blocks is not None:
+            _epoch_blocks(self._blocks, self._gram, ws, self.R, self.a,
+                          self.seg_w, self.means[0], self.beta, self.curv, W,
+                          lam, mu, kind)
+            return
         args = (self.R, self.lo, self.hi, self.col, self.a, self.seg_w,
                 self.means, self.beta, self.curv, W, ws, lam, mu, kind)
         if sp.issparse(self._Xws):
@@ -355,6 +497,7 @@ class GramState:
         self.Q = Q[None] if shared else Q
         self.omega = omega if shared else np.ones(problem.n_tasks)
         self.yy = float(yy.sum())
+        self._ws = None
 
     def reset(self, W):
         if self.Q.shape[0] == 1:
@@ -364,8 +507,31 @@ class GramState:
         self.P = np.ascontiguousarray(self.P)
         self._W = W
 
+    def _set_working_set(self, ws):
+        self._ws = ws
+        self._blocks = None
+        k, d = ws.size, self.Q.shape[1]
+        if self.Q.shape[0] > 1 or k * d > _GRAM_BLOCK_MAX_FLOATS:
+            return
+        n_blocks = -(-k // _BLOCK)
+        padded = np.zeros(n_blocks * _BLOCK, np.int64)
+        padded[:k] = ws
+        rows = self.Q[0][padded]
+        rows[k:] = 0.0
+        rows = rows.reshape(n_blocks, _BLOCK, d)
+        gram = np.take_along_axis(rows, padded.reshape(n_blocks, 1, _BLOCK),
+                                  axis=2)
+        self._blocks, self._gram = rows, gram
+
     def epoch(self, W, ws, lam, mu, kind):
-        _epoch_gram(self.Q, self.omega, self.C, W, self.P, ws, lam, mu, kind)
+        if ws is not self._ws:
+            self._set_working_set(ws)
+        if self._blocks is not None:
+            _epoch_gram_blocks(self._blocks, self._gram, ws, self.omega,
+                               self.C, W, self.P, lam, mu, kind)
+        else:
+            _epoch_gram(self.Q, self.omega, self.C, W, self.P, ws, lam, mu,
+                        kind)
         self._W = W
 
     def neg_gradient(self, rows):
