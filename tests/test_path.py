@@ -1,0 +1,169 @@
+"""regularization_path: every point equals an independent fit at that alpha."""
+import io
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import enet_path
+
+from mtlinear import (MultiTaskClassifier, MultiTaskRegressor, alpha_max,
+                      regularization_path, stack_tasks)
+from mtlinear._progress import Progress
+
+TIGHT = dict(tol=1e-12, max_iter=100000)
+
+
+def _shared(rng, n=40, d=7, T=3):
+    X = rng.standard_normal((n, d))
+    Y = X[:, :3] @ rng.standard_normal((3, T)) + 0.5 * rng.standard_normal((n, T))
+    return X, Y + 2.0
+
+
+def _stacked(rng, sizes=(15, 30, 22), d=6):
+    X_list = [rng.standard_normal((n, d)) for n in sizes]
+    w = rng.standard_normal(d)
+    y_list = [Xt @ (w + 0.3 * rng.standard_normal(d)) + rng.standard_normal(len(Xt))
+              for Xt in X_list]
+    return stack_tasks(X_list, y_list)
+
+
+@pytest.mark.parametrize("layout", ["shared", "stacked"])
+@pytest.mark.parametrize("penalty,l1_ratio", [("l21", 1.0), ("l1", 1.0),
+                                              ("trace", 1.0), ("l21", 0.6)])
+def test_path_equals_independent_fits(layout, penalty, l1_ratio):
+    rng = np.random.default_rng(1)
+    X, y = _shared(rng) if layout == "shared" else _stacked(rng)
+    task_col = None if layout == "shared" else -1
+    alphas, coefs, intercepts, gaps, n_iters = regularization_path(
+        X, y, penalty=penalty, l1_ratio=l1_ratio, n_alphas=6, eps=1e-2,
+        task_col=task_col, **TIGHT)
+    assert np.all(np.diff(alphas) < 0)
+    assert alphas[0] == pytest.approx(alpha_max(X, y, penalty=penalty,
+                                                l1_ratio=l1_ratio,
+                                                task_col=task_col))
+    assert np.all(coefs[..., 0] == 0)
+    assert n_iters.shape == gaps.shape == (6,)
+    for k, alpha in enumerate(alphas):
+        model = MultiTaskRegressor(penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
+                                   task_col=task_col, **TIGHT).fit(X, y)
+        np.testing.assert_allclose(coefs[..., k], model.coef_, atol=1e-5)
+        np.testing.assert_allclose(intercepts[:, k], model.intercept_, atol=1e-5)
+
+
+def test_matches_scikit_learn_enet_path():
+    """One task, no intercept: scikit-learn's enet_path on the same grid."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((50, 8))
+    y = X[:, :2] @ [1.0, -2.0] + rng.standard_normal(50)
+    alphas, coefs, *_ = regularization_path(X, y, penalty="l1", l1_ratio=0.7,
+                                            n_alphas=8, fit_intercept=False,
+                                            **TIGHT)
+    sk_alphas, sk_coefs, _ = enet_path(X, y, l1_ratio=0.7, alphas=8, tol=1e-12,
+                                       max_iter=100000)
+    np.testing.assert_allclose(alphas, sk_alphas, rtol=1e-12)
+    np.testing.assert_allclose(coefs[0], sk_coefs, atol=1e-5)
+
+
+def test_l2_and_explicit_alphas():
+    rng = np.random.default_rng(3)
+    X, Y = _shared(rng)
+    with pytest.raises(ValueError, match="Give the alphas explicitly"):
+        regularization_path(X, Y, penalty="l2")
+    alphas, coefs, *_ = regularization_path(X, Y, penalty="l2",
+                                            alphas=[0.1, 1.0, 0.01], **TIGHT)
+    assert alphas.tolist() == [1.0, 0.1, 0.01]  # sorted decreasing
+    # ridge closed form on the centred data: (X^T X / n + alpha I) W = X^T Y / n
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    n = len(X)
+    for k, alpha in enumerate(alphas):
+        W = np.linalg.solve(Xc.T @ Xc / n + alpha * np.eye(X.shape[1]), Xc.T @ Yc / n)
+        np.testing.assert_allclose(coefs[..., k], W.T, atol=1e-5)
+
+
+def test_logistic_path_equals_classifier_fits():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((60, 5))
+    Y = np.where(X[:, :2] @ rng.standard_normal((2, 2))
+                 + 0.5 * rng.standard_normal((60, 2)) > 0, 1.0, -1.0)
+    alphas, coefs, intercepts, _, _ = regularization_path(
+        X, Y, loss="logistic", n_alphas=4, eps=0.05, tol=1e-9, max_iter=200000)
+    for k, alpha in enumerate(alphas):
+        model = MultiTaskClassifier(alpha=alpha, tol=1e-9, max_iter=200000).fit(X, Y)
+        np.testing.assert_allclose(coefs[..., k], model.coef_, atol=1e-5)
+        np.testing.assert_allclose(intercepts[:, k], model.intercept_, atol=1e-5)
+
+
+def test_bad_input_is_a_clear_error():
+    rng = np.random.default_rng(5)
+    X, Y = _shared(rng)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        regularization_path(X, Y, loss="hinge")
+    with pytest.raises(ValueError, match="solver must be one of"):
+        regularization_path(X, Y, solver="newton")
+    with pytest.raises(ValueError, match="Unknown penalty"):
+        regularization_path(X, Y, penalty="l0")
+    with pytest.raises(ValueError, match=r"l1_ratio must be in \[0, 1\]"):
+        regularization_path(X, Y, l1_ratio=2.0)
+    with pytest.raises(ValueError, match="eps must be in"):
+        regularization_path(X, Y, eps=0.0)
+    with pytest.raises(ValueError, match="n_alphas must be a positive integer"):
+        regularization_path(X, Y, n_alphas=0)
+    with pytest.raises(ValueError, match="alphas must be finite and non-negative"):
+        regularization_path(X, Y, alphas=[1.0, -1.0])
+    with pytest.raises(ValueError, match=r"labels in \{-1, 1\}"):
+        regularization_path(X, (Y > 2).astype(float), loss="logistic")
+    with pytest.raises(ValueError, match="single class"):
+        regularization_path(X, np.ones_like(Y), loss="logistic")
+
+
+def test_inputs_not_modified_and_convergence_warning():
+    rng = np.random.default_rng(6)
+    X, Y = _shared(rng)
+    X0, Y0 = X.copy(), Y.copy()
+    with pytest.warns(ConvergenceWarning, match="reached max_iter"):
+        regularization_path(X, Y, n_alphas=5, max_iter=1, tol=1e-12)
+    assert np.array_equal(X, X0) and np.array_equal(Y, Y0)
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+def test_progress_reports():
+    lines = _Stream(tty=False)
+    progress = Progress(40, verbose=1, label="path", stream=lines)
+    for _ in range(40):
+        progress.update()
+    out = lines.getvalue().splitlines()
+    assert len(out) == 10 and out[-1].startswith("[mtlinear] path: 40/40 (100%)")
+
+    bar = _Stream(tty=True)
+    progress = Progress(4, verbose=2, label="cv", stream=bar)
+    for k in range(4):
+        progress.detail(f"alpha {k}")
+        progress.update()
+    text = bar.getvalue()
+    assert text.count("\r[mtlinear] cv [") == 4 and "4/4" in text
+    assert "[mtlinear] alpha 3" in text and text.endswith("\n")
+
+    silent = _Stream(tty=True)
+    progress = Progress(4, verbose=0, label="cv", stream=silent)
+    progress.update()
+    progress.detail("x")
+    assert silent.getvalue() == ""
+
+
+def test_verbose_path_prints(capsys):
+    rng = np.random.default_rng(7)
+    X, Y = _shared(rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        regularization_path(X, Y, n_alphas=3, verbose=2)
+    err = capsys.readouterr().err
+    assert err.count("iterations, gap") == 3 and "3/3 (100%)" in err
