@@ -397,8 +397,13 @@ class ResidualState:
             return M
         return sp.diags(self.q) @ M if sp.issparse(M) else M * self.q[:, None]
 
-    def reset(self, W):
-        """Recompute ``R`` and ``beta`` at ``W``."""
+    def reset(self, W, ws=None):
+        """Recompute ``R`` and ``beta`` at ``W`` (zero outside ``ws`` if given)."""
+        self.beta = np.einsum("tj,jt->t", self.means, W)
+        if ws is not None and ws is self._ws and self._blocks is not None:
+            # the working set's scaled columns are at hand
+            self.R = np.ascontiguousarray((self.y - self._Xws @ W[ws]).T)
+            return
         if self.shared:
             Z = np.asarray(self.X @ W)
         else:
@@ -407,7 +412,13 @@ class ResidualState:
                 rows = slice(self.lo[t], self.hi[t])
                 Z[rows, 0] = self.X[rows] @ W[:, t]
         self.R = np.ascontiguousarray((self.y - self._scaled(Z)).T)  # (T or 1, n)
-        self.beta = np.einsum("tj,jt->t", self.means, W)
+
+    def snapshot(self):
+        """Copies of the arrays affine in ``W`` (see :func:`_try_anderson`)."""
+        return self.R.copy(), self.beta.copy()
+
+    def load(self, arrays):
+        self.R, self.beta = arrays
 
     def _set_working_set(self, ws):
         self._ws = ws
@@ -499,13 +510,23 @@ class GramState:
         self.yy = float(yy.sum())
         self._ws = None
 
-    def reset(self, W):
-        if self.Q.shape[0] == 1:
+    def reset(self, W, ws=None):
+        """Recompute ``P = Q W`` (``W`` zero outside ``ws`` if given)."""
+        if ws is not None and ws is self._ws and self._blocks is not None:
+            rows = self._blocks.reshape(-1, self.Q.shape[1])[:ws.size]
+            self.P = rows.T @ W[ws]
+        elif self.Q.shape[0] == 1:
             self.P = self.Q[0] @ W
         else:
             self.P = np.einsum("tij,jt->it", self.Q, W)
         self.P = np.ascontiguousarray(self.P)
         self._W = W
+
+    def snapshot(self):
+        return (self.P.copy(),)
+
+    def load(self, arrays):
+        (self.P,) = arrays
 
     def _set_working_set(self, ws):
         self._ws = ws
@@ -569,9 +590,13 @@ def _row_dual_norms(U, kind):
     return np.abs(U).max(axis=1) if kind == _L1 else np.sqrt((U ** 2).sum(axis=1))
 
 
-def _anderson(history):
-    """Extrapolate from iterates ``history`` (list of flat arrays)."""
-    diffs = np.diff(np.array(history), axis=0)  # (K, m)
+def _anderson_weights(iterates):
+    """Weights ``c`` (summing to 1) of the Anderson extrapolation.
+
+    ``iterates`` is (K + 1, m); ``c`` minimizes ``||sum_k c_k (x_{k+1} -
+    x_k)||`` (regularized), and the extrapolation is ``c @ iterates[1:]``.
+    """
+    diffs = np.diff(iterates, axis=0)  # (K, m)
     gram = diffs @ diffs.T
     try:
         z = np.linalg.solve(gram + 1e-12 * np.trace(gram) * np.eye(len(gram)),
@@ -580,8 +605,7 @@ def _anderson(history):
         return None
     if not np.all(np.isfinite(z)) or z.sum() == 0:
         return None
-    c = z / z.sum()
-    return c @ np.array(history[1:])
+    return z / z.sum()
 
 
 def _screen(state, penalty, kind, U, rows, gap):
@@ -666,28 +690,35 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, ws_start=100,
         while n_iter < max_iter:
             state.epoch(W, ws, lam, mu, kind)
             n_iter += 1
-            history.append(W[ws].ravel().copy())
+            history.append((W[ws].ravel(), state.snapshot()))
             if len(history) == _ANDERSON_K + 1:
-                W = _try_anderson(state, penalty, W, ws, history)
+                _try_anderson(state, penalty, W, ws, history)
                 history = []
             if n_iter % check_every == 0:
                 _, inner_gap = _gap(state, W, state.neg_gradient(ws), penalty)
                 if inner_gap <= inner_tol:
                     break
+        # exact state for the outer gap (extrapolations accumulate rounding)
+        state.reset(W, ws)
 
 
 def _try_anderson(state, penalty, W, ws, history):
-    """Keep the Anderson extrapolation of the last iterates if it is better."""
-    extrapolated = _anderson(history)
-    if extrapolated is None:
-        return W
-    sum_vr2, _ = state.sums()
-    current = 0.5 * sum_vr2 + penalty.value(W)
-    W_new = W.copy()
-    W_new[ws] = extrapolated.reshape(len(ws), -1)
-    state.reset(W_new)
-    sum_vr2, _ = state.sums()
-    if 0.5 * sum_vr2 + penalty.value(W_new) < current:
-        return W_new
-    state.reset(W)
-    return W
+    """Move ``W[ws]`` to the Anderson extrapolation of the last iterates if it
+    lowers the objective.
+
+    ``history`` holds ``(W[ws], state snapshot)`` pairs.  The data-fit state
+    (residual or ``Q W``) is affine in ``W`` and the weights sum to 1, so the
+    same combination of the snapshots is the state at the extrapolated point:
+    trying costs no product with the design.
+    """
+    c = _anderson_weights(np.array([h[0] for h in history]))
+    if c is None:
+        return
+    current = 0.5 * state.sums()[0] + penalty.value(W[ws])
+    W_ws = W[ws]
+    W[ws] = (c @ np.array([h[0] for h in history[1:]])).reshape(W_ws.shape)
+    state.load([sum(ck * h[1][i] for ck, h in zip(c, history[1:]))
+                for i in range(len(history[0][1]))])
+    if 0.5 * state.sums()[0] + penalty.value(W[ws]) >= current:
+        W[ws] = W_ws
+        state.load(history[-1][1])
