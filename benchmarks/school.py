@@ -124,6 +124,7 @@ def structure(coef, rtol=1e-8):
 
 
 def load(path, seed):
+    """``X`` (task label last), ``y`` and a one-line description."""
     if path is None:
         X, y, _ = make_multitask_regression(
             n_tasks=60, n_features=30, n_informative=8, samples_per_task=(20, 120),
@@ -180,7 +181,9 @@ def parse_args(argv):
                         help="MALSAR-format school.mat (default: generated problem)")
     parser.add_argument("--n-splits", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--n-jobs", type=int, default=1,
+                        help="parallel search fits (unconverged fits are only "
+                             "counted with 1)")
     parser.add_argument("--n-alphas", type=int, default=10)
     parser.add_argument("--inner-folds", type=int, default=5)
     parser.add_argument("--penalties", nargs="+", choices=PENALTIES,
