@@ -81,7 +81,7 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
     objective ``C sum_i s_i c_{y_i} loss_i + r ||w||_1 + (1-r)/2 ||w||^2`` is
     ours times ``C_t n_t`` when
 
-    .. math:: C_t = \\frac{1}{\\alpha\\, \\omega_t^{-1}\\, n_t},
+    .. math:: C_t = \\frac{\\omega_t}{\\alpha\\, n_t},
               \\qquad \\text{i.e. } C = 1 / (\\alpha n) \\text{ for unit weights.}
 
     With ``class_weight="balanced"`` (or ``None``) ``n_t`` is the sum of the
@@ -122,8 +122,8 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
     warm_start : bool, default=False
         Start from the previous solution when refitting with the same shapes.
     solver : {"auto", "fista"}, default="auto"
-        Accelerated proximal gradient with step ``4 / L`` (the logistic
-        loss has curvature at most 1/4) and adaptive restart.
+        Accelerated proximal gradient (FISTA) with adaptive restart, step
+        ``1 / L`` from the logistic curvature bound 1/4.
     verbose : int, default=0
 
     Attributes
