@@ -201,15 +201,20 @@ class SharedDesign:
     def row_space_statistics(self, y, v):
         """Sufficient statistics in the row space of ``X`` (for n < d).
 
-        With the thin QR factorization ``(diag(sqrt(s)) X_c)^T = V R``
-        (``V`` is d x n with orthonormal columns), every ``W = V Z + W_perp``
-        has ``X_c W = X_c V Z``; a penalty invariant under ``Z -> V Z`` (trace
-        norm, Frobenius) is smallest at ``W_perp = 0``, so the problem reduces
-        to ``Z`` (n, T) with ``Q = R R^T`` and ``C = V^T C_full``.
+        With ``A = diag(sqrt(s)) X_c`` (n x d) and the eigendecomposition of
+        the small Gram matrix ``A A^T = U S^2 U^T``, the columns of ``V = A^T
+        U S^{-1}`` are an orthonormal basis of the row space.  Every ``W = V Z
+        + W_perp`` has ``X_c W = X_c V Z``; a penalty invariant under ``Z -> V
+        Z`` (trace norm, Frobenius) is smallest at ``W_perp = 0``, so the
+        problem reduces to ``Z`` (r x T) with the diagonal ``Q = S^2`` and
+        ``C = V^T C_full``.  ``A A^T`` costs one symmetric product (no QR
+        of the d x n matrix) and ``V`` is never formed (:class:`RowSpace`).
+        Directions with ``S^2`` below ``1e-10 max S^2`` are dropped (the
+        solver certifies the answer on the full problem).
 
         Returns
         -------
-        V : ndarray of shape (d, n)
+        space : RowSpace
         statistics : tuple ``(Q, omega, C, yy)`` as :meth:`gram_statistics`.
         """
         omega = v.sum(axis=0)
@@ -217,10 +222,34 @@ class SharedDesign:
         A = _densify(self.X)
         if self.x_mean is not None:
             A = A - self.x_mean
-        V, R = np.linalg.qr((A * np.sqrt(s)[:, None]).T)
-        C = V.T @ self.rmatmat(v * y)
+        A = A * np.sqrt(s)[:, None] if np.any(s != s[0]) else A * np.sqrt(s[0])
+        evals, U = np.linalg.eigh(A @ A.T)
+        keep = evals > 1e-10 * max(evals[-1], np.finfo(float).tiny)
+        space = RowSpace(A, U[:, keep], np.sqrt(evals[keep]))
+        C = space.project(self.rmatmat(v * y))
         yy = (v * y * y).sum(axis=0)
-        return V, (R @ R.T, omega, C, yy)
+        return space, (np.diag(evals[keep]), omega, C, yy)
+
+
+class RowSpace:
+    """The basis ``V = A^T U S^{-1}`` of :meth:`SharedDesign.row_space_statistics`,
+    applied without forming it."""
+
+    def __init__(self, A, U, s):
+        self.A, self.U, self.s = A, U, s
+
+    @property
+    def lipschitz_factor(self):
+        """Largest eigenvalue of the reduced ``Q = S^2``."""
+        return float(self.s.max() ** 2) if self.s.size else 0.0
+
+    def project(self, W):
+        """``V^T W`` (r x T)."""
+        return (self.U.T @ (self.A @ W)) / self.s[:, None]
+
+    def lift(self, Z):
+        """``V Z`` (d x T)."""
+        return self.A.T @ (self.U @ (Z / self.s[:, None]))
 
 
 class StackedDesign:

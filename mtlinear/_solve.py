@@ -119,7 +119,9 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
         if "row_space" not in cache:
             basis, statistics = problem.design.row_space_statistics(problem.y,
                                                                     problem.v)
-            cache["row_space"] = basis, GramDatafit(*statistics)
+            reduced = GramDatafit(*statistics)
+            reduced.lipschitz = basis.lipschitz_factor * float(reduced.omega.max())
+            cache["row_space"] = basis, reduced
         basis, model = cache["row_space"]
     else:
         if "datafit" not in cache:
@@ -139,9 +141,18 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
                              callback=callback)
         b = None
     elif basis is not None:  # solve for Z in W = V Z (row space of X)
-        Z, b, gap, n_iter = fista(model, penalty, basis.T @ W0, b0, max_iter,
-                                  tol_abs, callback=callback)
-        W = basis @ Z
+        Z, b, gap, n_iter = fista(model, penalty, basis.project(W0), b0,
+                                  max_iter, tol_abs, callback=callback)
+        W = basis.lift(Z)
+        # certify on the full problem (the basis drops near-null directions)
+        if "datafit" not in cache:
+            cache["datafit"] = make_datafit(problem, loss)
+        full = cache["datafit"]
+        _, gap = full.duality_gap(W, None, penalty)
+        if gap > tol_abs and n_iter < max_iter:
+            W, b, gap, more = fista(full, penalty, W, None, max_iter - n_iter,
+                                    tol_abs, callback=callback)
+            n_iter += more
     else:
         W, b, gap, n_iter = fista(model, penalty, W0, b0, max_iter, tol_abs,
                                   callback=callback)
