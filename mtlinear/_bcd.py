@@ -159,18 +159,18 @@ def _epoch_blocks(blocks, gram, ws, R, a, seg_w, mean, beta, curv, W, lam,
     delta = np.zeros((B, T))
     for b in range(n_blocks):
         Xb = blocks[b]
-        G = np.dot(Xb, R.T)  # (B, T): x~_l^T R_t
+        G = np.dot(R, Xb.T)  # (T, B): R_t^T x~_l, contiguous along the block
         start = b * B
         size = min(B, ws.size - start)
-        for l in range(size):
-            m = seg_w[0] * mean[ws[start + l]]
-            for t in range(T):
-                G[l, t] = a[t] * (G[l, t] + m * beta[t])
+        for t in range(T):
+            for l in range(size):
+                G[t, l] = a[t] * (G[t, l] + seg_w[0] * mean[ws[start + l]]
+                                  * beta[t])
         changed = False
         for l in range(size):
             j = ws[start + l]
             for t in range(T):
-                g[t] = -G[l, t]
+                g[t] = -G[t, l]
                 L[t] = curv[j, t]
             _row_prox(W, j, g, L, lam, mu, kind, old)
             moved = False
@@ -181,11 +181,11 @@ def _epoch_blocks(blocks, gram, ws, R, a, seg_w, mean, beta, curv, W, lam,
                 continue
             changed = True
             Qb = gram[b, l]
-            for i in range(size):
-                q = Qb[i]
-                if q != 0.0:
-                    for t in range(T):
-                        G[i, t] -= a[t] * q * delta[l, t]
+            for t in range(T):
+                c = a[t] * delta[l, t]
+                if c != 0.0:
+                    for i in range(size):
+                        G[t, i] -= c * Qb[i]
         if changed:
             for t in range(T):
                 acc = 0.0
@@ -272,7 +272,7 @@ def _epoch_gram_blocks(rows, gram, ws, omega, C, W, P, lam, mu, kind):
     g = np.empty(T)
     L = np.empty(T)
     old = np.empty(T)
-    G = np.empty((B, T))
+    G = np.empty((T, B))
     delta = np.zeros((B, T))
     for b in range(n_blocks):
         start = b * B
@@ -280,12 +280,12 @@ def _epoch_gram_blocks(rows, gram, ws, omega, C, W, P, lam, mu, kind):
         for l in range(size):
             j = ws[start + l]
             for t in range(T):
-                G[l, t] = omega[t] * P[j, t] - C[j, t]
+                G[t, l] = omega[t] * P[j, t] - C[j, t]
         changed = False
         for l in range(size):
             j = ws[start + l]
             for t in range(T):
-                g[t] = G[l, t]
+                g[t] = G[t, l]
                 L[t] = omega[t] * gram[b, l, l]
             _row_prox(W, j, g, L, lam, mu, kind, old)
             moved = False
@@ -296,11 +296,11 @@ def _epoch_gram_blocks(rows, gram, ws, omega, C, W, P, lam, mu, kind):
                 continue
             changed = True
             Qb = gram[b, l]
-            for i in range(size):
-                q = Qb[i]
-                if q != 0.0:
-                    for t in range(T):
-                        G[i, t] += omega[t] * q * delta[l, t]
+            for t in range(T):
+                c = omega[t] * delta[l, t]
+                if c != 0.0:
+                    for i in range(size):
+                        G[t, i] += c * Qb[i]
         if changed:
             P += np.dot(rows[b].T, delta)
             delta[:size] = 0.0
