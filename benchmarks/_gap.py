@@ -197,4 +197,4 @@ def relative_gap(problem, W, alpha, penalty="l21"):
 def alpha_max(problem, penalty="l21"):
     """Smallest ``alpha`` with ``W = 0`` optimal: ``Omega°(G(0))``."""
     W0 = np.zeros((problem.X.shape[1], problem.n_tasks))
-    return dual_norm(_terms(problem, W0)[2], penalty)
+    return float(dual_norm(_terms(problem, W0)[2], penalty))

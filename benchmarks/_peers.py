@@ -10,8 +10,8 @@ Protocol (:func:`tune_and_time`), the same for every solver: tolerances
 relative gap of the returned ``W`` is at most ``target``, then the half step
 back (``sqrt(10)`` looser) is tried too; the loosest passing tolerance is
 then timed ``repeats`` times (the passing run counts as one) and the median
-kept.  Before any timing, :func:`warm_up` calls each solver once on a small
-problem, so that Numba compilation or cache loading is never timed as warm.
+kept.  An untimed warm-up call at the starting tolerance comes first, so
+that Numba compilation or cache loading is never timed as warm.
 
 Run as a script, this module is the worker that the benchmark starts in a
 fresh process or in a peer's own environment (celer needs scikit-learn < 1.7;
@@ -41,7 +41,7 @@ class Solver:
     env = "main"           # "main", "celer" or "spams": where it is imported
     penalties = ("l21",)
     stacked = False         # handles the stacked (heterogeneous) layout
-    start_tol = 1e-4
+    start_tol = 1e-1
     peer = True             # False for mtlinear itself
 
     def __init__(self, name):
@@ -109,8 +109,6 @@ class SklearnMTL(Solver):
 
 
 class SkglmMTL(Solver):
-    start_tol = 1e-1  # a KKT-violation tolerance, not a relative gap
-
     def fit(self, problem, alpha, tol, penalty):
         from skglm import MultiTaskLasso
         model = MultiTaskLasso(alpha=alpha, tol=tol, max_iter=1000,
@@ -264,25 +262,17 @@ def time_gradient(problem, repeats=7):
     return float(np.median(times))
 
 
-def warm_up(solver, penalties=("l21", "trace")):
-    """One call per penalty on a small random problem (compilation, imports)."""
-    rng = np.random.default_rng(1)
-    problem = Problem("warm-up", rng.standard_normal((40, 60)),
-                      rng.standard_normal((40, 3)))
-    for penalty in penalties:
-        if solver.supports(problem, penalty):
-            solver.fit(solver.prepare(problem), 0.05, 1e-6, penalty)
-
-
 def tune_and_time(solver, problem, alpha, penalty, target=TARGET, repeats=3,
-                  cap=60.0, budget=None, min_tol=1e-14):
+                  cap=60.0, budget=None, min_tol=1e-14, progress=None):
     """Loosest tolerance reaching ``target``, and its warm median time.
 
     ``cap``: give up tuning once one call takes longer (``reached`` False).
     ``budget``: fewer timed repeats (at least one) when ``repeats`` calls at
-    the chosen tolerance would exceed it.
+    the chosen tolerance would exceed it.  ``progress(partial_result)`` is
+    called after each tuning call (the worker saves it, in case it is killed).
     """
     prepared = solver.prepare(problem)
+    solver.fit(prepared, alpha, solver.start_tol, penalty)  # warm-up
     tuning = []
 
     def attempt(tol):
@@ -291,6 +281,9 @@ def tune_and_time(solver, problem, alpha, penalty, target=TARGET, repeats=3,
         elapsed = time.perf_counter() - t0
         gap = float(relative_gap(problem, W, alpha, penalty))
         tuning.append({"tol": tol, "time": elapsed, "rel_gap": gap})
+        if progress is not None:
+            progress({"tol": tol, "rel_gap": gap, "reached": False,
+                      "tuning": tuning, "times": [elapsed], "median": elapsed})
         return W, elapsed, gap
 
     tol = solver.start_tol
@@ -308,7 +301,7 @@ def tune_and_time(solver, problem, alpha, penalty, target=TARGET, repeats=3,
     if not result["reached"]:
         result.update(times=[elapsed], median=elapsed)
         return result
-    times = [elapsed]  # warm: see warm_up
+    times = [elapsed]
     n_runs = repeats
     if budget is not None:
         n_runs = max(1, min(repeats, int(budget / max(elapsed, 1e-9))))
@@ -369,17 +362,22 @@ def _main(argv=None):
     args = parser.parse_args(argv)
     solver = SOLVERS[args.solver]
     problem = Problem.load(args.data)
-    if args.mode == "tune":
-        warm_up(solver, [args.penalty])
-        result = tune_and_time(solver, problem, args.alpha, args.penalty,
-                               repeats=args.repeats, cap=args.cap,
-                               budget=args.budget)
-        result["grad_time"] = time_gradient(problem)
-    else:
+
+    def save(result):
+        with open(args.out, "w") as f:
+            json.dump(result, f)
+
+    if args.mode == "first":
         result = first_call(solver, problem, args.alpha, args.penalty, args.tol)
-    result["version"] = solver.library_version()
-    with open(args.out, "w") as f:
-        json.dump(result, f)
+        save(dict(result, version=solver.library_version()))
+        return
+    base = {"grad_time": time_gradient(problem),
+            "version": solver.library_version()}
+    result = tune_and_time(solver, problem, args.alpha, args.penalty,
+                           repeats=args.repeats, cap=args.cap,
+                           budget=args.budget,
+                           progress=lambda partial: save(dict(base, **partial)))
+    save(dict(base, **result))
 
 
 if __name__ == "__main__":

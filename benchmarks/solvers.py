@@ -87,11 +87,15 @@ def load_problem(key, school_path):
 # ------------------------------------------------------------------ running
 def run_worker(python, mode, data, solver, penalty, alpha, extra=(), env=None,
                timeout=None):
-    """Run ``_peers.py`` in ``python``; returns its JSON or an error dict."""
+    """Run ``_peers.py`` in ``python``; returns its JSON or an error dict.
+
+    A worker killed at ``timeout`` returns what it saved so far (its tuning
+    calls), marked not reached.
+    """
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = f.name
     cmd = [python, os.path.join(HERE, "_peers.py"), mode, data, solver, penalty,
-           repr(alpha), out, *extra]
+           repr(float(alpha)), out, *extra]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
                               timeout=timeout, cwd=HERE)
@@ -100,7 +104,11 @@ def run_worker(python, mode, data, solver, penalty, alpha, extra=(), env=None,
         with open(out) as f:
             return json.load(f)
     except subprocess.TimeoutExpired:
-        return {"error": f"timeout after {timeout} s"}
+        if os.path.getsize(out):
+            with open(out) as f:
+                return dict(json.load(f), reached=False,
+                            note=f"killed after {timeout:.0f} s")
+        return {"error": f"killed after {timeout:.0f} s"}
     finally:
         os.unlink(out)
 
@@ -113,11 +121,8 @@ def numba_env(cache_dir):
 
 def benchmark(args, pythons, cache_dir, log):
     from _gap import alpha_max
-    from _peers import SOLVERS, time_gradient, tune_and_time, warm_up
+    from _peers import SOLVERS, time_gradient, tune_and_time
 
-    for name in args.solvers:
-        if SOLVERS[name].env == "main":
-            warm_up(SOLVERS[name], args.penalties)
     rows = []
     with tempfile.TemporaryDirectory() as data_root:
         for key in args.problems:
@@ -144,7 +149,7 @@ def benchmark(args, pythons, cache_dir, log):
                         if python is None:
                             continue
                         budget = args.budget / (3 if big else 1)
-                        if solver.env == "main":
+                        if solver.env == "main" and args.in_process:
                             res = tune_and_time(solver, problem, alpha, penalty,
                                                 repeats=args.repeats,
                                                 cap=args.cap, budget=budget)
@@ -155,13 +160,14 @@ def benchmark(args, pythons, cache_dir, log):
                                 python, "tune", data, name, penalty, alpha,
                                 ["--repeats", str(args.repeats), "--cap",
                                  str(args.cap), "--budget", str(budget)],
-                                timeout=20 * args.cap + 120)
+                                env=numba_env(cache_dir),
+                                timeout=6 * args.cap + 60)
                         if args.fresh and "error" not in res and res["reached"]:
                             first = run_worker(
                                 python, "first", data, name, penalty, alpha,
-                                ["--tol", repr(res["tol"])],
+                                ["--tol", repr(float(res["tol"]))],
                                 env=numba_env(cache_dir),
-                                timeout=10 * args.cap + 300)
+                                timeout=4 * args.cap + 120)
                             res["fresh"] = first
                         row = dict(problem=problem.name, key=key,
                                    penalty=penalty, factor=factor,
@@ -184,7 +190,7 @@ def compile_times(args, pythons, log):
         for name, penalty in [("mtlinear-auto", "l21"), ("mtlinear-bcd", "l21"),
                               ("mtlinear-fista", "l21"),
                               ("mtlinear-fista", "trace"), ("skglm", "l21")]:
-            if name not in args.solvers and not name.startswith("mtlinear"):
+            if name not in args.solvers or penalty not in args.penalties:
                 continue
             alpha = alpha_max(problem, penalty) / 10
             cache = tempfile.mkdtemp(dir=root)
@@ -214,7 +220,8 @@ def format_row(r):
     fresh = r.get("fresh", {})
     first = (f"first {fresh['first_call']:.3f} s, {fresh['peak_mib']:.0f} MiB"
              if "first_call" in fresh else fresh.get("error", ""))
-    status = "" if r["reached"] else f"  NOT REACHED (gap {r['rel_gap']:.1e})"
+    status = "" if r["reached"] else (f"  NOT REACHED (gap {r['rel_gap']:.1e}) "
+                                      + r.get("note", ""))
     steps = len(r["tuning"])
     return (f"  {r['penalty']:5s} a_max/{r['factor']:<4g} {r['solver']:15s} "
             f"tol {r['tol']:.1e} ({steps} tried) gap {r['rel_gap']:.1e}  warm "
@@ -285,6 +292,10 @@ def main(argv=None):
                              "fewer repeats (at least one) beyond it")
     parser.add_argument("--cap", type=float, default=60.0,
                         help="stop tuning a solver once one call takes longer")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the solvers of this environment in this "
+                             "process (faster start; a runaway solve cannot "
+                             "be stopped)")
     parser.add_argument("--no-fresh", dest="fresh", action="store_false",
                         help="skip the first call in a fresh process")
     parser.add_argument("--no-compile", dest="compile", action="store_false",
@@ -308,6 +319,7 @@ def main(argv=None):
         args.solvers = [s for s in args.solvers
                         if s in ("mtlinear-auto", "sklearn", "skglm")]
         args.penalties, args.cap, args.budget = ["l21"], 20.0, 3.0
+        args.in_process = True
         args.alphas = args.alphas or [10]
         args.fresh = args.compile = False
     args.alphas = args.alphas or [10, 100]
