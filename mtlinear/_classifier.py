@@ -210,8 +210,8 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
         if _has_missing(y):
             raise ValueError("y contains NaN or missing labels; every sample "
                              "needs a class label.")
-        self._y_ndim = y.ndim
         if task_index is None and y.ndim == 2 and y.shape[1] > 1:
+            self._y_ndim = 2
             classes = [_binary_classes(y[:, t], f" column {t}")
                        for t in range(y.shape[1])]
             self.classes_ = classes
@@ -237,40 +237,36 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
     def _weight_samples(self, X, Y, task_index, s):
         """Multiply ``s`` by the class weights (per task) and check that both
         classes of every task keep a positive weight."""
-        n = X.shape[0]
-        s = np.ones(n) if s is None else s
-        if task_index is None:
-            tasks = [(slice(None), t) for t in range(Y.shape[1])]
+        s = np.ones(X.shape[0]) if s is None else s
+        if task_index is None:  # one column of Y per task
+            T = Y.shape[1]
+            tasks = [(f" (column {t})" if T > 1 else "", slice(None), t)
+                     for t in range(T)]
         else:
-            tasks = [(task_index == t, None) for t in range(len(self.tasks_))]
-        columns = []
-        for rows, col in tasks:
-            yt = Y[rows] if col is None else Y[:, col]
-            st = s[rows]
+            tasks = [(f" (task {label.item()!r})", task_index == t, 0)
+                     for t, label in enumerate(self.tasks_)]
+        weights = np.empty(Y.shape)
+        for t, (name, rows, col) in enumerate(tasks):
+            yt, st = Y[rows, col] if Y.ndim == 2 else Y[rows], s[rows]
             c = np.ones(2)
             if self.class_weight is not None:
-                classes = (self.classes_ if col is None or self._y_ndim == 1
-                           else self.classes_[col])
-                c = compute_class_weight(self.class_weight, classes=classes,
-                                         y=np.where(yt > 0, classes[1], classes[0]),
-                                         sample_weight=st)
+                classes = self.classes_ if self._y_ndim == 1 else self.classes_[t]
+                c = compute_class_weight(
+                    self.class_weight, classes=classes, sample_weight=st,
+                    y=np.where(yt > 0, classes[1], classes[0]))
             wt = st * np.where(yt > 0, c[1], c[0])
             if not (np.any(wt[yt > 0] > 0) and np.any(wt[yt < 0] > 0)):
-                where = "" if col is None and task_index is None else (
-                    f" of task {col}" if col is not None
-                    else f" of task {self.tasks_[len(columns)].item()!r}")
-                raise ValueError(f"The samples of one class{where} all have "
-                                 "zero weight (sample_weight times class_weight); "
+                raise ValueError(f"The samples of one class{name} all have zero "
+                                 "weight (sample_weight times class_weight); "
                                  "each task needs both classes with positive "
                                  "weight.")
-            columns.append(wt)
-        if task_index is not None:
-            weights = np.empty(n)
-            for (rows, _), wt in zip(tasks, columns):
+            if Y.ndim == 2:
+                weights[rows, col] = wt
+            else:
                 weights[rows] = wt
+        if Y.ndim == 1:
             return X, Y, task_index, weights
-        weights = np.column_stack(columns)
-        if np.all(weights == weights[:, :1]):
+        if np.all(weights == weights[:, :1]):  # one weight per sample
             return X, Y, None, weights[:, 0]
         return shared_to_stacked(X, Y, weights)
 
