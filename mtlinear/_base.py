@@ -169,11 +169,13 @@ class MultiTaskLinearModel(BaseEstimator):
         X, task_index = self._validate_X(X, reset=False)
         if task_index is None:
             return np.asarray(X @ self.coef_.T) + self.intercept_
-        coef = self.coef_[task_index]
-        if sp.issparse(X):
-            z = np.asarray(X.multiply(coef).sum(axis=1)).ravel()
+        if sp.issparse(X):  # O(nnz): never a dense (n, d) array of weights
+            X = sp.csr_matrix(X)
+            row = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+            z = np.bincount(row, minlength=X.shape[0], weights=(
+                X.data * self.coef_[task_index[row], X.indices]))
         else:
-            z = np.einsum("ij,ij->i", X, coef)
+            z = np.einsum("ij,ij->i", X, self.coef_[task_index])
         return z + self.intercept_[task_index]
 
     def __sklearn_tags__(self):

@@ -108,6 +108,9 @@ def test_stacked_tasks_match_logistic_regression_per_task():
     model = MultiTaskClassifier(penalty="l1", alpha=alpha, task_col=-1,
                                 **TIGHT).fit(X, y)
     assert list(model.classes_) == ["ham", "spam"]
+    z = model.decision_function(X)
+    np.testing.assert_allclose(z, model.decision_function(X.toarray()))
+    np.testing.assert_allclose(z, model.decision_function(X.tocsc()))
     for t, (Xt, yt) in enumerate(zip(Xs, ys)):
         ref = LogisticRegression(C=1 / (alpha * len(yt)), l1_ratio=1.0,
                                  solver="saga", tol=1e-12,
@@ -115,6 +118,8 @@ def test_stacked_tasks_match_logistic_regression_per_task():
         np.testing.assert_allclose(model.coef_[t], ref.coef_[0], atol=2e-6)
         np.testing.assert_allclose(model.intercept_[t], ref.intercept_[0],
                                    atol=2e-6)
+        rows = slice(sum(len(v) for v in ys[:t]), sum(len(v) for v in ys[:t + 1]))
+        np.testing.assert_allclose(z[rows], ref.decision_function(Xt), atol=1e-5)
 
 
 # ---------------------------------------------------------------- l21, trace
