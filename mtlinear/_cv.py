@@ -12,6 +12,7 @@ scikit-learn's ``MultiTaskLassoCV``.
 """
 import warnings
 from numbers import Integral, Real
+from types import SimpleNamespace
 
 import numpy as np
 import scipy.sparse as sp
@@ -78,13 +79,6 @@ def _linear_predictor(X, W, intercept, task_index):
 def neg_mean_squared_error(Z, Y, sample_weight):
     """Minus the (weighted) mean squared error over rows, averaged over tasks."""
     return -float(np.mean(np.average((Z - Y) ** 2, axis=0, weights=sample_weight)))
-
-
-class _Data:
-    """What every fold needs: validated arrays and settings (picklable)."""
-
-    def __init__(self, **kwargs):
-        self.__dict__.update(kwargs)
 
 
 def _fold_path(estimator, data, train, test, grids, progress=None):
@@ -221,8 +215,7 @@ class MultiTaskCVMixin:
                              "but the target y is None.")
         X_raw, y_raw = X, y
         X, task_index = self._validate_X(X, reset=True)
-        y = check_array(y, ensure_2d=False, dtype=None,
-                        ensure_all_finite=task_index is None, input_name="y")
+        y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
         if task_index is not None:
             if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
                 raise ValueError(f"With task_col, y must be 1-d (one target per "
@@ -238,12 +231,14 @@ class MultiTaskCVMixin:
         omega = check_task_weights(self.task_weights, tasks)
         scorer = None if self.scoring is None else check_scoring(
             self, scoring=self.scoring)
-        data = _Data(X=X, Y=Y, task_index=task_index, sample_weight=sample_weight,
-                     n_tasks=len(tasks), omega=omega, loss=self._loss,
-                     fit_intercept=self.fit_intercept, tol=self.tol,
-                     max_iter=self.max_iter, solver=self.solver, scorer=scorer,
-                     X_raw=X_raw if scorer is not None else None,
-                     y_raw=y_raw if scorer is not None else None)
+        # what every fold needs: validated arrays and settings (picklable)
+        data = SimpleNamespace(
+            X=X, Y=Y, task_index=task_index, sample_weight=sample_weight,
+            n_tasks=len(tasks), omega=omega, loss=self._loss,
+            fit_intercept=self.fit_intercept, tol=self.tol,
+            max_iter=self.max_iter, solver=self.solver, scorer=scorer,
+            X_raw=X_raw if scorer is not None else None,
+            y_raw=y_raw if scorer is not None else None)
         Xw, Yw, tiw, sww = self._weight_samples(X, Y, task_index, sample_weight)
         problem = build_problem(Xw, Yw, tiw, n_tasks=len(tasks),
                                 sample_weight=sww, task_weights=omega,
@@ -329,8 +324,7 @@ class MultiTaskCVMixin:
         self.n_tasks_ = problem.n_tasks
 
 
-_SHARED_DOC_PARAMETERS = """
-    penalty : str or list of str, default="l21"
+_SHARED_DOC_PARAMETERS = """    penalty : str or list of str, default="l21"
         One of ``"l21"``, ``"l1"``, ``"trace"``, ``"l2"``, or a list of them:
         cross-validation then also chooses the penalty (``penalty_``).
     l1_ratio : float or list of float in [0, 1], default=1.0
@@ -365,8 +359,7 @@ _SHARED_DOC_PARAMETERS = """
         line per solved alpha; 3: also the solver's iterations.
 """
 
-_SHARED_DOC_ATTRIBUTES = """
-    alpha_ : float
+_SHARED_DOC_ATTRIBUTES = """    alpha_ : float
         The chosen ``alpha``.
     l1_ratio_ : float
         The chosen ``l1_ratio``.
@@ -407,7 +400,8 @@ class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
     and folds, ``mse_path_`` and ``alpha_`` are the same.
 
     Parameters
-    ----------""" + _SHARED_DOC_PARAMETERS + """    scoring : str or callable, default=None
+    ----------
+%(parameters)s    scoring : str or callable, default=None
         ``None``: the held-out mean squared error (``mse_path_``).  Otherwise
         a scikit-learn scorer (name or callable), called on a
         :class:`~mtlinear.MultiTaskRegressor` holding each alpha's weights;
@@ -415,7 +409,8 @@ class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
         same alpha.
 
     Attributes
-    ----------""" + _SHARED_DOC_ATTRIBUTES + """    mse_path_ : ndarray, shape of ``score_path_``
+    ----------
+%(attributes)s    mse_path_ : ndarray, shape of ``score_path_``
         Held-out mean squared errors (only with ``scoring=None``):
         ``-score_path_``.
 
@@ -434,9 +429,9 @@ class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
     >>> model = MultiTaskRegressorCV(alphas=20).fit(X, Y)
     >>> model.mse_path_.shape
     (20, 5)
-    >>> bool(np.all(model.coef_[:, 2:] == 0))
-    True
-    """
+    >>> np.flatnonzero(np.linalg.norm(model.coef_, axis=0) > 0.1)  # features kept
+    array([0, 1])
+    """ % dict(parameters=_SHARED_DOC_PARAMETERS, attributes=_SHARED_DOC_ATTRIBUTES)
 
     _parameter_constraints = {
         **{k: v for k, v in MultiTaskLinearModel._parameter_constraints.items()
@@ -509,7 +504,8 @@ class MultiTaskClassifierCV(MultiTaskCVMixin, MultiTaskClassifier):
     for a coarse grid.
 
     Parameters
-    ----------""" + _SHARED_DOC_PARAMETERS + """    class_weight : None, "balanced" or dict, default=None
+    ----------
+%(parameters)s    class_weight : None, "balanced" or dict, default=None
         As for :class:`~mtlinear.MultiTaskClassifier`; recomputed on each
         training fold.
     scoring : str or callable, default=None
@@ -518,7 +514,8 @@ class MultiTaskClassifierCV(MultiTaskCVMixin, MultiTaskClassifier):
         :class:`~mtlinear.MultiTaskClassifier` holding each alpha's weights.
 
     Attributes
-    ----------""" + _SHARED_DOC_ATTRIBUTES + """    classes_ : ndarray of shape (2,) or list of such arrays
+    ----------
+%(attributes)s    classes_ : ndarray of shape (2,) or list of such arrays
 
     Examples
     --------
@@ -530,7 +527,7 @@ class MultiTaskClassifierCV(MultiTaskCVMixin, MultiTaskClassifier):
     >>> model = MultiTaskClassifierCV(alphas=10).fit(X, y)
     >>> model.score_path_.shape
     (10, 5)
-    """
+    """ % dict(parameters=_SHARED_DOC_PARAMETERS, attributes=_SHARED_DOC_ATTRIBUTES)
 
     _parameter_constraints = {
         **{k: v for k, v in MultiTaskClassifier._parameter_constraints.items()
