@@ -31,7 +31,7 @@ from numba import njit
 __all__ = ["bcd", "make_bcd_state", "ResidualState", "GramState"]
 
 _L1, _L21 = 0, 1
-_ANDERSON_K = 5
+_ANDERSON_K = 3
 _BLOCK = 64  # rows per block in the shared-design epochs
 _GRAM_BLOCK_MAX_FLOATS = 2 ** 23  # copy of Q's working-set rows
 _GROWTH = 2  # working-set growth factor per outer iteration
@@ -462,16 +462,22 @@ class ResidualState:
 
     def neg_gradient(self, rows):
         """``-dF/dW`` on feature ``rows``: ``a_t (X_rows^T R_t + S_t m_t beta_t)``."""
+        d = self.X.shape[1]
         if rows is self._ws:
             Xr, R = self._Xws, self.R.T
         else:
-            Xr = self.X if rows.size == self.X.shape[1] else self.X[:, rows]
+            # a dense column subset is a copy: unless it is small, the rows of
+            # the full product are cheaper
+            few = sp.issparse(self.X) or 2 * rows.size < d
+            Xr = self.X[:, rows] if few and rows.size < d else self.X
             R = self._scaled(self.R.T)
         if self.shared:
             XtR = Xr.T @ R
         else:
             XtR = (self._indicator(R[:, 0]).T @ Xr).T
         XtR = XtR.toarray() if sp.issparse(XtR) else np.asarray(XtR)
+        if XtR.shape[0] != rows.size:
+            XtR = XtR[rows]
         XtR += (self.means[:, rows] * (self.seg_w * self.beta)[:, None]).T
         return XtR * self.a
 
@@ -655,6 +661,7 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, ws_start=100,
     state.reset(W)
     n_iter = 0
     ws_size = ws_start
+    ws = None
     while True:
         rows = np.flatnonzero(active)
         U = state.neg_gradient(rows)
@@ -681,7 +688,10 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, ws_start=100,
         scores = _row_dual_norms(U, kind) / max(lam, np.finfo(float).tiny)
         scores[in_support] = np.inf
         n_candidates = int(np.count_nonzero(scores > 1.0))
-        ws_size = min(max(ws_size, 2 * int(in_support.sum())), max(n_candidates, 1))
+        n_support = int(in_support.sum())
+        if ws is not None and n_support >= 0.9 * ws.size:
+            ws_size *= _GROWTH  # the support filled the working set: grow faster
+        ws_size = min(max(ws_size, 2 * n_support), max(n_candidates, 1))
         ws = rows if ws_size >= rows.size else np.sort(
             rows[np.argpartition(-scores, ws_size - 1)[:ws_size]])
         ws_size = min(d, _GROWTH * ws_size)
