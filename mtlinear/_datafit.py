@@ -71,7 +71,8 @@ class SampleDatafit:
 
         Tasks are independent in ``F``, so it is the largest per-task
         curvature; the design is centred, so the intercept block decouples
-        and contributes ``curvature * sum_i v_i`` per task.
+        and contributes ``curvature * sum_i v_i`` per task.  For a
+        non-quadratic loss on a large problem, see :meth:`_lanczos_lipschitz`.
         """
         if (self.loss.name != "squared"
                 and min(self.design.n_features, _rows_per_task(self.design))
