@@ -21,7 +21,14 @@ outside the support by how much they violate the optimality condition
 ``N°(G_j) <= lam`` and solve the problem restricted to the support plus the
 worst violators (the set doubles each time), to a gap a fraction of the
 outer one.  Inside, every few epochs an Anderson extrapolation of the last
-iterates is tried and kept if it lowers the objective.
+iterates is tried and kept if it lowers the objective; the residual (or
+``Q W``) is affine in ``W`` and is extrapolated with it, so a try costs no
+product with the design.
+
+With a shared design the epochs run by blocks of ``_BLOCK`` rows: one BLAS
+product gives a block's gradients, the block's own Gram matrix keeps them
+exact while its rows are updated in turn, and one more product applies the
+block's change (:func:`_epoch_blocks`, :func:`_epoch_gram_blocks`).
 """
 import numpy as np
 import scipy.sparse as sp
