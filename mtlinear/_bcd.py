@@ -12,8 +12,10 @@ block's own curvature ``L_jt`` (``a_t ||x~_j||^2`` or ``Q_t[j, j]``):
 
 * l1: each entry is minimized exactly,
   ``w_jt <- ST(w_jt - g_t / L_jt, lam / L_jt) / (1 + mu / L_jt)``;
-* l21: one step with ``L_j = max_t L_jt`` (exact when the ``L_jt`` are equal),
-  ``W_j <- GST(W_j - g / L_j, lam / L_j) / (1 + mu / L_j)``.
+* l21: the row is minimized exactly as well (the data-fit is exactly
+  ``sum_t L_jt / 2 (w_jt - z_t)^2`` in the row, ``z = W_j - g / L_j``): a
+  group soft-threshold in the metric ``diag(L_j)``, through a scalar Newton
+  solve for ``||W_j||`` when the ``L_jt`` differ (see :func:`_row_prox`).
 
 Outer loop (working sets, as in celer / skglm): compute the full gradient and
 the duality gap; stop if the gap is small enough; otherwise rank the features
@@ -65,23 +67,49 @@ def _row_prox(W, j, g, L, lam, mu, kind, old):
             else:
                 W[j, t] = 0.0
     else:
-        Lmax = 0.0
+        # exact minimization of sum_t L_t/2 (w_t - z_t)^2 + lam ||w|| +
+        # mu/2 ||w||^2 (the data-fit is exactly this quadratic in the row):
+        # with v_t = L_t z_t, w_t = v_t s / ((L_t + mu) s + lam) where s > 0
+        # solves f(s) = sum_t v_t^2 / ((L_t + mu) s + lam)^2 = 1, or w = 0
+        # when ||v|| <= lam
+        sq = 0.0
+        Lmin, Lmax = np.inf, 0.0
         for t in range(T):
+            v = L[t] * old[t] - g[t]
+            sq += v * v
+            Lmin = min(Lmin, L[t])
             Lmax = max(Lmax, L[t])
-        if Lmax <= 0.0:
+        norm = np.sqrt(sq)
+        if Lmax <= 0.0 or norm <= lam:
             for t in range(T):
                 W[j, t] = 0.0
             return
-        sq = 0.0
+        if lam <= 0.0:  # ridge only: separable
+            for t in range(T):
+                den = L[t] + mu
+                W[j, t] = (L[t] * old[t] - g[t]) / den if den > 0.0 else 0.0
+            return
+        if Lmin == Lmax:  # equal curvatures: closed form
+            s = (norm - lam) / (Lmax + mu)
+        else:  # f is convex and decreasing: Newton from 0 increases monotonically
+            s = 0.0
+            for _ in range(100):
+                f = -1.0
+                df = 0.0
+                for t in range(T):
+                    v = L[t] * old[t] - g[t]
+                    den = (L[t] + mu) * s + lam
+                    f += v * v / (den * den)
+                    df -= 2.0 * v * v * (L[t] + mu) / (den * den * den)
+                if f <= 0.0 or df == 0.0:
+                    break
+                step = f / df
+                s -= step
+                if -step <= 1e-15 * s:
+                    break
         for t in range(T):
-            z = old[t] - g[t] / Lmax
-            W[j, t] = z
-            sq += z * z
-        norm = np.sqrt(sq)
-        thr = lam / Lmax
-        scale = 0.0 if norm <= thr else (1.0 - thr / norm) / (1.0 + mu / Lmax)
-        for t in range(T):
-            W[j, t] *= scale
+            v = L[t] * old[t] - g[t]
+            W[j, t] = v * s / ((L[t] + mu) * s + lam)
 
 
 @njit(cache=True)

@@ -202,3 +202,28 @@ def test_bcd_blocks_certified_by_recomputed_gap(n, penalty, l1_ratio):
     primal, dual = duality_gap(tasks, model.coef_, model.intercept_, penalty,
                                alpha, l1_ratio, task_weights=omega)
     assert primal - dual <= (1e-10 + 1e-12) * null_objective(tasks, True, omega)
+
+
+@pytest.mark.parametrize("mu", [0.0, 0.3])
+def test_l21_row_update_is_exact_with_unequal_curvatures(mu):
+    """The l21 row update minimizes sum_t L_t/2 (w_t - z_t)^2 + lam ||w|| +
+    mu/2 ||w||^2 exactly: its optimality conditions hold, or ||L z|| <= lam
+    at w = 0."""
+    from mtlinear._bcd import _row_prox
+    rng = np.random.default_rng(6)
+    for trial in range(20):
+        T = 7
+        L = rng.uniform(0.01, 5.0, T)
+        L[0] = 0.0 if trial % 5 == 0 else L[0]  # a feature constant in a task
+        old_row, g = rng.standard_normal(T), rng.standard_normal(T)
+        g[0] = 0.0 if L[0] == 0 else g[0]
+        lam = rng.uniform(0.1, 3.0)
+        W = old_row[None, :].copy()
+        _row_prox(W, 0, g, L, lam, mu, _L21, np.empty(T))
+        w = W[0]
+        z_scaled = L * old_row - g  # L_t z_t
+        if not np.any(w):
+            assert np.linalg.norm(z_scaled) <= lam * (1 + 1e-12)
+            continue
+        residual = L * w - z_scaled + lam * w / np.linalg.norm(w) + mu * w
+        np.testing.assert_allclose(residual, 0.0, atol=1e-10 * (1 + np.abs(z_scaled).max()))
