@@ -12,6 +12,8 @@ MultiTaskRegressorCV, MultiTaskClassifierCV
     ``alpha`` (and ``l1_ratio``, penalty) chosen by cross-validation.
 regularization_path
     Warm-started solutions over a decreasing grid of ``alpha``.
+TaskStratifiedKFold
+    Cross-validation folds that keep every task in every training fold.
 stack_tasks
     Per-task arrays (MALSAR's format) to the stacked layout (``task_col=-1``).
 load_school
@@ -27,6 +29,7 @@ from ._path import alpha_max, regularization_path  # noqa: E402
 from ._regressor import MultiTaskRegressor  # noqa: E402
 from ._task_data import stack_tasks  # noqa: E402
 from .datasets import load_school  # noqa: E402
+from .model_selection import TaskStratifiedKFold  # noqa: E402
 
-__all__ = ["MultiTaskRegressor", "MultiTaskClassifier", "MultiTaskRegressorCV", "MultiTaskClassifierCV", "alpha_max", "regularization_path", "stack_tasks", "load_school"]
+__all__ = ["MultiTaskRegressor", "MultiTaskClassifier", "MultiTaskRegressorCV", "MultiTaskClassifierCV", "alpha_max", "regularization_path", "TaskStratifiedKFold", "stack_tasks", "load_school"]
 __version__ = "0.1.0"
