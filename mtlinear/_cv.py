@@ -101,9 +101,9 @@ def _fold_path(estimator, data, train, test, grids, progress=None):
     if data.scorer is not None:
         X_raw_test = _safe_indexing(data.X_raw, test)
         y_raw_test = _safe_indexing(data.y_raw, test)
-    n_alphas = max(len(alphas) for _, _, alphas in grids)
-    scores = np.full((len(grids), n_alphas), np.nan)
-    converged = np.ones((len(grids), n_alphas), dtype=bool)
+    shape = (len(grids), len(grids[0][2]))  # every grid has as many alphas
+    scores = np.empty(shape)
+    converged = np.empty(shape, dtype=bool)
     for g, (penalty, l1_ratio, alphas) in enumerate(grids):
         for k, result in path_on_problem(
                 problem, data.loss, penalty, l1_ratio, alphas, tol=data.tol,
@@ -186,7 +186,7 @@ class MultiTaskCVMixin:
         scores = np.stack([s for s, _ in results], axis=-1)  # (G, A, folds)
         converged = np.all([c for _, c in results], axis=0)
         for g, (_, _, alphas) in enumerate(grids):
-            warn_unconverged(alphas, converged[g, :len(alphas)],
+            warn_unconverged(alphas, converged[g],
                              f"{type(self).__name__} cross-validation")
 
         mean = np.mean(scores, axis=-1)
