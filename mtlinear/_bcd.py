@@ -44,6 +44,7 @@ _ANDERSON_K = 3
 _BLOCK = 64  # rows per block in the shared-design epochs
 _GRAM_BLOCK_MAX_FLOATS = 2 ** 23  # copy of Q's working-set rows
 _GROWTH = 2  # working-set growth factor per outer iteration
+_FIRST_CHECK = 2  # epochs before the first inner gap check
 
 
 # ------------------------------------------------------------ Numba kernels
@@ -732,14 +733,17 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, ws_start=100,
         ws_size = min(d, _GROWTH * ws_size)
         inner_tol = max(inner_ratio * gap, tol_abs)
         history = []
+        epochs = 0
         while n_iter < max_iter:
             state.epoch(W, ws, lam, mu, kind)
             n_iter += 1
+            epochs += 1
             history.append((W[ws].ravel(), state.snapshot()))
             if len(history) == _ANDERSON_K + 1:
                 _try_anderson(state, penalty, W, ws, history)
                 history = []
-            if n_iter % check_every == 0:
+            # an early check first: a warm start may need only a few epochs
+            if epochs == _FIRST_CHECK or epochs % check_every == 0:
                 _, inner_gap = _gap(state, W, state.neg_gradient(ws), penalty)
                 if inner_gap <= inner_tol:
                     break
