@@ -31,7 +31,7 @@ separate environments of the peers (celer, spams).
 import numpy as np
 
 __all__ = ["Problem", "penalty_value", "dual_norm", "primal", "duality_gap",
-           "relative_gap", "alpha_max", "gradient"]
+           "relative_gap", "null_objective", "alpha_max", "gradient"]
 
 
 class Problem:

@@ -168,7 +168,9 @@ class SpamsFista(Solver):
                                max_it=MAX_ITER, it0=10, numThreads=-1)
 
     def library_version(self):
-        return "spams-bin (spams 2.6)"
+        from importlib.metadata import version
+        import spams  # noqa: F401
+        return f"spams-bin {version('spams-bin')}"
 
 
 # --------------------------------------------------- trace-norm numpy baseline

@@ -119,6 +119,10 @@ def numba_env(cache_dir):
     return env
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "NUMBA_NUM_THREADS")
+
+
 def benchmark(args, pythons, cache_dir, log):
     from _gap import alpha_max
     from _peers import SOLVERS, time_gradient, tune_and_time
@@ -306,6 +310,9 @@ def main(argv=None):
     parser.add_argument("--spams-python", default=os.environ.get("SPAMS_PYTHON"),
                         help="python of an environment with spams "
                              "(default: $SPAMS_PYTHON)")
+    parser.add_argument("--threads", type=int,
+                        help="limit BLAS, OpenMP and Numba threads of every "
+                             "solver (default: the libraries' own)")
     parser.add_argument("--school", default=os.path.join(
         ROOT, "..", "shared", "data", "school.mat"))
     parser.add_argument("--json", help="also write all results here")
@@ -324,6 +331,10 @@ def main(argv=None):
         args.fresh = args.compile = False
     args.alphas = args.alphas or [10, 100]
 
+    if args.threads:  # workers read the variables; this process is running
+        os.environ.update({v: str(args.threads) for v in THREAD_VARIABLES})
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.threads)
     pythons = {"main": sys.executable, "celer": args.celer_python,
                "spams": args.spams_python}
     log = lambda *a: print(*a, flush=True)  # noqa: E731
@@ -334,7 +345,8 @@ def main(argv=None):
         log("celer runs in its own environment (it needs scikit-learn < 1.7): "
             + pythons["celer"])
     log(f"target: relative duality gap {1e-6:g} (gap / P(0)), common gap "
-        f"function benchmarks/_gap.py; load average {os.getloadavg()[0]:.2f}")
+        f"function benchmarks/_gap.py; threads: {args.threads or 'default'}; "
+        f"load average {os.getloadavg()[0]:.2f}")
 
     # one Numba cache for this run: filled by the in-process warm-up, reused by
     # the fresh processes ("first call with a filled cache")
