@@ -123,7 +123,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
                     "NUMBA_NUM_THREADS")
 
 
-def benchmark(args, pythons, cache_dir, log):
+def benchmark(args, pythons, cache_dir, log, save):
     from _gap import alpha_max
     from _peers import SOLVERS, time_gradient, tune_and_time
 
@@ -143,7 +143,8 @@ def benchmark(args, pythons, cache_dir, log):
             big = np.prod(problem.shape) > 5e7
             for penalty in args.penalties:
                 a_max = alpha_max(problem, penalty)
-                for factor in args.alphas:
+                failed = set()  # not reached at a larger alpha: skip smaller
+                for factor in sorted(args.alphas):
                     alpha = a_max / factor
                     for name in args.solvers:
                         solver = SOLVERS[name]
@@ -151,6 +152,15 @@ def benchmark(args, pythons, cache_dir, log):
                             continue
                         python = pythons.get(solver.env)
                         if python is None:
+                            continue
+                        if name in failed:
+                            res = {"error": "skipped: target not reached at "
+                                            "a larger alpha"}
+                            rows.append(dict(problem=problem.name, key=key,
+                                             penalty=penalty, factor=factor,
+                                             solver=name, peer=solver.peer,
+                                             **res))
+                            log(format_row(rows[-1]))
                             continue
                         budget = args.budget / (3 if big else 1)
                         if solver.env == "main" and args.in_process:
@@ -173,11 +183,14 @@ def benchmark(args, pythons, cache_dir, log):
                                 env=numba_env(cache_dir),
                                 timeout=4 * args.cap + 120)
                             res["fresh"] = first
+                        if "error" in res or not res["reached"]:
+                            failed.add(name)
                         row = dict(problem=problem.name, key=key,
                                    penalty=penalty, factor=factor,
                                    solver=name, peer=solver.peer, **res)
                         rows.append(row)
                         log(format_row(row))
+                        save(rows)
     return rows
 
 
@@ -248,7 +261,7 @@ def table(rows):
         best = min(peers, key=lambda r: r["median"]) if peers else None
         for r in group:
             if "error" in r:
-                cells = ["error", "", "", "", ""]
+                cells = [r["error"], "", "", "", ""]
             else:
                 fresh = r.get("fresh", {})
                 warm = f"{r['median']:.4f}" + ("" if r["reached"] else " (not reached)")
@@ -315,12 +328,22 @@ def main(argv=None):
                              "solver (default: the libraries' own)")
     parser.add_argument("--school", default=os.path.join(
         ROOT, "..", "shared", "data", "school.mat"))
-    parser.add_argument("--json", help="also write all results here")
+    parser.add_argument("--json", help="also write all results here (updated "
+                                       "after each solver)")
+    parser.add_argument("--tables", nargs="+", metavar="JSON",
+                        help="only print the tables of saved --json files")
     parser.add_argument("--quick", action="store_true",
                         help="shared-design problems at alpha_max/10, l21, "
                              "mtlinear-auto vs scikit-learn and skglm, 3 s "
                              "of timed runs each, no fresh processes")
     args = parser.parse_args(argv)
+    if args.tables:
+        rows = []
+        for name in args.tables:
+            with open(name) as f:
+                rows += json.load(f)["rows"]
+        print("\n\n".join(table(rows)))
+        return
     if args.quick:
         args.problems = [p for p in args.problems if p != "school"]
         args.solvers = [s for s in args.solvers
@@ -354,16 +377,20 @@ def main(argv=None):
         if args.fresh:
             os.environ["NUMBA_CACHE_DIR"] = cache_dir
         start = time.perf_counter()
-        rows = benchmark(args, pythons, cache_dir, log)
+
+        def save(rows, compiled=()):
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump({"rows": rows, "compile": list(compiled),
+                               "argv": sys.argv[1:]}, f, indent=1)
+
+        rows = benchmark(args, pythons, cache_dir, log, save)
         compiled = compile_times(args, pythons, log) if args.compile else []
+        save(rows, compiled)
     full, summary = table(rows)
     log(f"\n{full}\n\n{summary}\n")
     log(f"total {time.perf_counter() - start:.0f} s; load average "
         f"{os.getloadavg()[0]:.2f}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"rows": rows, "compile": compiled, "argv": sys.argv[1:]},
-                      f, indent=1)
 
 
 if __name__ == "__main__":
