@@ -582,8 +582,8 @@ class GramState:
         rows = self.Q[0][padded]
         rows[k:] = 0.0
         rows = rows.reshape(n_blocks, _BLOCK, d)
-        gram = np.take_along_axis(rows, padded.reshape(n_blocks, 1, _BLOCK),
-                                  axis=2)
+        cols = padded.reshape(n_blocks, _BLOCK)
+        gram = np.stack([rows[b][:, cols[b]] for b in range(n_blocks)])
         self._blocks, self._gram = rows, gram
 
     def epoch(self, W, ws, lam, mu, kind):
