@@ -335,7 +335,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="shared-design problems at alpha_max/10, l21, "
                              "mtlinear-auto vs scikit-learn and skglm, 3 s "
-                             "of timed runs each, no fresh processes")
+                             "of timed runs each, in this process, one "
+                             "thread unless --threads, no fresh processes")
     args = parser.parse_args(argv)
     if args.tables:
         rows = []
@@ -350,6 +351,7 @@ def main(argv=None):
                         if s in ("mtlinear-auto", "sklearn", "skglm")]
         args.penalties, args.cap, args.budget = ["l21"], 20.0, 3.0
         args.in_process = True
+        args.threads = args.threads or 1  # as the recorded run (README)
         args.alphas = args.alphas or [10]
         args.fresh = args.compile = False
     args.alphas = args.alphas or [10, 100]
