@@ -197,7 +197,6 @@ def benchmark(args, pythons, cache_dir, log, save):
 def compile_times(args, pythons, log):
     """First-ever call (empty Numba cache) and first call with it filled."""
     from _gap import alpha_max
-    from _peers import SOLVERS
     problem = load_problem("small", args.school)
     out = []
     with tempfile.TemporaryDirectory() as root:
