@@ -107,8 +107,16 @@ class MultiTaskLinearModel(BaseEstimator):
         return X, Y, task_index, sample_weight
 
     # ------------------------------------------------------------ fit
-    def _fit(self, X, y, sample_weight):
-        self._validate_params()
+    def _validate_fit_data(self, X, y, sample_weight):
+        """Validate the arrays of a fit; set ``n_features_in_``, ``tasks_`` and
+        what ``_encode_targets`` records.
+
+        Returns
+        -------
+        X, Y, task_index, sample_weight, omega
+            Features, solver targets (layout's shape), each row's task (or
+            ``None`` for the shared design), sample weights and task weights.
+        """
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, "
                              "but the target y is None.")
@@ -129,15 +137,22 @@ class MultiTaskLinearModel(BaseEstimator):
         Y = self._encode_targets(y, task_index)
         self._check_samples_per_task(X.shape[0], task_index)
         sample_weight = self._validate_sample_weight(sample_weight, X)
-
         tasks = (np.arange(Y.shape[1]) if task_index is None else self.tasks_)
         omega = check_task_weights(self.task_weights, tasks)
+        return X, Y, task_index, sample_weight, omega
+
+    def _build_problem(self, X, Y, task_index, sample_weight, omega):
+        """The solver's :class:`~mtlinear._task_data.TaskProblem` of a fit."""
         X, Y, task_index, sample_weight = self._weight_samples(
             X, Y, task_index, sample_weight)
-        problem = build_problem(X, Y, task_index, n_tasks=len(tasks),
-                                sample_weight=sample_weight, task_weights=omega,
-                                fit_intercept=self.fit_intercept,
-                                center_targets=self._loss.name == "squared")
+        return build_problem(X, Y, task_index, n_tasks=len(omega),
+                             sample_weight=sample_weight, task_weights=omega,
+                             fit_intercept=self.fit_intercept,
+                             center_targets=self._loss.name == "squared")
+
+    def _fit(self, X, y, sample_weight):
+        self._validate_params()
+        problem = self._build_problem(*self._validate_fit_data(X, y, sample_weight))
         penalty = make_penalty(self.penalty, self.alpha, self.l1_ratio)
 
         W0 = b0 = None

@@ -21,7 +21,7 @@ from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import check_cv
-from sklearn.utils import _safe_indexing, check_array
+from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import MultiTaskLinearModel
@@ -31,7 +31,6 @@ from ._path import (alpha_grid, alpha_max_of_problem, check_alphas,
 from ._progress import Progress
 from ._regressor import MultiTaskRegressor
 from ._solve import solve
-from ._task_data import build_problem, check_task_weights
 from .model_selection import TaskStratifiedKFold
 from .penalties import PENALTIES, make_penalty
 
@@ -89,12 +88,8 @@ def _fold_path(estimator, data, train, test, grids, progress=None):
     task_index = data.task_index
     ti_train = None if task_index is None else task_index[train]
     sw_train = None if data.sample_weight is None else data.sample_weight[train]
-    X_train, Y_train, ti_train, sw_train = estimator._weight_samples(
-        data.X[train], data.Y[train], ti_train, sw_train)
-    problem = build_problem(X_train, Y_train, ti_train, n_tasks=data.n_tasks,
-                            sample_weight=sw_train, task_weights=data.omega,
-                            fit_intercept=data.fit_intercept,
-                            center_targets=data.loss.name == "squared")
+    problem = estimator._build_problem(data.X[train], data.Y[train], ti_train,
+                                       sw_train, data.omega)
     X_test = data.X[test]
     ti_test = None if task_index is None else task_index[test]
     sw_test = None if data.sample_weight is None else data.sample_weight[test]
@@ -210,40 +205,19 @@ class MultiTaskCVMixin:
     # ------------------------------------------------------------ pieces
     def _prepare(self, X, y, sample_weight):
         """Validate the inputs; return the fold data and the full problem."""
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, "
-                             "but the target y is None.")
         X_raw, y_raw = X, y
-        X, task_index = self._validate_X(X, reset=True)
-        y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
-        if task_index is not None:
-            if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
-                raise ValueError(f"With task_col, y must be 1-d (one target per "
-                                 f"row), got shape {y.shape}.")
-            y = y.reshape(-1)
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}; "
-                             "they must match.")
-        Y = self._encode_targets(y, task_index)
-        self._check_samples_per_task(X.shape[0], task_index)
-        sample_weight = self._validate_sample_weight(sample_weight, X)
-        tasks = np.arange(Y.shape[1]) if task_index is None else self.tasks_
-        omega = check_task_weights(self.task_weights, tasks)
+        X, Y, task_index, sample_weight, omega = self._validate_fit_data(
+            X, y, sample_weight)
         scorer = None if self.scoring is None else check_scoring(
             self, scoring=self.scoring)
         # what every fold needs: validated arrays and settings (picklable)
         data = SimpleNamespace(
             X=X, Y=Y, task_index=task_index, sample_weight=sample_weight,
-            n_tasks=len(tasks), omega=omega, loss=self._loss,
-            fit_intercept=self.fit_intercept, tol=self.tol,
+            n_tasks=len(omega), omega=omega, loss=self._loss, tol=self.tol,
             max_iter=self.max_iter, solver=self.solver, scorer=scorer,
             X_raw=X_raw if scorer is not None else None,
             y_raw=y_raw if scorer is not None else None)
-        Xw, Yw, tiw, sww = self._weight_samples(X, Y, task_index, sample_weight)
-        problem = build_problem(Xw, Yw, tiw, n_tasks=len(tasks),
-                                sample_weight=sww, task_weights=omega,
-                                fit_intercept=self.fit_intercept,
-                                center_targets=self._loss.name == "squared")
+        problem = self._build_problem(X, Y, task_index, sample_weight, omega)
         return data, problem
 
     def _alpha_grid(self, problem, loss, penalty, l1_ratio):
