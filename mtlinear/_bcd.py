@@ -650,6 +650,16 @@ def _anderson_weights(iterates):
     return z / z.sum()
 
 
+def _epochs_to_target(gap_before, gap, epochs, target, most):
+    """Epochs until the next gap check: the linear rate seen over the last
+    ``epochs`` epochs predicts when ``gap`` reaches ``target`` (from 1 to
+    ``most``), so that a converging solve stops close to the target."""
+    if not 0.0 < gap < gap_before:
+        return most
+    rate = np.log(gap / gap_before) / epochs  # < 0: log-gap per epoch
+    return int(min(max(np.ceil(np.log(target / gap) / rate), 1), most))
+
+
 def _screen(state, penalty, kind, U, rows, gap):
     """Gap-safe sphere test: the rows of ``rows`` provably zero at the optimum.
 
@@ -728,12 +738,23 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, ws_start=100,
         if ws is not None and n_support >= 0.9 * ws.size:
             ws_size *= _GROWTH  # the support filled the working set: grow faster
         ws_size = min(max(ws_size, 2 * n_support), max(n_candidates, 1))
-        ws = rows if ws_size >= rows.size else np.sort(
+        new_ws = rows if ws_size >= rows.size else np.sort(
             rows[np.argpartition(-scores, ws_size - 1)[:ws_size]])
         ws_size = min(d, _GROWTH * ws_size)
-        inner_tol = max(inner_ratio * gap, tol_abs)
+        # a working set holding every active row, or no row that the last
+        # one lacked, has (nearly) the full problem's gap: solve it to the
+        # target instead of paying an outer iteration per gap decrease
+        final = new_ws.size == rows.size
+        if ws is not None and np.isin(new_ws, ws, assume_unique=True).all():
+            final = True
+            if np.array_equal(new_ws, ws):
+                new_ws = ws  # the state keeps its copies of the working set
+        ws = new_ws
+        inner_tol = tol_abs if final else max(inner_ratio * gap, tol_abs)
         history = []
         epochs = 0
+        # an early check first: a warm start may need only a few epochs
+        next_check, last_gap, last_check = _FIRST_CHECK, gap, 0
         while n_iter < max_iter:
             state.epoch(W, ws, lam, mu, kind)
             n_iter += 1
@@ -742,11 +763,15 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, ws_start=100,
             if len(history) == _ANDERSON_K + 1:
                 _try_anderson(state, penalty, W, ws, history)
                 history = []
-            # an early check first: a warm start may need only a few epochs
-            if epochs == _FIRST_CHECK or epochs % check_every == 0:
+            if epochs == next_check:
                 _, inner_gap = _gap(state, W, state.neg_gradient(ws), penalty)
                 if inner_gap <= inner_tol:
                     break
+                # no later than every check_every-th epoch
+                next_check = min(epochs + _epochs_to_target(
+                    last_gap, inner_gap, epochs - last_check, inner_tol,
+                    check_every), (epochs // check_every + 1) * check_every)
+                last_gap, last_check = inner_gap, epochs
         # exact state for the outer gap (extrapolations accumulate rounding)
         state.reset(W, ws)
 
