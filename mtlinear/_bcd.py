@@ -403,6 +403,7 @@ class ResidualState:
         curv = (self._segment_sums(X, q_sq, square=True)
                 - self.seg_w * self.means.T ** 2) * self.a
         self.curv = np.ascontiguousarray(np.maximum(curv, 0.0))
+        self.min_row_curvature = float(self.curv.max(axis=1).min())
         self._ws = None
 
     def _segment_sums(self, M, weights, square=False):
@@ -550,6 +551,9 @@ class GramState:
         self.Q = Q[None] if shared else Q
         self.omega = omega if shared else np.ones(problem.n_tasks)
         self.yy = float(yy.sum())
+        diag = np.diagonal(self.Q, axis1=1, axis2=2).T  # (d, 1 or T)
+        self.curv = np.maximum(diag, 0.0) * self.omega  # centred: >= -eps
+        self.min_row_curvature = float(self.curv.max(axis=1).min())
         self._ws = None
 
     def reset(self, W, ws=None):
@@ -581,10 +585,10 @@ class GramState:
         padded[:k] = ws
         rows = self.Q[0][padded]
         rows[k:] = 0.0
-        rows = rows.reshape(n_blocks, _BLOCK, d)
         cols = padded.reshape(n_blocks, _BLOCK)
-        gram = np.stack([rows[b][:, cols[b]] for b in range(n_blocks)])
-        self._blocks, self._gram = rows, gram
+        gram = self.Q[0][cols[:, :, None], cols[:, None, :]]
+        gram.reshape(-1, _BLOCK)[k:] = 0.0
+        self._blocks, self._gram = rows.reshape(n_blocks, _BLOCK, d), gram
 
     def epoch(self, W, ws, lam, mu, kind):
         if ws is not self._ws:
@@ -601,8 +605,7 @@ class GramState:
         return self.C[rows] - self.P[rows] * self.omega
 
     def curvatures(self, rows):
-        diag = np.diagonal(self.Q, axis1=1, axis2=2)  # (1 or T, d)
-        return np.maximum(diag.T[rows], 0.0) * self.omega  # centred: >= -eps
+        return self.curv[rows]
 
     def null_value(self):
         return 0.5 * self.yy
@@ -624,7 +627,9 @@ def _gap(state, W, U, penalty):
     sum_vr2, sum_vry = state.sums()
     primal = 0.5 * sum_vr2 + penalty.value(W)
     c = penalty.dual_scaling(U)
-    dual = c * sum_vry - 0.5 * c * c * sum_vr2 - penalty.conjugate(c * U)
+    # without a ridge part h* is the indicator of the ball c U lies in
+    conj = penalty.conjugate(c * U) if penalty.mu > 0 or penalty.lam <= 0 else 0.0
+    dual = c * sum_vry - 0.5 * c * c * sum_vr2 - conj
     return primal, primal - dual
 
 
@@ -670,6 +675,8 @@ def _screen(state, penalty, kind, U, rows, gap):
     ``L_jt = sum_i v_i x_ij^2``; a row whose bound on ``N°(U*_j)`` stays below
     ``lam`` is zero at the optimum (this holds with a ridge part too).
     """
+    if 2.0 * gap * state.min_row_curvature >= penalty.lam ** 2:
+        return np.zeros(rows.size, dtype=bool)  # no row can pass: skip the test
     c = penalty.dual_scaling(U)
     radius = np.sqrt(2.0 * max(gap, 0.0)) * np.sqrt(state.curvatures(rows))
     if kind == _L1:
@@ -708,6 +715,7 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, ws_start=100,
     n_iter = 0
     ws_size = ws_start
     ws = None
+    in_last_ws = np.zeros(d, dtype=bool)
     while True:
         rows = np.flatnonzero(active)
         U = state.neg_gradient(rows)
@@ -745,11 +753,13 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, ws_start=100,
         # one lacked, has (nearly) the full problem's gap: solve it to the
         # target instead of paying an outer iteration per gap decrease
         final = new_ws.size == rows.size
-        if ws is not None and np.isin(new_ws, ws, assume_unique=True).all():
+        if ws is not None and in_last_ws[new_ws].all():
             final = True
             if np.array_equal(new_ws, ws):
                 new_ws = ws  # the state keeps its copies of the working set
         ws = new_ws
+        in_last_ws[:] = False
+        in_last_ws[ws] = True
         inner_tol = tol_abs if final else max(inner_ratio * gap, tol_abs)
         history = []
         epochs = 0

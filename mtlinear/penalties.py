@@ -82,6 +82,17 @@ def _group_soft_threshold(W, threshold, scale):
 
 
 @njit(cache=True)
+def _sum_row_norms(W):
+    total = 0.0
+    for j in range(W.shape[0]):
+        sq = 0.0
+        for t in range(W.shape[1]):
+            sq += W[j, t] * W[j, t]
+        total += np.sqrt(sq)
+    return total
+
+
+@njit(cache=True)
 def _max_row_norm(U):
     best = 0.0
     for j in range(U.shape[0]):
@@ -198,7 +209,7 @@ class L21(Penalty):
     row_separable = True
 
     def norm(self, W):
-        return float(np.sqrt((W * W).sum(axis=1)).sum())
+        return float(_sum_row_norms(np.ascontiguousarray(W)))
 
     def prox_norm(self, W, threshold):
         return _group_soft_threshold(np.ascontiguousarray(W), threshold, 1.0)
