@@ -342,6 +342,23 @@ def _epoch_gram_blocks(rows, gram, ws, omega, C, W, P, lam, mu, kind):
             delta[:size] = 0.0
 
 
+@njit(cache=True)
+def _gather_blocks(Q, ws, B):
+    """Rows ``Q[ws]`` by blocks of ``B`` (zero padded) and each block's
+    ``Q[ws_b][:, ws_b]`` (the input of :func:`_epoch_gram_blocks`)."""
+    k, d = ws.size, Q.shape[1]
+    n_blocks = -(-k // B)
+    rows = np.zeros((n_blocks, B, d))
+    gram = np.zeros((n_blocks, B, B))
+    for l in range(k):
+        b, i = l // B, l % B
+        rows[b, i] = Q[ws[l]]
+        start = b * B
+        for m in range(min(B, k - start)):
+            gram[b, i, m] = Q[ws[l], ws[start + m]]
+    return rows, gram
+
+
 # ------------------------------------------------------------ states
 class ResidualState:
     r"""Residuals of the design itself (dense in any order, or sparse), no
@@ -580,15 +597,7 @@ class GramState:
         k, d = ws.size, self.Q.shape[1]
         if self.Q.shape[0] > 1 or k * d > _GRAM_BLOCK_MAX_FLOATS:
             return
-        n_blocks = -(-k // _BLOCK)
-        padded = np.zeros(n_blocks * _BLOCK, np.int64)
-        padded[:k] = ws
-        rows = self.Q[0][padded]
-        rows[k:] = 0.0
-        cols = padded.reshape(n_blocks, _BLOCK)
-        gram = self.Q[0][cols[:, :, None], cols[:, None, :]]
-        gram.reshape(-1, _BLOCK)[k:] = 0.0
-        self._blocks, self._gram = rows.reshape(n_blocks, _BLOCK, d), gram
+        self._blocks, self._gram = _gather_blocks(self.Q[0], ws, _BLOCK)
 
     def epoch(self, W, ws, lam, mu, kind):
         if ws is not self._ws:

@@ -15,6 +15,7 @@ of the stacked layout are Numba loops.
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
+from scipy.linalg.blas import dger
 from scipy.sparse.linalg import LinearOperator, eigsh
 
 # largest dimension for which the Lipschitz constant is computed exactly from a
@@ -91,9 +92,21 @@ def weighted_gram(X, w):
     if sp.issparse(X):
         return (X.T @ sp.diags(w) @ X).toarray()
     if np.all(w == w[0]):
-        return (X.T @ X) * w[0]
+        gram = X.T @ X
+        gram *= w[0]
+        return gram
     A = X * np.sqrt(w)[:, None]
     return A.T @ A
+
+
+def subtract_outer(A, u, scale=1.0):
+    """``A -= scale * u u^T`` in place for a square C-ordered ``A``, by
+    BLAS's rank-one update (no ``d x d`` temporary)."""
+    # A's transpose is a Fortran-ordered view that dger updates in place
+    out = dger(-scale, u, u, a=A.T, overwrite_a=True)
+    if not np.shares_memory(out, A):  # a copy was made: keep the result
+        A[...] = out.T
+    return A
 
 
 def max_sq_singular_value(X, w, mean):
@@ -193,7 +206,7 @@ class SharedDesign:
         s = v[:, np.argmax(omega)] / omega.max()
         Q = weighted_gram(X, s)
         if self.x_mean is not None:
-            Q -= np.outer(self.x_mean, self.x_mean)  # sum(s) = 1
+            subtract_outer(Q, self.x_mean)  # sum(s) = 1
         C = self.rmatmat(v * y)
         yy = (v * y * y).sum(axis=0)
         return Q, omega, C, yy
