@@ -611,6 +611,8 @@ class GramState:
         self._W = W
 
     def neg_gradient(self, rows):
+        if rows.size == self.C.shape[0]:  # every row: no gathering copies
+            return self.C - self.P * self.omega
         return self.C[rows] - self.P[rows] * self.omega
 
     def curvatures(self, rows):
@@ -647,21 +649,31 @@ def _row_dual_norms(U, kind):
 
 
 def _anderson_weights(iterates):
-    """Weights ``c`` (summing to 1) of the Anderson extrapolation.
+    """Weights ``c`` (summing to 1) of the Anderson extrapolation, or ``None``.
 
     ``iterates`` is (K + 1, m); ``c`` minimizes ``||sum_k c_k (x_{k+1} -
     x_k)||`` (regularized), and the extrapolation is ``c @ iterates[1:]``.
     """
-    diffs = np.diff(iterates, axis=0)  # (K, m)
-    gram = diffs @ diffs.T
-    try:
-        z = np.linalg.solve(gram + 1e-12 * np.trace(gram) * np.eye(len(gram)),
-                            np.ones(len(gram)))
-    except np.linalg.LinAlgError:
-        return None
-    if not np.all(np.isfinite(z)) or z.sum() == 0:
-        return None
-    return z / z.sum()
+    c = _anderson_kernel(iterates)
+    return c if c.size else None
+
+
+@njit(cache=True)
+def _anderson_kernel(iterates):
+    """:func:`_anderson_weights` (an empty array for ``None``): a Numba call
+    instead of a dozen small numpy ones, since it runs every few epochs."""
+    diffs = iterates[1:] - iterates[:-1]  # (K, m)
+    K = diffs.shape[0]
+    gram = np.dot(diffs, diffs.T)
+    trace = np.trace(gram)
+    if not 0.0 < trace < np.inf:  # no progress (singular) or not finite
+        return np.empty(0)
+    gram += 1e-12 * trace * np.eye(K)
+    z = np.linalg.solve(gram, np.ones(K))
+    total = z.sum()
+    if not np.all(np.isfinite(z)) or total == 0.0:
+        return np.empty(0)
+    return z / total
 
 
 def _epochs_to_target(gap_before, gap, epochs, target, most):
