@@ -359,6 +359,18 @@ def _gather_blocks(Q, ws, B):
     return rows, gram
 
 
+@njit(cache=True)
+def _gram_sums(W, P, omega, C):
+    """``(sum_t omega_t w_t . P_t, sum_t C_t . w_t)`` in one pass."""
+    WQW = 0.0
+    CW = 0.0
+    for j in range(W.shape[0]):
+        for t in range(W.shape[1]):
+            WQW += omega[t] * W[j, t] * P[j, t]
+            CW += C[j, t] * W[j, t]
+    return WQW, CW
+
+
 # ------------------------------------------------------------ states
 class ResidualState:
     r"""Residuals of the design itself (dense in any order, or sparse), no
@@ -622,9 +634,7 @@ class GramState:
         return 0.5 * self.yy
 
     def sums(self):
-        W = self._W
-        WQW = float(np.vdot(W, self.P * self.omega))
-        CW = float(np.vdot(self.C, W))
+        WQW, CW = _gram_sums(self._W, self.P, self.omega, self.C)
         return self.yy - 2 * CW + WQW, self.yy - CW
 
 
@@ -753,11 +763,12 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, ws_start=100,
             return W, gap, n_iter
         if screen and lam > 0:
             zero = _screen(state, penalty, kind, U, rows, gap)
-            if np.any(W[rows[zero]]):
-                W[rows[zero]] = 0.0
-                state.reset(W)
-            active[rows[zero]] = False
-            rows, U = rows[~zero], U[~zero]
+            if zero.any():
+                if np.any(W[rows[zero]]):
+                    W[rows[zero]] = 0.0
+                    state.reset(W)
+                active[rows[zero]] = False
+                rows, U = rows[~zero], U[~zero]
         # working set: the support plus the worst violators of N°(U_j) <= lam
         in_support = np.any(W[rows] != 0, axis=1)
         scores = _row_dual_norms(U, kind) / max(lam, np.finfo(float).tiny)
