@@ -348,7 +348,8 @@ def _gather_blocks(Q, ws, B):
     ``Q[ws_b][:, ws_b]`` (the input of :func:`_epoch_gram_blocks`)."""
     k, d = ws.size, Q.shape[1]
     n_blocks = -(-k // B)
-    rows = np.zeros((n_blocks, B, d))
+    rows = np.empty((n_blocks, B, d))
+    rows[n_blocks - 1] = 0.0  # the padding
     gram = np.zeros((n_blocks, B, B))
     for l in range(k):
         b, i = l // B, l % B
@@ -655,7 +656,8 @@ def _gap(state, W, U, penalty):
 
 
 def _row_dual_norms(U, kind):
-    return np.abs(U).max(axis=1) if kind == _L1 else np.sqrt((U ** 2).sum(axis=1))
+    return (np.abs(U).max(axis=1) if kind == _L1
+            else np.sqrt(np.einsum("jt,jt->j", U, U)))  # einsum: no temporary
 
 
 def _anderson_weights(iterates):
