@@ -349,7 +349,8 @@ def _gather_blocks(Q, ws, B):
     k, d = ws.size, Q.shape[1]
     n_blocks = -(-k // B)
     rows = np.empty((n_blocks, B, d))
-    rows[n_blocks - 1] = 0.0  # the padding
+    if n_blocks > 0:
+        rows[n_blocks - 1] = 0.0  # the padding
     gram = np.zeros((n_blocks, B, B))
     for l in range(k):
         b, i = l // B, l % B
