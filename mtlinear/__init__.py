@@ -31,5 +31,7 @@ from ._task_data import stack_tasks  # noqa: E402
 from .datasets import load_school  # noqa: E402
 from .model_selection import TaskStratifiedKFold  # noqa: E402
 
-__all__ = ["MultiTaskRegressor", "MultiTaskClassifier", "MultiTaskRegressorCV", "MultiTaskClassifierCV", "alpha_max", "regularization_path", "TaskStratifiedKFold", "stack_tasks", "load_school"]
+__all__ = ["MultiTaskRegressor", "MultiTaskClassifier", "MultiTaskRegressorCV",
+           "MultiTaskClassifierCV", "alpha_max", "regularization_path",
+           "TaskStratifiedKFold", "stack_tasks", "load_school"]
 __version__ = "0.1.0"

@@ -175,6 +175,40 @@ def _epoch_dense(X, R, lo, hi, col, a, seg_w, means, beta, curv, W, ws, lam,
 
 
 @njit(cache=True)
+def _sweep_block(G, gram_b, Lb, rows, W, scale, lam, mu, kind, delta):
+    """Prox updates of the feature ``rows`` of ``W`` in turn, within one block.
+
+    ``G[:, l]`` holds the gradient of row ``rows[l]`` and follows the updates:
+    a change ``delta_lt`` moves the gradient of row ``i`` of the block by
+    ``scale_t gram_b[l, i] delta_lt``.  ``Lb[l]`` are the row's curvatures.
+    ``delta`` receives the changes; returns whether any row moved.
+    """
+    T = W.shape[1]
+    g = np.empty(T)
+    old = np.empty(T)
+    changed = False
+    for l in range(rows.size):
+        j = rows[l]
+        for t in range(T):
+            g[t] = G[t, l]
+        _row_prox(W, j, g, Lb[l], lam, mu, kind, old)
+        moved = False
+        for t in range(T):
+            delta[l, t] = W[j, t] - old[t]
+            moved |= delta[l, t] != 0.0
+        if not moved:
+            continue
+        changed = True
+        Qb = gram_b[l]
+        for t in range(T):
+            c = scale[t] * delta[l, t]
+            if c != 0.0:
+                for i in range(rows.size):
+                    G[t, i] += c * Qb[i]
+    return changed
+
+
+@njit(cache=True)
 def _epoch_blocks(blocks, gram, ws, R, a, seg_w, mean, beta, curv, W, lam,
                   mu, kind):
     """:func:`_epoch_dense` for a shared dense design, by blocks of rows.
@@ -189,39 +223,22 @@ def _epoch_blocks(blocks, gram, ws, R, a, seg_w, mean, beta, curv, W, lam,
     """
     n_blocks, B, n = blocks.shape
     T = W.shape[1]
-    g = np.empty(T)
-    L = np.empty(T)
-    old = np.empty(T)
+    Lb = np.empty((B, T))
     delta = np.zeros((B, T))
     for b in range(n_blocks):
         Xb = blocks[b]
         G = np.dot(R, Xb.T)  # (T, B): R_t^T x~_l, contiguous along the block
         start = b * B
         size = min(B, ws.size - start)
+        rows = ws[start:start + size]
         for t in range(T):
             for l in range(size):
-                G[t, l] = a[t] * (G[t, l] + seg_w[0] * mean[ws[start + l]]
-                                  * beta[t])
-        changed = False
+                # the gradient: minus a_t (x~_l^T R_t + S m_l beta_t)
+                G[t, l] = -a[t] * (G[t, l] + seg_w[0] * mean[rows[l]] * beta[t])
         for l in range(size):
-            j = ws[start + l]
             for t in range(T):
-                g[t] = -G[t, l]
-                L[t] = curv[j, t]
-            _row_prox(W, j, g, L, lam, mu, kind, old)
-            moved = False
-            for t in range(T):
-                delta[l, t] = W[j, t] - old[t]
-                moved |= delta[l, t] != 0.0
-            if not moved:
-                continue
-            changed = True
-            Qb = gram[b, l]
-            for t in range(T):
-                c = a[t] * delta[l, t]
-                if c != 0.0:
-                    for i in range(size):
-                        G[t, i] -= c * Qb[i]
+                Lb[l, t] = curv[rows[l], t]
+        changed = _sweep_block(G, gram[b], Lb, rows, W, a, lam, mu, kind, delta)
         if changed:
             for t in range(T):
                 acc = 0.0
@@ -305,38 +322,20 @@ def _epoch_gram_blocks(rows, gram, ws, omega, C, W, P, lam, mu, kind):
     """
     n_blocks, B, d = rows.shape
     T = W.shape[1]
-    g = np.empty(T)
-    L = np.empty(T)
-    old = np.empty(T)
     G = np.empty((T, B))
+    Lb = np.empty((B, T))
     delta = np.zeros((B, T))
     for b in range(n_blocks):
         start = b * B
         size = min(B, ws.size - start)
+        block_rows = ws[start:start + size]
         for l in range(size):
-            j = ws[start + l]
+            j = block_rows[l]
             for t in range(T):
                 G[t, l] = omega[t] * P[j, t] - C[j, t]
-        changed = False
-        for l in range(size):
-            j = ws[start + l]
-            for t in range(T):
-                g[t] = G[t, l]
-                L[t] = omega[t] * gram[b, l, l]
-            _row_prox(W, j, g, L, lam, mu, kind, old)
-            moved = False
-            for t in range(T):
-                delta[l, t] = W[j, t] - old[t]
-                moved |= delta[l, t] != 0.0
-            if not moved:
-                continue
-            changed = True
-            Qb = gram[b, l]
-            for t in range(T):
-                c = omega[t] * delta[l, t]
-                if c != 0.0:
-                    for i in range(size):
-                        G[t, i] += c * Qb[i]
+                Lb[l, t] = omega[t] * gram[b, l, l]
+        changed = _sweep_block(G, gram[b], Lb, block_rows, W, omega, lam, mu,
+                               kind, delta)
         if changed:
             P += np.dot(rows[b].T, delta)
             delta[:size] = 0.0

@@ -82,26 +82,15 @@ def _group_soft_threshold(W, threshold, scale):
 
 
 @njit(cache=True)
-def _sum_row_norms(W):
-    total = 0.0
+def _row_norms(W):
+    """Euclidean norm of each row of ``W``."""
+    out = np.empty(W.shape[0])
     for j in range(W.shape[0]):
         sq = 0.0
         for t in range(W.shape[1]):
             sq += W[j, t] * W[j, t]
-        total += np.sqrt(sq)
-    return total
-
-
-@njit(cache=True)
-def _max_row_norm(U):
-    best = 0.0
-    for j in range(U.shape[0]):
-        sq = 0.0
-        for t in range(U.shape[1]):
-            sq += U[j, t] * U[j, t]
-        if sq > best:
-            best = sq
-    return np.sqrt(best)
+        out[j] = np.sqrt(sq)
+    return out
 
 
 # ---------------------------------------------------------------- classes
@@ -209,7 +198,7 @@ class L21(Penalty):
     row_separable = True
 
     def norm(self, W):
-        return float(_sum_row_norms(np.ascontiguousarray(W)))
+        return float(_row_norms(np.ascontiguousarray(W)).sum())
 
     def prox_norm(self, W, threshold):
         return _group_soft_threshold(np.ascontiguousarray(W), threshold, 1.0)
@@ -218,7 +207,7 @@ class L21(Penalty):
         return _group_soft_threshold(np.ascontiguousarray(W), threshold, scale)
 
     def dual_norm(self, U):
-        return float(_max_row_norm(np.ascontiguousarray(U)))
+        return float(_row_norms(np.ascontiguousarray(U)).max()) if U.size else 0.0
 
 
 class Trace(Penalty):
