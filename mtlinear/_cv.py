@@ -129,6 +129,14 @@ class MultiTaskCVMixin:
     held-out linear predictor, targets and sample weights, higher is better).
     """
 
+    @staticmethod
+    def _cv_constraints(estimator_class):
+        """The estimator's parameter constraints with the CV parameters: a grid
+        (``alphas``) instead of ``alpha``, no ``warm_start``."""
+        kept = {k: v for k, v in estimator_class._parameter_constraints.items()
+                if k not in ("alpha", "warm_start")}
+        return {**kept, **MultiTaskCVMixin._cv_parameter_constraints}
+
     _cv_parameter_constraints = {
         "penalty": [StrOptions(set(PENALTIES)), list, tuple],
         "l1_ratio": [Interval(Real, 0, 1, closed="both"), "array-like"],
@@ -407,11 +415,7 @@ class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
     array([0, 1])
     """ % dict(parameters=_SHARED_DOC_PARAMETERS, attributes=_SHARED_DOC_ATTRIBUTES)
 
-    _parameter_constraints = {
-        **{k: v for k, v in MultiTaskLinearModel._parameter_constraints.items()
-           if k not in ("alpha", "warm_start")},
-        **MultiTaskCVMixin._cv_parameter_constraints,
-    }
+    _parameter_constraints = MultiTaskCVMixin._cv_constraints(MultiTaskLinearModel)
     _estimator_class = MultiTaskRegressor
     _default_score = staticmethod(neg_mean_squared_error)
 
@@ -503,11 +507,7 @@ class MultiTaskClassifierCV(MultiTaskCVMixin, MultiTaskClassifier):
     (10, 5)
     """ % dict(parameters=_SHARED_DOC_PARAMETERS, attributes=_SHARED_DOC_ATTRIBUTES)
 
-    _parameter_constraints = {
-        **{k: v for k, v in MultiTaskClassifier._parameter_constraints.items()
-           if k not in ("alpha", "warm_start")},
-        **MultiTaskCVMixin._cv_parameter_constraints,
-    }
+    _parameter_constraints = MultiTaskCVMixin._cv_constraints(MultiTaskClassifier)
     _estimator_class = MultiTaskClassifier
     _default_score = staticmethod(neg_log_loss)
 
