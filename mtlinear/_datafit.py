@@ -140,6 +140,12 @@ class SampleDatafit:
 
     def duality_gap(self, W, b, penalty):
         """Return ``(primal, gap)`` at ``(W, b)``."""
+        return self.gap_and_gradient(W, b, penalty)[:2]
+
+    def gap_and_gradient(self, W, b, penalty):
+        """``(primal, gap, U, Z)``: also ``U = X_c^T Theta`` before the dual
+        scaling (``-U`` is the data-fit gradient at the optimum; working-set
+        solvers rank features by it) and the linear predictor ``Z``."""
         Z = self.linear_predictor(W, b)
         primal = self.loss.value(Z, self.y, self.v) + penalty.value(W)
         theta = -self.loss.derivative(Z, self.y, self.v)
@@ -149,7 +155,7 @@ class SampleDatafit:
         U = self.design.rmatmat(theta)
         c, conj = _dual_feasible_scale(penalty, U)
         dual = self.loss.dual_value(c * theta, self.y, self.v) - conj
-        return primal, primal - dual
+        return primal, primal - dual, U, Z
 
 
 class GramDatafit:
