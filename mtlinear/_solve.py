@@ -1,10 +1,12 @@
 """One entry point for the solvers: choose the data-fit and the algorithm.
 
 ``solver="auto"`` takes block coordinate descent (:mod:`mtlinear._bcd`) for
-the squared loss with a row-separable penalty (l1, l21 and their ridge mixes)
-and accelerated proximal gradient (:mod:`mtlinear._fista`) otherwise (trace
-norm, l2, logistic loss).  Both work on the per-task sufficient statistics
-when rows outnumber features and they fit in memory.
+the squared loss with a row-separable penalty (l1, l21 and their ridge mixes),
+working-set proximal Newton (:mod:`mtlinear._prox_newton`) for the logistic
+loss with l1, l21 or l2, and accelerated proximal gradient
+(:mod:`mtlinear._fista`) otherwise (trace norm, squared l2).  For the squared
+loss, both work on the per-task sufficient statistics when rows outnumber
+features and they fit in memory.
 
 ``tol`` is relative: a solve stops when the duality gap is at most
 ``tol * P(0)``, where ``P(0)`` is the objective at ``W = 0`` with the best
@@ -19,6 +21,7 @@ import numpy as np
 from ._bcd import bcd, make_bcd_state
 from ._datafit import GramDatafit, SampleDatafit
 from ._fista import fista
+from ._prox_newton import DesignColumns, prox_newton, applies as _newton_applies
 
 __all__ = ["solve", "SolveResult", "make_datafit"]
 
@@ -77,6 +80,8 @@ def choose_solver(problem, loss, penalty, solver="auto"):
                 f"penalty ('l1', 'l21'); got loss={loss.name!r}, "
                 f"penalty={penalty.name!r}. Use solver='fista' or 'auto'.")
         return "bcd"
+    if solver == "auto" and loss.name == "logistic" and _newton_applies(penalty):
+        return "prox_newton"
     return "bcd" if solver == "auto" and bcd_applies else "fista"
 
 
@@ -158,6 +163,11 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
             W, b, gap, more = fista(full, penalty, W, None, max_iter - n_iter,
                                     tol_abs, callback=callback)
             n_iter += more
+    elif solver == "prox_newton":
+        if "columns" not in cache:
+            cache["columns"] = DesignColumns(problem.design)
+        W, b, gap, n_iter = prox_newton(model, penalty, W0, b0, max_iter, tol_abs,
+                                        cache["columns"], callback=callback)
     else:
         W, b, gap, n_iter = fista(model, penalty, W0, b0, max_iter, tol_abs,
                                   callback=callback)
