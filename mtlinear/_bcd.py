@@ -373,6 +373,13 @@ def _gram_sums(W, P, omega, C):
 
 
 # ------------------------------------------------------------ states
+def _support_if_sparse(W):
+    """The nonzero rows of ``W`` when they are at most half of them, else
+    ``None``: a product with ``W`` then needs only those columns."""
+    support = np.flatnonzero(np.any(W != 0, axis=1))
+    return support if 2 * support.size <= W.shape[0] else None
+
+
 class ResidualState:
     r"""Residuals of the design itself (dense in any order, or sparse), no
     centred or reordered copy of ``X``.
@@ -471,13 +478,16 @@ class ResidualState:
             # the working set's scaled columns are at hand
             self.R = np.ascontiguousarray((self.y - self._Xws @ W[ws]).T)
             return
+        support = _support_if_sparse(W)
+        X = self.X if support is None else self.X[:, support]
+        W = W if support is None else W[support]
         if self.shared:
-            Z = np.asarray(self.X @ W)
+            Z = np.asarray(X @ W)
         else:
             Z = np.zeros((self.y.shape[0], 1))
             for t in range(len(self.a)):
                 rows = slice(self.lo[t], self.hi[t])
-                Z[rows, 0] = self.X[rows] @ W[:, t]
+                Z[rows, 0] = X[rows] @ W[:, t]
         self.R = np.ascontiguousarray((self.y - self._scaled(Z)).T)  # (T or 1, n)
 
     def snapshot(self):
@@ -591,10 +601,14 @@ class GramState:
         if ws is not None and ws is self._ws and self._blocks is not None:
             rows = self._blocks.reshape(-1, self.Q.shape[1])[:ws.size]
             self.P = rows.T @ W[ws]
-        elif self.Q.shape[0] == 1:
-            self.P = self.Q[0] @ W
         else:
-            self.P = np.einsum("tij,jt->it", self.Q, W)
+            support = _support_if_sparse(W)
+            if support is None:
+                support = slice(None)
+            if self.Q.shape[0] == 1:
+                self.P = self.Q[0][:, support] @ W[support]
+            else:
+                self.P = np.einsum("tij,jt->it", self.Q[:, :, support], W[support])
         self.P = np.ascontiguousarray(self.P)
         self._W = W
 
@@ -718,8 +732,8 @@ def _screen(state, penalty, kind, U, rows, gap):
             < penalty.lam)
 
 
-def bcd(state, penalty, W, max_iter, tol_abs, callback=None, ws_start=100,
-        inner_ratio=0.3, check_every=5, screen=True):
+def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
+        ws_start=100, inner_ratio=0.3, check_every=5, screen=True):
     """Working-set block coordinate descent with gap-safe screening.
 
     Parameters
@@ -728,6 +742,9 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, ws_start=100,
     penalty : L1 or L21 (``row_separable``)
     W : ndarray (d, T)
         Starting point (not modified).
+    fallback : ndarray (d, T), optional
+        A second starting point (not modified); the solve starts from the one
+        with the lower objective.
     max_iter : int
         Maximum number of epochs over working sets (all outer loops).
     tol_abs : float
@@ -741,10 +758,9 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, ws_start=100,
     """
     kind = _L1 if penalty.name == "l1" else _L21
     lam, mu = penalty.lam, penalty.mu
-    W = np.array(W, dtype=np.float64, order="C")
+    W = _lower_start(state, penalty, W, fallback)
     d, T = W.shape
     active = np.ones(d, dtype=bool)  # rows not screened out
-    state.reset(W)
     n_iter = 0
     ws_size = ws_start
     ws = None
@@ -818,6 +834,24 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, ws_start=100,
                 last_gap, last_check = inner_gap, epochs
         # exact state for the outer gap (extrapolations accumulate rounding)
         state.reset(W, ws)
+
+
+def _lower_start(state, penalty, W, fallback):
+    """A C-ordered copy of ``W`` or ``fallback``, whichever has the lower
+    objective, with ``state`` reset at it."""
+    W = np.array(W, dtype=np.float64, order="C")
+    if fallback is None:
+        state.reset(W)
+        return W
+    starts = [np.array(fallback, dtype=np.float64, order="C"), W]
+    values = []
+    for S in starts:
+        state.reset(S)
+        values.append(0.5 * state.sums()[0] + penalty.value(S))
+    if values[-1] > values[0]:
+        state.reset(starts[0])  # rare: the last reset was at the worse one
+        return starts[0]
+    return starts[-1]
 
 
 def _try_anderson(state, penalty, W, ws, history):

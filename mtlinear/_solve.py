@@ -94,7 +94,7 @@ def make_datafit(problem, loss):
 
 
 def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
-          solver="auto", verbose=0):
+          solver="auto", verbose=0, fallback=None):
     """Minimize the multi-task objective of ``problem`` with ``penalty``.
 
     Parameters
@@ -111,6 +111,10 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
         Relative duality-gap tolerance (see the module docstring).
     solver : {"auto", "fista", "bcd"}
     verbose : int
+    fallback : tuple (W, b), optional
+        A second start (the previous solution of a path, when ``W0`` is a
+        prediction): the solve starts from the one with the lower objective.
+        ``None`` or ``(None, None)``: none.
 
     Returns
     -------
@@ -140,6 +144,13 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
         if problem.intercept_variable and b0 is None:
             b0 = model.initial_intercept()
     tol_abs = tol * max(model.null_value(), np.finfo(float).tiny)
+    if fallback is None or fallback[0] is None:
+        fallback = None
+    elif solver != "bcd":  # bcd compares the two on its own residuals
+        to_model = (lambda W: W) if basis is None else basis.project
+        starts = [(to_model(W), b) for W, b in ((W0, b0), fallback)]
+        values = [model.value(W, b) + penalty.value(W) for W, b in starts]
+        W0, b0 = (W0, b0) if values[0] <= values[1] else fallback
 
     callback = None
     if verbose:
@@ -148,7 +159,8 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
                   f"gap {gap:.3e}  (target {tol_abs:.3e})")
     if solver == "bcd":
         W, gap, n_iter = bcd(model, penalty, W0, max_iter, tol_abs,
-                             callback=callback)
+                             callback=callback,
+                             fallback=None if fallback is None else fallback[0])
         b = None
     elif basis is not None:  # solve for Z in W = V Z (row space of X)
         Z, b, gap, n_iter = fista(model, penalty, basis.project(W0), b0,

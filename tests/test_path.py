@@ -168,3 +168,51 @@ def test_verbose_path_prints(capsys):
         regularization_path(X, Y, n_alphas=3, verbose=2)
     err = capsys.readouterr().err
     assert err.count("iterations, gap") == 3 and "3/3 (100%)" in err
+
+
+def test_secant_start_is_exact_where_the_lasso_path_is_affine():
+    # orthonormal design (X^T X = n I): the lasso solution is the soft-threshold
+    # of z = X^T y / n, affine in alpha while the support holds, so the secant
+    # through two solutions predicts the third exactly
+    from mtlinear._path import secant_start
+    rng = np.random.default_rng(0)
+    n, d = 50, 5
+    Q, _ = np.linalg.qr(rng.standard_normal((n, d)))
+    X = np.sqrt(n) * Q
+    z = np.array([3.0, -2.5, 2.0, 0.1, -0.05])
+    y = X @ z  # X^T y / n = z: the lasso solution is ST(z, alpha)
+    alphas = np.array([1.5, 1.2, 0.9])  # the support {0, 1, 2} holds
+    lasso = [np.sign(z) * np.maximum(np.abs(z) - a, 0) for a in alphas]
+    fitted = MultiTaskRegressor(penalty="l1", alpha=alphas[2], fit_intercept=False,
+                                **TIGHT).fit(X, y)
+    np.testing.assert_allclose(fitted.coef_.ravel(), lasso[2], atol=1e-8)
+    W, _ = secant_start(alphas, (lasso[0][:, None], None), (lasso[1][:, None], None))
+    np.testing.assert_allclose(W.ravel(), lasso[2], atol=1e-12)
+    # a repeated alpha gives no direction: the last solution is returned
+    last = (lasso[1][:, None], None)
+    assert secant_start([1.0, 1.0, 0.5], last, last) is last
+
+
+def test_solve_starts_from_the_lower_objective_of_start_and_fallback():
+    # a solve started from a bad guess but given the optimum as fallback
+    # certifies the fallback without iterating; the result is the same point
+    from mtlinear._path import check_loss, prepare_problem
+    from mtlinear._solve import solve
+    from mtlinear.penalties import make_penalty
+    rng = np.random.default_rng(3)
+    X, Y = _shared(rng)
+    loss = check_loss("squared")
+    for penalty in ("l21", "trace"):
+        problem = prepare_problem(X, Y, loss=loss, task_col=None,
+                                  sample_weight=None, task_weights=None,
+                                  fit_intercept=True)
+        pen = make_penalty(penalty, 0.1, 1.0)
+        best = solve(problem, loss, pen, tol=1e-10, max_iter=100000)
+        bad = 100.0 * np.ones_like(best.W)
+        again = solve(problem, loss, pen, W0=bad, tol=1e-8, max_iter=100000,
+                      fallback=(best.W, best.b))
+        assert again.n_iter == 0, penalty
+        np.testing.assert_array_equal(again.W, best.W)
+        # and without the fallback the bad start costs iterations
+        assert solve(problem, loss, pen, W0=bad, tol=1e-8,
+                     max_iter=100000).n_iter > 0
