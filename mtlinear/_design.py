@@ -15,7 +15,6 @@ of the stacked layout are Numba loops.
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
-from scipy.linalg.blas import dger
 from scipy.sparse.linalg import LinearOperator, eigsh
 
 # largest dimension for which the Lipschitz constant is computed exactly from a
@@ -99,13 +98,19 @@ def weighted_gram(X, w):
     return A.T @ A
 
 
+@njit(cache=True)
 def subtract_outer(A, u, scale=1.0):
-    """``A -= scale * u u^T`` in place for a square C-ordered ``A``, by
-    BLAS's rank-one update (no ``d x d`` temporary)."""
-    # A's transpose is a Fortran-ordered view that dger updates in place
-    out = dger(-scale, u, u, a=A.T, overwrite_a=True)
-    if not np.shares_memory(out, A):  # a copy was made: keep the result
-        A[...] = out.T
+    """``A -= scale * u u^T`` in place (no ``d x d`` temporary).
+
+    A plain loop rather than BLAS's ``dger``: scipy's threaded BLAS made this
+    O(d^2) update cost milliseconds on small matrices when other processes
+    share the cores.
+    """
+    for i in range(A.shape[0]):
+        c = scale * u[i]
+        row = A[i]
+        for j in range(A.shape[1]):
+            row[j] -= c * u[j]
     return A
 
 
