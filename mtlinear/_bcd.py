@@ -45,6 +45,7 @@ _BLOCK = 64  # rows per block in the shared-design epochs
 _GRAM_BLOCK_MAX_FLOATS = 2 ** 23  # copy of Q's working-set rows
 _GROWTH = 2  # working-set growth factor per outer iteration
 _FIRST_CHECK = 2  # epochs before the first inner gap check
+_CHEAP_WS_RATIO = 10  # rows per working-set row below which it is solved to tol
 
 
 # ------------------------------------------------------------ Numba kernels
@@ -549,7 +550,9 @@ class ResidualState:
             Xr = self.X[:, rows] if few and rows.size < d else self.X
             R = self._scaled(self.R.T)
         if self.shared:
-            XtR = Xr.T @ R
+            # (R^T X)^T: with X in C order this product runs 1.5 to 2.5 times
+            # faster than X^T R (measured with OpenBLAS)
+            XtR = (R.T @ Xr).T
         else:
             XtR = (self._indicator(R[:, 0]).T @ Xr).T
         XtR = XtR.toarray() if sp.issparse(XtR) else np.asarray(XtR)
@@ -810,6 +813,10 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
         ws = new_ws
         in_last_ws[:] = False
         in_last_ws[ws] = True
+        # a small working set is solved to the final target: its epochs cost
+        # little beside the full gradient of one more outer iteration
+        if ws.size * _CHEAP_WS_RATIO <= rows.size:
+            final = True
         inner_tol = tol_abs if final else max(inner_ratio * gap, tol_abs)
         history = []
         epochs = 0
