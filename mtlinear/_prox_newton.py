@@ -45,6 +45,7 @@ _FIRST_WS = 10         # smallest working set
 _MAX_BACKTRACK = 20
 _MAX_EPOCHS = 200      # coordinate-descent epochs per Newton step
 _INNER_FRACTION = 0.3  # working-set subproblem solved to this share of the violation
+_FORCING = 0.1         # Newton model solved to this share of the violation
 
 
 def applies(penalty):
@@ -138,8 +139,9 @@ def _cd_epochs(ws, dense, Xf, rows_all, data, indices, indptr, row_task, Hw,
     """Coordinate descent on the quadratic model, in place on ``delta``
     (working rows x tasks), ``q = X delta`` (sample layout) and ``c``.
 
-    Stops when an epoch's largest weighted change ``H (dw)^2`` is at most
-    ``tol`` times the first epoch's.  Returns the number of epochs.
+    Stops when an epoch's largest change in gradient units, ``H |dw|`` (the
+    size of the model's gradient that the move cancelled), is at most
+    ``tol``: an inexact Newton step.  Returns the number of epochs.
     """
     K, T = delta.shape
     shared = row_task.size == 0
@@ -147,7 +149,6 @@ def _cd_epochs(ws, dense, Xf, rows_all, data, indices, indptr, row_task, Hw,
     H = np.empty(T)
     a = np.empty(T)
     new = np.empty(T)
-    first = -1.0
     epoch = 0
     for epoch in range(1, max_epochs + 1):
         largest = 0.0
@@ -194,7 +195,7 @@ def _cd_epochs(ws, dense, Xf, rows_all, data, indices, indptr, row_task, Hw,
                     continue
                 changed = True
                 delta[k, t] += step
-                largest = max(largest, H[t] * step * step)
+                largest = max(largest, (H[t] + mu) * abs(step))
                 new[t] = step
                 if intercept and hs[t] > 0.0:
                     c[t] -= step * HX[k, t] / hs[t]
@@ -207,9 +208,7 @@ def _cd_epochs(ws, dense, Xf, rows_all, data, indices, indptr, row_task, Hw,
                     else:
                         t = row_task[i]
                         q[i, 0] += new[t] * x
-        if first < 0.0:
-            first = largest
-        if largest <= tol * first or largest == 0.0:
+        if largest <= tol:
             break
     return epoch
 
@@ -351,7 +350,6 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
             ws = np.arange(min(d, 1))
         tol_in = _INNER_FRACTION * float(scores.max()) if scores.size else 0.0
         W_ws = np.ascontiguousarray(W[ws])
-        inner_tol = 1e-3
         for newton in range(max_iter - n_iter):
             p = expit(-y2 * z)
             D = -v2 * y2 * p
@@ -370,7 +368,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
             q = np.zeros_like(z)
             _cd_epochs(ws, *columns.args(), row_task, Hw, W_ws, delta, q, dc, gc,
                        hs, G, HX, HXX, lam, mu, kind, intercept, _MAX_EPOCHS,
-                       inner_tol)
+                       _FORCING * viol)
             n_iter += 1
             dz = q + spread(dc)
             step = _line_search(z, dz, y2, v2, loss, penalty, W_ws, delta)
@@ -380,13 +378,14 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
             c += step * dc
             z = z + step * dz
             W[ws] = W_ws
-            inner_tol = max(inner_tol * 0.1, 1e-10)
     return W, centred(W, c), gap, n_iter
 
 
-def _penalty_slope(penalty, W, delta):
-    """Right derivative of ``s -> h(W + s delta)`` at 0, summed term by term
-    (no difference of two penalty values, so no cancellation)."""
+def _penalty_slope(penalty, W, delta, side):
+    """One-sided derivative of ``s -> h(W + s delta)`` (``side`` = +1: right,
+    -1: left), summed term by term (no difference of two penalty values, so
+    no cancellation).  The sides differ where an entry (l1) or a row (l21) of
+    ``W`` is zero: ``+-|delta|`` there."""
     out = penalty.mu * float(np.vdot(W, delta))
     if penalty.lam == 0:
         return out
@@ -394,27 +393,29 @@ def _penalty_slope(penalty, W, delta):
         norms = np.sqrt(np.einsum("jt,jt->j", W, W))
         dots = np.einsum("jt,jt->j", W, delta)
         dn = np.sqrt(np.einsum("jt,jt->j", delta, delta))
-        part = np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), dn)
+        part = np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0),
+                        side * dn)
     else:
-        part = np.where(W != 0, np.sign(W) * delta, np.abs(delta))
+        part = np.where(W != 0, np.sign(W) * delta, side * np.abs(delta))
     return out + penalty.lam * float(part.sum())
 
 
 def _line_search(z, dz, y, v, loss, penalty, W_ws, delta):
     """Step along ``(delta, dz)``; 0 when the direction does not descend.
 
-    ``P'(s)`` is the directional derivative of the objective at step ``s``
-    (data-fit part an inner product in sample space, penalty part from
-    :func:`_penalty_slope`).  ``P`` is convex along the line, so ``P'(s) <=
-    0`` means ``P(s) <= P(0)``; a step with ``0 < P'(s) <= |P'(0)| / 2`` is
+    ``P'(s)`` is the left derivative of the objective along the line at step
+    ``s`` (data-fit part an inner product in sample space, penalty part from
+    :func:`_penalty_slope`; the right derivative at 0).  ``P`` is convex along
+    the line, so ``P'(s) <= 0`` means ``P(s) <= P(0)``; a step with ``0 < P'(s) <= |P'(0)| / 2`` is
     taken too (the trapezoid rule then predicts a decrease of at least ``s
     |P'(0)| / 4``), which keeps the full Newton step near the solution, where
     ``P'(1)`` is a third-order term of either sign.  Otherwise the step halves.
     """
-    def slope(s):
+    def slope(s):  # right derivative at 0, left derivative after
         zs = z + s * dz if s != 0 else z
         return (float(np.vdot(dz, loss.derivative(zs, y, v)))
-                + _penalty_slope(penalty, W_ws + s * delta, delta))
+                + _penalty_slope(penalty, W_ws + s * delta, delta,
+                                 -1.0 if s > 0 else 1.0))
 
     start = slope(0.0)
     if not start < 0:
