@@ -65,22 +65,34 @@ def check_loss(loss):
                          f"{loss!r}.") from None
 
 
-def _check_logistic_targets(y, task_index, fit_intercept):
-    if not np.all((y == 1) | (y == -1)):
-        raise ValueError("With loss='logistic', y must hold labels in {-1, 1}; "
-                         f"got values such as {np.unique(y)[:5].tolist()}.")
-    if not fit_intercept:
-        return
-    if task_index is None:
-        one_class = np.flatnonzero(np.all(y == y[:1], axis=0))
-    else:
-        n_tasks = task_index.max() + 1
-        pos = np.bincount(task_index, weights=y > 0, minlength=n_tasks)
-        count = np.bincount(task_index, minlength=n_tasks)
-        one_class = np.flatnonzero((pos == 0) | (pos == count))
-    if one_class.size:
-        raise ValueError(f"Task {one_class[0]} has a single class; with "
-                         "fit_intercept=True every task needs both labels.")
+def _signed_labels(y, task_index, fit_intercept):
+    """Labels as ``{-1, 1}``, per task: of a task's two labels the larger is
+    the positive class (``classes_[1]`` in scikit-learn).
+
+    A task with a single label needs ``fit_intercept=False`` and that label
+    in ``{-1, 1}`` (there is no other to compare it with).
+    """
+    columns = (y.T if task_index is None
+               else [y[task_index == t] for t in range(task_index.max() + 1)])
+    signed = np.empty_like(y)
+    for t, labels in enumerate(columns):
+        classes = np.unique(labels)
+        if classes.size > 2:
+            raise ValueError(f"With loss='logistic', each task needs two labels; "
+                             f"task {t} has {classes.size} "
+                             f"({classes[:5].tolist()}...).")
+        if classes.size == 1 and (fit_intercept or classes[0] not in (-1, 1)):
+            raise ValueError(
+                f"Task {t} has a single class ({classes[0]:g}); every task "
+                "needs both labels (a single label is accepted only as -1 or 1 "
+                "with fit_intercept=False).")
+        values = np.where(labels == classes[-1], 1.0, -1.0) if classes.size == 2 \
+            else labels
+        if task_index is None:
+            signed[:, t] = values
+        else:
+            signed[task_index == t] = values
+    return signed
 
 
 def prepare_problem(X, y, *, loss, task_col=None, sample_weight=None,
@@ -103,7 +115,7 @@ def prepare_problem(X, y, *, loss, task_col=None, sample_weight=None,
         raise ValueError(f"With task_col, y must be 1-d (one target per row), "
                          f"got shape {y.shape}.")
     if loss.name == "logistic":
-        _check_logistic_targets(y, task_index, fit_intercept)
+        y = _signed_labels(y, task_index, fit_intercept)
     if sample_weight is not None:
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                              ensure_non_negative=True)
@@ -124,8 +136,8 @@ def alpha_max(X, y, *, penalty="l21", l1_ratio=1.0, fit_intercept=True,
     penalty : {"l1", "l21", "trace"}
     l1_ratio : float in (0, 1]
     loss : {"squared", "logistic"}
-        For ``"logistic"``, ``y`` holds labels in ``{-1, 1}`` (per column in
-        the shared layout).
+        For ``"logistic"``, ``y`` holds two labels per task (per column in
+        the shared layout); the larger is the positive class.
 
     Returns
     -------
@@ -256,7 +268,9 @@ def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
     X : array-like or sparse matrix of shape (n_samples, n_columns)
         Features, plus the task column when ``task_col`` is set.
     y : array-like of shape (n_samples,) or (n_samples, n_tasks)
-        Targets; with ``loss="logistic"``, labels in ``{-1, 1}``.
+        Targets; with ``loss="logistic"``, two labels per task (per column
+        in the shared layout), the larger being the positive class (as
+        ``classes_[1]`` of a scikit-learn classifier).
     penalty : {"l21", "l1", "l2", "trace"}, default="l21"
     l1_ratio : float in [0, 1], default=1.0
     alphas : array-like, optional

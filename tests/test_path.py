@@ -93,6 +93,12 @@ def test_logistic_path_equals_classifier_fits():
         model = MultiTaskClassifier(alpha=alpha, **tight).fit(X, Y)
         np.testing.assert_allclose(coefs[..., k], model.coef_, atol=1e-4)
         np.testing.assert_allclose(intercepts[:, k], model.intercept_, atol=1e-4)
+    # any two labels per task: the larger one is the positive class
+    relabelled = np.where(Y > 0, np.array([7.0, 1.0]), np.array([2.0, 0.0]))
+    _, coefs2, intercepts2, _, _ = regularization_path(
+        X, relabelled, loss="logistic", alphas=alphas, **tight)
+    np.testing.assert_allclose(coefs2, coefs, atol=1e-6)
+    np.testing.assert_allclose(intercepts2, intercepts, atol=1e-6)
 
 
 def test_bad_input_is_a_clear_error():
@@ -112,10 +118,13 @@ def test_bad_input_is_a_clear_error():
         regularization_path(X, Y, n_alphas=0)
     with pytest.raises(ValueError, match="alphas must be finite and non-negative"):
         regularization_path(X, Y, alphas=[1.0, -1.0])
-    with pytest.raises(ValueError, match=r"labels in \{-1, 1\}"):
-        regularization_path(X, (Y > 2).astype(float), loss="logistic")
+    with pytest.raises(ValueError, match="each task needs two labels"):
+        regularization_path(X, np.round(Y), loss="logistic")
     with pytest.raises(ValueError, match="single class"):
         regularization_path(X, np.ones_like(Y), loss="logistic")
+    with pytest.raises(ValueError, match="single class"):
+        regularization_path(X, np.full_like(Y, 3.0), loss="logistic",
+                            fit_intercept=False)
 
 
 def test_inputs_not_modified_and_convergence_warning():
@@ -216,3 +225,14 @@ def test_solve_starts_from_the_lower_objective_of_start_and_fallback():
         # and without the fallback the bad start costs iterations
         assert solve(problem, loss, pen, W0=bad, tol=1e-8,
                      max_iter=100000).n_iter > 0
+
+
+def test_logistic_alpha_max_takes_any_two_labels_per_task():
+    rng = np.random.default_rng(6)
+    X, y = _stacked(rng)
+    signed = np.where(y > np.median(y), 1.0, -1.0)
+    zero_five = np.where(signed > 0, 5.0, 0.0)
+    for penalty in ("l21", "l1", "trace"):
+        assert alpha_max(X, zero_five, loss="logistic", task_col=-1,
+                         penalty=penalty) == pytest.approx(
+            alpha_max(X, signed, loss="logistic", task_col=-1, penalty=penalty))
