@@ -33,6 +33,8 @@ from functools import cached_property
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
 
+from ._design import _DENSE_EIG_MAX, top_eigenvalue
+
 __all__ = ["SampleDatafit", "GramDatafit"]
 
 # above this side, the Lipschitz constant of a non-quadratic loss comes from
@@ -183,8 +185,10 @@ class GramDatafit:
     @cached_property
     def lipschitz(self):
         if self.shared:
-            return float(np.linalg.eigvalsh(self.Q)[-1] * self.omega.max())
-        return float(np.linalg.eigvalsh(self.Q)[:, -1].max())
+            return top_eigenvalue(self.Q) * float(self.omega.max())
+        if self.Q.shape[-1] <= _DENSE_EIG_MAX:  # one batched LAPACK call
+            return float(np.linalg.eigvalsh(self.Q)[:, -1].max())
+        return max(top_eigenvalue(Q_t) for Q_t in self.Q)
 
     def value(self, W, b=None):
         return 0.5 * np.vdot(W, self._QW(W)) - np.vdot(self.C, W) + 0.5 * self.yy

@@ -227,3 +227,28 @@ def test_l21_row_update_is_exact_with_unequal_curvatures(mu):
             continue
         residual = L * w - z_scaled + lam * w / np.linalg.norm(w) + mu * w
         np.testing.assert_allclose(residual, 0.0, atol=1e-10 * (1 + np.abs(z_scaled).max()))
+
+
+@pytest.mark.parametrize("kind", ["wishart", "low_rank", "repeated_top", "spread"])
+@pytest.mark.parametrize("d", [65, 300])
+def test_top_eigenvalue_bounds_the_spectrum_tightly(kind, d):
+    # the step size 1/L of FISTA needs L >= the largest eigenvalue, and no
+    # more than a hair above it (Lanczos above _DENSE_EIG_MAX, LAPACK below)
+    from mtlinear._design import top_eigenvalue
+    rng = np.random.default_rng(d)
+    if kind == "wishart":
+        A = rng.standard_normal((d + 5, d))
+        S = A.T @ A
+    elif kind == "low_rank":
+        A = rng.standard_normal((3, d))
+        S = A.T @ A
+    else:
+        Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+        values = np.linspace(0.0, 1.0, d) if kind == "repeated_top" \
+            else np.geomspace(1e-8, 1.0, d)
+        values[-3:] = 2.0 if kind == "repeated_top" else values[-3:]
+        S = (Q * values) @ Q.T
+        S = (S + S.T) / 2
+    exact = np.linalg.eigvalsh(S)[-1]
+    estimate = top_eigenvalue(S)
+    assert exact * (1 - 1e-12) <= estimate <= exact * (1 + 2e-6)

@@ -161,3 +161,32 @@ def test_orthogonal_design_closed_form(layout, l1_ratio, fit_intercept):
     expected_intercept = ([yt.mean() for yt in y_list] if fit_intercept
                           else np.zeros(T))
     np.testing.assert_allclose(model.intercept_, expected_intercept, atol=1e-7)
+
+
+@pytest.mark.parametrize("shape", [(60, 5), (5, 60), (30, 30), (1, 7), (7, 1)])
+def test_prox_and_dual_norm_match_the_svd(shape):
+    # the penalty takes the spectrum from the small Gram matrix when that is
+    # accurate: compare with the SVD of the reference at several thresholds
+    from mtlinear.penalties import make_penalty
+    rng = np.random.default_rng(sum(shape))
+    trace = make_penalty("trace", 1.0)
+    W = rng.standard_normal(shape)
+    s = np.linalg.svd(W, compute_uv=False)
+    for tau in (0.0, 0.5 * s[-1], s[len(s) // 2], 1.1 * s[0]):
+        np.testing.assert_allclose(trace.prox_norm(W, tau), prox_norm(W, tau, "trace"),
+                                   atol=1e-12 * s[0])
+    assert trace.dual_norm(W) == pytest.approx(s[0], rel=1e-12)
+
+
+def test_prox_is_accurate_on_ill_conditioned_matrices():
+    # singular values 1 .. 1e-12: kept ones below sqrt(eps) relative are out of
+    # the Gram route's accuracy; the result must still match the SVD
+    from mtlinear.penalties import make_penalty
+    rng = np.random.default_rng(0)
+    U, _ = np.linalg.qr(rng.standard_normal((40, 4)))
+    V, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+    W = (U * [1.0, 1e-3, 1e-8, 1e-12]) @ V.T
+    trace = make_penalty("trace", 1.0)
+    for tau in (0.0, 1e-13, 1e-9, 1e-5):
+        np.testing.assert_allclose(trace.prox_norm(W, tau), prox_norm(W, tau, "trace"),
+                                   atol=1e-15)
