@@ -21,6 +21,7 @@ import numpy as np
 from ._bcd import bcd, make_bcd_state
 from ._datafit import GramDatafit, SampleDatafit
 from ._fista import fista
+from ._threads import blas_threads_for_work
 from ._prox_newton import DesignColumns, prox_newton, applies as _newton_applies
 
 __all__ = ["solve", "SolveResult", "make_datafit"]
@@ -97,6 +98,9 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
           solver="auto", verbose=0, fallback=None):
     """Minimize the multi-task objective of ``problem`` with ``penalty``.
 
+    BLAS runs on one thread when an iteration's products are small (see
+    :mod:`mtlinear._threads`).
+
     Parameters
     ----------
     problem : TaskProblem
@@ -120,6 +124,16 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
     -------
     SolveResult
     """
+    design = problem.design
+    work = design.n_samples * design.n_features * (
+        design.n_tasks if design.shared else 1)
+    with blas_threads_for_work(work):
+        return _solve(problem, loss, penalty, W0, b0, max_iter, tol, solver,
+                      verbose, fallback)
+
+
+def _solve(problem, loss, penalty, W0, b0, max_iter, tol, solver, verbose,
+           fallback):
     d, T = problem.n_features, problem.n_tasks
     solver = choose_solver(problem, loss, penalty, solver)
     W0 = np.zeros((d, T)) if W0 is None else W0

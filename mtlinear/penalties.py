@@ -42,6 +42,8 @@ A new penalty is one small subclass registered with :func:`register_penalty`.
 import numpy as np
 from numba import njit
 
+from ._threads import single_blas_thread
+
 __all__ = ["Penalty", "L1", "L2", "L21", "Trace", "PENALTIES", "make_penalty",
            "register_penalty"]
 
@@ -227,7 +229,8 @@ def _thin_spectrum(W):
     """
     transposed = W.shape[0] < W.shape[1]
     M = W.T if transposed else W
-    eigenvalues, V = np.linalg.eigh(M.T @ M)
+    with single_blas_thread():  # a small eigenproblem (see mtlinear._threads)
+        eigenvalues, V = np.linalg.eigh(M.T @ M)
     return np.sqrt(np.maximum(eigenvalues, 0.0)), V, transposed
 
 
@@ -245,7 +248,8 @@ class Trace(Penalty):
     orthogonally_invariant = True
 
     def norm(self, W):
-        return float(np.linalg.svd(W, compute_uv=False).sum())
+        with single_blas_thread():
+            return float(np.linalg.svd(W, compute_uv=False).sum())
 
     def prox_norm(self, W, threshold):
         if W.size == 0:
@@ -260,7 +264,8 @@ class Trace(Penalty):
             if transposed:  # V spans W's columns: W -> V diag(f) V^T W
                 return (V * factor) @ (V.T @ W)
             return ((W @ V) * factor) @ V.T
-        U, s, Vt = np.linalg.svd(W, full_matrices=False)
+        with single_blas_thread():
+            U, s, Vt = np.linalg.svd(W, full_matrices=False)
         s = np.maximum(s - threshold, 0.0)
         keep = s > 0
         return (U[:, keep] * s[keep]) @ Vt[keep]
