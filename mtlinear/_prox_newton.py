@@ -30,6 +30,8 @@ Line search without function-value differences (which rounding dominates
 near the solution): on directional derivatives of the objective, see
 :func:`_line_search`.
 
+A pure ridge penalty (``lam = 0``) goes to :mod:`mtlinear._newton_cg`.
+
 Kernels are plain Numba functions over the columns of ``X``: a CSC matrix, or
 a Fortran-ordered dense array.
 """
@@ -37,6 +39,8 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 from scipy.special import expit
+
+from ._newton_cg import newton_cg
 
 __all__ = ["prox_newton", "applies", "DesignColumns"]
 
@@ -300,6 +304,8 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
     -------
     W, b, gap, n_iter
     """
+    if penalty.lam == 0:  # smooth: truncated Newton with BLAS products
+        return newton_cg(datafit, penalty, W, b, max_iter, tol_abs, callback)
     design, loss = datafit.design, datafit.loss
     d, T = design.n_features, design.n_tasks
     intercept = b is not None
