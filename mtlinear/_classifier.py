@@ -114,7 +114,8 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
     task_weights : None, dict or array-like of shape (T,), default=None
         ``omega_t`` (see :class:`MultiTaskRegressor`).
     max_iter : int, default=5000
-        Maximum number of proximal-gradient iterations.
+        Maximum number of iterations (Newton steps, or proximal-gradient
+        iterations for FISTA).
     tol : float, default=1e-4
         Relative duality-gap tolerance: the solve stops when the gap is at
         most ``tol`` times the objective at ``W = 0`` with the best
@@ -122,8 +123,10 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
     warm_start : bool, default=False
         Start from the previous solution when refitting with the same shapes.
     solver : {"auto", "fista"}, default="auto"
-        Accelerated proximal gradient (FISTA) with adaptive restart, step
-        ``1 / L`` from the logistic curvature bound 1/4.
+        ``"auto"``: working-set proximal Newton for ``"l1"`` and ``"l21"``,
+        Newton-CG for ``"l2"`` (and any ``l1_ratio = 0``), FISTA for
+        ``"trace"``.  ``"fista"``: accelerated proximal gradient with
+        adaptive restart and an adaptive step for every penalty.
     verbose : int, default=0
 
     Attributes
