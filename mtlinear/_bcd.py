@@ -363,13 +363,14 @@ def _gather_blocks(Q, ws, B):
 
 @njit(cache=True)
 def _gram_sums(W, P, omega, C):
-    """``(sum_t omega_t w_t . P_t, sum_t C_t . w_t)`` in one pass."""
-    WQW = 0.0
-    CW = 0.0
+    """Per task, ``omega_t w_t . P_t`` and ``C_t . w_t``, in one pass."""
+    T = W.shape[1]
+    WQW = np.zeros(T)
+    CW = np.zeros(T)
     for j in range(W.shape[0]):
-        for t in range(W.shape[1]):
-            WQW += omega[t] * W[j, t] * P[j, t]
-            CW += C[j, t] * W[j, t]
+        for t in range(T):
+            WQW[t] += omega[t] * W[j, t] * P[j, t]
+            CW[t] += C[j, t] * W[j, t]
     return WQW, CW
 
 
@@ -579,10 +580,10 @@ class ResidualState:
         return 0.5 * float(self._task_sums(self.y ** 2) @ self.a)
 
     def sums(self):
-        """``(sum_i v_i r_i^2, sum_i v_i r_i y_i)`` for the gap."""
+        """Per task, ``sum_i v_i r_i^2`` and ``sum_i v_i r_i y_i`` (for the gap)."""
         r = self._centred_residual()
-        return (float(self._task_sums(r * r) @ self.a),
-                float(self._task_sums(r * self.y) @ self.a))
+        return (self._task_sums(r * r) * self.a,
+                self._task_sums(r * self.y) * self.a)
 
 
 class GramState:
@@ -593,7 +594,7 @@ class GramState:
         shared = omega is not None
         self.Q = Q[None] if shared else Q
         self.omega = omega if shared else np.ones(problem.n_tasks)
-        self.yy = float(yy.sum())
+        self.yy = yy  # per task
         diag = np.diagonal(self.Q, axis1=1, axis2=2).T  # (d, 1 or T)
         self.curv = np.maximum(diag, 0.0) * self.omega  # centred: >= -eps
         self.min_row_curvature = float(self.curv.max(axis=1).min())
@@ -649,7 +650,7 @@ class GramState:
         return self.curv[rows]
 
     def null_value(self):
-        return 0.5 * self.yy
+        return 0.5 * float(self.yy.sum())
 
     def sums(self):
         WQW, CW = _gram_sums(self._W, self.P, self.omega, self.C)
@@ -662,13 +663,14 @@ def make_bcd_state(problem, use_gram):
 
 # ------------------------------------------------------------ outer loop
 def _gap(state, W, U, penalty):
-    """Primal and gap with the dual point ``c V r`` (``U = X^T V r`` on rows)."""
-    sum_vr2, sum_vry = state.sums()
-    primal = 0.5 * sum_vr2 + penalty.value(W)
+    """Primal and gap with the dual point ``c V r`` (``U = X^T V r`` on rows;
+    ``c`` a factor, or one per task, see ``Penalty.dual_scaling``)."""
+    vr2, vry = state.sums()  # per task
+    primal = 0.5 * float(vr2.sum()) + penalty.value(W)
     c = penalty.dual_scaling(U)
     # without a ridge part h* is the indicator of the ball c U lies in
     conj = penalty.conjugate(c * U) if penalty.mu > 0 or penalty.lam <= 0 else 0.0
-    dual = c * sum_vry - 0.5 * c * c * sum_vr2 - conj
+    dual = float(np.sum(c * vry - 0.5 * c * c * vr2)) - conj
     return primal, primal - dual
 
 
@@ -843,6 +845,11 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
         state.reset(W, ws)
 
 
+def _objective(state, penalty, W):
+    """The objective at the state's point, ``W`` (or its nonzero rows)."""
+    return 0.5 * float(state.sums()[0].sum()) + penalty.value(W)
+
+
 def _lower_start(state, penalty, W, fallback):
     """A C-ordered copy of ``W`` or ``fallback``, whichever has the lower
     objective, with ``state`` reset at it."""
@@ -854,7 +861,7 @@ def _lower_start(state, penalty, W, fallback):
     values = []
     for S in starts:
         state.reset(S)
-        values.append(0.5 * state.sums()[0] + penalty.value(S))
+        values.append(_objective(state, penalty, S))
     if values[-1] > values[0]:
         state.reset(starts[0])  # rare: the last reset was at the worse one
         return starts[0]
@@ -873,11 +880,11 @@ def _try_anderson(state, penalty, W, ws, history):
     c = _anderson_weights(np.array([h[0] for h in history]))
     if c is None:
         return
-    current = 0.5 * state.sums()[0] + penalty.value(W[ws])
+    current = _objective(state, penalty, W[ws])
     W_ws = W[ws]
     W[ws] = (c @ np.array([h[0] for h in history[1:]])).reshape(W_ws.shape)
     state.load([sum(ck * h[1][i] for ck, h in zip(c, history[1:]))
                 for i in range(len(history[0][1]))])
-    if 0.5 * state.sums()[0] + penalty.value(W[ws]) >= current:
+    if _objective(state, penalty, W[ws]) >= current:
         W[ws] = W_ws
         state.load(history[-1][1])

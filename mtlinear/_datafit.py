@@ -156,6 +156,8 @@ class SampleDatafit:
                                               self.design.task_broadcast)
         U = self.design.rmatmat(theta)
         c, conj = _dual_feasible_scale(penalty, U)
+        if np.ndim(c):  # one factor per task
+            c = self.design.task_broadcast(c)
         dual = self.loss.dual_value(c * theta, self.y, self.v) - conj
         return primal, primal - dual, U, Z
 
@@ -170,7 +172,9 @@ class GramDatafit:
     intercept_variable = False
 
     def __init__(self, Q, omega, C, yy):
-        self.Q, self.omega, self.C, self.yy = Q, omega, C, float(np.sum(yy))
+        self.Q, self.omega, self.C = Q, omega, C
+        self.yy_t = np.asarray(yy, dtype=np.float64)  # per task
+        self.yy = float(self.yy_t.sum())
         self.shared = omega is not None
 
     @classmethod
@@ -209,8 +213,10 @@ class GramDatafit:
         and ``X^T Theta = c (C - QW)``, all from the statistics.
         """
         QW = self._QW(W)
-        WQW, CW = float(np.vdot(W, QW)), float(np.vdot(self.C, W))
-        primal = 0.5 * WQW - CW + 0.5 * self.yy + penalty.value(W)
+        WQW = np.einsum("jt,jt->t", W, QW)  # per task, as the dual may scale
+        CW = np.einsum("jt,jt->t", self.C, W)  # each task on its own
+        primal = 0.5 * WQW.sum() - CW.sum() + 0.5 * self.yy + penalty.value(W)
         c, conj = _dual_feasible_scale(penalty, self.C - QW)
-        dual = c * (self.yy - CW) - 0.5 * c * c * (self.yy - 2 * CW + WQW) - conj
-        return primal, primal - dual
+        yy = self.yy_t
+        dual = float(np.sum(c * (yy - CW) - 0.5 * c * c * (yy - 2 * CW + WQW))) - conj
+        return float(primal), float(primal - dual)

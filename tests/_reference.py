@@ -119,13 +119,33 @@ def null_objective(tasks, fit_intercept, task_weights=None):
     return total
 
 
+def dual_scaling(U, lam, mu, penalty):
+    """``(c, h*(c U))``: per-task factors ``c`` (an array over the columns of
+    ``U``) that make the dual point feasible.
+
+    With a ridge part (``mu > 0``) no scaling is needed.  Otherwise ``c U``
+    must lie in the dual-norm ball of radius ``lam``: one common factor for
+    l21 and trace, whose balls couple the tasks; for l1 the ball is a box,
+    a constraint per task, so each task gets its own (largest) factor.
+    """
+    T = U.shape[1]
+    if mu > 0:
+        return np.ones(T), np.sum(prox_norm(U, lam, penalty) ** 2) / (2 * mu)
+    if penalty == "l1":
+        top = np.abs(U).max(axis=0)
+        return np.array([1.0 if m <= lam else lam / m for m in top]), 0.0
+    size = dual_norm(U, penalty)
+    return np.full(T, 1.0 if size <= lam else lam / size), 0.0
+
+
 def duality_gap(tasks, coef, intercept, penalty, alpha, l1_ratio=1.0,
                 fit_intercept=True, task_weights=None):
     """``(primal, dual)`` at ``(coef, intercept)``.
 
     The dual point is the weighted residual ``theta_i = v_i r_i``, centred per
     task when intercepts are fitted (so that it is feasible whatever the
-    intercept), and scaled into the dual-norm ball when ``mu = 0``.
+    intercept), and scaled into the dual-norm ball when ``mu = 0`` (see
+    :func:`dual_scaling`).
     """
     omega = _task_weights(tasks, task_weights)
     lam, mu = split_alpha(penalty, alpha, l1_ratio)
@@ -138,16 +158,10 @@ def duality_gap(tasks, coef, intercept, penalty, alpha, l1_ratio=1.0,
             r = r - np.average(r, weights=st)
         thetas.append(v * r)
         U[:, t] = Xt.T @ thetas[-1]
-    if mu > 0:
-        c = 1.0
-        conjugate = np.sum(prox_norm(U, lam, penalty) ** 2) / (2 * mu)
-    else:
-        size = dual_norm(U, penalty)
-        c = 1.0 if size <= lam else lam / size
-        conjugate = 0.0
+    c, conjugate = dual_scaling(U, lam, mu, penalty)
     dual = -conjugate
     for t, (_, yt, st) in enumerate(tasks):
-        v, theta = omega[t] * st / st.sum(), c * thetas[t]
+        v, theta = omega[t] * st / st.sum(), c[t] * thetas[t]
         positive = v > 0
         dual += theta @ yt - 0.5 * np.sum(theta[positive] ** 2 / v[positive])
     return primal, dual
@@ -188,16 +202,10 @@ def logistic_duality_gap(tasks, coef, intercept, penalty, alpha, l1_ratio=1.0,
             u = np.where(yt > 0, u * min(1.0, neg / pos), u * min(1.0, pos / neg))
         us.append(u)
         U[:, t] = Xt.T @ (v * yt * u)
-    if mu > 0:
-        c = 1.0
-        conjugate = np.sum(prox_norm(U, lam, penalty) ** 2) / (2 * mu)
-    else:
-        size = dual_norm(U, penalty)
-        c = 1.0 if size <= lam else lam / size
-        conjugate = 0.0
+    c, conjugate = dual_scaling(U, lam, mu, penalty)
     dual = -conjugate
     for t, (_, _, st) in enumerate(tasks):
-        u = c * us[t]
+        u = c[t] * us[t]
         entropy = -(u * np.log(np.where(u > 0, u, 1.0))
                     + (1 - u) * np.log(np.where(u < 1, 1 - u, 1.0)))
         dual += np.sum(st * entropy) / st.sum()
