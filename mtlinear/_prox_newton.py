@@ -319,7 +319,6 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
     shared = design.shared
     kind = _L21 if penalty.name == "l21" else _L1
     lam, mu = penalty.lam, penalty.mu
-    everything = penalty.name == "l2" or lam == 0
 
     def centred(W, c):
         return (c + _intercept_shift(design, W)) if intercept else None
@@ -343,15 +342,12 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         # -U is the gradient at the dual point (equal to G at the optimum)
         scores = _violations(penalty, W, -U)
         support = np.flatnonzero(np.any(W != 0, axis=1))
-        if everything:
-            ws = np.arange(d)
-        else:
-            ws_size = min(d, max(_FIRST_WS, 2 * support.size, 2 * ws_size))
-            ranked = scores.copy()
-            ranked[support] = np.inf
-            candidates = np.flatnonzero(ranked > 0)
-            ws = candidates[np.argsort(-ranked[candidates], kind="stable")[:ws_size]]
-            ws.sort()
+        ws_size = min(d, max(_FIRST_WS, 2 * support.size, 2 * ws_size))
+        ranked = scores.copy()
+        ranked[support] = np.inf
+        candidates = np.flatnonzero(ranked > 0)
+        ws = candidates[np.argsort(-ranked[candidates], kind="stable")[:ws_size]]
+        ws.sort()
         if ws.size == 0:  # nothing violates: only the intercept is off
             ws = np.arange(min(d, 1))
         tol_in = _INNER_FRACTION * float(scores.max()) if scores.size else 0.0
