@@ -24,11 +24,11 @@ samples are well classified.  The step is then adapted (:func:`_fista_adaptive`)
 
 .. math::
 
-    \langle \nabla F(W_{k+1}) - \nabla F(Y_k), W_{k+1} - Y_k\rangle
-    \le \frac{L}{2} \|W_{k+1} - Y_k\|^2
+    \\langle \\nabla F(W_{k+1}) - \\nabla F(Y_k), W_{k+1} - Y_k\\rangle
+    \\le \\frac{L}{2} \\|W_{k+1} - Y_k\\|^2
 
 fails.  For a convex ``F`` this implies the descent lemma, since
-``F(W_{k+1}) - F(Y_k) - <\nabla F(Y_k), W_{k+1} - Y_k>`` is at most the left
+``F(W_{k+1}) - F(Y_k) - <\\nabla F(Y_k), W_{k+1} - Y_k>`` is at most the left
 side; it involves no difference of function values (which rounding dominates
 near the solution), and the left side is an inner product in sample space,
 ``<F'(z_{k+1}) - F'(z_Y), z_{k+1} - z_Y>``, so it costs no product with ``X``.
