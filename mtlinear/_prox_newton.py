@@ -19,7 +19,8 @@ current linear predictor ``z``, the step minimizes the quadratic model
     + h(W + \\delta)
 
 by coordinate descent over the working rows (``c`` is the change of the
-intercept).  The design is used uncentred: the intercept is free, so
+intercept), with Anderson extrapolation of its iterates (see
+:func:`_accelerated_cd`).  The design is used uncentred: the intercept is free, so
 ``x_c^T delta + db = x^T delta + c`` with ``c = db - m^T delta``.  The
 intercept is kept at its optimum given ``delta`` throughout (``c_t = -(g_t +
 sum_i h_i q_i) / sum_i h_i``, ``q = X delta``), which makes every coordinate
@@ -50,6 +51,7 @@ _MAX_BACKTRACK = 20
 _MAX_EPOCHS = 200      # coordinate-descent epochs per Newton step
 _INNER_FRACTION = 0.3  # working-set subproblem solved to this share of the violation
 _FORCING = 0.1         # Newton model solved to this share of the violation
+_ANDERSON = 5          # epochs between Anderson extrapolations
 
 
 def applies(penalty):
@@ -145,7 +147,8 @@ def _cd_epochs(ws, dense, Xf, rows_all, data, indices, indptr, row_task, Hw,
 
     Stops when an epoch's largest change in gradient units, ``H |dw|`` (the
     size of the model's gradient that the move cancelled), is at most
-    ``tol``: an inexact Newton step.  Returns the number of epochs.
+    ``tol``.  Returns the number of epochs and the last epoch's largest
+    change.
     """
     K, T = delta.shape
     shared = row_task.size == 0
@@ -154,6 +157,7 @@ def _cd_epochs(ws, dense, Xf, rows_all, data, indices, indptr, row_task, Hw,
     a = np.empty(T)
     new = np.empty(T)
     epoch = 0
+    largest = np.inf
     for epoch in range(1, max_epochs + 1):
         largest = 0.0
         for k in range(K):
@@ -214,7 +218,7 @@ def _cd_epochs(ws, dense, Xf, rows_all, data, indices, indptr, row_task, Hw,
                         q[i, 0] += new[t] * x
         if largest <= tol:
             break
-    return epoch
+    return epoch, largest
 
 
 # ------------------------------------------------------------ helpers
@@ -368,9 +372,19 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
                 if intercept else np.zeros(T)
             delta = np.zeros_like(W_ws)
             q = np.zeros_like(z)
-            _cd_epochs(ws, *columns.args(), row_task, Hw, W_ws, delta, q, dc, gc,
-                       hs, G, HX, HXX, lam, mu, kind, intercept, _MAX_EPOCHS,
-                       _FORCING * viol)
+
+            def epoch():
+                return _cd_epochs(ws, *columns.args(), row_task, Hw, W_ws, delta,
+                                  q, dc, gc, hs, G, HX, HXX, lam, mu, kind,
+                                  intercept, 1, _FORCING * viol)[1]
+
+            def model(delta, q, dc):
+                r = q + spread(dc)
+                return (float(np.vdot(G, delta)) + float(np.vdot(gc, dc))
+                        + 0.5 * float(np.vdot(Hw, r * r))
+                        + _penalty_change(penalty, W_ws, delta))
+
+            _accelerated_cd(epoch, model, _FORCING * viol, delta, q, dc)
             n_iter += 1
             dz = q + spread(dc)
             step = _line_search(z, dz, y2, v2, loss, penalty, W_ws, delta)
@@ -381,6 +395,67 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
             z = z + step * dz
             W[ws] = W_ws
     return W, centred(W, c), gap, n_iter
+
+
+def _penalty_change(penalty, W, delta):
+    """``h(W + delta) - h(W)``, summed term by term (no cancellation between
+    two large penalty values)."""
+    out = penalty.mu * float(np.vdot(W, delta) + 0.5 * np.vdot(delta, delta))
+    new = W + delta
+    if penalty.name == "l21":
+        part = (np.sqrt(np.einsum("jt,jt->j", new, new))
+                - np.sqrt(np.einsum("jt,jt->j", W, W)))
+    else:
+        part = np.abs(new) - np.abs(W)
+    return out + penalty.lam * float(part.sum())
+
+
+def _accelerated_cd(epoch, model, tol, delta, q, dc):
+    """Coordinate descent on the Newton model, in place on ``(delta, q, dc)``,
+    with Anderson extrapolation every ``_ANDERSON`` epochs.
+
+    On correlated columns the epochs converge linearly with a rate close to
+    one: each epoch moves little while the iterate is still far from the
+    model's minimizer, so the step-size stopping rule of :func:`_cd_epochs`
+    stops early on a poor direction.  The iterates of such a linear fixed-point
+    map are well extrapolated from their last differences: with ``R`` the
+    ``K x p`` matrix of successive differences of ``(delta, dc)``, the
+    combination ``sum_k a_k x_k`` with ``a = (R R^T)^{-1} 1 / 1^T (R R^T)^{-1}
+    1`` (Anderson); it is kept when it lowers the model (``q`` and ``dc`` are
+    affine in ``delta`` and follow with the same weights).
+
+    ``epoch()`` runs one epoch of :func:`_cd_epochs` and returns its largest
+    change; ``model(delta, q, dc)`` is the model's value.  Stops when that
+    change is at most ``tol``; returns the number of epochs.
+    """
+    history = []
+    done = 0
+    while done < _MAX_EPOCHS:
+        done += 1
+        if epoch() <= tol:
+            break
+        history.append((delta.copy(), q.copy(), dc.copy()))
+        if len(history) <= _ANDERSON:
+            continue
+        flat = [np.concatenate((d.ravel(), c)) for d, _, c in history]
+        R = np.diff(np.array(flat), axis=0)
+        iterates, history = history[1:], []
+        C = R @ R.T
+        scale = np.trace(C)
+        if not scale > 0:
+            continue
+        try:
+            a = np.linalg.solve(C / scale + 1e-12 * np.eye(len(C)),
+                                np.ones(len(C)))
+        except np.linalg.LinAlgError:
+            continue
+        if not (np.isfinite(a).all() and a.sum() != 0):
+            continue
+        a /= a.sum()
+        guess = [sum(w * it[k] for w, it in zip(a, iterates)) for k in range(3)]
+        if model(*guess) < model(delta, q, dc):
+            delta[...], q[...], dc[...] = guess
+    return done
 
 
 def _penalty_slope(penalty, W, delta, side):
