@@ -69,27 +69,16 @@ def fista(datafit, penalty, W, b, max_iter, tol_abs, gap_every=10, callback=None
                                gap_every, callback)
     L = datafit.lipschitz
     step = 1.0 / L if L > 0 else 1.0
-    W = np.array(W, dtype=np.float64)
-    b = None if b is None else np.array(b, dtype=np.float64)
+    W, b, gap = _start(datafit, penalty, W, b, callback)
     Wy, by = W, b
     t = 1.0
-    primal, gap = datafit.duality_gap(W, b, penalty)
-    if callback is not None:
-        callback(0, primal, gap)
     n_iter = 0
     while gap > tol_abs and n_iter < max_iter:
         n_iter += 1
         GW, gb = datafit.gradient(Wy, by)
         W_new = penalty.prox(Wy - step * GW, step)
         b_new = None if b is None else by - step * gb
-        # gradient-mapping restart test
-        direction = np.vdot(Wy - W_new, W_new - W)
-        if b is not None:
-            direction += np.vdot(by - b_new, b_new - b)
-        if direction > 0:
-            t = 1.0
-        t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
-        beta = (t - 1.0) / t_new
+        t_new, beta = _momentum(t, (Wy, W_new, W), (by, b_new, b))
         Wy = W_new + beta * (W_new - W) if beta > 0 else W_new
         if b is not None:
             by = b_new + beta * (b_new - b) if beta > 0 else b_new
@@ -101,6 +90,30 @@ def fista(datafit, penalty, W, b, max_iter, tol_abs, gap_every=10, callback=None
     return W, b, gap, n_iter
 
 
+def _start(datafit, penalty, W, b, callback):
+    """Copies of the starting point and its duality gap (reported)."""
+    W = np.array(W, dtype=np.float64)
+    b = None if b is None else np.array(b, dtype=np.float64)
+    primal, gap = datafit.duality_gap(W, b, penalty)
+    if callback is not None:
+        callback(0, primal, gap)
+    return W, b, gap
+
+
+def _momentum(t, W_triple, b_triple):
+    """FISTA's ``(t_{k+1}, beta)`` after the gradient-mapping restart test
+    on ``(Y_k, W_{k+1}, W_k)`` (and the intercepts, ``None`` without)."""
+    Wy, W_new, W = W_triple
+    by, b_new, b = b_triple
+    direction = np.vdot(Wy - W_new, W_new - W)
+    if b is not None:
+        direction += np.vdot(by - b_new, b_new - b)
+    if direction > 0:
+        t = 1.0
+    t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+    return t_new, (t - 1.0) / t_new
+
+
 def _fista_adaptive(datafit, penalty, W, b, max_iter, tol_abs, gap_every,
                     callback):
     """:func:`fista` with the adaptive step of the module docstring
@@ -108,14 +121,10 @@ def _fista_adaptive(datafit, penalty, W, b, max_iter, tol_abs, gap_every,
     design, loss, y, v = datafit.design, datafit.loss, datafit.y, datafit.v
     L_max = datafit.lipschitz
     L = L_max
-    W = np.array(W, dtype=np.float64)
-    b = None if b is None else np.array(b, dtype=np.float64)
+    W, b, gap = _start(datafit, penalty, W, b, callback)
     Z = datafit.linear_predictor(W, b)
     Wy, by, Zy = W, b, Z
     t = 1.0
-    primal, gap = datafit.duality_gap(W, b, penalty)
-    if callback is not None:
-        callback(0, primal, gap)
     n_iter = 0
     while gap > tol_abs and n_iter < max_iter:
         n_iter += 1
@@ -135,13 +144,7 @@ def _fista_adaptive(datafit, penalty, W, b, max_iter, tol_abs, gap_every,
             if curv <= 0.5 * L * sq or L >= 2 * L_max:
                 break
             L *= 2.0
-        direction = np.vdot(Wy - W_new, W_new - W)
-        if b is not None:
-            direction += np.vdot(by - b_new, b_new - b)
-        if direction > 0:
-            t = 1.0
-        t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
-        beta = (t - 1.0) / t_new
+        t_new, beta = _momentum(t, (Wy, W_new, W), (by, b_new, b))
         if beta > 0:
             Wy = W_new + beta * (W_new - W)
             by = None if b is None else b_new + beta * (b_new - b)
