@@ -157,9 +157,41 @@ def _row_model(k, G, HX, HXX, hs, c, intercept, gr, H):
 def _row_update(k, gr, H, W_ws, delta, c, HX, hs, lam, mu, kind, intercept,
                 a, new):
     """Exact minimization of the model over working row ``k``: ``delta[k]``
-    and ``c`` updated in place, the steps left in ``new``.  Returns the
-    largest change in gradient units ``(H + mu) |step|`` (0: no move)."""
+    and ``c`` updated in place, the steps left in ``new``.
+
+    Returns the row's violation of the model's optimality condition before
+    the move (as :func:`_violations` measures it on the objective) and
+    whether it moved.  The violation, not the move in gradient units ``H
+    |step|``, decides convergence: with l21 a row of small norm has the
+    penalty's curvature ``lam / ||w||`` on top of ``H``, so its moves stay
+    small while its violation does not (Newton steps of one epoch that
+    barely progressed).
+    """
     T = gr.size
+    viol = 0.0
+    if kind == _L1:
+        for t in range(T):
+            w = W_ws[k, t] + delta[k, t]
+            r = gr[t] + mu * w
+            if w != 0.0:
+                v = abs(r + lam * np.sign(w))
+            else:
+                v = max(abs(r) - lam, 0.0)
+            viol = max(viol, v)
+    else:
+        sq_w = 0.0
+        for t in range(T):
+            w = W_ws[k, t] + delta[k, t]
+            sq_w += w * w
+        norm_w = np.sqrt(sq_w)
+        sq = 0.0
+        for t in range(T):
+            w = W_ws[k, t] + delta[k, t]
+            r = gr[t] + mu * w
+            if norm_w > 0.0:
+                r += lam * w / norm_w
+            sq += r * r
+        viol = np.sqrt(sq) if norm_w > 0.0 else max(np.sqrt(sq) - lam, 0.0)
     if kind == _L1:
         for t in range(T):
             w = W_ws[k, t] + delta[k, t]
@@ -178,17 +210,17 @@ def _row_update(k, gr, H, W_ws, delta, c, HX, hs, lam, mu, kind, intercept,
         for t in range(T):
             a[t] = H[t] * (W_ws[k, t] + delta[k, t]) - gr[t]
         _group_prox(a, H, lam, mu, new)
-    largest = 0.0
+    moved = False
     for t in range(T):
         step = new[t] - W_ws[k, t] - delta[k, t]
         new[t] = step
         if step == 0.0:
             continue
+        moved = True
         delta[k, t] += step
-        largest = max(largest, (H[t] + mu) * abs(step))
         if intercept and hs[t] > 0.0:
             c[t] -= step * HX[k, t] / hs[t]
-    return largest
+    return viol, moved
 
 
 @njit(cache=True)
@@ -199,10 +231,10 @@ def _cd_epochs(ws, dense, Xf, rows_all, data, indices, indptr, row_task, Hw,
     (working rows x tasks), ``q = X delta`` (sample layout) and ``c``; any
     column storage (see :func:`_cd_epochs_dense` for the faster dense one).
 
-    Stops when an epoch's largest change in gradient units, ``H |dw|`` (the
-    size of the model's gradient that the move cancelled), is at most
-    ``tol``.  Returns the number of epochs and the last epoch's largest
-    change.
+    Stops when an epoch's largest violation of the model's optimality
+    condition (each row's, just before its update; see :func:`_row_update`)
+    is at most ``tol``.  Returns the number of epochs and the last epoch's
+    largest violation.
     """
     K, T = delta.shape
     shared = row_task.size == 0
@@ -225,11 +257,11 @@ def _cd_epochs(ws, dense, Xf, rows_all, data, indices, indptr, row_task, Hw,
                 else:
                     t = row_task[i]
                     gr[t] += Hw[i, 0] * x * q[i, 0]
-            moved = _row_update(k, gr, H, W_ws, delta, c, HX, hs, lam, mu,
-                                kind, intercept, a, new)
-            if moved == 0.0:
+            viol, moved = _row_update(k, gr, H, W_ws, delta, c, HX, hs, lam,
+                                      mu, kind, intercept, a, new)
+            largest = max(largest, viol)
+            if not moved:
                 continue
-            largest = max(largest, moved)
             for p in range(rows.size):
                 i, x = rows[p], vals[p]
                 if shared:
@@ -270,11 +302,11 @@ def _cd_epochs_dense(ws, Xf, lane, lo, hi, HwT, W_ws, delta, qT, HqT, c, hs,
             _row_model(k, G, HX, HXX, hs, c, intercept, gr, H)
             for t in range(T):
                 gr[t] += np.dot(HqT[lane[t], lo[t]:hi[t]], col[lo[t]:hi[t]])
-            moved = _row_update(k, gr, H, W_ws, delta, c, HX, hs, lam, mu,
-                                kind, intercept, a, new)
-            if moved == 0.0:
+            viol, moved = _row_update(k, gr, H, W_ws, delta, c, HX, hs, lam,
+                                      mu, kind, intercept, a, new)
+            largest = max(largest, viol)
+            if not moved:
                 continue
-            largest = max(largest, moved)
             for t in range(T):
                 step = new[t]
                 if step == 0.0:
@@ -520,8 +552,8 @@ def _accelerated_cd(epoch, model, tol, state):
     the model.  The followers (``X delta`` and the like) are affine in
     ``delta`` and take the same weights.
 
-    ``epoch()`` runs one epoch and returns its largest change;
-    ``model(*state)`` is the model's value.  Stops when that change is at
+    ``epoch()`` runs one epoch and returns its largest violation;
+    ``model(*state)`` is the model's value.  Stops when that violation is at
     most ``tol``; returns the number of epochs.
     """
     history = []
