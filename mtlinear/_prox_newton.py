@@ -51,7 +51,7 @@ _MAX_BACKTRACK = 20
 _MAX_EPOCHS = 200      # coordinate-descent epochs per Newton step
 _INNER_FRACTION = 0.3  # working-set subproblem solved to this share of the violation
 _FORCING = 0.1         # Newton model solved to this share of the violation
-_ANDERSON = 5          # epochs between Anderson extrapolations
+_ANDERSON = 8          # epochs between Anderson extrapolations
 
 
 def applies(penalty):
@@ -96,6 +96,27 @@ def _newton_stats(ws, dense, Xf, rows_all, data, indices, indptr, row_task,
                 hx = Hw[i, 0] * x
                 HX[k, t] += hx
                 HXX[k, t] += hx * x
+    return G, HX, HXX
+
+
+@njit(cache=True)
+def _newton_stats_dense(ws, Xf, lane, lo, hi, DT, HwT):
+    """:func:`_newton_stats` for a dense design, on the contiguous per-task
+    sample lanes of :func:`_cd_epochs_dense` (dot products)."""
+    K, T = ws.size, lane.size
+    G = np.zeros((K, T))
+    HX = np.zeros((K, T))
+    HXX = np.zeros((K, T))
+    sq = np.empty(Xf.shape[0])
+    for k in range(K):
+        col = Xf[:, ws[k]]
+        for i in range(col.size):
+            sq[i] = col[i] * col[i]
+        for t in range(T):
+            a, b = lo[t], hi[t]
+            G[k, t] = np.dot(DT[lane[t], a:b], col[a:b])
+            HX[k, t] = np.dot(HwT[lane[t], a:b], col[a:b])
+            HXX[k, t] = np.dot(HwT[lane[t], a:b], sq[a:b])
     return G, HX, HXX
 
 
@@ -474,7 +495,14 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
             p = expit(-y2 * z)
             D = -v2 * y2 * p
             Hw = v2 * p * (1.0 - p)
-            G, HX, HXX = _newton_stats(ws, *columns.args(), row_task, T, D, Hw)
+            if columns.dense:  # sample vectors as contiguous lanes
+                HwT = np.ascontiguousarray(Hw.T)
+                G, HX, HXX = _newton_stats_dense(
+                    ws, columns.Xf, columns.lane, columns.lo, columns.hi,
+                    np.ascontiguousarray(D.T), HwT)
+            else:
+                G, HX, HXX = _newton_stats(ws, *columns.args(), row_task, T, D,
+                                           Hw)
             gc = task_sum(D) if intercept else np.zeros(T)
             viol = _violations(penalty, W_ws, G).max()
             if intercept:
@@ -486,8 +514,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
                 if intercept else np.zeros(T)
             delta = np.zeros_like(W_ws)
             tol_cd = _FORCING * viol
-            if columns.dense:  # sample vectors as contiguous lanes
-                HwT = np.ascontiguousarray(Hw.T)
+            if columns.dense:
                 qT, HqT = np.zeros_like(HwT), np.zeros_like(HwT)
                 q, followers = qT.T, (qT, HqT)
 
