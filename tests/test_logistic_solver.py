@@ -149,3 +149,51 @@ def test_warm_start_path_matches_cold_fits():
     primal, dual = logistic_duality_gap(tasks, model.coef_, model.intercept_,
                                         "l1", 0.01)
     assert primal - dual <= 1e-11
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l21"])
+@pytest.mark.parametrize("layout", ["shared", "stacked"])
+def test_correlated_dense_small_alpha(penalty, layout):
+    """Columns sharing a common factor, alpha a hundredth of the smallest
+    alpha that zeroes everything: the regime where the inner coordinate
+    descent of proximal Newton converges slowly (Anderson extrapolation,
+    stopping on the model's violation, dense lanes).  ``auto`` and ``fista``
+    must reach the recomputed duality gap target, agree with each other and,
+    for l1 (independent tasks), with ``LogisticRegression`` per task."""
+    rng = np.random.default_rng(5)
+    n, d, T = 160, 30, 3
+    X = rng.standard_normal((n, d)) + 0.8 * rng.standard_normal((n, 1))
+    W = np.zeros((d, T))
+    W[:6] = rng.standard_normal((6, T)) * 1.5
+    Y = (X @ W + 0.3 + rng.logistic(size=(n, T)) > 0).astype(int)
+    tasks = [(X, np.where(Y[:, t] == 1, 1.0, -1.0), np.ones(n)) for t in range(T)]
+    G = np.column_stack([X.T @ (yt > 0).astype(float) - X.T.sum(axis=1)
+                         * np.mean(yt > 0) for _, yt, _ in tasks]) / n
+    top = np.abs(G).max() if penalty == "l1" else np.linalg.norm(G, axis=1).max()
+    alpha, tol = top / 100, 1e-11
+    null = sum(-(p * np.log(p) + (1 - p) * np.log(1 - p))
+               for p in Y.mean(axis=0))
+    coefs = {}
+    for solver in SOLVERS:
+        model = MultiTaskClassifier(penalty=penalty, alpha=alpha, solver=solver,
+                                    tol=tol, max_iter=200_000)
+        if layout == "stacked":
+            Xs, ys = stack_tasks([X] * T, list(Y.T))
+            model.set_params(task_col=-1).fit(Xs, ys)
+        else:
+            model.fit(X, Y)
+        primal, dual = logistic_duality_gap(tasks, model.coef_, model.intercept_,
+                                            penalty, alpha)
+        assert -1e-12 <= primal - dual <= tol * null
+        assert np.sum(model.coef_ != 0) > d  # many active rows, not a trivial fit
+        coefs[solver] = np.column_stack([model.coef_, model.intercept_])
+    scale = max(np.abs(coefs["auto"]).max(), 1.0)
+    np.testing.assert_allclose(coefs["auto"], coefs["fista"], atol=1e-4 * scale)
+    if penalty == "l1":
+        for t in range(T):
+            ref = LogisticRegression(C=1.0 / (alpha * n), l1_ratio=1.0,
+                                     solver="saga", tol=1e-12,
+                                     max_iter=200_000).fit(X, Y[:, t])
+            np.testing.assert_allclose(
+                coefs["auto"][t], np.r_[ref.coef_[0], ref.intercept_],
+                atol=1e-4 * scale)
