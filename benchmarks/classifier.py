@@ -25,6 +25,7 @@ Usage (from the repository root)::
 
     python benchmarks/classifier.py --newsgroup ../shared/data/newsgroup
     python benchmarks/classifier.py --quick     # dense problems, one target
+    python benchmarks/classifier.py --solvers mtlinear-auto mtlinear-fista
 """
 import argparse
 import glob
@@ -270,6 +271,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cap", type=float, default=10.0,
                         help="stop tuning a solver once one fit takes longer")
+    parser.add_argument("--solvers", nargs="+", default=None,
+                        help="only these (e.g. mtlinear-auto mtlinear-fista)")
     parser.add_argument("--quick", action="store_true",
                         help="dense problems, l2 and l1, target 1e-6")
     args = parser.parse_args(argv)
@@ -278,7 +281,8 @@ def main(argv=None):
         args.targets = [1e-6]
 
     header = (f"| problem | penalty | alpha | target | solver | tol | rel. gap | "
-              f"warm median s | ratio to fastest sklearn | first call s |")
+              f"warm median s | ratio to fastest sklearn | ratio to fista | "
+              f"first call s |")
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     for problem in args.problems:
@@ -291,6 +295,8 @@ def main(argv=None):
                 for target in args.targets:
                     rows = []
                     for name, fit, start in solvers_for(penalty, tasks):
+                        if args.solvers and name not in args.solvers:
+                            continue
                         if name == "mtlinear-fista" and penalty != "trace" \
                                 and target < 1e-6:
                             continue  # minutes at tight targets: not the point
@@ -300,9 +306,13 @@ def main(argv=None):
                     best = min((r["median"] for n, r in rows
                                 if n.startswith("sklearn") and r["reached"]),
                                default=None)
+                    fista = dict(rows).get("mtlinear-fista")
                     for name, r in rows:
                         ratio = (f"{r['median'] / best:.2f}"
                                  if best and name.startswith("mtlinear") else "")
+                        to_fista = (f"{r['median'] / fista['median']:.2f}"
+                                    if fista and fista["reached"]
+                                    and name == "mtlinear-auto" else "")
                         first = ""
                         if name == "mtlinear-auto":
                             first = f"{first_call(problem, penalty, alpha, r['tol'], args.newsgroup):.3f}"
@@ -310,7 +320,7 @@ def main(argv=None):
                         print(f"| {LABELS[problem]} | {penalty} | {alpha:.2e} | "
                               f"{target:.0e} | {name} | {r['tol']:.0e} | "
                               f"{r['gap']:.1e}{status} | {r['median']:.4f} | "
-                              f"{ratio} | {first} |", flush=True)
+                              f"{ratio} | {to_fista} | {first} |", flush=True)
 
 
 if __name__ == "__main__":
