@@ -9,9 +9,12 @@ for each other: measured here, a ``28 x 28`` symmetric eigendecomposition took
 16 ms on default threads on a loaded 2-core machine against 0.05 ms on one.
 
 :func:`single_blas_thread` limits BLAS to one thread for a block of code,
-through threadpoolctl (a dependency of scikit-learn); a limit costs about
-10 microseconds to enter and leave.
+through threadpoolctl (a dependency of scikit-learn); the outermost of nested
+blocks sets the limit (about 10 microseconds to enter and leave), inner ones
+only count.
 """
+import threading
+
 from threadpoolctl import ThreadpoolController
 
 __all__ = ["single_blas_thread", "blas_threads_for_work", "SMALL_WORK"]
@@ -20,14 +23,36 @@ __all__ = ["single_blas_thread", "blas_threads_for_work", "SMALL_WORK"]
 SMALL_WORK = 2 ** 27
 
 _controller = None
+_lock = threading.Lock()
+_depth = 0  # nested single_blas_thread blocks (the limit is process-wide)
+_limiter = None
 
 
-def single_blas_thread():
-    """Context manager: BLAS on one thread inside, as before outside."""
-    global _controller
-    if _controller is None:  # inspecting the loaded libraries takes ~2 ms
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+class single_blas_thread:
+    """Context manager: BLAS on one thread inside, as before outside.
+
+    Nested blocks cost next to nothing (the prox of a trace norm inside a
+    limited solve): only the outermost one sets and restores the limit.
+    """
+
+    def __enter__(self):
+        global _controller, _depth, _limiter
+        with _lock:
+            if _depth == 0:
+                if _controller is None:  # inspecting the libraries: ~2 ms
+                    _controller = ThreadpoolController()
+                _limiter = _controller.limit(limits=1, user_api="blas")
+            _depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        global _depth, _limiter
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                _limiter.restore_original_limits()
+                _limiter = None
+        return False
 
 
 class _Unlimited:

@@ -25,3 +25,12 @@ def test_limit_only_below_the_work_threshold():
         assert all(n == 1 for n in _blas_threads())
     with blas_threads_for_work(SMALL_WORK):
         assert _blas_threads() == before
+
+
+def test_nested_limits_restore_only_at_the_outermost():
+    before = _blas_threads()
+    with single_blas_thread():
+        with single_blas_thread():
+            assert all(n == 1 for n in _blas_threads())
+        assert all(n == 1 for n in _blas_threads())  # still inside the outer
+    assert _blas_threads() == before
