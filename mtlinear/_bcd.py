@@ -143,12 +143,12 @@ def _update_row_residual(W, j, g, L, lam, mu, kind, old, lo, hi, col, means,
 
 
 @njit(cache=True)
-def _epoch_dense(X, R, lo, hi, col, a, seg_w, means, beta, curv, W, ws, lam,
-                 mu, kind):
+def _epoch_dense(XT, R, lo, hi, col, a, seg_w, means, beta, curv, W, ws, lam,
+                  mu, kind):
     """One pass over the rows ``ws`` of ``W``.
 
-    ``X`` holds the working-set columns only (``X[:, l]`` is feature
-    ``ws[l]``), dense in Fortran order.  Task ``t`` owns entries
+    ``XT`` holds the working-set columns only, as rows (``XT[l]`` is feature
+    ``ws[l]``'s column, contiguous: C order).  Task ``t`` owns entries
     ``lo[t]:hi[t]`` of residual row ``R[col[t]]`` (``R`` is (T, n) for a
     shared design, (1, n) for stacked tasks), with weight ``a[t]``; ``R`` is
     the uncentred residual, the centring enters through
@@ -163,7 +163,7 @@ def _epoch_dense(X, R, lo, hi, col, a, seg_w, means, beta, curv, W, ws, lam,
     shared = R.shape[0] == T and T > 1  # every task on all rows: one BLAS gemv
     for l in range(ws.size):
         j = ws[l]
-        xj = X[:, l]
+        xj = XT[l]
         if shared:
             dots = np.dot(R, xj)
         for t in range(T):
@@ -537,7 +537,7 @@ class ResidualState:
             block = self._Xws
             _epoch_csc(block.data, block.indices, block.indptr, *args)
         else:
-            _epoch_dense(self._Xws, *args)
+            _epoch_dense(self._Xws.T, *args)  # the Fortran copy's C-order view
 
     def neg_gradient(self, rows):
         """``-dF/dW`` on feature ``rows``: ``a_t (X_rows^T R_t + S_t m_t beta_t)``."""
