@@ -20,7 +20,8 @@ current linear predictor ``z``, the step minimizes the quadratic model
 
 by coordinate descent over the working rows (``c`` is the change of the
 intercept), with Anderson extrapolation of its iterates (see
-:func:`_accelerated_cd`).  The design is used uncentred: the intercept is free, so
+:func:`_accelerated_cd`), until the model's optimality violation is a tenth
+of the objective's.  The design is used uncentred: the intercept is free, so
 ``x_c^T delta + db = x^T delta + c`` with ``c = db - m^T delta``.  The
 intercept is kept at its optimum given ``delta`` throughout (``c_t = -(g_t +
 sum_i h_i q_i) / sum_i h_i``, ``q = X delta``), which makes every coordinate
@@ -34,7 +35,8 @@ near the solution): on directional derivatives of the objective, see
 A pure ridge penalty (``lam = 0``) goes to :mod:`mtlinear._newton_cg`.
 
 Kernels are plain Numba functions over the columns of ``X``: a CSC matrix, or
-a Fortran-ordered dense array.
+a Fortran-ordered dense array whose columns meet each task's samples as
+contiguous vectors (:func:`_cd_epochs_dense`).
 """
 import numpy as np
 import scipy.sparse as sp
@@ -61,15 +63,13 @@ def applies(penalty):
 
 # ------------------------------------------------------------ Numba kernels
 @njit(cache=True)
-def _column(j, dense, Xf, rows_all, data, indices, indptr):
-    """Row indices and values of column ``j`` (dense: every row)."""
-    if dense:
-        return rows_all, Xf[:, j]
+def _column(j, data, indices, indptr):
+    """Row indices and values of column ``j`` of a CSC matrix."""
     return indices[indptr[j]:indptr[j + 1]], data[indptr[j]:indptr[j + 1]]
 
 
 @njit(cache=True)
-def _newton_stats(ws, dense, Xf, rows_all, data, indices, indptr, row_task,
+def _newton_stats(ws, data, indices, indptr, row_task,
                   n_tasks, D, Hw):
     """Per working row ``k`` and task: ``G = sum_i D_i x_ij``, ``HX = sum_i
     h_i x_ij`` and ``HXX = sum_i h_i x_ij^2`` (uncentred columns)."""
@@ -79,7 +79,7 @@ def _newton_stats(ws, dense, Xf, rows_all, data, indices, indptr, row_task,
     HXX = np.zeros((K, n_tasks))
     shared = row_task.size == 0
     for k in range(K):
-        rows, vals = _column(ws[k], dense, Xf, rows_all, data, indices, indptr)
+        rows, vals = _column(ws[k], data, indices, indptr)
         for p in range(rows.size):
             i, x = rows[p], vals[p]
             if x == 0.0:
@@ -245,12 +245,12 @@ def _row_update(k, gr, H, W_ws, delta, c, HX, hs, lam, mu, kind, intercept,
 
 
 @njit(cache=True)
-def _cd_epochs(ws, dense, Xf, rows_all, data, indices, indptr, row_task, Hw,
+def _cd_epochs(ws, data, indices, indptr, row_task, Hw,
                W_ws, delta, q, c, hs, G, HX, HXX, lam, mu, kind,
                intercept, max_epochs, tol):
     """Coordinate descent on the quadratic model, in place on ``delta``
     (working rows x tasks), ``q = X delta`` (sample layout) and ``c``; any
-    column storage (see :func:`_cd_epochs_dense` for the faster dense one).
+    CSC columns (see :func:`_cd_epochs_dense` for a dense design).
 
     Stops when an epoch's largest violation of the model's optimality
     condition (each row's, just before its update; see :func:`_row_update`)
@@ -268,7 +268,7 @@ def _cd_epochs(ws, dense, Xf, rows_all, data, indices, indptr, row_task, Hw,
     for epoch in range(1, max_epochs + 1):
         largest = 0.0
         for k in range(K):
-            rows, vals = _column(ws[k], dense, Xf, rows_all, data, indices, indptr)
+            rows, vals = _column(ws[k], data, indices, indptr)
             _row_model(k, G, HX, HXX, hs, c, intercept, gr, H)
             for p in range(rows.size):
                 i, x = rows[p], vals[p]
@@ -355,16 +355,11 @@ class DesignColumns:
     def __init__(self, design):
         X = design.X
         self.dense = not sp.issparse(X)
-        empty_f = np.empty((0, 0), order="F")
         if self.dense:
             self.Xf = np.asfortranarray(X, dtype=np.float64)
-            self.rows_all = np.arange(X.shape[0], dtype=np.int64)
-            self.data, self.indices = np.empty(0), np.empty(0, dtype=np.int64)
-            self.indptr = np.zeros(1, dtype=np.int64)
         else:
             C = sp.csc_matrix(X)
             C.sort_indices()
-            self.Xf, self.rows_all = empty_f, np.empty(0, dtype=np.int64)
             self.data = np.asarray(C.data, dtype=np.float64)
             self.indices = C.indices.astype(np.int64)
             self.indptr = C.indptr.astype(np.int64)
@@ -383,9 +378,8 @@ class DesignColumns:
             self.hi = np.cumsum(design.counts).astype(np.int64)
             self.lo = self.hi - np.asarray(design.counts, dtype=np.int64)
 
-    def args(self):
-        return (self.dense, self.Xf, self.rows_all, self.data, self.indices,
-                self.indptr)
+    def csc(self):
+        return self.data, self.indices, self.indptr
 
 
 def _intercept_shift(design, W):
@@ -501,7 +495,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
                     ws, columns.Xf, columns.lane, columns.lo, columns.hi,
                     np.ascontiguousarray(D.T), HwT)
             else:
-                G, HX, HXX = _newton_stats(ws, *columns.args(), row_task, T, D,
+                G, HX, HXX = _newton_stats(ws, *columns.csc(), row_task, T, D,
                                            Hw)
             gc = task_sum(D) if intercept else np.zeros(T)
             viol = _violations(penalty, W_ws, G).max()
@@ -528,7 +522,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
                 followers = (q,)
 
                 def epoch():
-                    return _cd_epochs(ws, *columns.args(), row_task, Hw, W_ws,
+                    return _cd_epochs(ws, *columns.csc(), row_task, Hw, W_ws,
                                       delta, q, dc, hs, G, HX, HXX, lam, mu,
                                       kind, intercept, 1, tol_cd)[1]
 
