@@ -249,8 +249,8 @@ def _cd_epochs(ws, data, indices, indptr, row_task, Hw,
                W_ws, delta, q, c, hs, G, HX, HXX, lam, mu, kind,
                intercept, max_epochs, tol):
     """Coordinate descent on the quadratic model, in place on ``delta``
-    (working rows x tasks), ``q = X delta`` (sample layout) and ``c``; any
-    CSC columns (see :func:`_cd_epochs_dense` for a dense design).
+    (working rows x tasks), ``q = X delta`` (sample layout) and ``c``, on
+    CSC columns (:func:`_cd_epochs_dense` for a dense design).
 
     Stops when an epoch's largest violation of the model's optimality
     condition (each row's, just before its update; see :func:`_row_update`)
