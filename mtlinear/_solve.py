@@ -21,8 +21,8 @@ import numpy as np
 from ._bcd import bcd, make_bcd_state
 from ._datafit import GramDatafit, SampleDatafit
 from ._fista import fista
-from ._threads import blas_threads_for_work
 from ._prox_newton import DesignColumns, prox_newton, applies as _newton_applies
+from ._threads import blas_threads_for_work
 
 __all__ = ["solve", "SolveResult", "make_datafit"]
 
