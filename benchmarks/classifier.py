@@ -40,6 +40,8 @@ import scipy.io as sio
 import scipy.sparse as sp
 from scipy.special import expit, xlogy
 
+from _gap import dual_norm, penalty_value  # the squared-loss judge's norms
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -101,24 +103,6 @@ LABELS = {"newsgroup": "newsgroup (4 tasks, 1545-1875 x 2000, sparse)",
 
 
 # ---------------------------------------------------------------- the judge
-def _norm(W, penalty):
-    if penalty == "l1":
-        return np.abs(W).sum()
-    if penalty == "l21":
-        return np.linalg.norm(W, axis=1).sum()
-    if penalty == "trace":
-        return np.linalg.svd(W, compute_uv=False).sum()
-    return 0.5 * np.sum(W * W)
-
-
-def _dual_norm(U, penalty):
-    if penalty == "l1":
-        return np.abs(U).max()
-    if penalty == "l21":
-        return np.linalg.norm(U, axis=1).max()
-    return np.linalg.norm(U, 2)
-
-
 def null_objective(tasks):
     """Objective at ``W = 0`` with the best intercepts (class entropies)."""
     total = 0.0
@@ -131,7 +115,8 @@ def null_objective(tasks):
 def relative_gap(tasks, coef, intercept, penalty, alpha):
     """``(P - D) / P(0)`` for ``sum_t mean_i log(1 + exp(-y z)) + alpha R(W)``."""
     W = np.asarray(coef, dtype=float).T  # (d, T)
-    primal, entropy, U = alpha * _norm(W, penalty), 0.0, np.empty_like(W)
+    penalty_term = 0.5 * np.sum(W * W) if penalty == "l2" else penalty_value(W, penalty)
+    primal, entropy, U = alpha * penalty_term, 0.0, np.empty_like(W)
     thetas = []
     for t, (X, y) in enumerate(tasks):
         z = np.asarray(X @ W[:, t]).ravel() + intercept[t]
@@ -144,7 +129,7 @@ def relative_gap(tasks, coef, intercept, penalty, alpha):
     if penalty == "l2":
         scale, conj = 1.0, np.sum(U * U) / (2 * alpha)
     else:
-        scale, conj = min(1.0, alpha / _dual_norm(U, penalty)), 0.0
+        scale, conj = min(1.0, alpha / dual_norm(U, penalty)), 0.0
     for (_, y), s in zip(tasks, thetas):
         u = scale * s
         entropy -= np.mean(xlogy(u, u) + xlogy(1 - u, 1 - u))
