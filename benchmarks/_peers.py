@@ -94,51 +94,32 @@ class MtlinearSolver(Solver):
 
 
 # ----------------------------------------------------------- multi-task Lasso
-class SklearnMTL(Solver):
+class MultiTaskLassoPeer(Solver):
+    """A library's scikit-learn-style ``MultiTaskLasso`` (same objective)."""
+
+    def __init__(self, name, module, env="main", **options):
+        super().__init__(name)
+        self.module, self.env, self.options = module, env, options
+
     def fit(self, problem, alpha, tol, penalty):
-        from sklearn.linear_model import MultiTaskLasso
-        model = MultiTaskLasso(alpha=alpha, tol=tol, max_iter=MAX_ITER)
+        import importlib
+        estimator = importlib.import_module(self.module).MultiTaskLasso
+        model = estimator(alpha=alpha, tol=tol, **self.options)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(problem.X, problem.Y)
         return model.coef_.T
 
     def library_version(self):
+        import importlib
         import sklearn
-        return f"scikit-learn {sklearn.__version__}"
-
-
-class SkglmMTL(Solver):
-    def fit(self, problem, alpha, tol, penalty):
-        from skglm import MultiTaskLasso
-        model = MultiTaskLasso(alpha=alpha, tol=tol, max_iter=1000,
-                               max_epochs=MAX_ITER)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit(problem.X, problem.Y)
-        return model.coef_.T
-
-    def library_version(self):
-        import skglm
-        return f"skglm {skglm.__version__}"
-
-
-class CelerMTL(Solver):
-    env = "celer"
-
-    def fit(self, problem, alpha, tol, penalty):
-        from celer import MultiTaskLasso
-        model = MultiTaskLasso(alpha=alpha, tol=tol, max_iter=1000,
-                               max_epochs=MAX_ITER)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit(problem.X, problem.Y)
-        return model.coef_.T
-
-    def library_version(self):
-        import celer
-        import sklearn
-        return f"celer {celer.__version__} (scikit-learn {sklearn.__version__})"
+        top = self.module.split(".")[0]
+        version = importlib.import_module(top).__version__
+        if top == "sklearn":
+            return f"scikit-learn {version}"
+        if top == "celer":  # in its own environment, with an older scikit-learn
+            return f"celer {version} (scikit-learn {sklearn.__version__})"
+        return f"{top} {version}"
 
 
 class SpamsFista(Solver):
@@ -243,9 +224,10 @@ SOLVERS = {s.name: s for s in [
     MtlinearSolver("mtlinear-bcd", "bcd"),
     MtlinearSolver("mtlinear-fista", "fista"),
     MtlinearSolver("mtlinear-auto", "auto"),
-    SklearnMTL("sklearn"),
-    SkglmMTL("skglm"),
-    CelerMTL("celer"),
+    MultiTaskLassoPeer("sklearn", "sklearn.linear_model", max_iter=MAX_ITER),
+    MultiTaskLassoPeer("skglm", "skglm", max_iter=1000, max_epochs=MAX_ITER),
+    MultiTaskLassoPeer("celer", "celer", env="celer", max_iter=1000,
+                       max_epochs=MAX_ITER),
     SpamsFista("spams"),
     NumpyFistaTrace("numpy-fista"),
 ]}
