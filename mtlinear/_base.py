@@ -26,6 +26,19 @@ def check_features(X, *, estimator_name):
                        input_name="X")
 
 
+# the penalties' table of the estimators' docstrings
+PENALTY_TABLE = """\
+    ============  ============================================  ===============
+    ``penalty``   ``R(W)`` (``r = l1_ratio``)                   effect
+    ============  ============================================  ===============
+    ``"l1"``      ``r ||W||_1 + (1-r)/2 ||W||_F^2``             sparse, per task
+    ``"l2"``      ``||W||_F^2 / 2``                             ridge, per task
+    ``"l21"``     ``r sum_j ||W_j||_2 + (1-r)/2 ||W||_F^2``     shared features
+    ``"trace"``   ``r ||W||_* + (1-r)/2 ||W||_F^2``             shared subspace
+    ============  ============================================  ===============
+"""
+
+
 class MultiTaskLinearModel(BaseEstimator):
     """Base class of the regularized multi-task linear estimators.
 

@@ -10,7 +10,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import MultiTaskLinearModel
+from ._base import PENALTY_TABLE, MultiTaskLinearModel
 from ._task_data import shared_to_stacked
 from .losses import LogisticLoss
 
@@ -50,7 +50,7 @@ def _binary_classes(y, where):
 
 
 class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
-    """Regularized multi-task logistic regression (one binary problem per task).
+    __doc__ = """Regularized multi-task logistic regression (one binary problem per task).
 
     Minimizes, over one weight vector ``w_t`` and intercept ``b_t`` per task,
 
@@ -66,15 +66,7 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
     ``c`` the ``class_weight`` (computed per task), ``omega_t`` the
     ``task_weights`` and ``R`` the penalty:
 
-    ============  ============================================  ===============
-    ``penalty``   ``R(W)`` (``r = l1_ratio``)                   effect
-    ============  ============================================  ===============
-    ``"l1"``      ``r ||W||_1 + (1-r)/2 ||W||_F^2``             sparse, per task
-    ``"l2"``      ``||W||_F^2 / 2``                             ridge, per task
-    ``"l21"``     ``r sum_j ||W_j||_2 + (1-r)/2 ||W||_F^2``     shared features
-    ``"trace"``   ``r ||W||_* + (1-r)/2 ||W||_F^2``             shared subspace
-    ============  ============================================  ===============
-
+%(penalty_table)s
     **Relation to scikit-learn's LogisticRegression.**  With ``"l1"`` or
     ``"l2"`` the tasks are independent, and task ``t`` solves
     ``LogisticRegression(C=C_t, l1_ratio=r)`` (``r = 0`` for ``"l2"``), whose
@@ -170,7 +162,7 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
     >>> clf = MultiTaskClassifier(penalty="l21", alpha=0.01).fit(X, Y)
     >>> clf.predict(X).shape, len(clf.predict_proba(X))
     ((80, 3), 3)
-    """
+    """ % dict(penalty_table=PENALTY_TABLE)
 
     _parameter_constraints = {
         **MultiTaskLinearModel._parameter_constraints,

@@ -2,14 +2,14 @@
 import numpy as np
 from sklearn.base import RegressorMixin
 
-from ._base import MultiTaskLinearModel
+from ._base import PENALTY_TABLE, MultiTaskLinearModel
 from .losses import SquaredLoss
 
 __all__ = ["MultiTaskRegressor"]
 
 
 class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
-    """Regularized multi-task least squares.
+    __doc__ = """Regularized multi-task least squares.
 
     Minimizes, over one weight vector ``w_t`` and intercept ``b_t`` per task,
 
@@ -21,15 +21,7 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
     with ``n_t`` the (sample-weighted) size of task ``t``, ``omega_t`` the
     ``task_weights`` and ``R`` the penalty:
 
-    ============  ============================================  ===============
-    ``penalty``   ``R(W)`` (``r = l1_ratio``)                   effect
-    ============  ============================================  ===============
-    ``"l1"``      ``r ||W||_1 + (1-r)/2 ||W||_F^2``             sparse, per task
-    ``"l2"``      ``||W||_F^2 / 2``                             ridge, per task
-    ``"l21"``     ``r sum_j ||W_j||_2 + (1-r)/2 ||W||_F^2``     shared features
-    ``"trace"``   ``r ||W||_* + (1-r)/2 ||W||_F^2``             shared subspace
-    ============  ============================================  ===============
-
+%(penalty_table)s
     With a shared ``X`` and unit weights this is exactly scikit-learn's
     ``MultiTaskElasticNet`` objective ``||Y - XW||_F^2 / (2n) + alpha R(W)``.
 
@@ -101,7 +93,7 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
     >>> model = MultiTaskRegressor(penalty="l21", alpha=0.05).fit(X, Y)
     >>> model.coef_.shape
     (4, 10)
-    """
+    """ % dict(penalty_table=PENALTY_TABLE)
 
     _loss = SquaredLoss
 
