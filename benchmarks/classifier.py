@@ -265,9 +265,9 @@ def main(argv=None):
         args.problems, args.penalties = ["dense-shared", "dense-stacked"], ["l2", "l1"]
         args.targets = [1e-6]
 
-    header = (f"| problem | penalty | alpha | target | solver | tol | rel. gap | "
-              f"warm median s | ratio to fastest sklearn | ratio to fista | "
-              f"first call s |")
+    header = ("| problem | penalty | alpha | target | solver | tol | rel. gap | "
+              "warm median s | ratio to fastest sklearn | ratio to fista | "
+              "first call s |")
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     for problem in args.problems:

@@ -33,7 +33,7 @@ from functools import cached_property
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from ._design import _DENSE_EIG_MAX, top_eigenvalue
+from ._design import _LAPACK_EIG_MAX, top_eigenvalue
 
 __all__ = ["SampleDatafit", "GramDatafit"]
 
@@ -190,7 +190,7 @@ class GramDatafit:
     def lipschitz(self):
         if self.shared:
             return top_eigenvalue(self.Q) * float(self.omega.max())
-        if self.Q.shape[-1] <= _DENSE_EIG_MAX:  # one batched LAPACK call
+        if self.Q.shape[-1] <= _LAPACK_EIG_MAX:  # one batched LAPACK call
             return float(np.linalg.eigvalsh(self.Q)[:, -1].max())
         return max(top_eigenvalue(Q_t) for Q_t in self.Q)
 

@@ -22,7 +22,7 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 # dense Gram matrix; beyond it, Lanczos (ARPACK) on the implicit operator
 _EXACT_GRAM_MAX = 2000
 # largest symmetric matrix whose top eigenvalue LAPACK computes (Lanczos above)
-_DENSE_EIG_MAX = 256
+_LAPACK_EIG_MAX = 256
 
 
 # ------------------------------------------------------------ Numba kernels
@@ -158,13 +158,13 @@ def _lanczos_top(S, rel_tol, max_steps):
 def top_eigenvalue(S):
     """Largest eigenvalue of a symmetric positive semi-definite ``S``.
 
-    LAPACK on small matrices; above ``_DENSE_EIG_MAX`` Lanczos
+    LAPACK on small matrices; above ``_LAPACK_EIG_MAX`` Lanczos
     (:func:`_lanczos_top`), which needs ``O(d^2)`` per step and a few dozen
     steps instead of the ``O(d^3)`` of a full eigendecomposition.  The
     result is at most ``1e-6`` relatively above the eigenvalue (a step size
     ``1 / L`` needs no more).
     """
-    if S.shape[0] <= _DENSE_EIG_MAX:
+    if S.shape[0] <= _LAPACK_EIG_MAX:
         return float(np.linalg.eigvalsh(S)[-1])
     return float(_lanczos_top(np.ascontiguousarray(S), 1e-6, 300))
 

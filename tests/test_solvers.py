@@ -233,7 +233,7 @@ def test_l21_row_update_is_exact_with_unequal_curvatures(mu):
 @pytest.mark.parametrize("d", [65, 300])
 def test_top_eigenvalue_bounds_the_spectrum_tightly(kind, d):
     # the step size 1/L of FISTA needs L >= the largest eigenvalue, and no
-    # more than a hair above it (Lanczos above _DENSE_EIG_MAX, LAPACK below)
+    # more than a hair above it (Lanczos above _LAPACK_EIG_MAX, LAPACK below)
     from mtlinear._design import top_eigenvalue
     rng = np.random.default_rng(d)
     if kind == "wishart":
