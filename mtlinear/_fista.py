@@ -1,11 +1,11 @@
-"""Accelerated proximal gradient (FISTA) with adaptive restart.
+"""Accelerated proximal gradient (FISTA) with adaptive restart and an
+adaptive step.
 
-Iteration ``k`` (Beck & Teboulle 2009), step ``1/L`` with ``L`` the Lipschitz
-constant of the data-fit gradient (exact, from :mod:`mtlinear._design`):
+Iteration ``k`` (Beck & Teboulle 2009), step ``1/L_k``:
 
 .. math::
 
-    W_{k+1} = \\mathrm{prox}_{h/L}\\big(Y_k - \\nabla F(Y_k)/L\\big), \\quad
+    W_{k+1} = \\mathrm{prox}_{h/L_k}\\big(Y_k - \\nabla F(Y_k)/L_k\\big), \\quad
     t_{k+1} = \\frac{1 + \\sqrt{1 + 4 t_k^2}}{2}, \\quad
     Y_{k+1} = W_{k+1} + \\frac{t_k - 1}{t_{k+1}} (W_{k+1} - W_k).
 
@@ -14,31 +14,35 @@ The momentum restarts (``t = 1``) whenever ``<Y_k - W_{k+1}, W_{k+1} - W_k> >
 convex pieces.  The intercept variable, when there is one, takes the same
 gradient step without a prox.
 
-Stopping: every ``gap_every`` iterations the duality gap of the data-fit is
-computed at ``W_k``; the solve stops when it is at most ``tol_abs``.
-
-Non-quadratic losses (logistic): the global ``L`` uses the largest curvature
-of the loss (1/4), far above the curvature near a solution where most
-samples are well classified.  The step is then adapted (:func:`_fista_adaptive`):
-``L`` shrinks by ``_SHRINK`` every iteration and doubles while
+Step size
+---------
+A global Lipschitz constant of ``\\nabla F`` is the largest curvature in any
+direction; the iterates mostly move where the curvature is lower.  So ``L``
+shrinks by the datafit's ``step_shrink`` every iteration and doubles while
+the curvature test
 
 .. math::
 
     \\langle \\nabla F(W_{k+1}) - \\nabla F(Y_k), W_{k+1} - Y_k\\rangle
-    \\le \\frac{L}{2} \\|W_{k+1} - Y_k\\|^2
+    \\le c\\, L \\|W_{k+1} - Y_k\\|^2
 
-fails.  For a convex ``F`` this implies the descent lemma, since
-``F(W_{k+1}) - F(Y_k) - <\\nabla F(Y_k), W_{k+1} - Y_k>`` is at most the left
-side; it involves no difference of function values (which rounding dominates
-near the solution), and the left side is an inner product in sample space,
-``<F'(z_{k+1}) - F'(z_Y), z_{k+1} - z_Y>``, so it costs no product with ``X``.
-The linear predictor of the extrapolated point is extrapolated the same way.
+fails.  For a quadratic ``F`` the left side is twice the Bregman distance
+``F(W_{k+1}) - F(Y_k) - <\\nabla F(Y_k), W_{k+1} - Y_k>``, so ``c = 1`` is
+exactly the descent lemma; for a convex ``F`` the left side bounds the
+Bregman distance, and ``c = 1/2`` implies it.  The test involves no
+difference of function values (which rounding dominates near the solution).
+It costs no extra product with the design: the datafit keeps an *affine
+state* of the iterate (the linear predictor ``X W + b``, or ``Q W`` for
+sufficient statistics), from which both the gradient and the left side
+follow, and which is extrapolated with the iterate.  The start needs no
+eigenvalue computation either (see ``step_bounds`` of the datafits).
+
+Stopping: every ``gap_every`` iterations the duality gap of the data-fit is
+computed at ``W_k``; the solve stops when it is at most ``tol_abs``.
 """
 import numpy as np
 
 __all__ = ["fista"]
-
-_SHRINK = 0.8  # per-iteration decrease of the adaptive L
 
 
 def fista(datafit, penalty, W, b, max_iter, tol_abs, gap_every=10, callback=None):
@@ -64,40 +68,49 @@ def fista(datafit, penalty, W, b, max_iter, tol_abs, gap_every=10, callback=None
     -------
     W, b, gap, n_iter
     """
-    if getattr(getattr(datafit, "loss", None), "name", "squared") != "squared":
-        return _fista_adaptive(datafit, penalty, W, b, max_iter, tol_abs,
-                               gap_every, callback)
-    L = datafit.lipschitz
-    step = 1.0 / L if L > 0 else 1.0
-    W, b, gap = _start(datafit, penalty, W, b, callback)
-    Wy, by = W, b
+    L, L_cap = datafit.step_bounds()
+    if not L_cap > 0:  # F is constant (an all-zero design)
+        L = L_cap = 1.0
+    L_floor = 1e-12 * L_cap
+    factor, shrink = datafit.curvature_factor, datafit.step_shrink
+    W = np.array(W, dtype=np.float64)
+    b = None if b is None else np.array(b, dtype=np.float64)
+    S = datafit.affine_state(W, b)
+    primal, gap = datafit.duality_gap(W, b, penalty, state=S)
+    if callback is not None:
+        callback(0, primal, gap)
+    Wy, by, Sy = W, b, S
     t = 1.0
     n_iter = 0
     while gap > tol_abs and n_iter < max_iter:
         n_iter += 1
-        GW, gb = datafit.gradient(Wy, by)
-        W_new = penalty.prox(Wy - step * GW, step)
-        b_new = None if b is None else by - step * gb
+        GW, gb, aux = datafit.gradient_at_state(Sy)
+        L = max(L * shrink, L_floor)
+        while True:
+            W_new = penalty.prox(Wy - GW / L, 1.0 / L)
+            b_new = None if b is None else by - gb / L
+            S_new = datafit.affine_state(W_new, b_new)
+            dW = W_new - Wy
+            sq = float(np.vdot(dW, dW))
+            if b is not None:
+                sq += float(np.vdot(b_new - by, b_new - by))
+            curv = datafit.curvature(S_new, Sy, aux, dW)
+            if curv <= factor * L * sq or L >= L_cap:
+                break
+            L = min(2.0 * L, L_cap)
         t_new, beta = _momentum(t, (Wy, W_new, W), (by, b_new, b))
-        Wy = W_new + beta * (W_new - W) if beta > 0 else W_new
-        if b is not None:
-            by = b_new + beta * (b_new - b) if beta > 0 else b_new
-        W, b, t = W_new, b_new, t_new
+        if beta > 0:
+            Wy = W_new + beta * (W_new - W)
+            by = None if b is None else b_new + beta * (b_new - b)
+            Sy = S_new + beta * (S_new - S)
+        else:
+            Wy, by, Sy = W_new, b_new, S_new
+        W, b, S, t = W_new, b_new, S_new, t_new
         if n_iter % gap_every == 0 or n_iter == max_iter:
-            primal, gap = datafit.duality_gap(W, b, penalty)
+            primal, gap = datafit.duality_gap(W, b, penalty, state=S)
             if callback is not None:
                 callback(n_iter, primal, gap)
     return W, b, gap, n_iter
-
-
-def _start(datafit, penalty, W, b, callback):
-    """Copies of the starting point and its duality gap (reported)."""
-    W = np.array(W, dtype=np.float64)
-    b = None if b is None else np.array(b, dtype=np.float64)
-    primal, gap = datafit.duality_gap(W, b, penalty)
-    if callback is not None:
-        callback(0, primal, gap)
-    return W, b, gap
 
 
 def _momentum(t, W_triple, b_triple):
@@ -112,48 +125,3 @@ def _momentum(t, W_triple, b_triple):
         t = 1.0
     t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
     return t_new, (t - 1.0) / t_new
-
-
-def _fista_adaptive(datafit, penalty, W, b, max_iter, tol_abs, gap_every,
-                    callback):
-    """:func:`fista` with the adaptive step of the module docstring
-    (``SampleDatafit`` only: it needs the linear predictor)."""
-    design, loss, y, v = datafit.design, datafit.loss, datafit.y, datafit.v
-    L_max = datafit.lipschitz
-    L = L_max
-    W, b, gap = _start(datafit, penalty, W, b, callback)
-    Z = datafit.linear_predictor(W, b)
-    Wy, by, Zy = W, b, Z
-    t = 1.0
-    n_iter = 0
-    while gap > tol_abs and n_iter < max_iter:
-        n_iter += 1
-        Dy = loss.derivative(Zy, y, v)
-        GW = design.rmatmat(Dy)
-        gb = None if b is None else design.task_sum(Dy)
-        L = max(L * _SHRINK, 1e-12 * L_max)
-        while True:
-            W_new = penalty.prox(Wy - GW / L, 1.0 / L)
-            b_new = None if b is None else by - gb / L
-            Z_new = datafit.linear_predictor(W_new, b_new)
-            dz = Z_new - Zy
-            sq = float(np.vdot(W_new - Wy, W_new - Wy))
-            if b is not None:
-                sq += float(np.vdot(b_new - by, b_new - by))
-            curv = float(np.vdot(loss.derivative(Z_new, y, v) - Dy, dz))
-            if curv <= 0.5 * L * sq or L >= 2 * L_max:
-                break
-            L *= 2.0
-        t_new, beta = _momentum(t, (Wy, W_new, W), (by, b_new, b))
-        if beta > 0:
-            Wy = W_new + beta * (W_new - W)
-            by = None if b is None else b_new + beta * (b_new - b)
-            Zy = Z_new + beta * (Z_new - Z)
-        else:
-            Wy, by, Zy = W_new, b_new, Z_new
-        W, b, Z, t = W_new, b_new, Z_new, t_new
-        if n_iter % gap_every == 0 or n_iter == max_iter:
-            primal, gap = datafit.duality_gap(W, b, penalty)
-            if callback is not None:
-                callback(n_iter, primal, gap)
-    return W, b, gap, n_iter
