@@ -667,9 +667,7 @@ def _gap(state, W, U, penalty):
     ``c`` a factor, or one per task, see ``Penalty.dual_scaling``)."""
     vr2, vry = state.sums()  # per task
     primal = 0.5 * float(vr2.sum()) + penalty.value(W)
-    c = penalty.dual_scaling(U)
-    # without a ridge part h* is the indicator of the ball c U lies in
-    conj = penalty.conjugate(c * U) if penalty.mu > 0 or penalty.lam <= 0 else 0.0
+    c, conj = penalty.feasible_dual(U)
     dual = float(np.sum(c * vry - 0.5 * c * c * vr2)) - conj
     return primal, primal - dual
 

@@ -47,11 +47,6 @@ def _rows_per_task(design):
     return design.n_samples if design.shared else int(design.counts.max())
 
 
-def _dual_feasible_scale(penalty, U):
-    c = penalty.dual_scaling(U)
-    return c, penalty.conjugate(c * U)
-
-
 class SampleDatafit:
     """``F(W, b) = sum_i v_i loss(y_i, (X W)_i + b_t)`` through the design.
 
@@ -188,7 +183,7 @@ class SampleDatafit:
             theta = self.loss.balance_classes(theta, self.y, self.design.task_sum,
                                               self.design.task_broadcast)
         U = self.design.rmatmat(theta)
-        c, conj = _dual_feasible_scale(penalty, U)
+        c, conj = penalty.feasible_dual(U)
         if np.ndim(c):  # one factor per task
             c = self.design.task_broadcast(c)
         dual = self.loss.dual_value(c * theta, self.y, self.v) - conj
@@ -238,6 +233,13 @@ class GramDatafit:
     def affine_state(self, W, b=None):
         return self._QW(W)
 
+    def kernel_statistics(self):
+        """``(Q, omega, C)`` for compiled code: ``Q`` as (1, d, d) when shared
+        by the tasks (scaled by ``omega_t``), else (T, d, d) with ``omega = 1``."""
+        if self.shared:
+            return self.Q[None], self.omega, self.C
+        return self.Q, np.ones(self.C.shape[1]), self.C
+
     def gradient_at_state(self, QW):
         return QW - self.C, None, None
 
@@ -267,7 +269,7 @@ class GramDatafit:
         WQW = np.einsum("jt,jt->t", W, QW)  # per task, as the dual may scale
         CW = np.einsum("jt,jt->t", self.C, W)  # each task on its own
         primal = 0.5 * WQW.sum() - CW.sum() + 0.5 * self.yy + penalty.value(W)
-        c, conj = _dual_feasible_scale(penalty, self.C - QW)
+        c, conj = penalty.feasible_dual(self.C - QW)
         yy = self.yy_t
         dual = float(np.sum(c * (yy - CW) - 0.5 * c * c * (yy - 2 * CW + WQW))) - conj
         return float(primal), float(primal - dual)

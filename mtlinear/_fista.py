@@ -37,10 +37,16 @@ sufficient statistics), from which both the gradient and the left side
 follow, and which is extrapolated with the iterate.  The start needs no
 eigenvalue computation either (see ``step_bounds`` of the datafits).
 
+With sufficient statistics and the package's penalties the iterations
+between two gap evaluations run in one compiled call (:func:`_gram_steps`).
+
 Stopping: every ``gap_every`` iterations the duality gap of the data-fit is
 computed at ``W_k``; the solve stops when it is at most ``tol_abs``.
 """
 import numpy as np
+from numba import njit
+
+from .penalties import _prox_kernel
 
 __all__ = ["fista"]
 
@@ -71,21 +77,47 @@ def fista(datafit, penalty, W, b, max_iter, tol_abs, gap_every=10, callback=None
     L, L_cap = datafit.step_bounds()
     if not L_cap > 0:  # F is constant (an all-zero design)
         L = L_cap = 1.0
-    L_floor = 1e-12 * L_cap
-    factor, shrink = datafit.curvature_factor, datafit.step_shrink
-    W = np.array(W, dtype=np.float64)
+    W = np.array(W, dtype=np.float64, order="C")
     b = None if b is None else np.array(b, dtype=np.float64)
     S = datafit.affine_state(W, b)
+    it = _Iterate(W, b, S, L, L_cap, datafit)
     primal, gap = datafit.duality_gap(W, b, penalty, state=S)
     if callback is not None:
         callback(0, primal, gap)
-    Wy, by, Sy = W, b, S
-    t = 1.0
+    compiled = (hasattr(datafit, "kernel_statistics")
+                and penalty.kernel is not None)
     n_iter = 0
     while gap > tol_abs and n_iter < max_iter:
-        n_iter += 1
+        steps = min(gap_every - n_iter % gap_every, max_iter - n_iter)
+        done = _compiled_steps(datafit, penalty, it, steps) if compiled else 0
+        if done < steps:  # the rest here (also a step the kernel declined)
+            _steps(datafit, penalty, it, steps - done)
+        n_iter += steps
+        primal, gap = datafit.duality_gap(it.W, it.b, penalty, state=it.S)
+        if callback is not None:
+            callback(n_iter, primal, gap)
+    return it.W, it.b, gap, n_iter
+
+
+class _Iterate:
+    """FISTA's variables: ``W``, ``b``, their affine state ``S``, the
+    extrapolated ``(Wy, by, Sy)``, the momentum ``t`` and the step's ``L``."""
+
+    def __init__(self, W, b, S, L, L_cap, datafit):
+        self.W, self.b, self.S = W, b, S
+        self.Wy, self.by, self.Sy = W, b, S
+        self.t, self.L, self.L_cap = 1.0, L, L_cap
+        self.L_floor = 1e-12 * L_cap
+        self.factor, self.shrink = datafit.curvature_factor, datafit.step_shrink
+
+
+def _steps(datafit, penalty, it, n_steps):
+    """``n_steps`` iterations of the module docstring on ``it`` (any datafit
+    and penalty; see :func:`_compiled_steps` for the compiled ones)."""
+    W, b, S, Wy, by, Sy, t, L = it.W, it.b, it.S, it.Wy, it.by, it.Sy, it.t, it.L
+    for _ in range(n_steps):
         GW, gb, aux = datafit.gradient_at_state(Sy)
-        L = max(L * shrink, L_floor)
+        L = max(L * it.shrink, it.L_floor)
         while True:
             W_new = penalty.prox(Wy - GW / L, 1.0 / L)
             b_new = None if b is None else by - gb / L
@@ -95,9 +127,9 @@ def fista(datafit, penalty, W, b, max_iter, tol_abs, gap_every=10, callback=None
             if b is not None:
                 sq += float(np.vdot(b_new - by, b_new - by))
             curv = datafit.curvature(S_new, Sy, aux, dW)
-            if curv <= factor * L * sq or L >= L_cap:
+            if curv <= it.factor * L * sq or L >= it.L_cap:
                 break
-            L = min(2.0 * L, L_cap)
+            L = min(2.0 * L, it.L_cap)
         t_new, beta = _momentum(t, (Wy, W_new, W), (by, b_new, b))
         if beta > 0:
             Wy = W_new + beta * (W_new - W)
@@ -106,11 +138,79 @@ def fista(datafit, penalty, W, b, max_iter, tol_abs, gap_every=10, callback=None
         else:
             Wy, by, Sy = W_new, b_new, S_new
         W, b, S, t = W_new, b_new, S_new, t_new
-        if n_iter % gap_every == 0 or n_iter == max_iter:
-            primal, gap = datafit.duality_gap(W, b, penalty, state=S)
-            if callback is not None:
-                callback(n_iter, primal, gap)
-    return W, b, gap, n_iter
+    it.W, it.b, it.S, it.Wy, it.by, it.Sy, it.t, it.L = W, b, S, Wy, by, Sy, t, L
+
+
+def _compiled_steps(datafit, penalty, it, n_steps):
+    """:func:`_steps` for sufficient statistics and a penalty with a compiled
+    prox, in one call (:func:`_gram_steps`); returns how many were done."""
+    Q, omega, C = datafit.kernel_statistics()
+    arrays = [np.ascontiguousarray(A) for A in (C, it.W, it.Wy, it.S, it.Sy)]
+    done, it.W, it.Wy, it.S, it.Sy, it.t, it.L = _gram_steps(
+        np.ascontiguousarray(Q), omega, *arrays, it.t, it.L, it.L_floor,
+        it.L_cap, it.shrink, n_steps, penalty.lam, penalty.mu, penalty.kernel)
+    return done
+
+
+@njit(cache=True)
+def _gram_product(Q, omega, W):
+    """``Q_t w_t`` for every task: ``Q`` is (1, d, d) shared (then scaled by
+    ``omega_t``) or (T, d, d)."""
+    if Q.shape[0] == 1:
+        return np.dot(Q[0], W) * omega
+    d, T = W.shape
+    out = np.zeros((d, T))
+    for t in range(T):
+        for i in range(d):
+            acc = 0.0
+            for j in range(d):
+                acc += Q[t, i, j] * W[j, t]
+            out[i, t] = acc
+    return out
+
+
+@njit(cache=True)
+def _gram_steps(Q, omega, C, W, Wy, P, Py, t, L, L_floor, L_cap, shrink,
+                n_steps, lam, mu, kind):
+    """:func:`_steps` for sufficient statistics (``P = Q W`` the affine
+    state) and a penalty with a compiled prox (``kind``, see
+    ``Penalty.kernel``), in one call: on small problems the Python of an
+    iteration costs more than its arithmetic.  Returns the steps done (fewer
+    when the prox declined, see :func:`mtlinear.penalties._prox_kernel`) and
+    the variables after them."""
+    d, T = W.shape
+    Z = np.empty((d, T))
+    for step in range(n_steps):
+        L = max(L * shrink, L_floor)
+        while True:
+            for j in range(d):  # the gradient step, gradient Py - C
+                for k in range(T):
+                    Z[j, k] = Wy[j, k] - (Py[j, k] - C[j, k]) / L
+            W_new, ok = _prox_kernel(Z, lam / L, 1.0 / (1.0 + mu / L), kind)
+            if not ok:
+                return step, W, Wy, P, Py, t, L
+            P_new = _gram_product(Q, omega, W_new)
+            sq = curv = direction = 0.0
+            for j in range(d):
+                for k in range(T):
+                    dw = W_new[j, k] - Wy[j, k]
+                    sq += dw * dw
+                    curv += (P_new[j, k] - Py[j, k]) * dw
+                    direction -= dw * (W_new[j, k] - W[j, k])
+            if curv <= L * sq or L >= L_cap:
+                break
+            L = min(2.0 * L, L_cap)
+        if direction > 0.0:  # <Wy - W_new, W_new - W> > 0: restart
+            t = 1.0
+        t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+        beta = (t - 1.0) / t_new
+        if beta > 0.0:
+            Wy = W_new + beta * (W_new - W)
+            Py = P_new + beta * (P_new - P)
+        else:
+            Wy, Py = W_new, P_new
+        W, P, t = W_new, P_new, t_new
+    return n_steps, W, Wy, P, Py, t, L
 
 
 def _momentum(t, W_triple, b_triple):
