@@ -36,16 +36,20 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from .penalties import (_KERNEL_L1, _KERNEL_L21, _row_feasible_dual,
+                        _row_penalty_value)
+
 
 __all__ = ["bcd", "make_bcd_state", "ResidualState", "GramState"]
 
-_L1, _L21 = 0, 1
+_L1, _L21 = _KERNEL_L1, _KERNEL_L21  # the penalties' compiled codes
 _ANDERSON_K = 3
 _BLOCK = 64  # rows per block in the shared-design epochs
 _GRAM_BLOCK_MAX_FLOATS = 2 ** 23  # copy of Q's working-set rows
 _GROWTH = 2  # working-set growth factor per outer iteration
 _FIRST_CHECK = 2  # epochs before the first inner gap check
 _CHEAP_WS_RATIO = 10  # rows per working-set row below which it is solved to tol
+_NO_BLOCKS = np.empty((0, 1, 1))  # GramState without blocks (see _inner_gram)
 
 
 # ------------------------------------------------------------ Numba kernels
@@ -374,6 +378,93 @@ def _gram_sums(W, P, omega, C):
     return WQW, CW
 
 
+@njit(cache=True)
+def _gram_objective(W, P, omega, C, yy, lam, mu, kind):
+    """Primal objective and the per-task sums ``(vr2, vry)`` of the gap."""
+    WQW, CW = _gram_sums(W, P, omega, C)
+    vr2 = yy - 2.0 * CW + WQW
+    primal = 0.5 * vr2.sum() + _row_penalty_value(W, lam, mu, kind)
+    return primal, vr2, yy - CW
+
+
+@njit(cache=True)
+def _gram_ws_gap(W, P, omega, C, yy, ws, lam, mu, kind):
+    """:func:`_gap` on the working set's rows, from the statistics."""
+    primal, vr2, vry = _gram_objective(W, P, omega, C, yy, lam, mu, kind)
+    T = W.shape[1]
+    U = np.empty((ws.size, T))
+    for l in range(ws.size):
+        for t in range(T):
+            U[l, t] = C[ws[l], t] - P[ws[l], t] * omega[t]
+    c, conj = _row_feasible_dual(U, lam, mu, kind)
+    dual = 0.0
+    for t in range(T):
+        dual += c[t] * vry[t] - 0.5 * c[t] * c[t] * vr2[t]
+    return primal - (dual - conj)
+
+
+@njit(cache=True)
+def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, lam, mu, kind,
+                max_epochs, inner_tol, outer_gap, check_every):
+    """The working-set solve of :func:`bcd` on :class:`GramState`, in one
+    compiled call: epochs, Anderson extrapolation every ``_ANDERSON_K + 1``
+    epochs (kept if it lowers the objective), gap checks on the working set
+    scheduled by :func:`_epochs_to_target`.  ``rows`` / ``gram`` are the
+    blocks of :func:`_gather_blocks` (empty: the plain epochs on ``Q``).
+    ``W`` and ``P = Q W`` are updated in place; returns the epochs run.
+
+    The same steps as the Python loop of :func:`bcd` (which serves the
+    residual states); on small problems its overhead per epoch had cost more
+    than the epoch.
+    """
+    k, T = ws.size, W.shape[1]
+    history_W = np.empty((_ANDERSON_K + 1, k * T))
+    history_P = np.empty((_ANDERSON_K + 1, P.shape[0], P.shape[1]))
+    n_history = 0
+    epochs = 0
+    next_check, last_gap, last_check = _FIRST_CHECK, outer_gap, 0
+    blocks = rows.shape[0] > 0
+    while epochs < max_epochs:
+        if blocks:
+            _epoch_gram_blocks(rows, gram, ws, omega, C, W, P, lam, mu, kind)
+        else:
+            _epoch_gram(Q, omega, C, W, P, ws, lam, mu, kind)
+        epochs += 1
+        for l in range(k):
+            for t in range(T):
+                history_W[n_history, l * T + t] = W[ws[l], t]
+        history_P[n_history] = P
+        n_history += 1
+        if n_history == _ANDERSON_K + 1:
+            n_history = 0
+            c = _anderson_kernel(history_W)
+            if c.size:
+                current = _gram_objective(W, P, omega, C, yy, lam, mu, kind)[0]
+                mix = np.dot(c, history_W[1:])
+                mix_P = np.zeros_like(P)
+                for i in range(c.size):
+                    mix_P += c[i] * history_P[i + 1]
+                for l in range(k):
+                    for t in range(T):
+                        W[ws[l], t] = mix[l * T + t]
+                P[:] = mix_P
+                if _gram_objective(W, P, omega, C, yy, lam, mu,
+                                   kind)[0] >= current:  # back to the epoch's
+                    for l in range(k):
+                        for t in range(T):
+                            W[ws[l], t] = history_W[_ANDERSON_K, l * T + t]
+                    P[:] = history_P[_ANDERSON_K]
+        if epochs == next_check:
+            gap = _gram_ws_gap(W, P, omega, C, yy, ws, lam, mu, kind)
+            if gap <= inner_tol:
+                break
+            next_check = min(epochs + _epochs_to_target(
+                last_gap, gap, epochs - last_check, inner_tol, check_every),
+                (epochs // check_every + 1) * check_every)
+            last_gap, last_check = gap, epochs
+    return epochs
+
+
 # ------------------------------------------------------------ states
 def _support_if_sparse(W):
     """The nonzero rows of ``W`` when they are at most half of them, else
@@ -594,7 +685,7 @@ class GramState:
         shared = omega is not None
         self.Q = Q[None] if shared else Q
         self.omega = omega if shared else np.ones(problem.n_tasks)
-        self.yy = yy  # per task
+        self.yy = np.ascontiguousarray(yy, dtype=np.float64)  # per task
         diag = np.diagonal(self.Q, axis1=1, axis2=2).T  # (d, 1 or T)
         self.curv = np.maximum(diag, 0.0) * self.omega  # centred: >= -eps
         self.min_row_curvature = float(self.curv.max(axis=1).min())
@@ -640,6 +731,19 @@ class GramState:
             _epoch_gram(self.Q, self.omega, self.C, W, self.P, ws, lam, mu,
                         kind)
         self._W = W
+
+    def inner_solve(self, W, ws, penalty, kind, max_epochs, inner_tol,
+                    outer_gap, check_every):
+        """The working-set solve in one compiled call (:func:`_inner_gram`)."""
+        if ws is not self._ws:
+            self._set_working_set(ws)
+        rows, gram = ((self._blocks, self._gram) if self._blocks is not None
+                      else (_NO_BLOCKS, _NO_BLOCKS))
+        epochs = _inner_gram(self.Q, rows, gram, ws, self.omega, self.C, self.yy,
+                             W, self.P, penalty.lam, penalty.mu, kind,
+                             max_epochs, inner_tol, outer_gap, check_every)
+        self._W = W
+        return epochs
 
     def neg_gradient(self, rows):
         if rows.size == self.C.shape[0]:  # every row: no gathering copies
@@ -705,6 +809,7 @@ def _anderson_kernel(iterates):
     return z / total
 
 
+@njit(cache=True)
 def _epochs_to_target(gap_before, gap, epochs, target, most):
     """Epochs until the next gap check: the linear rate seen over the last
     ``epochs`` epochs predicts when ``gap`` reaches ``target`` (from 1 to
@@ -818,6 +923,11 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
         if ws.size * _CHEAP_WS_RATIO <= rows.size:
             final = True
         inner_tol = tol_abs if final else max(inner_ratio * gap, tol_abs)
+        if hasattr(state, "inner_solve"):
+            n_iter += state.inner_solve(W, ws, penalty, kind, max_iter - n_iter,
+                                        inner_tol, gap, check_every)
+            state.reset(W, ws)
+            continue
         history = []
         epochs = 0
         # an early check first: a warm start may need only a few epochs

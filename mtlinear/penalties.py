@@ -157,6 +157,69 @@ def _prox_kernel(W, threshold, scale, kind):
     return W * scale, True
 
 
+@njit(cache=True)
+def _row_penalty_value(W, lam, mu, kind):
+    """``h(W)`` for ``l1`` / ``l21`` (``kind``) with their ridge part."""
+    norm = 0.0
+    sq = 0.0
+    for j in range(W.shape[0]):
+        row_sq = 0.0
+        for t in range(W.shape[1]):
+            w = W[j, t]
+            row_sq += w * w
+            if kind == _KERNEL_L1:
+                norm += abs(w)
+        sq += row_sq
+        if kind == _KERNEL_L21:
+            norm += np.sqrt(row_sq)
+    return (lam * norm if lam > 0.0 else 0.0) + 0.5 * mu * sq
+
+
+@njit(cache=True)
+def _row_feasible_dual(U, lam, mu, kind):
+    """``Penalty.feasible_dual`` for ``l1`` / ``l21`` (``kind``): one factor
+    per task (equal ones for ``l21``) and the conjugate there.
+
+    With a ridge part ``h*(U) = ||prox_{lam N}(U)||^2 / (2 mu)`` (soft-
+    thresholded entries or row norms), else ``c`` scales ``U`` into the
+    dual-norm ball (``c = 0`` when ``lam = 0``).
+    """
+    d, T = U.shape
+    c = np.ones(T)
+    if mu > 0.0:
+        conj = 0.0
+        for j in range(d):
+            row_sq = 0.0
+            for t in range(T):
+                row_sq += U[j, t] * U[j, t]
+                if kind == _KERNEL_L1:
+                    excess = max(abs(U[j, t]) - lam, 0.0)
+                    conj += excess * excess
+            if kind == _KERNEL_L21:
+                excess = max(np.sqrt(row_sq) - lam, 0.0)
+                conj += excess * excess
+        return c, conj / (2.0 * mu)
+    if lam <= 0.0:
+        return np.zeros(T), 0.0
+    if kind == _KERNEL_L21:  # the largest row norm, one factor
+        top = 0.0
+        for j in range(d):
+            row_sq = 0.0
+            for t in range(T):
+                row_sq += U[j, t] * U[j, t]
+            top = max(top, np.sqrt(row_sq))
+        if top > lam:
+            c[:] = lam / top
+        return c, 0.0
+    for t in range(T):  # l1: the largest entry of each task
+        top = 0.0
+        for j in range(d):
+            top = max(top, abs(U[j, t]))
+        if top > lam:
+            c[t] = lam / top
+    return c, 0.0
+
+
 # ---------------------------------------------------------------- classes
 class Penalty:
     """Base class: ``alpha * (r N(W) + (1 - r)/2 ||W||_F^2)``.
@@ -249,12 +312,26 @@ class Penalty:
         return c, 0.0
 
 
-class L1(Penalty):
+class _RowSeparable(Penalty):
+    """Norms that are sums over feature rows: compiled value and dual point
+    (the same kernels serve the compiled coordinate descent)."""
+
+    row_separable = True
+
+    def value(self, W):
+        return _row_penalty_value(np.ascontiguousarray(W, dtype=np.float64),
+                                  self.lam, self.mu, self.kernel)
+
+    def feasible_dual(self, U):
+        return _row_feasible_dual(np.ascontiguousarray(U, dtype=np.float64),
+                                  self.lam, self.mu, self.kernel)
+
+
+class L1(_RowSeparable):
     """``N(W) = sum_jt |W_jt|``: independent sparse models (Lasso per task)."""
 
     name = "l1"
     kernel = _KERNEL_L1
-    row_separable = True
 
     def norm(self, W):
         return float(np.abs(W).sum())
@@ -285,12 +362,11 @@ class L1(Penalty):
                         self.lam / np.maximum(top, np.finfo(float).tiny))
 
 
-class L21(Penalty):
+class L21(_RowSeparable):
     """``N(W) = sum_j ||W_j||_2`` over feature rows: joint feature selection."""
 
     name = "l21"
     kernel = _KERNEL_L21
-    row_separable = True
 
     def norm(self, W):
         return float(_row_norms(np.ascontiguousarray(W)).sum())
