@@ -47,7 +47,9 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
         sorted labels.  ``task_weights = n_t`` gives MALSAR's scaling (one sum
         over all samples).
     max_iter : int, default=5000
-        Maximum number of solver iterations.
+        Maximum number of solver iterations (epochs of coordinate descent).
+        With ``solver="auto"``, a coordinate descent that exhausts them
+        unconverged is continued by FISTA for up to as many iterations.
     tol : float, default=1e-4
         Relative duality-gap tolerance: the solve stops when the gap is at
         most ``tol`` times the objective at ``W = 0`` (with the best

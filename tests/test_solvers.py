@@ -380,3 +380,30 @@ def test_row_penalty_kernels_match_the_generic_formulas(penalty, alpha, l1_ratio
     c_ref, conj_ref = Penalty.feasible_dual(pen, U)
     np.testing.assert_allclose(c, np.broadcast_to(c_ref, c.shape), rtol=1e-13)
     assert conj == pytest.approx(conj_ref, rel=1e-12, abs=1e-15)
+
+
+def test_auto_continues_an_exhausted_coordinate_descent_with_fista():
+    # a tiny underdetermined task with strongly correlated features at a
+    # small alpha: coordinate descent needs 1285 epochs, FISTA 570 iterations
+    import warnings
+    from scipy.signal import lfilter
+    from sklearn.exceptions import ConvergenceWarning
+    rng = np.random.default_rng(1)
+    n, d, rho = 13, 28, 0.99
+    X = lfilter([np.sqrt(1 - rho ** 2)], [1.0, -rho], rng.standard_normal((n, d)),
+                axis=1)
+    Y = X @ rng.standard_normal((d, 2)) + 0.3 * rng.standard_normal((n, 2))
+    alpha = alpha_max(X, Y, penalty="l1") / 1000
+    params = dict(alpha=alpha, penalty="l1", max_iter=1000, tol=1e-4)
+    with pytest.warns(ConvergenceWarning):
+        MultiTaskRegressor(solver="bcd", **params).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        auto = MultiTaskRegressor(solver="auto", **params).fit(X, Y)
+    assert auto.n_iter_ > 1000
+    reference = MultiTaskRegressor(solver="fista", **dict(params, max_iter=100000,
+                                                          tol=1e-12)).fit(X, Y)
+    objective = 0.5 * ((Y - Y.mean(0)) ** 2).sum() / n  # P(0), both tasks
+    assert auto.dual_gap_ <= 1e-4 * objective
+    np.testing.assert_allclose(auto.predict(X), reference.predict(X),
+                               atol=np.sqrt(2 * 1e-4 * objective) * 3)
