@@ -34,8 +34,9 @@ difference of function values (which rounding dominates near the solution).
 It costs no extra product with the design: the datafit keeps an *affine
 state* of the iterate (the linear predictor ``X W + b``, or ``Q W`` for
 sufficient statistics), from which both the gradient and the left side
-follow, and which is extrapolated with the iterate.  The start needs no
-eigenvalue computation either (see ``step_bounds`` of the datafits).
+follow, and which is extrapolated with the iterate.  With sufficient
+statistics the start needs no eigenvalue computation either (see
+``step_bounds`` of the datafits).
 
 With sufficient statistics and the package's penalties the iterations
 between two gap evaluations run in one compiled call (:func:`_gram_steps`).
