@@ -440,9 +440,10 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, lam, mu, kind,
             c = _anderson_kernel(history_W)
             if c.size:
                 current = _gram_objective(W, P, omega, C, yy, lam, mu, kind)[0]
-                mix = np.dot(c, history_W[1:])
+                mix = np.zeros(k * T)
                 mix_P = np.zeros_like(P)
                 for i in range(c.size):
+                    mix += c[i] * history_W[i + 1]
                     mix_P += c[i] * history_P[i + 1]
                 for l in range(k):
                     for t in range(T):
@@ -797,16 +798,49 @@ def _anderson_kernel(iterates):
     instead of a dozen small numpy ones, since it runs every few epochs."""
     diffs = iterates[1:] - iterates[:-1]  # (K, m)
     K = diffs.shape[0]
-    gram = np.dot(diffs, diffs.T)
+    gram = np.empty((K, K))  # loops: np.dot's shape checks cost compile time
+    for i in range(K):
+        for j in range(i + 1):
+            gram[i, j] = gram[j, i] = np.sum(diffs[i] * diffs[j])
     trace = np.trace(gram)
     if not 0.0 < trace < np.inf:  # no progress (singular) or not finite
         return np.empty(0)
     gram += 1e-12 * trace * np.eye(K)
-    z = np.linalg.solve(gram, np.ones(K))
+    z = _cholesky_solve(gram, np.ones(K))
     total = z.sum()
     if not np.all(np.isfinite(z)) or total == 0.0:
         return np.empty(0)
     return z / total
+
+
+@njit(cache=True)
+def _cholesky_solve(A, b):
+    """``A^{-1} b`` for a small symmetric positive definite ``A`` (NaNs if a
+    pivot is not positive).  Written out: numba's ``np.linalg.solve`` cost
+    2.5 s of first compilation for a 3 x 3 system."""
+    K = A.shape[0]
+    R = np.zeros((K, K))  # A = R R^T, R lower triangular
+    for i in range(K):
+        for j in range(i + 1):
+            acc = A[i, j]
+            for k in range(j):
+                acc -= R[i, k] * R[j, k]
+            if i == j:
+                if not acc > 0.0:
+                    return np.full(K, np.nan)
+                R[i, i] = np.sqrt(acc)
+            else:
+                R[i, j] = acc / R[j, j]
+    z = b.copy()
+    for i in range(K):  # R y = b
+        for k in range(i):
+            z[i] -= R[i, k] * z[k]
+        z[i] /= R[i, i]
+    for i in range(K - 1, -1, -1):  # R^T x = y
+        for k in range(i + 1, K):
+            z[i] -= R[k, i] * z[k]
+        z[i] /= R[i, i]
+    return z
 
 
 @njit(cache=True)
