@@ -39,7 +39,6 @@ from numba import njit
 from .penalties import (_KERNEL_L1, _KERNEL_L21, _row_feasible_dual,
                         _row_penalty_value)
 
-
 __all__ = ["bcd", "make_bcd_state", "ResidualState", "GramState"]
 
 _L1, _L21 = _KERNEL_L1, _KERNEL_L21  # the penalties' compiled codes

@@ -35,7 +35,6 @@ from functools import cached_property
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-
 __all__ = ["SampleDatafit", "GramDatafit"]
 
 # above this side, the Lipschitz constant of a non-quadratic loss comes from

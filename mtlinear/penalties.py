@@ -238,7 +238,8 @@ class Penalty:
     name = None
     row_separable = False
     orthogonally_invariant = False
-    kernel = None  # the prox's code in _prox_kernel, if it has one
+    kernel = None  # code of the compiled kernels (_prox_kernel; l1 / l21 value
+    # and dual point), for the package's penalties
 
     def __init__(self, alpha, l1_ratio=1.0):
         self.alpha = float(alpha)
