@@ -847,7 +847,7 @@ def _epochs_to_target(gap_before, gap, epochs, target, most):
     """Epochs until the next gap check: the linear rate seen over the last
     ``epochs`` epochs predicts when ``gap`` reaches ``target`` (from 1 to
     ``most``), so that a converging solve stops close to the target."""
-    if not 0.0 < gap < gap_before:
+    if not 0.0 < target < gap < gap_before:
         return most
     rate = np.log(gap / gap_before) / epochs  # < 0: log-gap per epoch
     return int(min(max(np.ceil(np.log(target / gap) / rate), 1), most))
