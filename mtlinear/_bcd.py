@@ -732,15 +732,15 @@ class GramState:
                         kind)
         self._W = W
 
-    def inner_solve(self, W, ws, penalty, kind, max_epochs, inner_tol,
-                    outer_gap, check_every):
+    def inner_solve(self, W, ws, penalty, max_epochs, inner_tol, outer_gap,
+                    check_every):
         """The working-set solve in one compiled call (:func:`_inner_gram`)."""
         if ws is not self._ws:
             self._set_working_set(ws)
         rows, gram = ((self._blocks, self._gram) if self._blocks is not None
                       else (_NO_BLOCKS, _NO_BLOCKS))
         epochs = _inner_gram(self.Q, rows, gram, ws, self.omega, self.C, self.yy,
-                             W, self.P, penalty.lam, penalty.mu, kind,
+                             W, self.P, penalty.lam, penalty.mu, penalty.kernel,
                              max_epochs, inner_tol, outer_gap, check_every)
         self._W = W
         return epochs
@@ -897,7 +897,7 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
     -------
     W, gap, n_iter (epochs)
     """
-    kind = _L1 if penalty.name == "l1" else _L21
+    kind = penalty.kernel  # _L1 or _L21
     lam, mu = penalty.lam, penalty.mu
     W = _lower_start(state, penalty, W, fallback)
     d, T = W.shape
@@ -957,7 +957,7 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
             final = True
         inner_tol = tol_abs if final else max(inner_ratio * gap, tol_abs)
         if hasattr(state, "inner_solve"):
-            n_iter += state.inner_solve(W, ws, penalty, kind, max_iter - n_iter,
+            n_iter += state.inner_solve(W, ws, penalty, max_iter - n_iter,
                                         inner_tol, gap, check_every)
             state.reset(W, ws)
             continue

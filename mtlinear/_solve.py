@@ -74,7 +74,9 @@ def _row_space_pays_off(problem, loss, penalty):
 
 def choose_solver(problem, loss, penalty, solver="auto"):
     """``"bcd"`` or ``"fista"`` for this problem (see the module docstring)."""
+    # coordinate descent runs the compiled l1 / l21 row updates
     bcd_applies = (loss.name == "squared" and penalty.row_separable
+                   and penalty.kernel is not None
                    and not problem.intercept_variable)
     if solver == "bcd":
         if not bcd_applies:
