@@ -48,7 +48,7 @@ _GRAM_BLOCK_MAX_FLOATS = 2 ** 23  # copy of Q's working-set rows
 _GROWTH = 2  # working-set growth factor per outer iteration
 _FIRST_CHECK = 2  # epochs before the first inner gap check
 _CHEAP_WS_RATIO = 10  # rows per working-set row below which it is solved to tol
-_NO_BLOCKS = np.empty((0, 1, 1))  # GramState without blocks (see _inner_gram)
+_NO_ROWS = np.empty(0, dtype=np.int64)
 
 
 # ------------------------------------------------------------ Numba kernels
@@ -387,19 +387,32 @@ def _gram_objective(W, P, omega, C, yy, lam, mu, kind):
 
 
 @njit(cache=True)
-def _gram_ws_gap(W, P, omega, C, yy, ws, lam, mu, kind):
-    """:func:`_gap` on the working set's rows, from the statistics."""
+def _gram_neg_gradient(C, P, omega, rows):
+    """``-dF/dW = C - omega P`` on the feature ``rows``."""
+    U = np.empty((rows.size, C.shape[1]))
+    for l in range(rows.size):
+        for t in range(C.shape[1]):
+            U[l, t] = C[rows[l], t] - P[rows[l], t] * omega[t]
+    return U
+
+
+@njit(cache=True)
+def _gram_gap(W, P, omega, C, yy, U, lam, mu, kind):
+    """:func:`_gap` from the statistics: ``(primal, gap, c)`` with the dual
+    factors ``c`` of ``U`` (the negative gradient on some rows)."""
     primal, vr2, vry = _gram_objective(W, P, omega, C, yy, lam, mu, kind)
-    T = W.shape[1]
-    U = np.empty((ws.size, T))
-    for l in range(ws.size):
-        for t in range(T):
-            U[l, t] = C[ws[l], t] - P[ws[l], t] * omega[t]
     c, conj = _row_feasible_dual(U, lam, mu, kind)
     dual = 0.0
-    for t in range(T):
+    for t in range(W.shape[1]):
         dual += c[t] * vry[t] - 0.5 * c[t] * c[t] * vr2[t]
-    return primal - (dual - conj)
+    return primal, primal - (dual - conj), c
+
+
+@njit(cache=True)
+def _gram_ws_gap(W, P, omega, C, yy, ws, lam, mu, kind):
+    """The gap of the problem restricted to the working set ``ws``."""
+    U = _gram_neg_gradient(C, P, omega, ws)
+    return _gram_gap(W, P, omega, C, yy, U, lam, mu, kind)[1]
 
 
 @njit(cache=True)
@@ -463,6 +476,92 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, lam, mu, kind,
                 (epochs // check_every + 1) * check_every)
             last_gap, last_check = gap, epochs
     return epochs
+
+
+@njit(cache=True)
+def _gram_reset(Q, W, rows, P):
+    """``P = Q W`` exactly, for ``W`` zero outside the feature ``rows``."""
+    d, T = W.shape
+    k = rows.size
+    if Q.shape[0] == 1:  # one BLAS product with the gathered rows (Q symmetric)
+        Q_rows = np.empty((k, d))
+        W_rows = np.empty((k, T))
+        for l in range(k):
+            Q_rows[l] = Q[0, rows[l]]
+            W_rows[l] = W[rows[l]]
+        P[:] = np.dot(Q_rows.T, W_rows)
+        return
+    P[:] = 0.0
+    for t in range(T):
+        for l in range(k):
+            w = W[rows[l], t]
+            if w != 0.0:
+                Q_row = Q[t, rows[l]]
+                for i in range(d):
+                    P[i, t] += Q_row[i] * w
+
+
+@njit(cache=True)
+def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, lam, mu, kind, max_iter,
+              tol_abs, ws_start, inner_ratio, check_every, screen,
+              block_max_floats, trace):
+    """:func:`bcd` on :class:`GramState`, outer loop included, in one
+    compiled call: on a small problem the Python of an outer iteration
+    (gradient, gap, screening, working set) cost more than its arithmetic.
+
+    ``W`` and ``P = Q W`` are updated in place.  Row ``i`` of ``trace``
+    receives ``(epochs, primal, gap)`` of the ``i``-th outer iteration while
+    it has rows (for the callback).  Returns ``(gap, epochs, rows written)``.
+    """
+    d, T = W.shape
+    active = np.ones(d, dtype=np.bool_)  # rows not screened out
+    in_last_ws = np.zeros(d, dtype=np.bool_)
+    ws = np.empty(0, dtype=np.int64)
+    rows_b = gram_b = np.empty((0, 1, 1))  # no blocks (see _inner_gram)
+    n_iter = n_trace = 0
+    ws_size = ws_start
+    while True:
+        rows = np.flatnonzero(active)
+        U = _gram_neg_gradient(C, P, omega, rows)
+        primal, gap, c = _gram_gap(W, P, omega, C, yy, U, lam, mu, kind)
+        if (gap <= tol_abs or n_iter >= max_iter) and rows.size < d:
+            # the gap of the screened problem; certify on the full one
+            rows = np.arange(d)
+            U = _gram_neg_gradient(C, P, omega, rows)
+            primal, gap, c = _gram_gap(W, P, omega, C, yy, U, lam, mu, kind)
+            active[:] = True
+        if n_trace < trace.shape[0]:
+            trace[n_trace, 0], trace[n_trace, 1], trace[n_trace, 2] = (n_iter,
+                                                                        primal, gap)
+            n_trace += 1
+        if gap <= tol_abs or n_iter >= max_iter:
+            return gap, n_iter, n_trace
+        if screen and lam > 0.0:
+            zero = _screen_rows(U, c, curv, rows, gap, lam, kind, min_curv)
+            if zero.any():
+                moved = False
+                for l in np.flatnonzero(zero):
+                    active[rows[l]] = False
+                    for t in range(T):
+                        moved |= W[rows[l], t] != 0.0
+                        W[rows[l], t] = 0.0
+                if moved:
+                    _gram_reset(Q, W, np.flatnonzero(active), P)
+                keep = np.flatnonzero(~zero)
+                rows, U = rows[keep], U[keep]
+        new_ws, ws_size, final = _next_working_set(W, rows, U, lam, kind,
+                                                   ws_size, ws, in_last_ws)
+        if new_ws.size != ws.size or np.any(new_ws != ws):
+            ws = new_ws
+            if Q.shape[0] == 1 and ws.size * d <= block_max_floats:
+                rows_b, gram_b = _gather_blocks(Q[0], ws, _BLOCK)
+            else:
+                rows_b = gram_b = np.empty((0, 1, 1))
+        inner_tol = tol_abs if final else max(inner_ratio * gap, tol_abs)
+        n_iter += _inner_gram(Q, rows_b, gram_b, ws, omega, C, yy, W, P, lam, mu,
+                              kind, max_iter - n_iter, inner_tol, gap, check_every)
+        # exact state for the outer gap (extrapolations accumulate rounding)
+        _gram_reset(Q, W, ws, P)
 
 
 # ------------------------------------------------------------ states
@@ -689,61 +788,29 @@ class GramState:
         diag = np.diagonal(self.Q, axis1=1, axis2=2).T  # (d, 1 or T)
         self.curv = np.maximum(diag, 0.0) * self.omega  # centred: >= -eps
         self.min_row_curvature = float(self.curv.max(axis=1).min())
-        self._ws = None
 
-    def reset(self, W, ws=None):
-        """Recompute ``P = Q W`` (``W`` zero outside ``ws`` if given)."""
-        if ws is not None and ws is self._ws and self._blocks is not None:
-            rows = self._blocks.reshape(-1, self.Q.shape[1])[:ws.size]
-            self.P = rows.T @ W[ws]
-        else:
-            support = _support_if_sparse(W)
-            if support is None:
-                support = slice(None)
-            if self.Q.shape[0] == 1:
-                self.P = self.Q[0][:, support] @ W[support]
-            else:
-                self.P = np.einsum("tij,jt->it", self.Q[:, :, support], W[support])
-        self.P = np.ascontiguousarray(self.P)
+    def reset(self, W):
+        """Recompute ``P = Q W``."""
+        self.P = np.empty(W.shape)
+        _gram_reset(self.Q, W, np.flatnonzero(np.any(W != 0, axis=1)), self.P)
         self._W = W
 
-    def snapshot(self):
-        return (self.P.copy(),)
-
-    def load(self, arrays):
-        (self.P,) = arrays
-
-    def _set_working_set(self, ws):
-        self._ws = ws
-        self._blocks = None
-        k, d = ws.size, self.Q.shape[1]
-        if self.Q.shape[0] > 1 or k * d > _GRAM_BLOCK_MAX_FLOATS:
-            return
-        self._blocks, self._gram = _gather_blocks(self.Q[0], ws, _BLOCK)
-
-    def epoch(self, W, ws, lam, mu, kind):
-        if ws is not self._ws:
-            self._set_working_set(ws)
-        if self._blocks is not None:
-            _epoch_gram_blocks(self._blocks, self._gram, ws, self.omega,
-                               self.C, W, self.P, lam, mu, kind)
-        else:
-            _epoch_gram(self.Q, self.omega, self.C, W, self.P, ws, lam, mu,
-                        kind)
+    def solve(self, W, penalty, max_iter, tol_abs, ws_start, inner_ratio,
+              check_every, screen, callback):
+        """:func:`bcd` from ``W`` (updated in place; the state reset at it),
+        in one compiled call (:func:`_bcd_gram`); returns ``(gap, epochs)``."""
+        # a gap per outer iteration, for the callback (far fewer than epochs)
+        trace = np.empty((0 if callback is None else min(max_iter, 10 ** 5) + 2, 3))
+        gap, n_iter, n_trace = _bcd_gram(
+            self.Q, self.omega, self.C, self.yy, self.curv,
+            self.min_row_curvature, W, self.P, penalty.lam, penalty.mu,
+            penalty.kernel, max_iter, tol_abs, ws_start, inner_ratio,
+            check_every, screen, _GRAM_BLOCK_MAX_FLOATS, trace)
         self._W = W
-
-    def inner_solve(self, W, ws, penalty, max_epochs, inner_tol, outer_gap,
-                    check_every):
-        """The working-set solve in one compiled call (:func:`_inner_gram`)."""
-        if ws is not self._ws:
-            self._set_working_set(ws)
-        rows, gram = ((self._blocks, self._gram) if self._blocks is not None
-                      else (_NO_BLOCKS, _NO_BLOCKS))
-        epochs = _inner_gram(self.Q, rows, gram, ws, self.omega, self.C, self.yy,
-                             W, self.P, penalty.lam, penalty.mu, penalty.kernel,
-                             max_epochs, inner_tol, outer_gap, check_every)
-        self._W = W
-        return epochs
+        if callback is not None:
+            for epochs, primal, outer_gap in trace[:n_trace]:
+                callback(int(epochs), primal, outer_gap)
+        return gap, n_iter
 
     def neg_gradient(self, rows):
         if rows.size == self.C.shape[0]:  # every row: no gathering copies
@@ -863,14 +930,97 @@ def _screen(state, penalty, kind, U, rows, gap):
     ``L_jt = sum_i v_i x_ij^2``; a row whose bound on ``N°(U*_j)`` stays below
     ``lam`` is zero at the optimum (this holds with a ridge part too).
     """
-    if 2.0 * gap * state.min_row_curvature >= penalty.lam ** 2:
-        return np.zeros(rows.size, dtype=bool)  # no row can pass: skip the test
-    c = penalty.dual_scaling(U)
-    radius = np.sqrt(2.0 * max(gap, 0.0)) * np.sqrt(state.curvatures(rows))
-    if kind == _L1:
-        return np.all(np.abs(c * U) + radius < penalty.lam, axis=1)
-    return (np.sqrt(((c * U) ** 2).sum(axis=1)) + radius.max(axis=1)
-            < penalty.lam)
+    c = np.broadcast_to(np.asarray(penalty.dual_scaling(U), dtype=np.float64),
+                        (U.shape[1],))
+    return _screen_rows(U, np.ascontiguousarray(c), state.curv, rows, gap,
+                        penalty.lam, kind, state.min_row_curvature)
+
+
+@njit(cache=True)
+def _screen_rows(U, c, curv, rows, gap, lam, kind, min_curv):
+    """:func:`_screen` with the dual factors ``c`` (one per task) and the
+    curvatures ``curv`` (d, T); ``min_curv`` is the smallest row maximum."""
+    zero = np.zeros(rows.size, dtype=np.bool_)
+    if 2.0 * gap * min_curv >= lam * lam:
+        return zero  # no row can pass: skip the test
+    radius = np.sqrt(2.0 * max(gap, 0.0))
+    T = U.shape[1]
+    for l in range(rows.size):
+        j = rows[l]
+        if kind == _L1:
+            passed = True
+            for t in range(T):
+                if not abs(c[t] * U[l, t]) + radius * np.sqrt(curv[j, t]) < lam:
+                    passed = False
+                    break
+        else:
+            sq = 0.0
+            top = 0.0
+            for t in range(T):
+                sq += (c[t] * U[l, t]) ** 2
+                top = max(top, curv[j, t])
+            passed = np.sqrt(sq) + radius * np.sqrt(top) < lam
+        zero[l] = passed
+    return zero
+
+
+@njit(cache=True)
+def _next_working_set(W, rows, U, lam, kind, ws_size, ws, in_last_ws):
+    """The next working set of :func:`bcd`: the support plus the worst
+    violators of ``N°(U_j) <= lam`` among ``rows``, about ``ws_size`` of them.
+
+    ``ws`` is the last working set (empty before the first) and
+    ``in_last_ws`` its indicator, updated here.  Returns ``(working set,
+    next size, final)``: ``final`` when it should be solved to the target
+    (it holds every row, or no row the last one lacked, or it is small).
+    """
+    d, T = W.shape
+    n = rows.size
+    scores = np.empty(n)
+    n_support = n_candidates = 0
+    for l in range(n):
+        j = rows[l]
+        in_support = False
+        for t in range(T):
+            if W[j, t] != 0.0:
+                in_support = True
+                break
+        if in_support:
+            scores[l] = np.inf
+            n_support += 1
+        else:
+            norm = 0.0
+            for t in range(T):
+                if kind == _L1:
+                    norm = max(norm, abs(U[l, t]))
+                else:
+                    norm += U[l, t] * U[l, t]
+            if kind != _L1:
+                norm = np.sqrt(norm)
+            scores[l] = norm / max(lam, 2.2250738585072014e-308)
+        n_candidates += scores[l] > 1.0
+    if ws.size > 0 and n_support >= 0.9 * ws.size:
+        ws_size *= _GROWTH  # the support filled the working set: grow faster
+    ws_size = min(max(ws_size, 2 * n_support), max(n_candidates, 1))
+    if ws_size >= n:
+        new_ws = rows.copy()
+    else:
+        new_ws = np.sort(rows[np.argsort(-scores)[:ws_size]])
+    # a working set holding every row, or no row that the last one lacked,
+    # has (nearly) the full problem's gap: solve it to the target instead of
+    # paying an outer iteration per gap decrease
+    final = new_ws.size == n
+    if ws.size > 0:
+        lacked = False
+        for j in new_ws:
+            lacked |= not in_last_ws[j]
+        final |= not lacked
+    in_last_ws[:] = False
+    in_last_ws[new_ws] = True
+    # a small working set is solved to the final target: its epochs cost
+    # little beside the full gradient of one more outer iteration
+    final |= new_ws.size * _CHEAP_WS_RATIO <= n
+    return new_ws, min(d, _GROWTH * ws_size), final
 
 
 def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
@@ -900,6 +1050,10 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
     kind = penalty.kernel  # _L1 or _L21
     lam, mu = penalty.lam, penalty.mu
     W = _lower_start(state, penalty, W, fallback)
+    if isinstance(state, GramState):
+        gap, n_iter = state.solve(W, penalty, max_iter, tol_abs, ws_start,
+                                  inner_ratio, check_every, screen, callback)
+        return W, gap, n_iter
     d, T = W.shape
     active = np.ones(d, dtype=bool)  # rows not screened out
     n_iter = 0
@@ -928,39 +1082,13 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
                     state.reset(W)
                 active[rows[zero]] = False
                 rows, U = rows[~zero], U[~zero]
-        # working set: the support plus the worst violators of N°(U_j) <= lam
-        in_support = np.any(W[rows] != 0, axis=1)
-        scores = _row_dual_norms(U, kind) / max(lam, np.finfo(float).tiny)
-        scores[in_support] = np.inf
-        n_candidates = int(np.count_nonzero(scores > 1.0))
-        n_support = int(in_support.sum())
-        if ws is not None and n_support >= 0.9 * ws.size:
-            ws_size *= _GROWTH  # the support filled the working set: grow faster
-        ws_size = min(max(ws_size, 2 * n_support), max(n_candidates, 1))
-        new_ws = rows if ws_size >= rows.size else np.sort(
-            rows[np.argpartition(-scores, ws_size - 1)[:ws_size]])
-        ws_size = min(d, _GROWTH * ws_size)
-        # a working set holding every active row, or no row that the last
-        # one lacked, has (nearly) the full problem's gap: solve it to the
-        # target instead of paying an outer iteration per gap decrease
-        final = new_ws.size == rows.size
-        if ws is not None and in_last_ws[new_ws].all():
-            final = True
-            if np.array_equal(new_ws, ws):
-                new_ws = ws  # the state keeps its copies of the working set
+        new_ws, ws_size, final = _next_working_set(
+            W, rows, U, lam, kind, ws_size, _NO_ROWS if ws is None else ws,
+            in_last_ws)
+        if ws is not None and np.array_equal(new_ws, ws):
+            new_ws = ws  # the state keeps its copies of the working set
         ws = new_ws
-        in_last_ws[:] = False
-        in_last_ws[ws] = True
-        # a small working set is solved to the final target: its epochs cost
-        # little beside the full gradient of one more outer iteration
-        if ws.size * _CHEAP_WS_RATIO <= rows.size:
-            final = True
         inner_tol = tol_abs if final else max(inner_ratio * gap, tol_abs)
-        if hasattr(state, "inner_solve"):
-            n_iter += state.inner_solve(W, ws, penalty, max_iter - n_iter,
-                                        inner_tol, gap, check_every)
-            state.reset(W, ws)
-            continue
         history = []
         epochs = 0
         # an early check first: a warm start may need only a few epochs

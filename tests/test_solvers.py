@@ -335,10 +335,11 @@ def test_adaptive_step_reaches_the_optimum_from_a_poor_start_of_L(shared):
 @pytest.mark.parametrize("layout", ["shared", "shared-no-blocks", "stacked"])
 @pytest.mark.parametrize("penalty,l1_ratio", [("l21", 1.0), ("l1", 1.0), ("l21", 0.6),
                                               ("l1", 0.6)])
-def test_compiled_bcd_inner_solve_equals_the_python_loop(layout, penalty, l1_ratio,
-                                                         monkeypatch):
-    # GramState runs its working-set solves in one compiled call; the Python
-    # loop (which serves the residual states) must give the same iterates
+def test_compiled_bcd_on_statistics_equals_the_python_loop(layout, penalty, l1_ratio,
+                                                           monkeypatch):
+    # on sufficient statistics the whole coordinate descent (outer loop,
+    # screening, working sets, epochs, Anderson) is one compiled call; the
+    # Python loop on the residuals must give the same iterates
     from mtlinear import _bcd
     rng = np.random.default_rng(5)
     X_list, y_list = _tasks(rng, 3, 12, layout != "stacked")
@@ -356,18 +357,25 @@ def test_compiled_bcd_inner_solve_equals_the_python_loop(layout, penalty, l1_rat
     tol = 1e-12 * state.null_value()
     W, gap, _ = _bcd.bcd(state, pen, np.zeros((12, 3)), 500, tol)
     assert gap <= tol
-    # the same iterates over the first 14 epochs (later, an Anderson try
-    # that changes the objective by a rounding error may go either way)
+    # the same iterates and gaps over the first 14 epochs (later, an Anderson
+    # try that changes the objective by a rounding error may go either way)
     runs = []
-    for compiled in (True, False):
-        if not compiled:
-            monkeypatch.delattr(_bcd.GramState, "inner_solve")
-        state = make_bcd_state(problem, use_gram=True)
-        runs.append(_bcd.bcd(state, pen, np.zeros((12, 3)), 14, -np.inf))
-    (W1, _, it1), (W2, _, it2) = runs
+    for use_gram in (True, False):
+        trace = []
+        state = make_bcd_state(problem, use_gram)
+        # small working sets: several outer iterations
+        W, _, n_iter = _bcd.bcd(state, pen, np.zeros((12, 3)), 14, -np.inf,
+                                callback=lambda *values: trace.append(values),
+                                ws_start=2)
+        runs.append((W, n_iter, np.array(trace)))
+    (W1, it1, trace1), (W2, it2, trace2) = runs
     assert it1 == it2 == 14
     # Anderson's small solves amplify rounding: equal to 1e-6, not to 1e-15
     np.testing.assert_allclose(W1, W2, rtol=1e-6, atol=1e-9)
+    assert len(trace1) == len(trace2) >= 3
+    np.testing.assert_array_equal(trace1[:, 0], trace2[:, 0])  # their epochs
+    np.testing.assert_allclose(trace1[:, 1:], trace2[:, 1:], rtol=1e-6,
+                               atol=1e-9 * trace1[0, 1])
 
 
 @pytest.mark.parametrize("penalty", ["l1", "l21"])
