@@ -31,6 +31,11 @@ With a shared design the epochs run by blocks of ``_BLOCK`` rows: one BLAS
 product gives a block's gradients, the block's own Gram matrix keeps them
 exact while its rows are updated in turn, and one more product applies the
 block's change (:func:`_epoch_blocks`, :func:`_epoch_gram_blocks`).
+
+On the sufficient statistics the whole solve is one compiled call
+(:func:`_bcd_gram`); on the residuals the loops are Python around compiled
+epochs.  Both use the same compiled screening test (:func:`_screen_rows`) and
+working-set choice (:func:`_next_working_set`).
 """
 import numpy as np
 import scipy.sparse as sp

@@ -61,7 +61,9 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
         With the squared loss it works on the per-task sufficient statistics
         when rows outnumber features.
     verbose : int, default=0
-        Print the objective and duality gap during the solve.
+        Print the objective and duality gap at each gap evaluation (for
+        coordinate descent on sufficient statistics, compiled as a whole,
+        once the solve returns).
 
     Attributes
     ----------
