@@ -757,10 +757,6 @@ class ResidualState:
         XtR += (self.means[:, rows] * (self.seg_w * self.beta)[:, None]).T
         return XtR * self.a
 
-    def curvatures(self, rows):
-        """``L_jt = sum_{i in t} v_i (x_ij - m_tj)^2`` for the feature ``rows``."""
-        return self.curv[rows]
-
     def _centred_residual(self):
         shift = self.beta if self.shared else self.beta[self.task_of_row][:, None]
         if self.q is not None:
@@ -821,9 +817,6 @@ class GramState:
         if rows.size == self.C.shape[0]:  # every row: no gathering copies
             return self.C - self.P * self.omega
         return self.C[rows] - self.P[rows] * self.omega
-
-    def curvatures(self, rows):
-        return self.curv[rows]
 
     def null_value(self):
         return 0.5 * float(self.yy.sum())
