@@ -841,11 +841,6 @@ def _gap(state, W, U, penalty):
     return primal, primal - dual
 
 
-def _row_dual_norms(U, kind):
-    return (np.abs(U).max(axis=1) if kind == _L1
-            else np.sqrt(np.einsum("jt,jt->j", U, U)))  # einsum: no temporary
-
-
 def _anderson_weights(iterates):
     """Weights ``c`` (summing to 1) of the Anderson extrapolation, or ``None``.
 
