@@ -494,9 +494,14 @@ def _gram_reset(Q, W, rows, P):
         for l in range(k):
             Q_rows[l] = Q[0, rows[l]]
             W_rows[l] = W[rows[l]]
-        P[:] = np.dot(Q_rows.T, W_rows)
+        product = np.dot(Q_rows.T, W_rows)
+        for i in range(d):
+            for t in range(T):
+                P[i, t] = product[i, t]
         return
-    P[:] = 0.0
+    for i in range(d):
+        for t in range(T):
+            P[i, t] = 0.0
     for t in range(T):
         for l in range(k):
             w = W[rows[l], t]
@@ -543,20 +548,27 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, lam, mu, kind, max_iter,
             return gap, n_iter, n_trace
         if screen and lam > 0.0:
             zero = _screen_rows(U, c, curv, rows, gap, lam, kind, min_curv)
-            if zero.any():
-                moved = False
-                for l in np.flatnonzero(zero):
+            moved = False
+            n_kept = 0
+            for l in range(rows.size):  # drop the zero rows, compacting
+                if zero[l]:
                     active[rows[l]] = False
                     for t in range(T):
                         moved |= W[rows[l], t] != 0.0
                         W[rows[l], t] = 0.0
-                if moved:
-                    _gram_reset(Q, W, np.flatnonzero(active), P)
-                keep = np.flatnonzero(~zero)
-                rows, U = rows[keep], U[keep]
+                else:
+                    rows[n_kept] = rows[l]
+                    U[n_kept] = U[l]
+                    n_kept += 1
+            rows, U = rows[:n_kept], U[:n_kept]
+            if moved:
+                _gram_reset(Q, W, np.flatnonzero(active), P)
         new_ws, ws_size, final = _next_working_set(W, rows, U, lam, kind,
                                                    ws_size, ws, in_last_ws)
-        if new_ws.size != ws.size or np.any(new_ws != ws):
+        same = new_ws.size == ws.size
+        for l in range(ws.size if same else 0):
+            same &= new_ws[l] == ws[l]
+        if not same:
             ws = new_ws
             if Q.shape[0] == 1 and ws.size * d <= block_max_floats:
                 rows_b, gram_b = _gather_blocks(Q[0], ws, _BLOCK)
@@ -958,6 +970,45 @@ def _screen_rows(U, c, curv, rows, gap, lam, kind, min_curv):
 
 
 @njit(cache=True)
+def _top_rows(rows, scores, k):
+    """The ``k`` entries of ``rows`` (sorted) with the largest ``scores``, in
+    their order: a bounded min-heap of the best so far (written out: numba's
+    sorts cost seconds of first compilation)."""
+    heap = np.empty(k, dtype=np.int64)  # positions in rows; heap[0] the worst
+    for l in range(rows.size):
+        if l < k:  # sift up
+            i = l
+            heap[i] = l
+            while i > 0 and scores[heap[(i - 1) // 2]] > scores[heap[i]]:
+                parent = (i - 1) // 2
+                heap[i], heap[parent] = heap[parent], heap[i]
+                i = parent
+        elif scores[l] > scores[heap[0]]:  # replace the worst, sift down
+            heap[0] = l
+            i = 0
+            while True:
+                child = 2 * i + 1
+                if child >= k:
+                    break
+                if child + 1 < k and scores[heap[child + 1]] < scores[heap[child]]:
+                    child += 1
+                if scores[heap[child]] >= scores[heap[i]]:
+                    break
+                heap[i], heap[child] = heap[child], heap[i]
+                i = child
+    chosen = np.zeros(rows.size, dtype=np.bool_)
+    for i in range(k):
+        chosen[heap[i]] = True
+    out = np.empty(k, dtype=np.int64)
+    m = 0
+    for l in range(rows.size):
+        if chosen[l]:
+            out[m] = rows[l]
+            m += 1
+    return out
+
+
+@njit(cache=True)
 def _next_working_set(W, rows, U, lam, kind, ws_size, ws, in_last_ws):
     """The next working set of :func:`bcd`: the support plus the worst
     violators of ``N°(U_j) <= lam`` among ``rows``, about ``ws_size`` of them.
@@ -998,7 +1049,7 @@ def _next_working_set(W, rows, U, lam, kind, ws_size, ws, in_last_ws):
     if ws_size >= n:
         new_ws = rows.copy()
     else:
-        new_ws = np.sort(rows[np.argsort(-scores)[:ws_size]])
+        new_ws = _top_rows(rows, scores, ws_size)
     # a working set holding every row, or no row that the last one lacked,
     # has (nearly) the full problem's gap: solve it to the target instead of
     # paying an outer iteration per gap decrease

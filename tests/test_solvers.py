@@ -421,3 +421,16 @@ def test_auto_continues_an_exhausted_coordinate_descent_with_fista():
     assert auto.dual_gap_ <= 1e-4 * objective
     np.testing.assert_allclose(auto.predict(X), reference.predict(X),
                                atol=np.sqrt(2 * 1e-4 * objective) * 3)
+
+
+@pytest.mark.parametrize("k", [1, 3, 17, 39, 40])
+def test_working_set_takes_the_top_scores(k):
+    # the working set's rows: the k best scores (support rows score inf), in
+    # increasing row order, as a full sort would give
+    from mtlinear._bcd import _top_rows
+    rng = np.random.default_rng(k)
+    rows = np.sort(rng.choice(100, size=40, replace=False))
+    scores = rng.random(40)
+    scores[rng.choice(40, size=5, replace=False)] = np.inf
+    expected = np.sort(rows[np.argsort(-scores, kind="stable")[:k]])
+    np.testing.assert_array_equal(_top_rows(rows, scores, k), expected)
