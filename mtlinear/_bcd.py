@@ -351,6 +351,16 @@ def _epoch_gram_blocks(rows, gram, ws, omega, C, W, P, lam, mu, kind):
 
 
 @njit(cache=True)
+def _copy_matrix(source, target):
+    """``target[:] = source`` for two (d, T) arrays, as loops: numba's array
+    assignment compiles its shape-mismatch message (about 2 s of every
+    first-ever compilation)."""
+    for i in range(source.shape[0]):
+        for t in range(source.shape[1]):
+            target[i, t] = source[i, t]
+
+
+@njit(cache=True)
 def _gather_blocks(Q, ws, B):
     """Rows ``Q[ws]`` by blocks of ``B`` (zero padded) and each block's
     ``Q[ws_b][:, ws_b]`` (the input of :func:`_epoch_gram_blocks`)."""
@@ -362,7 +372,8 @@ def _gather_blocks(Q, ws, B):
     gram = np.zeros((n_blocks, B, B))
     for l in range(k):
         b, i = l // B, l % B
-        rows[b, i] = Q[ws[l]]
+        for m in range(d):
+            rows[b, i, m] = Q[ws[l], m]
         start = b * B
         for m in range(min(B, k - start)):
             gram[b, i, m] = Q[ws[l], ws[start + m]]
@@ -450,7 +461,7 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, lam, mu, kind,
         for l in range(k):
             for t in range(T):
                 history_W[n_history, l * T + t] = W[ws[l], t]
-        history_P[n_history] = P
+        _copy_matrix(P, history_P[n_history])
         n_history += 1
         if n_history == _ANDERSON_K + 1:
             n_history = 0
@@ -465,13 +476,13 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, lam, mu, kind,
                 for l in range(k):
                     for t in range(T):
                         W[ws[l], t] = mix[l * T + t]
-                P[:] = mix_P
+                _copy_matrix(mix_P, P)
                 if _gram_objective(W, P, omega, C, yy, lam, mu,
                                    kind)[0] >= current:  # back to the epoch's
                     for l in range(k):
                         for t in range(T):
                             W[ws[l], t] = history_W[_ANDERSON_K, l * T + t]
-                    P[:] = history_P[_ANDERSON_K]
+                    _copy_matrix(history_P[_ANDERSON_K], P)
         if epochs == next_check:
             gap = _gram_ws_gap(W, P, omega, C, yy, ws, lam, mu, kind)
             if gap <= inner_tol:
@@ -492,12 +503,12 @@ def _gram_reset(Q, W, rows, P):
         Q_rows = np.empty((k, d))
         W_rows = np.empty((k, T))
         for l in range(k):
-            Q_rows[l] = Q[0, rows[l]]
-            W_rows[l] = W[rows[l]]
-        product = np.dot(Q_rows.T, W_rows)
-        for i in range(d):
+            for i in range(d):
+                Q_rows[l, i] = Q[0, rows[l], i]
             for t in range(T):
-                P[i, t] = product[i, t]
+                W_rows[l, t] = W[rows[l], t]
+        product = np.dot(Q_rows.T, W_rows)
+        _copy_matrix(product, P)
         return
     for i in range(d):
         for t in range(T):
@@ -558,7 +569,8 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, lam, mu, kind, max_iter,
                         W[rows[l], t] = 0.0
                 else:
                     rows[n_kept] = rows[l]
-                    U[n_kept] = U[l]
+                    for t in range(T):
+                        U[n_kept, t] = U[l, t]
                     n_kept += 1
             rows, U = rows[:n_kept], U[:n_kept]
             if moved:
