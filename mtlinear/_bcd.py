@@ -447,7 +447,7 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, lam, mu, kind,
     """
     k, T = ws.size, W.shape[1]
     history_W = np.empty((_ANDERSON_K + 1, k * T))
-    history_P = np.empty((_ANDERSON_K + 1, P.shape[0], P.shape[1]))
+    history_P = np.empty((_ANDERSON_K + 1, P.size))  # P's, flattened
     n_history = 0
     epochs = 0
     next_check, last_gap, last_check = _FIRST_CHECK, outer_gap, 0
@@ -461,28 +461,24 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, lam, mu, kind,
         for l in range(k):
             for t in range(T):
                 history_W[n_history, l * T + t] = W[ws[l], t]
-        _copy_matrix(P, history_P[n_history])
+        _copy_matrix(P, history_P[n_history].reshape(P.shape))
         n_history += 1
         if n_history == _ANDERSON_K + 1:
             n_history = 0
             c = _anderson_kernel(history_W)
             if c.size:
                 current = _gram_objective(W, P, omega, C, yy, lam, mu, kind)[0]
-                mix = np.zeros(k * T)
-                mix_P = np.zeros_like(P)
-                for i in range(c.size):
-                    mix += c[i] * history_W[i + 1]
-                    mix_P += c[i] * history_P[i + 1]
+                mix = np.dot(c, history_W[1:])
                 for l in range(k):
                     for t in range(T):
                         W[ws[l], t] = mix[l * T + t]
-                _copy_matrix(mix_P, P)
+                _copy_matrix(np.dot(c, history_P[1:]).reshape(P.shape), P)
                 if _gram_objective(W, P, omega, C, yy, lam, mu,
                                    kind)[0] >= current:  # back to the epoch's
                     for l in range(k):
                         for t in range(T):
                             W[ws[l], t] = history_W[_ANDERSON_K, l * T + t]
-                    _copy_matrix(history_P[_ANDERSON_K], P)
+                    _copy_matrix(history_P[_ANDERSON_K].reshape(P.shape), P)
         if epochs == next_check:
             gap = _gram_ws_gap(W, P, omega, C, yy, ws, lam, mu, kind)
             if gap <= inner_tol:
@@ -878,22 +874,35 @@ def _anderson_weights(iterates):
 @njit(cache=True)
 def _anderson_kernel(iterates):
     """:func:`_anderson_weights` (an empty array for ``None``): a Numba call
-    instead of a dozen small numpy ones, since it runs every few epochs."""
-    diffs = iterates[1:] - iterates[:-1]  # (K, m)
-    K = diffs.shape[0]
-    gram = np.empty((K, K))  # loops: np.dot's shape checks cost compile time
+    instead of a dozen small numpy ones, since it runs every few epochs.
+    Loops rather than array expressions: they compile faster."""
+    K, m = iterates.shape[0] - 1, iterates.shape[1]
+    diffs = np.empty((K, m))
+    for i in range(K):
+        for l in range(m):
+            diffs[i, l] = iterates[i + 1, l] - iterates[i, l]
+    gram = np.empty((K, K))
+    trace = 0.0
     for i in range(K):
         for j in range(i + 1):
-            gram[i, j] = gram[j, i] = np.sum(diffs[i] * diffs[j])
-    trace = np.trace(gram)
+            acc = 0.0
+            for l in range(m):
+                acc += diffs[i, l] * diffs[j, l]
+            gram[i, j] = gram[j, i] = acc
+        trace += gram[i, i]
     if not 0.0 < trace < np.inf:  # no progress (singular) or not finite
         return np.empty(0)
-    gram += 1e-12 * trace * np.eye(K)
+    for i in range(K):
+        gram[i, i] += 1e-12 * trace
     z = _cholesky_solve(gram, np.ones(K))
-    total = z.sum()
-    if not np.all(np.isfinite(z)) or total == 0.0:
+    total = 0.0
+    for i in range(K):
+        total += z[i]
+    if not np.isfinite(total) or total == 0.0:  # a NaN pivot makes total NaN
         return np.empty(0)
-    return z / total
+    for i in range(K):
+        z[i] /= total
+    return z
 
 
 @njit(cache=True)
