@@ -396,6 +396,41 @@ def test_row_penalty_kernels_match_the_generic_formulas(penalty, alpha, l1_ratio
     assert conj == pytest.approx(conj_ref, rel=1e-12, abs=1e-15)
 
 
+@pytest.mark.parametrize("penalty", ["l1", "l21", "trace", "l2"])
+@pytest.mark.parametrize("alpha,l1_ratio", [(0.3, 1.0), (0.3, 0.4), (0.0, 1.0),
+                                            (5.0, 1.0)])
+@pytest.mark.parametrize("shared", [True, False])
+def test_compiled_gram_gap_equals_the_generic_one(penalty, alpha, l1_ratio,
+                                                  shared):
+    # the gap on sufficient statistics is compiled for the package's
+    # penalties; the generic path (a penalty without kernel) assembles it from
+    # numpy calls and the base class's value and dual point (from the norm,
+    # dual norm and conjugate)
+    import copy
+
+    from mtlinear._datafit import GramDatafit
+    from mtlinear.penalties import Penalty
+    rng = np.random.default_rng(3)
+    d, T = 7, 4
+    A = rng.standard_normal((2 * d, d)) / np.sqrt(2 * d)
+    Q = A.T @ A if shared else np.stack([B.T @ B for B in
+                                         rng.standard_normal((T, 2 * d, d)) / 4])
+    omega = rng.uniform(0.5, 2.0, T) if shared else None
+    C, yy = rng.standard_normal((d, T)), rng.uniform(5.0, 9.0, T)
+    datafit = GramDatafit(Q, omega, C, yy)
+    pen = make_penalty(penalty, alpha, l1_ratio)
+    generic = copy.copy(pen)
+    generic.kernel = None
+    generic.value = lambda W: Penalty.value(pen, W)
+    generic.feasible_dual = lambda U: Penalty.feasible_dual(pen, U)
+    for W in (np.zeros((d, T)), rng.standard_normal((d, T)),
+              np.outer(rng.standard_normal(d), rng.standard_normal(T))):
+        expected = datafit.duality_gap(W, None, generic)
+        got = datafit.duality_gap(W, None, pen)
+        np.testing.assert_allclose(got, expected, rtol=1e-12,
+                                   atol=1e-12 * datafit.null_value())
+
+
 def test_auto_continues_an_exhausted_coordinate_descent_with_fista():
     # a tiny underdetermined task with strongly correlated features at a
     # small alpha: coordinate descent needs 1285 epochs, FISTA 570 iterations
