@@ -9,7 +9,9 @@ Protocol (:func:`tune_and_time`), the same for every solver: tolerances
 ``start_tol * 10**-k``, k = 0, 1, ..., are tried in turn until the common
 relative gap of the returned ``W`` is at most ``target``, then the half step
 back (``sqrt(10)`` looser) is tried too; the loosest passing tolerance is
-then timed ``repeats`` times (the passing run counts as one) and the median
+then timed ``repeats`` times (the passing run counts as one), or more
+often for a fast solve (until the runs total ``min_time``, 1 s, at most
+1000 of them: a median of three millisecond solves is noise), and the median
 kept.  An untimed warm-up call at the starting tolerance comes first, so
 that Numba compilation or cache loading is never timed as warm.
 
@@ -247,12 +249,14 @@ def time_gradient(problem, repeats=7):
 
 
 def tune_and_time(solver, problem, alpha, penalty, target=TARGET, repeats=3,
-                  cap=60.0, budget=None, min_tol=1e-14, progress=None):
+                  cap=60.0, budget=None, min_tol=1e-14, progress=None,
+                  min_time=1.0):
     """Loosest tolerance reaching ``target``, and its warm median time.
 
     ``cap``: give up tuning once one call takes longer (``reached`` False).
     ``budget``: fewer timed repeats (at least one) when ``repeats`` calls at
-    the chosen tolerance would exceed it.  ``progress(partial_result)`` is
+    the chosen tolerance would exceed it.  ``min_time``: more repeats (at
+    most 1000) when ``repeats`` calls would take less.  ``progress(partial_result)`` is
     called after each tuning call (the worker saves it, in case it is killed).
     """
     prepared = solver.prepare(problem)
@@ -289,6 +293,7 @@ def tune_and_time(solver, problem, alpha, penalty, target=TARGET, repeats=3,
     n_runs = repeats
     if budget is not None:
         n_runs = max(1, min(repeats, int(budget / max(elapsed, 1e-9))))
+    n_runs = max(n_runs, min(int(min_time / max(elapsed, 1e-9)), 1000))
     while len(times) < n_runs:
         t0 = time.perf_counter()
         solver.fit(prepared, alpha, tol, penalty)
