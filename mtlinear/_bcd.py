@@ -41,6 +41,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from ._datafit import _gram_gap_from, _gram_sums
 from .penalties import (_KERNEL_L1, _KERNEL_L21, _row_feasible_dual,
                         _row_penalty_value)
 
@@ -381,25 +382,10 @@ def _gather_blocks(Q, ws, B):
 
 
 @njit(cache=True)
-def _gram_sums(W, P, omega, C):
-    """Per task, ``omega_t w_t . P_t`` and ``C_t . w_t``, in one pass."""
-    T = W.shape[1]
-    WQW = np.zeros(T)
-    CW = np.zeros(T)
-    for j in range(W.shape[0]):
-        for t in range(T):
-            WQW[t] += omega[t] * W[j, t] * P[j, t]
-            CW[t] += C[j, t] * W[j, t]
-    return WQW, CW
-
-
-@njit(cache=True)
 def _gram_objective(W, P, omega, C, yy, lam, mu, kind):
-    """Primal objective and the per-task sums ``(vr2, vry)`` of the gap."""
-    WQW, CW = _gram_sums(W, P, omega, C)
-    vr2 = yy - 2.0 * CW + WQW
-    primal = 0.5 * vr2.sum() + _row_penalty_value(W, lam, mu, kind)
-    return primal, vr2, yy - CW
+    """The primal objective from the statistics."""
+    return _gram_gap_from(W, P, omega, C, yy, _row_penalty_value(W, lam, mu, kind),
+                          np.zeros(W.shape[1]), 0.0)[0]
 
 
 @njit(cache=True)
@@ -416,12 +402,10 @@ def _gram_neg_gradient(C, P, omega, rows):
 def _gram_gap(W, P, omega, C, yy, U, lam, mu, kind):
     """:func:`_gap` from the statistics: ``(primal, gap, c)`` with the dual
     factors ``c`` of ``U`` (the negative gradient on some rows)."""
-    primal, vr2, vry = _gram_objective(W, P, omega, C, yy, lam, mu, kind)
     c, conj = _row_feasible_dual(U, lam, mu, kind)
-    dual = 0.0
-    for t in range(W.shape[1]):
-        dual += c[t] * vry[t] - 0.5 * c[t] * c[t] * vr2[t]
-    return primal, primal - (dual - conj), c
+    primal, gap = _gram_gap_from(W, P, omega, C, yy,
+                                 _row_penalty_value(W, lam, mu, kind), c, conj)
+    return primal, gap, c
 
 
 @njit(cache=True)
@@ -467,14 +451,14 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, lam, mu, kind,
             n_history = 0
             c = _anderson_kernel(history_W)
             if c.size:
-                current = _gram_objective(W, P, omega, C, yy, lam, mu, kind)[0]
+                current = _gram_objective(W, P, omega, C, yy, lam, mu, kind)
                 mix = np.dot(c, history_W[1:])
                 for l in range(k):
                     for t in range(T):
                         W[ws[l], t] = mix[l * T + t]
                 _copy_matrix(np.dot(c, history_P[1:]).reshape(P.shape), P)
                 if _gram_objective(W, P, omega, C, yy, lam, mu,
-                                   kind)[0] >= current:  # back to the epoch's
+                                   kind) >= current:  # back to the epoch's
                     for l in range(k):
                         for t in range(T):
                             W[ws[l], t] = history_W[_ANDERSON_K, l * T + t]

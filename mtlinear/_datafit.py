@@ -285,6 +285,36 @@ class GramDatafit:
 
 
 @njit(cache=True)
+def _gram_sums(W, P, omega, C):
+    """Per task, ``omega_t w_t . P_t`` and ``C_t . w_t``, in one pass."""
+    T = W.shape[1]
+    WQW = np.zeros(T)
+    CW = np.zeros(T)
+    for j in range(W.shape[0]):
+        for t in range(T):
+            WQW[t] += omega[t] * W[j, t] * P[j, t]
+            CW[t] += C[j, t] * W[j, t]
+    return WQW, CW
+
+
+@njit(cache=True)
+def _gram_gap_from(W, P, omega, C, yy, value, c, conj):
+    """``(primal, gap)`` from the statistics (``P = Q W``, scaled by
+    ``omega_t`` per task), the penalty's value ``h(W)`` and the dual point's
+    factors ``c`` and conjugate ``h*(c U)``: with ``r2_t = yy_t - 2 C_t . w_t
+    + omega_t w_t . P_t`` (the weighted squared residual), the primal is
+    ``sum_t r2_t / 2 + h(W)`` and the dual ``sum_t c_t (yy_t - C_t . w_t) -
+    c_t^2 r2_t / 2 - h*`` (see :meth:`GramDatafit.duality_gap`)."""
+    WQW, CW = _gram_sums(W, P, omega, C)
+    primal, dual = value, -conj
+    for t in range(W.shape[1]):
+        residual_sq = yy[t] - 2.0 * CW[t] + WQW[t]
+        primal += 0.5 * residual_sq
+        dual += c[t] * (yy[t] - CW[t]) - 0.5 * c[t] * c[t] * residual_sq
+    return primal, primal - dual
+
+
+@njit(cache=True)
 def _gram_duality_gap(W, QW, C, yy, lam, mu, kind):
     """:meth:`GramDatafit.duality_gap` for a package penalty (``kind``, see
     ``Penalty.kernel``) in one compiled call; ``yy`` per task.
@@ -296,14 +326,10 @@ def _gram_duality_gap(W, QW, C, yy, lam, mu, kind):
     the largest) or, with a ridge part, all of them.
     """
     d, T = W.shape
-    WQW = np.zeros(T)
-    CW = np.zeros(T)
     U = np.empty((d, T))
     W_sq = U_sq = 0.0
     for j in range(d):
         for t in range(T):
-            WQW[t] += W[j, t] * QW[j, t]
-            CW[t] += C[j, t] * W[j, t]
             U[j, t] = C[j, t] - QW[j, t]
             W_sq += W[j, t] * W[j, t]
             U_sq += U[j, t] * U[j, t]
@@ -330,9 +356,4 @@ def _gram_duality_gap(W, QW, C, yy, lam, mu, kind):
         row_kind = _KERNEL_L1 if kind == _KERNEL_RIDGE else kind
         value = _row_penalty_value(W, lam, mu, row_kind)
         c, conj = _row_feasible_dual(U, lam, mu, row_kind)
-    primal, dual = value, -conj
-    for t in range(T):
-        residual_sq = yy[t] - 2.0 * CW[t] + WQW[t]  # ||r_t||^2, weighted
-        primal += 0.5 * residual_sq
-        dual += c[t] * (yy[t] - CW[t]) - 0.5 * c[t] * c[t] * residual_sq
-    return primal, primal - dual
+    return _gram_gap_from(W, QW, np.ones(T), C, yy, value, c, conj)
