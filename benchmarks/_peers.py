@@ -256,8 +256,9 @@ def tune_and_time(solver, problem, alpha, penalty, target=TARGET, repeats=3,
     ``cap``: give up tuning once one call takes longer (``reached`` False).
     ``budget``: fewer timed repeats (at least one) when ``repeats`` calls at
     the chosen tolerance would exceed it.  ``min_time``: more repeats (at
-    most 1000) when ``repeats`` calls would take less.  ``progress(partial_result)`` is
-    called after each tuning call (the worker saves it, in case it is killed).
+    most 1000) when ``repeats`` calls would take less.
+    ``progress(partial_result)`` is called after each tuning call (the worker
+    saves it, in case it is killed).
     """
     prepared = solver.prepare(problem)
     solver.fit(prepared, alpha, solver.start_tol, penalty)  # warm-up

@@ -266,7 +266,8 @@ class GramDatafit:
         (``state``: ``QW``, if at hand).
 
         ``-F*(-Theta) = c (yy - <C, W>) - c^2 (yy - 2 <C, W> + <W, QW>) / 2``
-        and ``X^T Theta = c (C - QW)``, all from the statistics.
+        and ``X^T Theta = c (C - QW)``, all from the statistics; in one
+        compiled call for the package's penalties (:func:`_gram_duality_gap`).
         """
         QW = self._QW(W) if state is None else state
         if penalty.kernel is not None:  # compiled: a gap of a small problem
