@@ -818,9 +818,7 @@ class GramState:
         return gap, n_iter
 
     def neg_gradient(self, rows):
-        if rows.size == self.C.shape[0]:  # every row: no gathering copies
-            return self.C - self.P * self.omega
-        return self.C[rows] - self.P[rows] * self.omega
+        return _gram_neg_gradient(self.C, self.P, self.omega, rows)
 
     def null_value(self):
         return 0.5 * float(self.yy.sum())

@@ -136,29 +136,48 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
                       verbose, fallback)
 
 
+def _cached(problem, key, build):
+    """``problem.cache[key]``, made by ``build()`` on first use: a path or a
+    cross-validation solves one problem many times."""
+    if key not in problem.cache:
+        problem.cache[key] = build()
+    return problem.cache[key]
+
+
+def _row_space_datafit(problem):
+    """``(basis, datafit)`` of the reduction to the row space of ``X``."""
+    basis, statistics = problem.design.row_space_statistics(problem.y, problem.v)
+    reduced = GramDatafit(*statistics)
+    reduced.lipschitz = basis.lipschitz_factor * float(reduced.omega.max())
+    return basis, reduced
+
+
+def _progress_printer(solver, tol_abs):
+    """The ``verbose`` callback: one line per gap evaluation."""
+    def callback(n_iter, primal, gap):
+        print(f"[mtlinear] {solver} iter {n_iter:6d}  objective {primal:.8g}  "
+              f"gap {gap:.3e}  (target {tol_abs:.3e})")
+    return callback
+
+
 def _solve(problem, loss, penalty, W0, b0, max_iter, tol, solver, verbose,
            fallback):
     d, T = problem.n_features, problem.n_tasks
     requested, solver = solver, choose_solver(problem, loss, penalty, solver)
     W0 = np.zeros((d, T)) if W0 is None else W0
     basis = None
-    cache = problem.cache
+
+    def full_datafit():  # on all of X (also to certify or continue a solve)
+        return _cached(problem, "datafit", lambda: make_datafit(problem, loss))
+
     if solver == "bcd":
-        if "bcd" not in cache:
-            cache["bcd"] = make_bcd_state(problem, _gram_pays_off(problem))
-        model = cache["bcd"]
+        model = _cached(problem, "bcd", lambda: make_bcd_state(
+            problem, _gram_pays_off(problem)))
     elif _row_space_pays_off(problem, loss, penalty):
-        if "row_space" not in cache:
-            basis, statistics = problem.design.row_space_statistics(problem.y,
-                                                                    problem.v)
-            reduced = GramDatafit(*statistics)
-            reduced.lipschitz = basis.lipschitz_factor * float(reduced.omega.max())
-            cache["row_space"] = basis, reduced
-        basis, model = cache["row_space"]
+        basis, model = _cached(problem, "row_space",
+                               lambda: _row_space_datafit(problem))
     else:
-        if "datafit" not in cache:
-            cache["datafit"] = make_datafit(problem, loss)
-        model = cache["datafit"]
+        model = full_datafit()
         if problem.intercept_variable and b0 is None:
             b0 = model.initial_intercept()
     tol_abs = tol * max(model.null_value(), np.finfo(float).tiny)
@@ -170,11 +189,7 @@ def _solve(problem, loss, penalty, W0, b0, max_iter, tol, solver, verbose,
         values = [model.value(W, b) + penalty.value(W) for W, b in starts]
         W0, b0 = (W0, b0) if values[0] <= values[1] else fallback
 
-    callback = None
-    if verbose:
-        def callback(n_iter, primal, gap):
-            print(f"[mtlinear] {solver} iter {n_iter:6d}  objective {primal:.8g}  "
-                  f"gap {gap:.3e}  (target {tol_abs:.3e})")
+    callback = _progress_printer(solver, tol_abs) if verbose else None
     if solver == "bcd":
         W, gap, n_iter = bcd(model, penalty, W0, max_iter, tol_abs,
                              callback=callback,
@@ -184,9 +199,7 @@ def _solve(problem, loss, penalty, W0, b0, max_iter, tol, solver, verbose,
             # coordinate descent can crawl where FISTA does not (a tiny,
             # underdetermined, correlated task at a small alpha: 5080 epochs
             # against 830 iterations); FISTA continues from its iterate
-            if "datafit" not in cache:
-                cache["datafit"] = make_datafit(problem, loss)
-            W, b, gap, more = fista(cache["datafit"], penalty, W, None, max_iter,
+            W, b, gap, more = fista(full_datafit(), penalty, W, None, max_iter,
                                     tol_abs, callback=callback)
             n_iter += more
     elif basis is not None:  # solve for Z in W = V Z (row space of X)
@@ -194,19 +207,17 @@ def _solve(problem, loss, penalty, W0, b0, max_iter, tol, solver, verbose,
                                   max_iter, tol_abs, callback=callback)
         W = basis.lift(Z)
         # certify on the full problem (the basis drops near-null directions)
-        if "datafit" not in cache:
-            cache["datafit"] = make_datafit(problem, loss)
-        full = cache["datafit"]
+        full = full_datafit()
         _, gap = full.duality_gap(W, None, penalty)
         if gap > tol_abs and n_iter < max_iter:
             W, b, gap, more = fista(full, penalty, W, None, max_iter - n_iter,
                                     tol_abs, callback=callback)
             n_iter += more
     elif solver == "prox_newton":
-        if "columns" not in cache:
-            cache["columns"] = DesignColumns(problem.design)
+        columns = _cached(problem, "columns",
+                          lambda: DesignColumns(problem.design))
         W, b, gap, n_iter = prox_newton(model, penalty, W0, b0, max_iter, tol_abs,
-                                        cache["columns"], callback=callback)
+                                        columns, callback=callback)
     else:
         W, b, gap, n_iter = fista(model, penalty, W0, b0, max_iter, tol_abs,
                                   callback=callback)

@@ -238,8 +238,9 @@ class Penalty:
     name = None
     row_separable = False
     orthogonally_invariant = False
-    kernel = None  # code of the compiled kernels (_prox_kernel; l1 / l21 value
-    # and dual point), for the package's penalties
+    kernel = None  # code of the compiled kernels (_prox_kernel, the l1 / l21
+    # value and dual point, the gap on sufficient statistics), for the
+    # package's penalties
 
     def __init__(self, alpha, l1_ratio=1.0):
         self.alpha = float(alpha)
