@@ -11,10 +11,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
                                       validate_data)
 
-from ._solve import solve
+from ._path import path_on_problem
 from ._task_data import (build_problem, check_task_weights, encode_task_labels,
                          split_task_column)
-from .penalties import PENALTIES, make_penalty
+from .penalties import Penalty, make_penalty
 
 __all__ = ["MultiTaskLinearModel"]
 
@@ -35,7 +35,15 @@ PENALTY_TABLE = """\
     ``"l2"``      ``||W||_F^2 / 2``                             ridge, per task
     ``"l21"``     ``r sum_j ||W_j||_2 + (1-r)/2 ||W||_F^2``     shared features
     ``"trace"``   ``r ||W||_* + (1-r)/2 ||W||_F^2``             shared subspace
+    ``"sparse_``  ``r (s ||W||_1 + (1-s) sum_j ||W_j||_2)``     shared features,
+    ``group"``    ``+ (1-r)/2 ||W||_F^2``, ``s = l1_share``     sparse inside
     ============  ============================================  ===============
+
+    ``penalty_factor`` multiplies each feature's whole row term (l1, l2,
+    l21, sparse_group) and ``positive=True`` constrains ``W >= 0`` (same
+    penalties).  Any penalty registered with
+    :func:`mtlinear.penalties.register_penalty`, or a penalty instance, is
+    accepted too; ``alpha`` and ``l1_ratio`` set its strength.
 """
 
 
@@ -46,29 +54,35 @@ class MultiTaskLinearModel(BaseEstimator):
     to the solver's in the layout's shape) and the prediction methods.
     """
 
+    # penalty and solver names are checked at fit time against the
+    # registries, so that a penalty or solver registered later is accepted
     _parameter_constraints = {
-        "penalty": [StrOptions(set(PENALTIES))],
+        "penalty": [str, Penalty],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "l1_share": [Interval(Real, 0, 1, closed="both")],
+        "penalty_factor": [None, "array-like"],
+        "positive": ["boolean"],
         "fit_intercept": ["boolean"],
         "task_col": [None, Integral, str],
         "task_weights": [None, dict, "array-like"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "warm_start": ["boolean"],
-        "solver": [StrOptions({"auto", "fista", "bcd"})],
+        "solver": [str],
         "verbose": ["verbose"],
     }
 
-    _loss = None  # set by subclasses
-
-    def __init__(self, penalty="l21", alpha=1.0, l1_ratio=1.0, *,
-                 fit_intercept=True, task_col=None, task_weights=None,
-                 max_iter=5000, tol=1e-4, warm_start=False, solver="auto",
-                 verbose=0):
+    def __init__(self, penalty="l21", alpha=1.0, l1_ratio=1.0, *, l1_share=0.5,
+                 penalty_factor=None, positive=False, fit_intercept=True,
+                 task_col=None, task_weights=None, max_iter=5000, tol=1e-4,
+                 warm_start=False, solver="auto", verbose=0):
         self.penalty = penalty
         self.alpha = alpha
         self.l1_ratio = l1_ratio
+        self.l1_share = l1_share
+        self.penalty_factor = penalty_factor
+        self.positive = positive
         self.fit_intercept = fit_intercept
         self.task_col = task_col
         self.task_weights = task_weights
@@ -161,34 +175,67 @@ class MultiTaskLinearModel(BaseEstimator):
         return build_problem(X, Y, task_index, n_tasks=len(omega),
                              sample_weight=sample_weight, task_weights=omega,
                              fit_intercept=self.fit_intercept,
-                             center_targets=self._loss.name == "squared")
+                             center_targets=self._make_loss().quadratic)
+
+    def _make_loss(self):
+        """The loss object of the fit (set by subclasses)."""
+        raise NotImplementedError
+
+    def _make_penalty(self, n_features, penalty=None, l1_ratio=None, alpha=1.0):
+        """The penalty of the fit (``penalty``, ``l1_ratio``: the estimator's
+        unless given, as a CV grid does) at strength ``alpha``, with its
+        options, checked against ``n_features``."""
+        penalty = make_penalty(
+            self.penalty if penalty is None else penalty, alpha,
+            self.l1_ratio if l1_ratio is None else l1_ratio,
+            l1_share=self.l1_share, penalty_factor=self.penalty_factor,
+            positive=self.positive)
+        penalty.check_features(n_features)
+        return penalty
 
     def _fit(self, X, y, sample_weight):
+        """``fit``: the path at the single ``alpha``; fitted state changes
+        only once the solve has succeeded."""
         self._validate_params()
-        problem = self._build_problem(*self._validate_fit_data(X, y, sample_weight))
-        penalty = make_penalty(self.penalty, self.alpha, self.l1_ratio)
-
-        W0 = b0 = None
-        if self.warm_start and getattr(self, "coef_", None) is not None \
-                and self.coef_.shape == (problem.n_tasks, problem.n_features):
-            W0 = self.coef_.T
-            b0 = problem.solver_intercept(W0, self.intercept_)
-        result = solve(problem, self._loss, penalty, W0=W0, b0=b0,
-                       max_iter=self.max_iter, tol=self.tol, solver=self.solver,
-                       verbose=self.verbose)
+        loss = self._make_loss()
+        params = set(self._get_param_names())
+        fitted = {k: v for k, v in vars(self).items() if k not in params}
+        try:
+            problem = self._build_problem(
+                *self._validate_fit_data(X, y, sample_weight))
+            penalty = self._make_penalty(problem.n_features)
+            W0 = b0 = None
+            coef = fitted.get("coef_")
+            if self.warm_start and coef is not None \
+                    and coef.shape == (problem.n_tasks, problem.n_features):
+                W0 = coef.T
+                b0 = problem.solver_intercept(W0, fitted["intercept_"])
+            _, result = next(path_on_problem(
+                problem, loss, penalty, [self.alpha], start=(W0, b0),
+                tol=self.tol, max_iter=self.max_iter, solver=self.solver,
+                solver_verbose=self.verbose))
+        except BaseException:  # leave the model as it was
+            for name in [k for k in vars(self) if k not in params]:
+                delattr(self, name)
+            vars(self).update(fitted)
+            raise
         if not result.converged:
             warnings.warn(
                 f"{type(self).__name__} did not converge in max_iter="
                 f"{self.max_iter} iterations: duality gap {result.gap:.3e} > "
                 f"target {result.tol_abs:.3e}. Increase max_iter, raise tol, or "
                 "scale the features.", ConvergenceWarning)
+        self._set_solution(problem, result)
+        return self
+
+    def _set_solution(self, problem, result):
+        """The fitted attributes of a solve (fit and the CV refit)."""
         self.coef_ = np.ascontiguousarray(result.W.T)
         self.intercept_ = problem.intercepts(result.W, result.b)
         # one gap evaluation at least (scikit-learn expects n_iter_ >= 1)
         self.n_iter_ = max(result.n_iter, 1)
         self.dual_gap_ = result.gap
         self.n_tasks_ = problem.n_tasks
-        return self
 
     # ------------------------------------------------------------ predict
     def _linear_predictor(self, X):

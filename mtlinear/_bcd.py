@@ -1,26 +1,23 @@
 """Block coordinate descent over feature rows, with working sets and Anderson
-acceleration, for the squared loss and the row-separable penalties (l1, l21 and
-their ridge mixes).
+acceleration, for the squared loss and the compiled row-separable penalties
+(l1, l21, sparse-group, l2, with penalty factors and sign constraints).
 
 The data-fit is written ``F(W) = sum_t a_t / 2 ||y~_t - X~ w_t||^2`` (shared
 design: ``X~ = diag(sqrt(s)) X_c`` and ``a_t = omega_t / n``) or ``F(W) = 1/2
 sum_i (y~_i - x~_i . w_t(i))^2`` (stacked tasks: rows scaled by ``sqrt(v_i)``),
 or through the sufficient statistics ``Q_t``, ``C_t`` (:class:`GramState`).
 
-Row ``j`` is updated by one proximal step on the block ``W_j`` with the
-block's own curvature ``L_jt`` (``a_t ||x~_j||^2`` or ``Q_t[j, j]``):
-
-* l1: each entry is minimized exactly,
-  ``w_jt <- ST(w_jt - g_t / L_jt, lam / L_jt) / (1 + mu / L_jt)``;
-* l21: the row is minimized exactly as well (the data-fit is exactly
-  ``sum_t L_jt / 2 (w_jt - z_t)^2`` in the row, ``z = W_j - g / L_j``): a
-  group soft-threshold in the metric ``diag(L_j)``, through a scalar Newton
-  solve for ``||W_j||`` when the ``L_jt`` differ (see :func:`_row_prox`).
+Row ``j`` is minimized exactly: the data-fit is exactly ``sum_t (L_jt / 2
+w_t^2 - a_t w_t)`` + const in the row, with its own curvature ``L_jt``
+(``a_t ||x~_j||^2`` or ``Q_t[j, j]``) and ``a = L_j W_j - g_j``, so the
+update is the penalty's ``row_prox`` in the metric ``diag(L_j)`` (see
+:mod:`mtlinear.penalties._compiled`; every kernel here is compiled once per
+penalty record type).
 
 Outer loop (working sets, as in celer / skglm): compute the full gradient and
 the duality gap; stop if the gap is small enough; otherwise rank the features
 outside the support by how much they violate the optimality condition
-``N°(G_j) <= lam`` and solve the problem restricted to the support plus the
+(``row_dual_norm(U_j) <= lam``) and solve the problem restricted to the support plus the
 worst violators (the set doubles each time), to a gap a fraction of the
 outer one.  Inside, every few epochs an Anderson extrapolation of the last
 iterates is tried and kept if it lowers the objective; the residual (or
@@ -41,13 +38,12 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from ._datafit import _gram_gap_from, _gram_sums
-from .penalties import (_KERNEL_L1, _KERNEL_L21, _row_feasible_dual,
-                        _row_penalty_value)
+from ._datafit import _gram_gap_from, _gram_sums, gap_from_sums
+from .penalties._compiled import (feasible_dual, row_dual_norm, row_prox,
+                                  row_screen, value)
 
 __all__ = ["bcd", "make_bcd_state", "ResidualState", "GramState"]
 
-_L1, _L21 = _KERNEL_L1, _KERNEL_L21  # the penalties' compiled codes
 _ANDERSON_K = 3
 _BLOCK = 64  # rows per block in the shared-design epochs
 _GRAM_BLOCK_MAX_FLOATS = 2 ** 23  # copy of Q's working-set rows
@@ -59,79 +55,29 @@ _NO_ROWS = np.empty(0, dtype=np.int64)
 
 # ------------------------------------------------------------ Numba kernels
 @njit(cache=True)
-def _row_prox(W, j, g, L, lam, mu, kind, old):
-    """Proximal update of row ``j`` of ``W`` in place; ``old`` gets the row."""
-    T = W.shape[1]
-    for t in range(T):
+def _row_step(W, j, g, L, p, work):
+    """Proximal update of row ``j`` of ``W`` in place (the penalty's exact
+    row minimizer in the metric ``diag(L)``); ``work`` is (3, T) scratch and
+    ``work[0]`` receives the old row."""
+    old, a, new = work[0], work[1], work[2]
+    for t in range(W.shape[1]):
         old[t] = W[j, t]
-    if kind == _L1:
-        for t in range(T):
-            if L[t] <= 0.0:
-                W[j, t] = 0.0
-                continue
-            z = old[t] - g[t] / L[t]
-            thr = lam / L[t]
-            if z > thr:
-                W[j, t] = (z - thr) / (1.0 + mu / L[t])
-            elif z < -thr:
-                W[j, t] = (z + thr) / (1.0 + mu / L[t])
-            else:
-                W[j, t] = 0.0
-    else:
-        # exact minimization of sum_t L_t/2 (w_t - z_t)^2 + lam ||w|| +
-        # mu/2 ||w||^2 (the data-fit is exactly this quadratic in the row):
-        # with v_t = L_t z_t, w_t = v_t s / ((L_t + mu) s + lam) where s > 0
-        # solves f(s) = sum_t v_t^2 / ((L_t + mu) s + lam)^2 = 1, or w = 0
-        # when ||v|| <= lam
-        sq = 0.0
-        Lmin, Lmax = np.inf, 0.0
-        for t in range(T):
-            v = L[t] * old[t] - g[t]
-            sq += v * v
-            Lmin = min(Lmin, L[t])
-            Lmax = max(Lmax, L[t])
-        norm = np.sqrt(sq)
-        if Lmax <= 0.0 or norm <= lam:
-            for t in range(T):
-                W[j, t] = 0.0
-            return
-        if lam <= 0.0:  # ridge only: separable
-            for t in range(T):
-                den = L[t] + mu
-                W[j, t] = (L[t] * old[t] - g[t]) / den if den > 0.0 else 0.0
-            return
-        if Lmin == Lmax:  # equal curvatures: closed form
-            s = (norm - lam) / (Lmax + mu)
-        else:  # f is convex and decreasing: Newton from 0 increases monotonically
-            s = 0.0
-            for _ in range(100):
-                f = -1.0
-                df = 0.0
-                for t in range(T):
-                    v = L[t] * old[t] - g[t]
-                    den = (L[t] + mu) * s + lam
-                    f += v * v / (den * den)
-                    df -= 2.0 * v * v * (L[t] + mu) / (den * den * den)
-                if f <= 0.0 or df == 0.0:
-                    break
-                step = f / df
-                s -= step
-                if -step <= 1e-15 * s:
-                    break
-        for t in range(T):
-            v = L[t] * old[t] - g[t]
-            W[j, t] = v * s / ((L[t] + mu) * s + lam)
+        a[t] = L[t] * old[t] - g[t]
+    row_prox(p, j, a, L, new)
+    for t in range(W.shape[1]):
+        W[j, t] = new[t]
 
 
 @njit(cache=True)
-def _update_row_residual(W, j, g, L, lam, mu, kind, old, lo, hi, col, means,
+def _update_row_residual(W, j, g, L, p, work, lo, hi, col, means,
                          beta, col_data, col_rows, R):
     """Prox step on row ``j``, then ``R -= x_j delta`` and ``beta += m_j delta``.
 
     ``col_rows`` is ``None``-like (size 0) for a dense column ``col_data``
     (all rows), else the sorted row indices of a sparse column.
     """
-    _row_prox(W, j, g, L, lam, mu, kind, old)
+    _row_step(W, j, g, L, p, work)
+    old = work[0]
     for t in range(W.shape[1]):
         delta = W[j, t] - old[t]
         if delta == 0.0:
@@ -152,8 +98,7 @@ def _update_row_residual(W, j, g, L, lam, mu, kind, old, lo, hi, col, means,
 
 
 @njit(cache=True)
-def _epoch_dense(XT, R, lo, hi, col, a, seg_w, means, beta, curv, W, ws, lam,
-                  mu, kind):
+def _epoch_dense(XT, R, lo, hi, col, a, seg_w, means, beta, curv, W, ws, p):
     """One pass over the rows ``ws`` of ``W``.
 
     ``XT`` holds the working-set columns only, as rows (``XT[l]`` is feature
@@ -166,7 +111,7 @@ def _epoch_dense(XT, R, lo, hi, col, a, seg_w, means, beta, curv, W, ws, lam,
     T = W.shape[1]
     g = np.empty(T)
     L = np.empty(T)
-    old = np.empty(T)
+    work = np.empty((3, T))
     no_rows = np.empty(0, dtype=np.int64)
     dots = np.empty(T)
     shared = R.shape[0] == T and T > 1  # every task on all rows: one BLAS gemv
@@ -180,12 +125,12 @@ def _epoch_dense(XT, R, lo, hi, col, a, seg_w, means, beta, curv, W, ws, lam,
                                                 R[col[t], lo[t]:hi[t]])
             g[t] = -a[t] * (dot + seg_w[t] * means[t, j] * beta[t])
             L[t] = curv[j, t]
-        _update_row_residual(W, j, g, L, lam, mu, kind, old, lo, hi, col, means,
+        _update_row_residual(W, j, g, L, p, work, lo, hi, col, means,
                              beta, xj, no_rows, R)
 
 
 @njit(cache=True)
-def _sweep_block(G, gram_b, Lb, rows, W, scale, lam, mu, kind, delta):
+def _sweep_block(G, gram_b, Lb, rows, W, scale, p, delta):
     """Prox updates of the feature ``rows`` of ``W`` in turn, within one block.
 
     ``G[:, l]`` holds the gradient of row ``rows[l]`` and follows the updates:
@@ -195,16 +140,16 @@ def _sweep_block(G, gram_b, Lb, rows, W, scale, lam, mu, kind, delta):
     """
     T = W.shape[1]
     g = np.empty(T)
-    old = np.empty(T)
+    work = np.empty((3, T))
     changed = False
     for l in range(rows.size):
         j = rows[l]
         for t in range(T):
             g[t] = G[t, l]
-        _row_prox(W, j, g, Lb[l], lam, mu, kind, old)
+        _row_step(W, j, g, Lb[l], p, work)
         moved = False
         for t in range(T):
-            delta[l, t] = W[j, t] - old[t]
+            delta[l, t] = W[j, t] - work[0, t]
             moved |= delta[l, t] != 0.0
         if not moved:
             continue
@@ -219,8 +164,7 @@ def _sweep_block(G, gram_b, Lb, rows, W, scale, lam, mu, kind, delta):
 
 
 @njit(cache=True)
-def _epoch_blocks(blocks, gram, ws, R, a, seg_w, mean, beta, curv, W, lam,
-                  mu, kind):
+def _epoch_blocks(blocks, gram, ws, R, a, seg_w, mean, beta, curv, W, p):
     """:func:`_epoch_dense` for a shared dense design, by blocks of rows.
 
     ``blocks[b]`` (B, n) holds the scaled columns of features
@@ -248,7 +192,7 @@ def _epoch_blocks(blocks, gram, ws, R, a, seg_w, mean, beta, curv, W, lam,
         for l in range(size):
             for t in range(T):
                 Lb[l, t] = curv[rows[l], t]
-        changed = _sweep_block(G, gram[b], Lb, rows, W, a, lam, mu, kind, delta)
+        changed = _sweep_block(G, gram[b], Lb, rows, W, a, p, delta)
         if changed:
             for t in range(T):
                 acc = 0.0
@@ -261,12 +205,12 @@ def _epoch_blocks(blocks, gram, ws, R, a, seg_w, mean, beta, curv, W, lam,
 
 @njit(cache=True)
 def _epoch_csc(data, indices, indptr, R, lo, hi, col, a, seg_w, means, beta,
-               curv, W, ws, lam, mu, kind):
+               curv, W, ws, p):
     """:func:`_epoch_dense` for a CSC block (sorted indices): O(nnz) a row."""
     T = W.shape[1]
     g = np.empty(T)
     L = np.empty(T)
-    old = np.empty(T)
+    work = np.empty((3, T))
     for l in range(ws.size):
         j = ws[l]
         rows = indices[indptr[l]:indptr[l + 1]]
@@ -280,12 +224,12 @@ def _epoch_csc(data, indices, indptr, R, lo, hi, col, a, seg_w, means, beta,
                 dot += vals[k] * R[c, rows[k]]
             g[t] = -a[t] * (dot + seg_w[t] * means[t, j] * beta[t])
             L[t] = curv[j, t]
-        _update_row_residual(W, j, g, L, lam, mu, kind, old, lo, hi, col, means,
+        _update_row_residual(W, j, g, L, p, work, lo, hi, col, means,
                              beta, vals, rows, R)
 
 
 @njit(cache=True)
-def _epoch_gram(Q, omega, C, W, P, ws, lam, mu, kind):
+def _epoch_gram(Q, omega, C, W, P, ws, p):
     """One pass over ``ws`` with ``P[:, t] = Q_t W[:, t]`` kept in sync.
 
     ``Q`` is (1, d, d) when shared by all tasks (then scaled by ``omega_t``)
@@ -295,17 +239,17 @@ def _epoch_gram(Q, omega, C, W, P, ws, lam, mu, kind):
     shared = Q.shape[0] == 1
     g = np.empty(T)
     L = np.empty(T)
-    old = np.empty(T)
+    work = np.empty((3, T))
     delta = np.empty(T)
     for j in ws:
         for t in range(T):
             q = 0 if shared else t
             g[t] = omega[t] * P[j, t] - C[j, t]
             L[t] = omega[t] * Q[q, j, j]
-        _row_prox(W, j, g, L, lam, mu, kind, old)
+        _row_step(W, j, g, L, p, work)
         moved = False
         for t in range(T):
-            delta[t] = W[j, t] - old[t]
+            delta[t] = W[j, t] - work[0, t]
             moved |= delta[t] != 0.0
         if not moved:
             continue
@@ -322,7 +266,7 @@ def _epoch_gram(Q, omega, C, W, P, ws, lam, mu, kind):
 
 
 @njit(cache=True)
-def _epoch_gram_blocks(rows, gram, ws, omega, C, W, P, lam, mu, kind):
+def _epoch_gram_blocks(rows, gram, ws, omega, C, W, P, p):
     """:func:`_epoch_gram` for one shared ``Q``, by blocks of rows.
 
     ``rows[b]`` (B, d) holds the rows ``Q[ws[b B:(b + 1) B]]`` (zero padded)
@@ -344,8 +288,7 @@ def _epoch_gram_blocks(rows, gram, ws, omega, C, W, P, lam, mu, kind):
             for t in range(T):
                 G[t, l] = omega[t] * P[j, t] - C[j, t]
                 Lb[l, t] = omega[t] * gram[b, l, l]
-        changed = _sweep_block(G, gram[b], Lb, block_rows, W, omega, lam, mu,
-                               kind, delta)
+        changed = _sweep_block(G, gram[b], Lb, block_rows, W, omega, p, delta)
         if changed:
             P += np.dot(rows[b].T, delta)
             delta[:size] = 0.0
@@ -382,9 +325,9 @@ def _gather_blocks(Q, ws, B):
 
 
 @njit(cache=True)
-def _gram_objective(W, P, omega, C, yy, lam, mu, kind):
+def _gram_objective(W, P, omega, C, yy, p):
     """The primal objective from the statistics."""
-    return _gram_gap_from(W, P, omega, C, yy, _row_penalty_value(W, lam, mu, kind),
+    return _gram_gap_from(W, P, omega, C, yy, value(p, W),
                           np.zeros(W.shape[1]), 0.0)[0]
 
 
@@ -399,24 +342,23 @@ def _gram_neg_gradient(C, P, omega, rows):
 
 
 @njit(cache=True)
-def _gram_gap(W, P, omega, C, yy, U, lam, mu, kind):
+def _gram_gap(W, P, omega, C, yy, U, rows, p):
     """:func:`_gap` from the statistics: ``(primal, gap, c)`` with the dual
-    factors ``c`` of ``U`` (the negative gradient on some rows)."""
-    c, conj = _row_feasible_dual(U, lam, mu, kind)
-    primal, gap = _gram_gap_from(W, P, omega, C, yy,
-                                 _row_penalty_value(W, lam, mu, kind), c, conj)
+    factors ``c`` of ``U`` (the negative gradient on the feature ``rows``)."""
+    c, conj = feasible_dual(p, U, rows)
+    primal, gap = _gram_gap_from(W, P, omega, C, yy, value(p, W), c, conj)
     return primal, gap, c
 
 
 @njit(cache=True)
-def _gram_ws_gap(W, P, omega, C, yy, ws, lam, mu, kind):
+def _gram_ws_gap(W, P, omega, C, yy, ws, p):
     """The gap of the problem restricted to the working set ``ws``."""
     U = _gram_neg_gradient(C, P, omega, ws)
-    return _gram_gap(W, P, omega, C, yy, U, lam, mu, kind)[1]
+    return _gram_gap(W, P, omega, C, yy, U, ws, p)[1]
 
 
 @njit(cache=True)
-def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, lam, mu, kind,
+def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, p,
                 max_epochs, inner_tol, outer_gap, check_every):
     """The working-set solve of :func:`bcd` on :class:`GramState`, in one
     compiled call: epochs, Anderson extrapolation every ``_ANDERSON_K + 1``
@@ -438,9 +380,9 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, lam, mu, kind,
     blocks = rows.shape[0] > 0
     while epochs < max_epochs:
         if blocks:
-            _epoch_gram_blocks(rows, gram, ws, omega, C, W, P, lam, mu, kind)
+            _epoch_gram_blocks(rows, gram, ws, omega, C, W, P, p)
         else:
-            _epoch_gram(Q, omega, C, W, P, ws, lam, mu, kind)
+            _epoch_gram(Q, omega, C, W, P, ws, p)
         epochs += 1
         for l in range(k):
             for t in range(T):
@@ -451,20 +393,19 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, lam, mu, kind,
             n_history = 0
             c = _anderson_kernel(history_W)
             if c.size:
-                current = _gram_objective(W, P, omega, C, yy, lam, mu, kind)
+                current = _gram_objective(W, P, omega, C, yy, p)
                 mix = np.dot(c, history_W[1:])
                 for l in range(k):
                     for t in range(T):
                         W[ws[l], t] = mix[l * T + t]
                 _copy_matrix(np.dot(c, history_P[1:]).reshape(P.shape), P)
-                if _gram_objective(W, P, omega, C, yy, lam, mu,
-                                   kind) >= current:  # back to the epoch's
+                if _gram_objective(W, P, omega, C, yy, p) >= current:  # back to the epoch's
                     for l in range(k):
                         for t in range(T):
                             W[ws[l], t] = history_W[_ANDERSON_K, l * T + t]
                     _copy_matrix(history_P[_ANDERSON_K].reshape(P.shape), P)
         if epochs == next_check:
-            gap = _gram_ws_gap(W, P, omega, C, yy, ws, lam, mu, kind)
+            gap = _gram_ws_gap(W, P, omega, C, yy, ws, p)
             if gap <= inner_tol:
                 break
             next_check = min(epochs + _epochs_to_target(
@@ -503,9 +444,9 @@ def _gram_reset(Q, W, rows, P):
 
 
 @njit(cache=True)
-def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, lam, mu, kind, max_iter,
+def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, p, max_iter,
               tol_abs, ws_start, inner_ratio, check_every, screen,
-              block_max_floats, trace):
+              block_max_floats, trace, top_factor):
     """:func:`bcd` on :class:`GramState`, outer loop included, in one
     compiled call: on a small problem the Python of an outer iteration
     (gradient, gap, screening, working set) cost more than its arithmetic.
@@ -524,12 +465,12 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, lam, mu, kind, max_iter,
     while True:
         rows = np.flatnonzero(active)
         U = _gram_neg_gradient(C, P, omega, rows)
-        primal, gap, c = _gram_gap(W, P, omega, C, yy, U, lam, mu, kind)
+        primal, gap, c = _gram_gap(W, P, omega, C, yy, U, rows, p)
         if (gap <= tol_abs or n_iter >= max_iter) and rows.size < d:
             # the gap of the screened problem; certify on the full one
             rows = np.arange(d)
             U = _gram_neg_gradient(C, P, omega, rows)
-            primal, gap, c = _gram_gap(W, P, omega, C, yy, U, lam, mu, kind)
+            primal, gap, c = _gram_gap(W, P, omega, C, yy, U, rows, p)
             active[:] = True
         if n_trace < trace.shape[0]:
             trace[n_trace, 0], trace[n_trace, 1], trace[n_trace, 2] = (n_iter,
@@ -537,8 +478,8 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, lam, mu, kind, max_iter,
             n_trace += 1
         if gap <= tol_abs or n_iter >= max_iter:
             return gap, n_iter, n_trace
-        if screen and lam > 0.0:
-            zero = _screen_rows(U, c, curv, rows, gap, lam, kind, min_curv)
+        if screen and p.lam > 0.0:
+            zero = _screen_rows(U, c, curv, rows, gap, p, min_curv, top_factor)
             moved = False
             n_kept = 0
             for l in range(rows.size):  # drop the zero rows, compacting
@@ -555,8 +496,8 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, lam, mu, kind, max_iter,
             rows, U = rows[:n_kept], U[:n_kept]
             if moved:
                 _gram_reset(Q, W, np.flatnonzero(active), P)
-        new_ws, ws_size, final = _next_working_set(W, rows, U, lam, kind,
-                                                   ws_size, ws, in_last_ws)
+        new_ws, ws_size, final = _next_working_set(W, rows, U, p, ws_size, ws,
+                                                   in_last_ws)
         same = new_ws.size == ws.size
         for l in range(ws.size if same else 0):
             same &= new_ws[l] == ws[l]
@@ -567,8 +508,8 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, lam, mu, kind, max_iter,
             else:
                 rows_b = gram_b = np.empty((0, 1, 1))
         inner_tol = tol_abs if final else max(inner_ratio * gap, tol_abs)
-        n_iter += _inner_gram(Q, rows_b, gram_b, ws, omega, C, yy, W, P, lam, mu,
-                              kind, max_iter - n_iter, inner_tol, gap, check_every)
+        n_iter += _inner_gram(Q, rows_b, gram_b, ws, omega, C, yy, W, P, p,
+                              max_iter - n_iter, inner_tol, gap, check_every)
         # exact state for the outer gap (extrapolations accumulate rounding)
         _gram_reset(Q, W, ws, P)
 
@@ -722,16 +663,17 @@ class ResidualState:
         gram -= self.seg_w[0] * m[:, :, None] * m[:, None, :]
         self._blocks, self._gram = blocks, gram
 
-    def epoch(self, W, ws, lam, mu, kind):
+    def epoch(self, W, ws, p):
+        """One epoch over the working set ``ws`` (penalty record ``p``)."""
         if ws is not self._ws:
             self._set_working_set(ws)
         if self._blocks is not None:
             _epoch_blocks(self._blocks, self._gram, ws, self.R, self.a,
                           self.seg_w, self.means[0], self.beta, self.curv, W,
-                          lam, mu, kind)
+                          p)
             return
         args = (self.R, self.lo, self.hi, self.col, self.a, self.seg_w,
-                self.means, self.beta, self.curv, W, ws, lam, mu, kind)
+                self.means, self.beta, self.curv, W, ws, p)
         if sp.issparse(self._Xws):
             block = self._Xws
             _epoch_csc(block.data, block.indices, block.indptr, *args)
@@ -800,17 +742,18 @@ class GramState:
         _gram_reset(self.Q, W, np.flatnonzero(np.any(W != 0, axis=1)), self.P)
         self._W = W
 
-    def solve(self, W, penalty, max_iter, tol_abs, ws_start, inner_ratio,
+    def solve(self, W, record, max_iter, tol_abs, ws_start, inner_ratio,
               check_every, screen, callback):
         """:func:`bcd` from ``W`` (updated in place; the state reset at it),
-        in one compiled call (:func:`_bcd_gram`); returns ``(gap, epochs)``."""
+        in one compiled call (:func:`_bcd_gram`) with the penalty's ``record``;
+        returns ``(gap, epochs)``."""
         # a gap per outer iteration, for the callback (far fewer than epochs)
         trace = np.empty((0 if callback is None else min(max_iter, 10 ** 5) + 2, 3))
         gap, n_iter, n_trace = _bcd_gram(
             self.Q, self.omega, self.C, self.yy, self.curv,
-            self.min_row_curvature, W, self.P, penalty.lam, penalty.mu,
-            penalty.kernel, max_iter, tol_abs, ws_start, inner_ratio,
-            check_every, screen, _GRAM_BLOCK_MAX_FLOATS, trace)
+            self.min_row_curvature, W, self.P, record, max_iter, tol_abs,
+            ws_start, inner_ratio, check_every, screen, _GRAM_BLOCK_MAX_FLOATS,
+            trace, _top_factor(record))
         self._W = W
         if callback is not None:
             for epochs, primal, outer_gap in trace[:n_trace]:
@@ -833,14 +776,12 @@ def make_bcd_state(problem, use_gram):
 
 
 # ------------------------------------------------------------ outer loop
-def _gap(state, W, U, penalty):
-    """Primal and gap with the dual point ``c V r`` (``U = X^T V r`` on rows;
-    ``c`` a factor, or one per task, see ``Penalty.dual_scaling``)."""
-    vr2, vry = state.sums()  # per task
-    primal = 0.5 * float(vr2.sum()) + penalty.value(W)
-    c, conj = penalty.feasible_dual(U)
-    dual = float(np.sum(c * vry - 0.5 * c * c * vr2)) - conj
-    return primal, primal - dual
+def _gap(state, W, U, rows, penalty):
+    """Primal and gap with the dual point ``c V r`` (``U = X^T V r`` on the
+    feature ``rows``; ``c`` one factor per task, see
+    ``Penalty.feasible_dual``)."""
+    c, conj = penalty.feasible_dual(U, rows)
+    return gap_from_sums(*state.sums(), penalty.value(W), c, conj)
 
 
 def _anderson_weights(iterates):
@@ -928,47 +869,47 @@ def _epochs_to_target(gap_before, gap, epochs, target, most):
     return int(min(max(np.ceil(np.log(target / gap) / rate), 1), most))
 
 
-def _screen(state, penalty, kind, U, rows, gap):
+def _screen(state, record, penalty, U, rows, gap):
     """Gap-safe sphere test: the rows of ``rows`` provably zero at the optimum.
 
     The dual objective is 1-strongly concave in the norm
     ``||Theta||^2_{V^-1} = sum_i Theta_i^2 / v_i``, so the optimal dual point
     lies within ``r = sqrt(2 gap)`` of the current feasible one ``c Theta``.
     By Cauchy-Schwarz ``|x_j^T (Theta* - c Theta)_t| <= r sqrt(L_jt)`` with
-    ``L_jt = sum_i v_i x_ij^2``; a row whose bound on ``N°(U*_j)`` stays below
-    ``lam`` is zero at the optimum (this holds with a ridge part too).
+    ``L_jt = sum_i v_i x_ij^2``; the penalty's ``row_screen`` says whether a
+    row is zero at the optimum for every ``U*_j`` in that box (this holds
+    with a ridge part too).
     """
-    c = np.broadcast_to(np.asarray(penalty.dual_scaling(U), dtype=np.float64),
-                        (U.shape[1],))
+    c = np.broadcast_to(np.asarray(penalty.feasible_dual(U, rows)[0],
+                                   dtype=np.float64), (U.shape[1],))
     return _screen_rows(U, np.ascontiguousarray(c), state.curv, rows, gap,
-                        penalty.lam, kind, state.min_row_curvature)
+                        record, state.min_row_curvature, _top_factor(record))
+
+
+def _top_factor(record):
+    """The largest penalty factor (for :func:`_screen_rows`' shortcut)."""
+    return float(record.factor.max()) if record.factor.size else 1.0
 
 
 @njit(cache=True)
-def _screen_rows(U, c, curv, rows, gap, lam, kind, min_curv):
+def _screen_rows(U, c, curv, rows, gap, p, min_curv, top_factor):
     """:func:`_screen` with the dual factors ``c`` (one per task) and the
-    curvatures ``curv`` (d, T); ``min_curv`` is the smallest row maximum."""
+    curvatures ``curv`` (d, T); ``min_curv`` is the smallest row maximum.
+
+    When ``2 gap min_curv >= (lam max_j f_j)^2`` the box of every row reaches
+    past its threshold: no row can pass, the test is skipped.
+    """
     zero = np.zeros(rows.size, dtype=np.bool_)
+    lam = p.lam * top_factor
     if 2.0 * gap * min_curv >= lam * lam:
-        return zero  # no row can pass: skip the test
+        return zero
     radius = np.sqrt(2.0 * max(gap, 0.0))
     T = U.shape[1]
+    u = np.empty(T)
     for l in range(rows.size):
-        j = rows[l]
-        if kind == _L1:
-            passed = True
-            for t in range(T):
-                if not abs(c[t] * U[l, t]) + radius * np.sqrt(curv[j, t]) < lam:
-                    passed = False
-                    break
-        else:
-            sq = 0.0
-            top = 0.0
-            for t in range(T):
-                sq += (c[t] * U[l, t]) ** 2
-                top = max(top, curv[j, t])
-            passed = np.sqrt(sq) + radius * np.sqrt(top) < lam
-        zero[l] = passed
+        for t in range(T):
+            u[t] = c[t] * U[l, t]
+        zero[l] = row_screen(p, rows[l], u, radius, curv[rows[l]])
     return zero
 
 
@@ -1012,9 +953,10 @@ def _top_rows(rows, scores, k):
 
 
 @njit(cache=True)
-def _next_working_set(W, rows, U, lam, kind, ws_size, ws, in_last_ws):
+def _next_working_set(W, rows, U, p, ws_size, ws, in_last_ws):
     """The next working set of :func:`bcd`: the support plus the worst
-    violators of ``N°(U_j) <= lam`` among ``rows``, about ``ws_size`` of them.
+    violators of the penalty's zero-row condition (its ``row_dual_norm``
+    against ``lam``) among ``rows``, about ``ws_size`` of them.
 
     ``ws`` is the last working set (empty before the first) and
     ``in_last_ws`` its indicator, updated here.  Returns ``(working set,
@@ -1036,15 +978,8 @@ def _next_working_set(W, rows, U, lam, kind, ws_size, ws, in_last_ws):
             scores[l] = np.inf
             n_support += 1
         else:
-            norm = 0.0
-            for t in range(T):
-                if kind == _L1:
-                    norm = max(norm, abs(U[l, t]))
-                else:
-                    norm += U[l, t] * U[l, t]
-            if kind != _L1:
-                norm = np.sqrt(norm)
-            scores[l] = norm / max(lam, 2.2250738585072014e-308)
+            scores[l] = row_dual_norm(p, j, U[l]) / max(p.lam,
+                                                        2.2250738585072014e-308)
         n_candidates += scores[l] > 1.0
     if ws.size > 0 and n_support >= 0.9 * ws.size:
         ws_size *= _GROWTH  # the support filled the working set: grow faster
@@ -1094,11 +1029,10 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
     -------
     W, gap, n_iter (epochs)
     """
-    kind = penalty.kernel  # _L1 or _L21
-    lam, mu = penalty.lam, penalty.mu
+    record = penalty.record(W.shape[0])
     W = _lower_start(state, penalty, W, fallback)
     if isinstance(state, GramState):
-        gap, n_iter = state.solve(W, penalty, max_iter, tol_abs, ws_start,
+        gap, n_iter = state.solve(W, record, max_iter, tol_abs, ws_start,
                                   inner_ratio, check_every, screen, callback)
         return W, gap, n_iter
     d, T = W.shape
@@ -1110,19 +1044,19 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
     while True:
         rows = np.flatnonzero(active)
         U = state.neg_gradient(rows)
-        primal, gap = _gap(state, W, U, penalty)
+        primal, gap = _gap(state, W, U, rows, penalty)
         if (gap <= tol_abs or n_iter >= max_iter) and rows.size < d:
             # the gap of the screened problem; certify on the full one
             rows = np.arange(d)
             U = state.neg_gradient(rows)
-            primal, gap = _gap(state, W, U, penalty)
+            primal, gap = _gap(state, W, U, rows, penalty)
             active[:] = True
         if callback is not None:
             callback(n_iter, primal, gap)
         if gap <= tol_abs or n_iter >= max_iter:
             return W, gap, n_iter
-        if screen and lam > 0:
-            zero = _screen(state, penalty, kind, U, rows, gap)
+        if screen and record.lam > 0:
+            zero = _screen(state, record, penalty, U, rows, gap)
             if zero.any():
                 if np.any(W[rows[zero]]):
                     W[rows[zero]] = 0.0
@@ -1130,7 +1064,7 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
                 active[rows[zero]] = False
                 rows, U = rows[~zero], U[~zero]
         new_ws, ws_size, final = _next_working_set(
-            W, rows, U, lam, kind, ws_size, _NO_ROWS if ws is None else ws,
+            W, rows, U, record, ws_size, _NO_ROWS if ws is None else ws,
             in_last_ws)
         if ws is not None and np.array_equal(new_ws, ws):
             new_ws = ws  # the state keeps its copies of the working set
@@ -1141,7 +1075,7 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
         # an early check first: a warm start may need only a few epochs
         next_check, last_gap, last_check = _FIRST_CHECK, gap, 0
         while n_iter < max_iter:
-            state.epoch(W, ws, lam, mu, kind)
+            state.epoch(W, ws, record)
             n_iter += 1
             epochs += 1
             history.append((W[ws].ravel(), state.snapshot()))
@@ -1149,7 +1083,8 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
                 _try_anderson(state, penalty, W, ws, history)
                 history = []
             if epochs == next_check:
-                _, inner_gap = _gap(state, W, state.neg_gradient(ws), penalty)
+                _, inner_gap = _gap(state, W, state.neg_gradient(ws), ws,
+                                    penalty)
                 if inner_gap <= inner_tol:
                     break
                 # no later than every check_every-th epoch
@@ -1161,9 +1096,10 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
         state.reset(W, ws)
 
 
-def _objective(state, penalty, W):
-    """The objective at the state's point, ``W`` (or its nonzero rows)."""
-    return 0.5 * float(state.sums()[0].sum()) + penalty.value(W)
+def _objective(state, penalty, W, rows=None):
+    """The objective at the state's point, ``W`` (or its feature ``rows``
+    holding all nonzero ones)."""
+    return 0.5 * float(state.sums()[0].sum()) + penalty.value(W, rows)
 
 
 def _lower_start(state, penalty, W, fallback):
@@ -1196,11 +1132,11 @@ def _try_anderson(state, penalty, W, ws, history):
     c = _anderson_weights(np.array([h[0] for h in history]))
     if c is None:
         return
-    current = _objective(state, penalty, W[ws])
+    current = _objective(state, penalty, W[ws], ws)
     W_ws = W[ws]
     W[ws] = (c @ np.array([h[0] for h in history[1:]])).reshape(W_ws.shape)
     state.load([sum(ck * h[1][i] for ck, h in zip(c, history[1:]))
                 for i in range(len(history[0][1]))])
-    if _objective(state, penalty, W[ws]) >= current:
+    if _objective(state, penalty, W[ws], ws) >= current:
         W[ws] = W_ws
         state.load(history[-1][1])

@@ -169,13 +169,14 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
         "class_weight": [None, dict, StrOptions({"balanced"})],
     }
 
-    _loss = LogisticLoss
-
     def __init__(self, penalty="l21", alpha=0.01, l1_ratio=1.0, *,
+                 l1_share=0.5, penalty_factor=None, positive=False,
                  fit_intercept=True, class_weight=None, task_col=None,
                  task_weights=None, max_iter=5000, tol=1e-4, warm_start=False,
                  solver="auto", verbose=0):
         super().__init__(penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
+                         l1_share=l1_share, penalty_factor=penalty_factor,
+                         positive=positive,
                          fit_intercept=fit_intercept, task_col=task_col,
                          task_weights=task_weights, max_iter=max_iter, tol=tol,
                          warm_start=warm_start, solver=solver, verbose=verbose)
@@ -200,6 +201,9 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
         return self._fit(X, y, sample_weight)
 
     # ------------------------------------------------------------ targets
+    def _make_loss(self):
+        return LogisticLoss()
+
     def _encode_targets(self, y, task_index):
         """Labels to ``{-1, +1}``; sets ``classes_``."""
         if _has_missing(y):

@@ -24,15 +24,13 @@ from sklearn.model_selection import check_cv
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import MultiTaskLinearModel
 from ._classifier import MultiTaskClassifier
 from ._path import (alpha_grid, alpha_max_of_problem, check_alphas,
                     path_on_problem, warn_unconverged)
 from ._progress import Progress
 from ._regressor import MultiTaskRegressor
-from ._solve import solve
 from .model_selection import TaskStratifiedKFold
-from .penalties import PENALTIES, make_penalty
+from .penalties import Penalty, penalty_class
 
 __all__ = ["MultiTaskRegressorCV", "MultiTaskClassifierCV"]
 
@@ -42,14 +40,15 @@ _VALIDATION_ATTRIBUTES = ("n_features_in_", "feature_names_in_", "tasks_",
 
 
 def _check_penalties(penalty):
-    penalties = [penalty] if isinstance(penalty, str) else list(penalty)
+    """The list of penalties (names or instances) a CV estimator searches."""
+    single = isinstance(penalty, (str, Penalty))
+    penalties = [penalty] if single else list(penalty)
     if not penalties:
-        raise ValueError("penalty must be a penalty name or a non-empty list of "
-                         f"names from {sorted(PENALTIES)}; got an empty list.")
-    for name in penalties:
-        if name not in PENALTIES:
-            raise ValueError(f"penalty {name!r} is not one of {sorted(PENALTIES)}; "
-                             f"got penalty={penalty!r}.")
+        raise ValueError("penalty must be a penalty (a registered name or a "
+                         "Penalty) or a non-empty list of them; got an empty "
+                         "list.")
+    for entry in penalties:
+        penalty_class(entry)  # unknown names fail here, with the known ones
     return penalties
 
 
@@ -101,8 +100,10 @@ def _fold_path(estimator, data, train, test, grids, progress=None):
     converged = np.empty(shape, dtype=bool)
     for g, (penalty, l1_ratio, alphas) in enumerate(grids):
         for k, result in path_on_problem(
-                problem, data.loss, penalty, l1_ratio, alphas, tol=data.tol,
-                max_iter=data.max_iter, solver=data.solver, progress=progress):
+                problem, data.loss,
+                estimator._make_penalty(problem.n_features, penalty, l1_ratio),
+                alphas, tol=data.tol, max_iter=data.max_iter,
+                solver=data.solver, progress=progress):
             intercept = problem.intercepts(result.W, result.b)
             converged[g, k] = result.converged
             if data.scorer is None:
@@ -138,7 +139,7 @@ class MultiTaskCVMixin:
         return {**kept, **MultiTaskCVMixin._cv_parameter_constraints}
 
     _cv_parameter_constraints = {
-        "penalty": [StrOptions(set(PENALTIES)), list, tuple],
+        "penalty": [str, Penalty, list, tuple],
         "l1_ratio": [Interval(Real, 0, 1, closed="both"), "array-like"],
         "alphas": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "eps": [Interval(Real, 0, 1, closed="neither")],
@@ -221,7 +222,7 @@ class MultiTaskCVMixin:
         # what every fold needs: validated arrays and settings (picklable)
         data = SimpleNamespace(
             X=X, Y=Y, task_index=task_index, sample_weight=sample_weight,
-            n_tasks=len(omega), omega=omega, loss=self._loss, tol=self.tol,
+            n_tasks=len(omega), omega=omega, loss=self._make_loss(), tol=self.tol,
             max_iter=self.max_iter, solver=self.solver, scorer=scorer,
             X_raw=X_raw if scorer is not None else None,
             y_raw=y_raw if scorer is not None else None)
@@ -231,13 +232,14 @@ class MultiTaskCVMixin:
     def _alpha_grid(self, problem, loss, penalty, l1_ratio):
         if not isinstance(self.alphas, Integral):
             return check_alphas(self.alphas)
-        if penalty == "l2" or l1_ratio == 0:
+        penalty = self._make_penalty(problem.n_features, penalty, l1_ratio)
+        if penalty.lam == 0:
             raise ValueError(
                 f"An automatic alpha grid needs a norm in the penalty; with "
-                f"penalty={penalty!r} and l1_ratio={l1_ratio} alpha_max is "
+                f"penalty={penalty.name!r} and l1_ratio={l1_ratio} alpha_max is "
                 "infinite. Give the grid explicitly, e.g. alphas=np.logspace(-4, "
                 "1, 30).")
-        return alpha_grid(alpha_max_of_problem(problem, loss, penalty, l1_ratio),
+        return alpha_grid(alpha_max_of_problem(problem, loss, penalty),
                           self.alphas, self.eps)
 
     def _cv_strata(self, data):
@@ -289,21 +291,19 @@ class MultiTaskCVMixin:
         return model
 
     def _refit(self, problem, data):
-        penalty = make_penalty(self.penalty_, self.alpha_, self.l1_ratio_)
-        result = solve(problem, data.loss, penalty, max_iter=self.max_iter,
-                       tol=self.tol, solver=self.solver,
-                       verbose=max(self.verbose - 2, 0))
+        penalty = self._make_penalty(problem.n_features, self.penalty_,
+                                     self.l1_ratio_)
+        _, result = next(path_on_problem(
+            problem, data.loss, penalty, [self.alpha_], tol=self.tol,
+            max_iter=self.max_iter, solver=self.solver,
+            solver_verbose=max(self.verbose - 2, 0)))
         if not result.converged:
             warnings.warn(
                 f"{type(self).__name__} refit did not converge in max_iter="
                 f"{self.max_iter} iterations: duality gap {result.gap:.3e} > "
                 f"target {result.tol_abs:.3e}. Increase max_iter or raise tol.",
                 ConvergenceWarning)
-        self.coef_ = np.ascontiguousarray(result.W.T)
-        self.intercept_ = problem.intercepts(result.W, result.b)
-        self.n_iter_ = max(result.n_iter, 1)
-        self.dual_gap_ = result.gap
-        self.n_tasks_ = problem.n_tasks
+        self._set_solution(problem, result)
 
 
 _SHARED_DOC_PARAMETERS = """    penalty : str or list of str, default="l21"
@@ -333,7 +333,10 @@ _SHARED_DOC_PARAMETERS = """    penalty : str or list of str, default="l21"
         Iteration limit of each solve.
     tol : float, default=1e-4
         Relative duality-gap tolerance of each solve.
-    solver : {"auto", "fista", "bcd"}, default="auto"
+    solver : {"auto", "bcd", "prox_newton", "fista"}, default="auto"
+    l1_share, penalty_factor, positive
+        As for the estimator (fixed, not searched; in a grid, use
+        ``GridSearchCV``).
     n_jobs : int, default=None
         Folds computed in parallel (joblib); ``-1`` uses every core.
     verbose : int, default=0
@@ -415,16 +418,23 @@ class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
     array([0, 1])
     """ % dict(parameters=_SHARED_DOC_PARAMETERS, attributes=_SHARED_DOC_ATTRIBUTES)
 
-    _parameter_constraints = MultiTaskCVMixin._cv_constraints(MultiTaskLinearModel)
+    _parameter_constraints = MultiTaskCVMixin._cv_constraints(MultiTaskRegressor)
     _estimator_class = MultiTaskRegressor
     _default_score = staticmethod(neg_mean_squared_error)
 
     def __init__(self, penalty="l21", l1_ratio=1.0, *, alphas=100, eps=1e-3,
-                 cv=None, scoring=None, fit_intercept=True, task_col=None,
-                 task_weights=None, max_iter=5000, tol=1e-4, solver="auto",
-                 n_jobs=None, verbose=0):
+                 l1_share=0.5, penalty_factor=None, positive=False,
+                 loss="squared", delta=1.0, cv=None, scoring=None,
+                 fit_intercept=True, task_col=None, task_weights=None,
+                 max_iter=5000, tol=1e-4, solver="auto", n_jobs=None,
+                 verbose=0):
         self.penalty = penalty
         self.l1_ratio = l1_ratio
+        self.l1_share = l1_share
+        self.penalty_factor = penalty_factor
+        self.positive = positive
+        self.loss = loss
+        self.delta = delta
         self.alphas = alphas
         self.eps = eps
         self.cv = cv
@@ -439,7 +449,6 @@ class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
         self.verbose = verbose
 
     def fit(self, X, y, sample_weight=None):
-        self._y_ndim = None
         super().fit(X, y, sample_weight)
         if self.scoring is None:
             self.mse_path_ = -self.score_path_
@@ -512,11 +521,15 @@ class MultiTaskClassifierCV(MultiTaskCVMixin, MultiTaskClassifier):
     _default_score = staticmethod(neg_log_loss)
 
     def __init__(self, penalty="l21", l1_ratio=1.0, *, alphas=10, eps=1e-3,
-                 cv=None, scoring=None, fit_intercept=True, class_weight=None,
+                 l1_share=0.5, penalty_factor=None, positive=False, cv=None,
+                 scoring=None, fit_intercept=True, class_weight=None,
                  task_col=None, task_weights=None, max_iter=5000, tol=1e-4,
                  solver="auto", n_jobs=None, verbose=0):
         self.penalty = penalty
         self.l1_ratio = l1_ratio
+        self.l1_share = l1_share
+        self.penalty_factor = penalty_factor
+        self.positive = positive
         self.alphas = alphas
         self.eps = eps
         self.cv = cv

@@ -36,10 +36,9 @@ import numpy as np
 from numba import njit
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from .penalties import (_KERNEL_L1, _KERNEL_RIDGE, _KERNEL_TRACE,
-                        _row_feasible_dual, _row_penalty_value)
+from .penalties._compiled import feasible_dual, value
 
-__all__ = ["SampleDatafit", "GramDatafit"]
+__all__ = ["SampleDatafit", "GramDatafit", "gap_from_sums"]
 
 # above this side, the Lipschitz constant of a non-quadratic loss comes from
 # Lanczos on the implicit operator rather than a dense eigendecomposition
@@ -55,7 +54,7 @@ class SampleDatafit:
 
     Parameters
     ----------
-    loss : SquaredLoss or LogisticLoss
+    loss : Loss
     problem : TaskProblem
     """
 
@@ -75,7 +74,7 @@ class SampleDatafit:
         and contributes ``curvature * sum_i v_i`` per task.  For a
         non-quadratic loss on a large problem, see :meth:`_lanczos_lipschitz`.
         """
-        if (self.loss.name != "squared"
+        if (not self.loss.quadratic
                 and min(self.design.n_features, _rows_per_task(self.design))
                 > _DENSE_EIG_MAX):
             return self.loss.curvature * self._lanczos_lipschitz()
@@ -117,14 +116,13 @@ class SampleDatafit:
     # -- the affine state of FISTA's adaptive step: the linear predictor
     @property
     def curvature_factor(self):
-        """``c`` of the curvature test: exact for the squared loss."""
-        return 1.0 if self.loss.name == "squared" else 0.5
+        """``c`` of the curvature test (the loss's: exact for a quadratic)."""
+        return self.loss.curvature_factor
 
     @property
     def step_shrink(self):
-        """Per-iteration decrease of ``L`` (measured: 0.9 for the squared
-        loss, 0.8 for the logistic one, whose global bound is looser)."""
-        return 0.9 if self.loss.name == "squared" else 0.8
+        """Per-iteration decrease of ``L`` (the loss's)."""
+        return self.loss.step_shrink
 
     def step_bounds(self):
         """Start and cap of ``L``: the global Lipschitz constant, twice it."""
@@ -162,7 +160,8 @@ class SampleDatafit:
     def initial_intercept(self):
         if not self.intercept_variable:
             return None
-        return self.loss.null_intercept(self.y, self.v, self.design.task_sum)
+        return self.loss.null_intercept(self.y, self.v, self.design.task_sum,
+                                        self.design.task_broadcast)
 
     def null_value(self):
         """Objective at ``W = 0`` with the best intercept."""
@@ -183,8 +182,9 @@ class SampleDatafit:
         primal = self.loss.value(Z, self.y, self.v) + penalty.value(W)
         theta = -self.loss.derivative(Z, self.y, self.v)
         if self.intercept_variable:
-            theta = self.loss.balance_classes(theta, self.y, self.design.task_sum,
-                                              self.design.task_broadcast)
+            theta = self.loss.balance(theta, self.y, self.v,
+                                      self.design.task_sum,
+                                      self.design.task_broadcast)
         U = self.design.rmatmat(theta)
         c, conj = penalty.feasible_dual(U)
         if np.ndim(c):  # one factor per task
@@ -270,19 +270,32 @@ class GramDatafit:
         compiled call for the package's penalties (:func:`_gram_duality_gap`).
         """
         QW = self._QW(W) if state is None else state
-        if penalty.kernel is not None:  # compiled: a gap of a small problem
-            # cost more in numpy calls than in arithmetic
+        record = penalty.record(W.shape[0])
+        if record is not None:  # compiled: a gap of a small problem cost
+            # more in numpy calls than in arithmetic
             primal, gap = _gram_duality_gap(
                 np.ascontiguousarray(W), np.ascontiguousarray(QW), self.C,
-                self.yy_t, penalty.lam, penalty.mu, penalty.kernel)
+                self.yy_t, record)
             return float(primal), float(gap)
         WQW = np.einsum("jt,jt->t", W, QW)  # per task, as the dual may scale
         CW = np.einsum("jt,jt->t", self.C, W)  # each task on its own
-        primal = 0.5 * WQW.sum() - CW.sum() + 0.5 * self.yy + penalty.value(W)
         c, conj = penalty.feasible_dual(self.C - QW)
-        yy = self.yy_t
-        dual = float(np.sum(c * (yy - CW) - 0.5 * c * c * (yy - 2 * CW + WQW))) - conj
-        return float(primal), float(primal - dual)
+        return gap_from_sums(self.yy_t - 2 * CW + WQW, self.yy_t - CW,
+                             penalty.value(W), c, conj)
+
+
+def gap_from_sums(residual_sq, residual_y, value, c, conj):
+    """``(primal, gap)`` of the squared loss with the dual point ``Theta = c
+    V r`` (``r = y - X W``), from per-task sums: ``residual_sq_t = r_t^T V_t
+    r_t``, ``residual_y_t = r_t^T V_t y_t``, the penalty's ``value = h(W)``
+    and ``conj = h*(c X^T V r)``.
+
+    ``P = sum_t residual_sq_t / 2 + h(W)`` and ``D = sum_t c_t residual_y_t
+    - c_t^2 residual_sq_t / 2 - h*`` (:func:`_gram_gap_from` compiled).
+    """
+    primal = 0.5 * float(np.sum(residual_sq)) + value
+    dual = float(np.sum(c * residual_y - 0.5 * c * c * residual_sq)) - conj
+    return primal, primal - dual
 
 
 @njit(cache=True)
@@ -316,45 +329,13 @@ def _gram_gap_from(W, P, omega, C, yy, value, c, conj):
 
 
 @njit(cache=True)
-def _gram_duality_gap(W, QW, C, yy, lam, mu, kind):
-    """:meth:`GramDatafit.duality_gap` for a package penalty (``kind``, see
-    ``Penalty.kernel``) in one compiled call; ``yy`` per task.
-
-    The row-separable penalties take their compiled value and dual point
-    (``l2`` as ``l1`` with ``lam = 0``, the same formulas); the trace norm's
-    value needs all singular values of ``W`` (LAPACK's SVD), its dual point
-    the largest of ``U = C - QW`` (from the small Gram matrix, accurate for
-    the largest) or, with a ridge part, all of them.
-    """
+def _gram_duality_gap(W, QW, C, yy, p):
+    """:meth:`GramDatafit.duality_gap` for a compiled penalty (record ``p``)
+    in one compiled call; ``yy`` per task."""
     d, T = W.shape
     U = np.empty((d, T))
-    W_sq = U_sq = 0.0
     for j in range(d):
         for t in range(T):
             U[j, t] = C[j, t] - QW[j, t]
-            W_sq += W[j, t] * W[j, t]
-            U_sq += U[j, t] * U[j, t]
-    if kind == _KERNEL_TRACE:
-        value = 0.5 * mu * W_sq
-        if lam > 0.0 and W.size:
-            value += lam * np.linalg.svd(W, full_matrices=False)[1].sum()
-        c, conj = np.ones(T), 0.0
-        if mu > 0.0:  # ||prox_{lam ||.||_*}(U)||^2 / (2 mu)
-            if lam > 0.0 and U.size:
-                for s in np.linalg.svd(U, full_matrices=False)[1]:
-                    conj += max(s - lam, 0.0) ** 2
-            elif lam <= 0.0:
-                conj = U_sq
-            conj /= 2.0 * mu
-        elif lam <= 0.0:
-            c[:] = 0.0
-        elif U.size:
-            gram = np.dot(U.T, U) if d >= T else np.dot(U, U.T)
-            top = np.sqrt(max(np.linalg.eigh(gram)[0][-1], 0.0))
-            if top > lam:
-                c[:] = lam / top
-    else:
-        row_kind = _KERNEL_L1 if kind == _KERNEL_RIDGE else kind
-        value = _row_penalty_value(W, lam, mu, row_kind)
-        c, conj = _row_feasible_dual(U, lam, mu, row_kind)
-    return _gram_gap_from(W, QW, np.ones(T), C, yy, value, c, conj)
+    c, conj = feasible_dual(p, U, np.arange(d))
+    return _gram_gap_from(W, QW, np.ones(T), C, yy, value(p, W), c, conj)

@@ -50,7 +50,7 @@ import numpy as np
 from numba import njit
 
 from ._bcd import _epochs_to_target
-from .penalties import _prox_kernel
+from .penalties._compiled import prox
 
 __all__ = ["fista"]
 
@@ -88,13 +88,14 @@ def fista(datafit, penalty, W, b, max_iter, tol_abs, gap_every=10, callback=None
     primal, gap = datafit.duality_gap(W, b, penalty, state=S)
     if callback is not None:
         callback(0, primal, gap)
-    compiled = (hasattr(datafit, "kernel_statistics")
-                and penalty.kernel is not None)
+    record = (penalty.record(W.shape[0])
+              if hasattr(datafit, "kernel_statistics") else None)
     n_iter = 0
     steps = gap_every
     while gap > tol_abs and n_iter < max_iter:
         steps = min(steps, max_iter - n_iter)
-        done = _compiled_steps(datafit, penalty, it, steps) if compiled else 0
+        done = (_compiled_steps(datafit, record, it, steps)
+                if record is not None else 0)
         if done < steps:  # the rest here (also a step the kernel declined)
             _steps(datafit, penalty, it, steps - done)
         n_iter += steps
@@ -148,14 +149,14 @@ def _steps(datafit, penalty, it, n_steps):
     it.W, it.b, it.S, it.Wy, it.by, it.Sy, it.t, it.L = W, b, S, Wy, by, Sy, t, L
 
 
-def _compiled_steps(datafit, penalty, it, n_steps):
+def _compiled_steps(datafit, record, it, n_steps):
     """:func:`_steps` for sufficient statistics and a penalty with a compiled
     prox, in one call (:func:`_gram_steps`); returns how many were done."""
     Q, omega, C = datafit.kernel_statistics()
     arrays = [np.ascontiguousarray(A) for A in (C, it.W, it.Wy, it.S, it.Sy)]
     done, it.W, it.Wy, it.S, it.Sy, it.t, it.L = _gram_steps(
         np.ascontiguousarray(Q), omega, *arrays, it.t, it.L, it.L_floor,
-        it.L_cap, it.shrink, n_steps, penalty.lam, penalty.mu, penalty.kernel)
+        it.L_cap, it.shrink, n_steps, record)
     return done
 
 
@@ -178,12 +179,11 @@ def _gram_product(Q, omega, W):
 
 @njit(cache=True)
 def _gram_steps(Q, omega, C, W, Wy, P, Py, t, L, L_floor, L_cap, shrink,
-                n_steps, lam, mu, kind):
+                n_steps, p):
     """:func:`_steps` for sufficient statistics (``P = Q W`` the affine
-    state) and a penalty with a compiled prox (``kind``, see
-    ``Penalty.kernel``), in one call: on small problems the Python of an
+    state) and a compiled penalty (record ``p``), in one call: on small problems the Python of an
     iteration costs more than its arithmetic.  Returns the steps done (fewer
-    when the prox declined, see :func:`mtlinear.penalties._prox_kernel`) and
+    when the prox declined, see the trace norm's ``prox``) and
     the variables after them."""
     d, T = W.shape
     Z = np.empty((d, T))
@@ -193,7 +193,7 @@ def _gram_steps(Q, omega, C, W, Wy, P, Py, t, L, L_floor, L_cap, shrink,
             for j in range(d):  # the gradient step, gradient Py - C
                 for k in range(T):
                     Z[j, k] = Wy[j, k] - (Py[j, k] - C[j, k]) / L
-            W_new, ok = _prox_kernel(Z, lam / L, 1.0 / (1.0 + mu / L), kind)
+            W_new, ok = prox(p, Z, 1.0 / L)
             if not ok:
                 return step, W, Wy, P, Py, t, L
             P_new = _gram_product(Q, omega, W_new)

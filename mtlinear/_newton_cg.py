@@ -1,5 +1,5 @@
-"""Truncated Newton (Newton-CG) for the logistic loss with a pure ridge
-penalty (``"l2"``, or any penalty with ``l1_ratio = 0``).
+"""Truncated Newton (Newton-CG) for a twice-differentiable loss (logistic,
+Huber) with a pure ridge penalty (``"l2"``, or ``l1_ratio = 0``).
 
 The objective is smooth and strongly convex; its Hessian in ``(W, b)`` is
 block diagonal over tasks,
@@ -21,7 +21,6 @@ is chosen on directional derivatives only, as in :mod:`mtlinear._prox_newton`
 near the solution).  Stopping: the duality gap of :mod:`mtlinear._datafit`.
 """
 import numpy as np
-from scipy.special import expit
 
 __all__ = ["newton_cg"]
 
@@ -30,7 +29,7 @@ _MAX_BACKTRACK = 30
 
 
 def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, callback=None):
-    """Minimize ``datafit(W, b) + mu/2 ||W||^2`` (logistic loss).
+    """Minimize ``datafit(W, b) + mu/2 ||W||^2``.
 
     Same parameters and returns as :func:`mtlinear._prox_newton.prox_newton`
     (``max_iter`` counts Newton steps).
@@ -54,9 +53,7 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, callback=None):
         if gap <= tol_abs or n_iter >= max_iter:
             break
         n_iter += 1
-        p = expit(-y * z)
-        D = -v * y * p
-        h = v * p * (1.0 - p)
+        D, h = loss.derivatives(z, y, v)
         g = (design.rmatmat(D) + mu * W,
              design.task_sum(D) if intercept else np.zeros(T))
         g_norm = np.sqrt(per_task(g, g))

@@ -7,6 +7,7 @@ derive from it (Gram statistics, Lipschitz constants, BCD state) is cached on
 ``problem.cache`` and reused at every alpha.
 """
 import warnings
+from numbers import Real
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -15,35 +16,29 @@ from sklearn.utils.validation import _check_sample_weight
 
 from ._datafit import SampleDatafit
 from ._progress import Progress
-from ._solve import solve
+from ._solve import SOLVERS, solve
 from ._task_data import (build_problem, check_task_weights, encode_task_labels,
                          split_task_column)
-from .losses import LOSSES
+from .losses import make_loss
 from .penalties import make_penalty
 
 __all__ = ["alpha_max", "alpha_max_of_problem", "alpha_grid",
            "regularization_path", "path_on_problem"]
 
-_SOLVERS = ("auto", "fista", "bcd")
-
-
-def alpha_max_of_problem(problem, loss, penalty, l1_ratio=1.0):
-    """``alpha_max`` for a built :class:`~mtlinear._task_data.TaskProblem`.
+def alpha_max_of_problem(problem, loss, penalty):
+    """``alpha_max`` for a built :class:`~mtlinear._task_data.TaskProblem`
+    and a penalty (its ``l1_ratio`` and options; its ``alpha`` is ignored).
 
     ``W = 0`` is optimal iff ``0`` is in ``grad_W F(0, b*) + alpha r dN(0)``,
     i.e. ``N°(grad_W F(0, b*)) <= alpha r`` where ``b*`` are the best
-    intercepts for ``W = 0`` and ``N°`` the dual norm.  Hence
-    ``alpha_max = N°(grad_W F(0, b*)) / r``.
+    intercepts for ``W = 0`` and ``N°`` the dual norm (with penalty factors
+    and sign constraints, the penalty's own zero-row test).  Hence
+    ``alpha_max = N°(grad_W F(0, b*)) / r`` (``Penalty.alpha_max``).
     """
-    pen = make_penalty(penalty, 1.0, l1_ratio)
-    if pen.lam == 0:
-        raise ValueError(f"alpha_max is infinite for penalty={penalty!r} with "
-                         f"l1_ratio={l1_ratio}: a pure ridge penalty never sets "
-                         "all coefficients to zero. Give the alphas explicitly.")
     datafit = SampleDatafit(loss, problem)
     W0 = np.zeros((problem.n_features, problem.n_tasks))
     G, _ = datafit.gradient(W0, datafit.initial_intercept())
-    return pen.dual_norm(G) / pen.lam
+    return penalty.alpha_max(-G)
 
 
 def alpha_grid(alpha_top, n_alphas, eps):
@@ -57,12 +52,10 @@ def alpha_grid(alpha_top, n_alphas, eps):
     return np.geomspace(alpha_top, alpha_top * eps, num=n_alphas)
 
 
-def check_loss(loss):
-    try:
-        return LOSSES[loss]
-    except (KeyError, TypeError):
-        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got "
-                         f"{loss!r}.") from None
+def check_solver(solver):
+    if solver != "auto" and solver not in SOLVERS:
+        raise ValueError(f"solver must be 'auto' or one of {sorted(SOLVERS)}, "
+                         f"got {solver!r}.")
 
 
 def _signed_labels(y, task_index, fit_intercept):
@@ -114,30 +107,43 @@ def prepare_problem(X, y, *, loss, task_col=None, sample_weight=None,
     elif y.ndim != 1:
         raise ValueError(f"With task_col, y must be 1-d (one target per row), "
                          f"got shape {y.shape}.")
-    if loss.name == "logistic":
+    if loss.classification:
         y = _signed_labels(y, task_index, fit_intercept)
     if sample_weight is not None:
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                              ensure_non_negative=True)
     return build_problem(X, y, task_index, n_tasks, sample_weight,
                          check_task_weights(task_weights, tasks), fit_intercept,
-                         center_targets=loss.name == "squared")
+                         center_targets=loss.quadratic)
+
+
+def _penalty_and_loss(penalty, l1_ratio, loss, *, l1_share, penalty_factor,
+                      positive, delta):
+    """The validated penalty (unit strength) and loss of the functions."""
+    if not isinstance(l1_ratio, Real) or not 0 <= l1_ratio <= 1:
+        raise ValueError(f"l1_ratio must be a float in [0, 1], got {l1_ratio!r}.")
+    return (make_penalty(penalty, 1.0, l1_ratio, l1_share=l1_share,
+                         penalty_factor=penalty_factor, positive=positive),
+            make_loss(loss, delta=delta))
 
 
 def alpha_max(X, y, *, penalty="l21", l1_ratio=1.0, fit_intercept=True,
               task_col=None, sample_weight=None, task_weights=None,
-              loss="squared"):
+              loss="squared", l1_share=0.5, penalty_factor=None, positive=False,
+              delta=1.0):
     """Smallest ``alpha`` for which the fitted ``coef_`` is all zero.
 
     Parameters
     ----------
     X, y, task_col, sample_weight, task_weights, fit_intercept
         As for :class:`~mtlinear.MultiTaskRegressor`.
-    penalty : {"l1", "l21", "trace"}
+    penalty : {"l1", "l21", "trace", "sparse_group"} or Penalty
     l1_ratio : float in (0, 1]
-    loss : {"squared", "logistic"}
+    loss : {"squared", "huber", "logistic"}
         For ``"logistic"``, ``y`` holds two labels per task (per column in
         the shared layout); the larger is the positive class.
+    l1_share, penalty_factor, positive, delta
+        As for :class:`~mtlinear.MultiTaskRegressor`.
 
     Returns
     -------
@@ -156,20 +162,26 @@ def alpha_max(X, y, *, penalty="l21", l1_ratio=1.0, fit_intercept=True,
     >>> bool(np.all(MultiTaskRegressor(alpha=a).fit(X, Y).coef_ == 0))
     True
     """
-    loss = check_loss(loss)
-    if not 0 <= l1_ratio <= 1:
-        raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio!r}.")
+    penalty, loss = _penalty_and_loss(
+        penalty, l1_ratio, loss, l1_share=l1_share,
+        penalty_factor=penalty_factor, positive=positive, delta=delta)
     problem = prepare_problem(X, y, loss=loss, task_col=task_col,
                               sample_weight=sample_weight,
                               task_weights=task_weights,
                               fit_intercept=fit_intercept)
-    return alpha_max_of_problem(problem, loss, penalty, l1_ratio)
+    penalty.check_features(problem.n_features)
+    return alpha_max_of_problem(problem, loss, penalty)
 
 
-def path_on_problem(problem, loss, penalty, l1_ratio, alphas, *, tol=1e-4,
-                    max_iter=5000, solver="auto", solver_verbose=0,
+def path_on_problem(problem, loss, penalty, alphas, *, start=(None, None),
+                    tol=1e-4, max_iter=5000, solver="auto", solver_verbose=0,
                     progress=None):
-    """Solve ``problem`` at each of ``alphas`` in turn, warm-starting.
+    """Solve ``problem`` at each of ``alphas`` in turn, warm-starting: the one
+    solving loop of ``fit`` (a path of one alpha), the cross-validation and
+    :func:`regularization_path`.
+
+    ``penalty`` gives the penalty's kind, ``l1_ratio`` and options (its
+    ``alpha`` is replaced); ``start = (W0, b0)`` starts the first solve.
 
     A generator: yields ``(k, SolveResult)`` for ``alphas[k]``, ``k = 0, 1, ...``
     (the caller may stop early).  ``progress`` (a :class:`Progress`) is told
@@ -182,17 +194,20 @@ def path_on_problem(problem, loss, penalty, l1_ratio, alphas, *, tol=1e-4,
     previous = None
     W = b = None
     for k, alpha in enumerate(alphas):
-        start = (W, b) if previous is None else secant_start(
-            alphas[k - 2:k + 1], previous, (W, b))
-        result = solve(problem, loss, make_penalty(penalty, alpha, l1_ratio),
+        if k > 0:
+            start = (W, b) if previous is None else secant_start(
+                alphas[k - 2:k + 1], previous, (W, b))
+        result = solve(problem, loss,
+                       penalty.with_strength(alpha, penalty.l1_ratio),
                        W0=start[0], b0=start[1],
-                       fallback=None if previous is None else (W, b),
+                       fallback=None if k == 0 or previous is None else (W, b),
                        max_iter=max_iter, tol=tol, solver=solver,
                        verbose=solver_verbose)
         previous = None if W is None else (W, b)
         W, b = result.W, result.b
         if progress is not None:
-            progress.detail(f"{penalty} l1_ratio={l1_ratio:g} alpha[{k}]="
+            progress.detail(f"{penalty.name} l1_ratio={penalty.l1_ratio:g} "
+                            f"alpha[{k}]="
                             f"{alpha:.4g}: {result.n_iter} iterations, gap "
                             f"{result.gap:.2e} (target {result.tol_abs:.2e})")
             progress.update()
@@ -246,7 +261,8 @@ def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
                         n_alphas=100, eps=1e-3, loss="squared", task_col=None,
                         sample_weight=None, task_weights=None,
                         fit_intercept=True, tol=1e-4, max_iter=5000,
-                        solver="auto", verbose=0):
+                        solver="auto", verbose=0, l1_share=0.5,
+                        penalty_factor=None, positive=False, delta=1.0):
     """Solutions for a decreasing grid of ``alpha``, warm-started.
 
     For each ``alpha`` the function minimizes the objective of
@@ -280,14 +296,16 @@ def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
         Size of the automatic grid.
     eps : float, default=1e-3
         ``alpha_min / alpha_max`` of the automatic grid.
-    loss : {"squared", "logistic"}, default="squared"
+    loss : {"squared", "huber", "logistic"}, default="squared"
     task_col, sample_weight, task_weights, fit_intercept
+        As for :class:`~mtlinear.MultiTaskRegressor`.
+    l1_share, penalty_factor, positive, delta
         As for :class:`~mtlinear.MultiTaskRegressor`.
     tol : float, default=1e-4
         Relative duality-gap tolerance of each solve.
     max_iter : int, default=5000
         Iteration limit of each solve.
-    solver : {"auto", "fista", "bcd"}, default="auto"
+    solver : {"auto", "bcd", "prox_newton", "fista"}, default="auto"
     verbose : int, default=0
         1: progress over the alphas (a bar on a terminal); 2: one line per
         alpha; 3: also the solver's iterations.
@@ -318,12 +336,10 @@ def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
     >>> bool(np.all(coefs[..., 0] == 0))  # alphas[0] is alpha_max
     True
     """
-    loss = check_loss(loss)
-    if not 0 <= l1_ratio <= 1:
-        raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio!r}.")
-    if solver not in _SOLVERS:
-        raise ValueError(f"solver must be one of {_SOLVERS}, got {solver!r}.")
-    make_penalty(penalty, 1.0, l1_ratio)  # unknown names fail here
+    penalty, loss = _penalty_and_loss(
+        penalty, l1_ratio, loss, l1_share=l1_share,
+        penalty_factor=penalty_factor, positive=positive, delta=delta)
+    check_solver(solver)
     if alphas is None and (int(n_alphas) != n_alphas or n_alphas < 1):
         raise ValueError(f"n_alphas must be a positive integer, got {n_alphas!r}.")
     if alphas is None and not 0 < eps < 1:
@@ -332,8 +348,9 @@ def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
                               sample_weight=sample_weight,
                               task_weights=task_weights,
                               fit_intercept=fit_intercept)
+    penalty.check_features(problem.n_features)
     if alphas is None:
-        alphas = alpha_grid(alpha_max_of_problem(problem, loss, penalty, l1_ratio),
+        alphas = alpha_grid(alpha_max_of_problem(problem, loss, penalty),
                             int(n_alphas), eps)
     else:
         alphas = check_alphas(alphas)
@@ -344,7 +361,7 @@ def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
     n_iters = np.empty(len(alphas), dtype=np.int64)
     converged = np.empty(len(alphas), dtype=bool)
     progress = Progress(len(alphas), verbose, "path") if verbose else None
-    for k, result in path_on_problem(problem, loss, penalty, l1_ratio, alphas,
+    for k, result in path_on_problem(problem, loss, penalty, alphas,
                                      tol=tol, max_iter=max_iter, solver=solver,
                                      solver_verbose=max(verbose - 2, 0),
                                      progress=progress):

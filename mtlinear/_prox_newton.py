@@ -1,5 +1,6 @@
-"""Working-set proximal Newton for the logistic loss with a row-separable
-penalty (l1, l21, their ridge mixes, and the pure ridge l2).
+"""Working-set proximal Newton for a twice-differentiable loss (logistic,
+Huber) with a compiled row-separable penalty (l1, l21, sparse-group, l2,
+with penalty factors and sign constraints).
 
 Outer loop (working sets, as in celer / skglm): at ``(W, b)`` compute the
 duality gap of :mod:`mtlinear._datafit` and stop when it is small enough;
@@ -32,7 +33,10 @@ Line search without function-value differences (which rounding dominates
 near the solution): on directional derivatives of the objective, see
 :func:`_line_search`.
 
-A pure ridge penalty (``lam = 0``) goes to :mod:`mtlinear._newton_cg`.
+A plain ridge penalty (``lam = 0``, no factors or signs) goes to
+:mod:`mtlinear._newton_cg`.  The loss enters through its ``derivatives``, the
+penalty through its compiled ``row_prox`` and ``row_violation`` and its
+``violations``, ``value_change`` and ``slope``.
 
 Kernels are plain Numba functions over the columns of ``X``: a CSC matrix, or
 a Fortran-ordered dense array whose columns meet each task's samples as
@@ -41,13 +45,12 @@ contiguous vectors (:func:`_cd_epochs_dense`).
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
-from scipy.special import expit
 
 from ._newton_cg import newton_cg
+from .penalties._compiled import row_prox, row_violation
 
-__all__ = ["prox_newton", "applies", "DesignColumns"]
+__all__ = ["prox_newton", "DesignColumns"]
 
-_L1, _L21 = 0, 1
 _FIRST_WS = 10         # smallest working set
 _MAX_BACKTRACK = 20
 _MAX_EPOCHS = 200      # coordinate-descent epochs per Newton step
@@ -56,9 +59,10 @@ _FORCING = 0.1         # Newton model solved to this share of the violation
 _ANDERSON = 8          # epochs between Anderson extrapolations
 
 
-def applies(penalty):
-    """Whether the penalty is row separable (l1, l21, ridge): the solver's domain."""
-    return penalty.row_separable or penalty.name == "l2"
+def _plain_ridge(penalty):
+    """A ridge without factors or signs (Newton-CG's domain)."""
+    return (getattr(penalty, "penalty_factor", None) is None
+            and not getattr(penalty, "positive", False))
 
 
 # ------------------------------------------------------------ Numba kernels
@@ -121,45 +125,6 @@ def _newton_stats_dense(ws, Xf, lane, lo, hi, DT, HwT):
 
 
 @njit(cache=True)
-def _group_prox(a, H, lam, mu, out):
-    """``argmin_w sum_t H_t/2 (w_t - a_t/H_t)^2 + lam ||w|| + mu/2 ||w||^2``.
-
-    With ``u = ||w||``: ``w_t = a_t u / ((H_t + mu) u + lam)`` where ``u > 0``
-    solves ``phi(u) = sum_t a_t^2 / ((H_t + mu) u + lam)^2 = 1`` (decreasing
-    and convex in ``u``: Newton from the left converges monotonically), or
-    ``w = 0`` when ``||a|| <= lam``.
-    """
-    T = a.size
-    sq = 0.0
-    cmax = 0.0
-    for t in range(T):
-        sq += a[t] * a[t]
-        cmax = max(cmax, H[t] + mu)
-    norm_a = np.sqrt(sq)
-    if norm_a <= lam or cmax <= 0.0:
-        for t in range(T):
-            out[t] = 0.0
-        return
-    u = (norm_a - lam) / cmax  # phi(u) >= 1 here: a lower bound on the root
-    for _ in range(100):
-        phi = 0.0
-        dphi = 0.0
-        for t in range(T):
-            den = (H[t] + mu) * u + lam
-            r = a[t] * a[t] / (den * den)
-            phi += r
-            dphi -= 2.0 * r * (H[t] + mu) / den
-        if dphi >= 0.0:
-            break
-        step = (phi - 1.0) / dphi
-        u -= step
-        if abs(step) <= 1e-15 * u:
-            break
-    for t in range(T):
-        out[t] = a[t] * u / ((H[t] + mu) * u + lam)
-
-
-@njit(cache=True)
 def _row_model(k, G, HX, HXX, hs, c, intercept, gr, H):
     """Model gradient at ``delta = 0`` moved by the intercept change ``c``
     (``gr``, the sample part is added by the caller) and curvature of the
@@ -175,62 +140,25 @@ def _row_model(k, G, HX, HXX, hs, c, intercept, gr, H):
 
 
 @njit(cache=True)
-def _row_update(k, gr, H, W_ws, delta, c, HX, hs, lam, mu, kind, intercept,
-                a, new):
-    """Exact minimization of the model over working row ``k``: ``delta[k]``
-    and ``c`` updated in place, the steps left in ``new``.
+def _row_update(k, j, gr, H, W_ws, delta, c, HX, hs, pen, intercept, a, new):
+    """Exact minimization of the model over working row ``k`` (feature
+    ``j``): the penalty's ``row_prox`` in the metric ``diag(H)``;
+    ``delta[k]`` and ``c`` updated in place, the steps left in ``new``.
 
     Returns the row's violation of the model's optimality condition before
-    the move (as :func:`_violations` measures it on the objective) and
-    whether it moved.  The violation, not the move in gradient units ``H
-    |step|``, decides convergence: with l21 a row of small norm has the
-    penalty's curvature ``lam / ||w||`` on top of ``H``, so its moves stay
-    small while its violation does not (Newton steps of one epoch that
-    barely progressed).
+    the move (the penalty's ``row_violation``, as the objective's is
+    measured) and whether it moved.  The violation, not the move in
+    gradient units ``H |step|``, decides convergence: with l21 a row of
+    small norm has the penalty's curvature ``lam / ||w||`` on top of ``H``,
+    so its moves stay small while its violation does not.
     """
     T = gr.size
-    viol = 0.0
-    if kind == _L1:
-        for t in range(T):
-            w = W_ws[k, t] + delta[k, t]
-            r = gr[t] + mu * w
-            if w != 0.0:
-                v = abs(r + lam * np.sign(w))
-            else:
-                v = max(abs(r) - lam, 0.0)
-            viol = max(viol, v)
-    else:
-        sq_w = 0.0
-        for t in range(T):
-            w = W_ws[k, t] + delta[k, t]
-            sq_w += w * w
-        norm_w = np.sqrt(sq_w)
-        sq = 0.0
-        for t in range(T):
-            w = W_ws[k, t] + delta[k, t]
-            r = gr[t] + mu * w
-            if norm_w > 0.0:
-                r += lam * w / norm_w
-            sq += r * r
-        viol = np.sqrt(sq) if norm_w > 0.0 else max(np.sqrt(sq) - lam, 0.0)
-    if kind == _L1:
-        for t in range(T):
-            w = W_ws[k, t] + delta[k, t]
-            den = H[t] + mu
-            if den <= 0.0:
-                new[t] = w
-                continue
-            z = H[t] * w - gr[t]
-            if z > lam:
-                new[t] = (z - lam) / den
-            elif z < -lam:
-                new[t] = (z + lam) / den
-            else:
-                new[t] = 0.0
-    else:
-        for t in range(T):
-            a[t] = H[t] * (W_ws[k, t] + delta[k, t]) - gr[t]
-        _group_prox(a, H, lam, mu, new)
+    for t in range(T):
+        new[t] = W_ws[k, t] + delta[k, t]  # the current row
+    viol = row_violation(pen, j, new, gr)
+    for t in range(T):
+        a[t] = H[t] * new[t] - gr[t]
+    row_prox(pen, j, a, H, new)
     moved = False
     for t in range(T):
         step = new[t] - W_ws[k, t] - delta[k, t]
@@ -246,8 +174,8 @@ def _row_update(k, gr, H, W_ws, delta, c, HX, hs, lam, mu, kind, intercept,
 
 @njit(cache=True)
 def _cd_epochs(ws, data, indices, indptr, row_task, Hw,
-               W_ws, delta, q, c, hs, G, HX, HXX, lam, mu, kind,
-               intercept, max_epochs, tol):
+               W_ws, delta, q, c, hs, G, HX, HXX, pen, intercept, max_epochs,
+               tol):
     """Coordinate descent on the quadratic model, in place on ``delta``
     (working rows x tasks), ``q = X delta`` (sample layout) and ``c``, on
     CSC columns (:func:`_cd_epochs_dense` for a dense design).
@@ -278,8 +206,8 @@ def _cd_epochs(ws, data, indices, indptr, row_task, Hw,
                 else:
                     t = row_task[i]
                     gr[t] += Hw[i, 0] * x * q[i, 0]
-            viol, moved = _row_update(k, gr, H, W_ws, delta, c, HX, hs, lam,
-                                      mu, kind, intercept, a, new)
+            viol, moved = _row_update(k, ws[k], gr, H, W_ws, delta, c, HX, hs,
+                                      pen, intercept, a, new)
             largest = max(largest, viol)
             if not moved:
                 continue
@@ -298,7 +226,7 @@ def _cd_epochs(ws, data, indices, indptr, row_task, Hw,
 
 @njit(cache=True)
 def _cd_epochs_dense(ws, Xf, lane, lo, hi, HwT, W_ws, delta, qT, HqT, c, hs,
-                     G, HX, HXX, lam, mu, kind, intercept, max_epochs, tol):
+                     G, HX, HXX, pen, intercept, max_epochs, tol):
     """:func:`_cd_epochs` for a dense design, on contiguous sample vectors.
 
     Task ``t`` owns the samples ``lo[t]:hi[t]`` of lane ``lane[t]`` of the
@@ -323,8 +251,8 @@ def _cd_epochs_dense(ws, Xf, lane, lo, hi, HwT, W_ws, delta, qT, HqT, c, hs,
             _row_model(k, G, HX, HXX, hs, c, intercept, gr, H)
             for t in range(T):
                 gr[t] += np.dot(HqT[lane[t], lo[t]:hi[t]], col[lo[t]:hi[t]])
-            viol, moved = _row_update(k, gr, H, W_ws, delta, c, HX, hs, lam,
-                                      mu, kind, intercept, a, new)
+            viol, moved = _row_update(k, ws[k], gr, H, W_ws, delta, c, HX, hs,
+                                      pen, intercept, a, new)
             largest = max(largest, viol)
             if not moved:
                 continue
@@ -391,24 +319,6 @@ def _intercept_shift(design, W):
     return np.einsum("tj,jt->t", design.x_mean, W)
 
 
-def _violations(penalty, W, G):
-    """Per feature row: distance of ``-G_j - mu W_j`` to ``lam d N(W_j)``."""
-    lam, mu = penalty.lam, penalty.mu
-    R = G + mu * W
-    if penalty.name == "l21":
-        norms = np.sqrt(np.einsum("jt,jt->j", W, W))
-        gn = np.sqrt(np.einsum("jt,jt->j", R, R))
-        zero = norms == 0
-        safe = np.where(zero, 1.0, norms)
-        E = R + lam * W / safe[:, None]
-        return np.where(zero, np.maximum(gn - lam, 0.0),
-                        np.sqrt(np.einsum("jt,jt->j", E, E)))
-    # elementwise (l1, ridge): subgradient distance per entry, max over tasks
-    E = np.where(W != 0, np.abs(R + lam * np.sign(W)),
-                 np.maximum(np.abs(R) - lam, 0.0))
-    return E.max(axis=1)
-
-
 # ------------------------------------------------------------ solver
 def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
                 callback=None):
@@ -437,7 +347,8 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
     -------
     W, b, gap, n_iter
     """
-    if penalty.lam == 0:  # smooth: truncated Newton with BLAS products
+    if penalty.lam == 0 and _plain_ridge(penalty):
+        # smooth: truncated Newton with BLAS products
         return newton_cg(datafit, penalty, W, b, max_iter, tol_abs, callback)
     design, loss = datafit.design, datafit.loss
     d, T = design.n_features, design.n_tasks
@@ -450,8 +361,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
     v2 = datafit.v.reshape(design.n_samples, -1)
     row_task = columns.row_task
     shared = design.shared
-    kind = _L21 if penalty.name == "l21" else _L1
-    lam, mu = penalty.lam, penalty.mu
+    record = penalty.record(d)
 
     def centred(W, c):
         return (c + _intercept_shift(design, W)) if intercept else None
@@ -473,7 +383,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
             break
         z = Z.reshape(design.n_samples, -1)
         # -U is the gradient at the dual point (equal to G at the optimum)
-        scores = _violations(penalty, W, -U)
+        scores = penalty.violations(W, -U)
         support = np.flatnonzero(np.any(W != 0, axis=1))
         ws_size = min(d, max(_FIRST_WS, 2 * support.size, 2 * ws_size))
         ranked = scores.copy()
@@ -486,9 +396,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         tol_in = _INNER_FRACTION * float(scores.max()) if scores.size else 0.0
         W_ws = np.ascontiguousarray(W[ws])
         for newton in range(max_iter - n_iter):
-            p = expit(-y2 * z)
-            D = -v2 * y2 * p
-            Hw = v2 * p * (1.0 - p)
+            D, Hw = loss.derivatives(z, y2, v2)
             if columns.dense:  # sample vectors as contiguous lanes
                 HwT = np.ascontiguousarray(Hw.T)
                 G, HX, HXX = _newton_stats_dense(
@@ -498,7 +406,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
                 G, HX, HXX = _newton_stats(ws, *columns.csc(), row_task, T, D,
                                            Hw)
             gc = task_sum(D) if intercept else np.zeros(T)
-            viol = _violations(penalty, W_ws, G).max()
+            viol = penalty.violations(W_ws, G, ws).max()
             if intercept:
                 viol = max(viol, float(np.abs(gc).max()))
             if viol <= tol_in and newton > 0:
@@ -515,27 +423,27 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
                 def epoch():
                     return _cd_epochs_dense(
                         ws, columns.Xf, columns.lane, columns.lo, columns.hi,
-                        HwT, W_ws, delta, qT, HqT, dc, hs, G, HX, HXX, lam, mu,
-                        kind, intercept, 1, tol_cd)[1]
+                        HwT, W_ws, delta, qT, HqT, dc, hs, G, HX, HXX, record,
+                        intercept, 1, tol_cd)[1]
             else:
                 q = np.zeros_like(z)
                 followers = (q,)
 
                 def epoch():
                     return _cd_epochs(ws, *columns.csc(), row_task, Hw, W_ws,
-                                      delta, q, dc, hs, G, HX, HXX, lam, mu,
-                                      kind, intercept, 1, tol_cd)[1]
+                                      delta, q, dc, hs, G, HX, HXX, record,
+                                      intercept, 1, tol_cd)[1]
 
             def model(delta, dc, qT, *_):
                 r = (qT.T if columns.dense else qT) + spread(dc)
                 return (float(np.vdot(G, delta)) + float(np.vdot(gc, dc))
                         + 0.5 * float(np.vdot(Hw, r * r))
-                        + _penalty_change(penalty, W_ws, delta))
+                        + penalty.value_change(W_ws, delta, ws))
 
             _accelerated_cd(epoch, model, tol_cd, (delta, dc) + followers)
             n_iter += 1
             dz = q + spread(dc)
-            step = _line_search(z, dz, y2, v2, loss, penalty, W_ws, delta)
+            step = _line_search(z, dz, y2, v2, loss, penalty, W_ws, delta, ws)
             if step == 0.0:
                 break
             W_ws += step * delta
@@ -543,19 +451,6 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
             z = z + step * dz
             W[ws] = W_ws
     return W, centred(W, c), gap, n_iter
-
-
-def _penalty_change(penalty, W, delta):
-    """``h(W + delta) - h(W)``, summed term by term (no cancellation between
-    two large penalty values)."""
-    out = penalty.mu * float(np.vdot(W, delta) + 0.5 * np.vdot(delta, delta))
-    new = W + delta
-    if penalty.name == "l21":
-        part = (np.sqrt(np.einsum("jt,jt->j", new, new))
-                - np.sqrt(np.einsum("jt,jt->j", W, W)))
-    else:
-        part = np.abs(new) - np.abs(W)
-    return out + penalty.lam * float(part.sum())
 
 
 def _accelerated_cd(epoch, model, tol, state):
@@ -609,31 +504,12 @@ def _accelerated_cd(epoch, model, tol, state):
     return done
 
 
-def _penalty_slope(penalty, W, delta, side):
-    """One-sided derivative of ``s -> h(W + s delta)`` (``side`` = +1: right,
-    -1: left), summed term by term (no difference of two penalty values, so
-    no cancellation).  The sides differ where an entry (l1) or a row (l21) of
-    ``W`` is zero: ``+-|delta|`` there."""
-    out = penalty.mu * float(np.vdot(W, delta))
-    if penalty.lam == 0:
-        return out
-    if penalty.name == "l21":
-        norms = np.sqrt(np.einsum("jt,jt->j", W, W))
-        dots = np.einsum("jt,jt->j", W, delta)
-        dn = np.sqrt(np.einsum("jt,jt->j", delta, delta))
-        part = np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0),
-                        side * dn)
-    else:
-        part = np.where(W != 0, np.sign(W) * delta, side * np.abs(delta))
-    return out + penalty.lam * float(part.sum())
-
-
-def _line_search(z, dz, y, v, loss, penalty, W_ws, delta):
+def _line_search(z, dz, y, v, loss, penalty, W_ws, delta, ws):
     """Step along ``(delta, dz)``; 0 when the direction does not descend.
 
     ``P'(s)`` is the left derivative of the objective along the line at step
     ``s`` (data-fit part an inner product in sample space, penalty part from
-    :func:`_penalty_slope`; the right derivative at 0).  ``P`` is convex along
+    the penalty's ``slope``; the right derivative at 0).  ``P`` is convex along
     the line, so ``P'(s) <= 0`` means ``P(s) <= P(0)``; a step with ``0 < P'(s) <= |P'(0)| / 2`` is
     taken too (the trapezoid rule then predicts a decrease of at least ``s
     |P'(0)| / 4``), which keeps the full Newton step near the solution, where
@@ -642,8 +518,8 @@ def _line_search(z, dz, y, v, loss, penalty, W_ws, delta):
     def slope(s):  # right derivative at 0, left derivative after
         zs = z + s * dz if s != 0 else z
         return (float(np.vdot(dz, loss.derivative(zs, y, v)))
-                + _penalty_slope(penalty, W_ws + s * delta, delta,
-                                 -1.0 if s > 0 else 1.0))
+                + penalty.slope(W_ws + s * delta, delta, -1.0 if s > 0 else 1.0,
+                                ws))
 
     start = slope(0.0)
     if not start < 0:

@@ -2,24 +2,30 @@
 import numpy as np
 from sklearn.base import RegressorMixin
 
+from numbers import Real
+
+from sklearn.utils._param_validation import Interval
+
 from ._base import PENALTY_TABLE, MultiTaskLinearModel
-from .losses import SquaredLoss
+from .losses import make_loss
 
 __all__ = ["MultiTaskRegressor"]
 
 
 class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
-    __doc__ = """Regularized multi-task least squares.
+    __doc__ = """Regularized multi-task least squares (or Huber regression).
 
     Minimizes, over one weight vector ``w_t`` and intercept ``b_t`` per task,
 
     .. math::
 
         \\sum_t \\frac{\\omega_t}{n_t} \\sum_{i \\in t}
-        \\frac{s_i}{2} (y_i - x_i^T w_t - b_t)^2 + \\alpha R(W),
+        s_i\\,\\ell(y_i - x_i^T w_t - b_t) + \\alpha R(W),
 
     with ``n_t`` the (sample-weighted) size of task ``t``, ``omega_t`` the
-    ``task_weights`` and ``R`` the penalty:
+    ``task_weights``, ``ell(r) = r^2 / 2`` (``loss="squared"``) or Huber's
+    ``r^2 / 2`` for ``|r| <= delta`` and ``delta |r| - delta^2 / 2`` beyond
+    (``loss="huber"``), and ``R`` the penalty:
 
 %(penalty_table)s
     With a shared ``X`` and unit weights this is exactly scikit-learn's
@@ -27,13 +33,25 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
 
     Parameters
     ----------
-    penalty : {"l21", "l1", "l2", "trace"}, default="l21"
+    penalty : {"l21", "l1", "l2", "trace", "sparse_group"} or Penalty, default="l21"
     alpha : float, default=1.0
         Regularization strength (``>= 0``). :func:`mtlinear.alpha_max` gives
         the smallest value for which every coefficient is zero.
     l1_ratio : float in [0, 1], default=1.0
         Share of the norm in the penalty; the rest is a ridge term.  Ignored by
         ``"l2"``.
+    l1_share : float in [0, 1], default=0.5
+        ``s`` of ``"sparse_group"``: the share of the entrywise l1 norm in it
+        (ignored by the other penalties).
+    penalty_factor : array-like of shape (n_features,), default=None
+        ``f_j > 0`` multiplying feature ``j``'s term of the penalty (l1, l2,
+        l21, sparse_group), as glmnet's ``penalty.factor`` (not rescaled).
+    positive : bool, default=False
+        Constrain the coefficients to be non-negative (l1, l2, l21,
+        sparse_group), as scikit-learn's ``Lasso(positive=True)``.
+    loss : {"squared", "huber"}, default="squared"
+    delta : float > 0, default=1.0
+        Huber's threshold, in the units of ``y`` (``loss="huber"`` only).
     fit_intercept : bool, default=True
         Fit one unpenalized intercept per task.
     task_col : int, str or None, default=None
@@ -56,10 +74,10 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
         intercepts).
     warm_start : bool, default=False
         Start from the previous ``coef_`` when refitting with the same shapes.
-    solver : {"auto", "fista"}, default="auto"
-        ``"fista"``: accelerated proximal gradient with adaptive restart.
-        With the squared loss it works on the per-task sufficient statistics
-        when rows outnumber features.
+    solver : {"auto", "bcd", "prox_newton", "fista"}, default="auto"
+        ``"auto"`` picks among the solvers that support the problem (see the
+        solvers' page of the user guide); ``"fista"``: accelerated proximal
+        gradient, for every penalty and loss.
     verbose : int, default=0
         Print the objective and duality gap at each gap evaluation (for
         coordinate descent on sufficient statistics, compiled as a whole,
@@ -99,7 +117,33 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
     (4, 10)
     """ % dict(penalty_table=PENALTY_TABLE)
 
-    _loss = SquaredLoss
+    _parameter_constraints = {
+        **MultiTaskLinearModel._parameter_constraints,
+        "loss": [str],
+        "delta": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(self, penalty="l21", alpha=1.0, l1_ratio=1.0, *, l1_share=0.5,
+                 penalty_factor=None, positive=False, loss="squared", delta=1.0,
+                 fit_intercept=True, task_col=None, task_weights=None,
+                 max_iter=5000, tol=1e-4, warm_start=False, solver="auto",
+                 verbose=0):
+        super().__init__(penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
+                         l1_share=l1_share, penalty_factor=penalty_factor,
+                         positive=positive, fit_intercept=fit_intercept,
+                         task_col=task_col, task_weights=task_weights,
+                         max_iter=max_iter, tol=tol, warm_start=warm_start,
+                         solver=solver, verbose=verbose)
+        self.loss = loss
+        self.delta = delta
+
+    def _make_loss(self):
+        loss = make_loss(self.loss, delta=self.delta)
+        if loss.classification:
+            raise ValueError(f"{type(self).__name__} takes a regression loss; "
+                             f"loss={self.loss!r} is for classification (use "
+                             "MultiTaskClassifier).")
+        return loss
 
     def fit(self, X, y, sample_weight=None):
         """Fit the model.
@@ -116,7 +160,6 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
         -------
         self
         """
-        self._y_ndim = None
         return self._fit(X, y, sample_weight)
 
     def _encode_targets(self, y, task_index):

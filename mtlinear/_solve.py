@@ -1,14 +1,25 @@
-"""One entry point for the solvers: choose the data-fit and the algorithm.
+"""One entry point for the solvers: a registry of solvers, each declaring
+which problems it supports, and the choice among them.
 
-``solver="auto"`` takes block coordinate descent (:mod:`mtlinear._bcd`) for
-the squared loss with a row-separable penalty (l1, l21 and their ridge mixes),
-working-set proximal Newton (:mod:`mtlinear._prox_newton`) for the logistic
-loss with l1, l21 or l2, and accelerated proximal gradient
-(:mod:`mtlinear._fista`) otherwise (trace norm, squared l2); when coordinate
-descent chosen by ``"auto"`` exhausts ``max_iter`` epochs unconverged, FISTA
-continues from its iterate for up to ``max_iter`` iterations.  For the squared
-loss, both work on the per-task sufficient statistics when rows outnumber
-features and they fit in memory.
+Solvers (registered at the end of this module; a new one is its module plus
+one :func:`register_solver` call):
+
+* ``"bcd"`` (:mod:`mtlinear._bcd`): working-set block coordinate descent;
+  a quadratic loss (squared) with a compiled row-separable penalty, and no
+  intercept variable (the squared loss's intercepts are handled by
+  centring).  Preferred for sparse penalties (l1, l21, sparse-group).
+* ``"prox_newton"`` (:mod:`mtlinear._prox_newton`): working-set proximal
+  Newton; a compiled row-separable penalty.  Preferred for
+  twice-differentiable non-quadratic losses (logistic, Huber).
+* ``"fista"`` (:mod:`mtlinear._fista`): accelerated proximal gradient; any
+  loss and any penalty, including a penalty written in Python only.
+
+``solver="auto"`` takes the supporting solver of highest preference; an
+explicit solver that does not support the problem is a ``ValueError`` that
+says why.  When coordinate descent chosen by ``"auto"`` exhausts
+``max_iter`` epochs unconverged, FISTA continues from its iterate for up to
+``max_iter`` iterations.  For the squared loss, both work on the per-task
+sufficient statistics when rows outnumber features and they fit in memory.
 
 ``tol`` is relative: a solve stops when the duality gap is at most
 ``tol * P(0)``, where ``P(0)`` is the objective at ``W = 0`` with the best
@@ -20,13 +31,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from typing import Callable
+
 from ._bcd import bcd, make_bcd_state
 from ._datafit import GramDatafit, SampleDatafit
 from ._fista import fista
-from ._prox_newton import DesignColumns, prox_newton, applies as _newton_applies
+from ._numba_cache import announce_compilation
+from ._prox_newton import DesignColumns, prox_newton
 from ._threads import blas_threads_for_work
 
-__all__ = ["solve", "SolveResult", "make_datafit"]
+__all__ = ["solve", "SolveResult", "make_datafit", "Solver", "SOLVERS",
+           "register_solver", "choose_solver"]
 
 # sufficient statistics are used while they take at most this many floats
 _GRAM_MAX_FLOATS = 2 ** 25  # 256 MiB
@@ -67,32 +82,59 @@ def _row_space_pays_off(problem, loss, penalty):
     """
     design = problem.design
     return (design.shared and penalty.orthogonally_invariant
-            and loss.name == "squared" and not problem.intercept_variable
+            and loss.quadratic and not problem.intercept_variable
             and design.n_samples < design.n_features
             and design.n_samples * design.n_features <= _GRAM_MAX_FLOATS)
 
 
+@dataclass(frozen=True)
+class Solver:
+    """A registered solver.
+
+    ``why_not(problem, loss, penalty)`` returns ``None`` when the solver
+    supports the problem, else the reason (for the error message);
+    ``preference(problem, loss, penalty)`` ranks the supporting solvers for
+    ``solver="auto"``; ``run(problem, loss, penalty, start, max_iter, tol,
+    callback, auto)`` returns a :class:`SolveResult`.
+    """
+
+    name: str
+    why_not: Callable
+    preference: Callable
+    run: Callable
+
+
+SOLVERS = {}
+
+
+def register_solver(solver):
+    """Add a :class:`Solver` to the registry (estimators accept its name)."""
+    SOLVERS[solver.name] = solver
+    return solver
+
+
 def choose_solver(problem, loss, penalty, solver="auto"):
-    """``"bcd"`` or ``"fista"`` for this problem (see the module docstring)."""
-    # coordinate descent runs the compiled l1 / l21 row updates
-    bcd_applies = (loss.name == "squared" and penalty.row_separable
-                   and penalty.kernel is not None
-                   and not problem.intercept_variable)
-    if solver == "bcd":
-        if not bcd_applies:
+    """The :class:`Solver` for this problem (see the module docstring)."""
+    if solver != "auto":
+        try:
+            chosen = SOLVERS[solver]
+        except KeyError:
+            raise ValueError(f"solver must be 'auto' or one of {sorted(SOLVERS)}; "
+                             f"got {solver!r}.") from None
+        reason = chosen.why_not(problem, loss, penalty)
+        if reason is not None:
             raise ValueError(
-                f"solver='bcd' handles the squared loss with a row-separable "
-                f"penalty ('l1', 'l21'); got loss={loss.name!r}, "
-                f"penalty={penalty.name!r}. Use solver='fista' or 'auto'.")
-        return "bcd"
-    if solver == "auto" and loss.name == "logistic" and _newton_applies(penalty):
-        return "prox_newton"
-    return "bcd" if solver == "auto" and bcd_applies else "fista"
+                f"solver={solver!r} does not apply to loss={loss.name!r} with "
+                f"penalty={penalty.name!r}: {reason}. Use solver='auto'.")
+        return chosen
+    supported = [sv for sv in SOLVERS.values()
+                 if sv.why_not(problem, loss, penalty) is None]
+    return max(supported, key=lambda sv: sv.preference(problem, loss, penalty))
 
 
 def make_datafit(problem, loss):
     """The data-fit object for ``problem`` (Gram statistics when they pay off)."""
-    if (loss.name == "squared" and not problem.intercept_variable
+    if (loss.quadratic and not problem.intercept_variable
             and _gram_pays_off(problem)):
         return GramDatafit.from_problem(problem)
     return SampleDatafit(loss, problem)
@@ -108,7 +150,7 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
     Parameters
     ----------
     problem : TaskProblem
-    loss : SquaredLoss or LogisticLoss
+    loss : Loss
     penalty : Penalty
     W0 : ndarray of shape (d, T), optional
         Warm start (not modified).
@@ -117,7 +159,7 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
     max_iter : int
     tol : float
         Relative duality-gap tolerance (see the module docstring).
-    solver : {"auto", "fista", "bcd"}
+    solver : "auto" or a registered solver's name
     verbose : int
     fallback : tuple (W, b), optional
         A second start (the previous solution of a path, when ``W0`` is a
@@ -162,63 +204,137 @@ def _progress_printer(solver, tol_abs):
 
 def _solve(problem, loss, penalty, W0, b0, max_iter, tol, solver, verbose,
            fallback):
+    chosen = choose_solver(problem, loss, penalty, solver)
+    announce_compilation()
     d, T = problem.n_features, problem.n_tasks
-    requested, solver = solver, choose_solver(problem, loss, penalty, solver)
     W0 = np.zeros((d, T)) if W0 is None else W0
-    basis = None
-
-    def full_datafit():  # on all of X (also to certify or continue a solve)
-        return _cached(problem, "datafit", lambda: make_datafit(problem, loss))
-
-    if solver == "bcd":
-        model = _cached(problem, "bcd", lambda: make_bcd_state(
-            problem, _gram_pays_off(problem)))
-    elif _row_space_pays_off(problem, loss, penalty):
-        basis, model = _cached(problem, "row_space",
-                               lambda: _row_space_datafit(problem))
-    else:
-        model = full_datafit()
-        if problem.intercept_variable and b0 is None:
-            b0 = model.initial_intercept()
-    tol_abs = tol * max(model.null_value(), np.finfo(float).tiny)
-    if fallback is None or fallback[0] is None:
+    if fallback is not None and fallback[0] is None:
         fallback = None
-    elif solver != "bcd":  # bcd compares the two on its own residuals
-        to_model = (lambda W: W) if basis is None else basis.project
-        starts = [(to_model(W), b) for W, b in ((W0, b0), fallback)]
-        values = [model.value(W, b) + penalty.value(W) for W, b in starts]
-        W0, b0 = (W0, b0) if values[0] <= values[1] else fallback
+    callback = ((lambda tol_abs: _progress_printer(chosen.name, tol_abs))
+                if verbose else (lambda tol_abs: None))
+    return chosen.run(problem, loss, penalty, (W0, b0, fallback), max_iter, tol,
+                      callback, solver == "auto")
 
-    callback = _progress_printer(solver, tol_abs) if verbose else None
-    if solver == "bcd":
-        W, gap, n_iter = bcd(model, penalty, W0, max_iter, tol_abs,
-                             callback=callback,
-                             fallback=None if fallback is None else fallback[0])
-        b = None
-        if gap > tol_abs and requested == "auto":
-            # coordinate descent can crawl where FISTA does not (a tiny,
-            # underdetermined, correlated task at a small alpha: 5080 epochs
-            # against 830 iterations); FISTA continues from its iterate
-            W, b, gap, more = fista(full_datafit(), penalty, W, None, max_iter,
-                                    tol_abs, callback=callback)
-            n_iter += more
-    elif basis is not None:  # solve for Z in W = V Z (row space of X)
-        Z, b, gap, n_iter = fista(model, penalty, basis.project(W0), b0,
-                                  max_iter, tol_abs, callback=callback)
-        W = basis.lift(Z)
-        # certify on the full problem (the basis drops near-null directions)
-        full = full_datafit()
-        _, gap = full.duality_gap(W, None, penalty)
-        if gap > tol_abs and n_iter < max_iter:
-            W, b, gap, more = fista(full, penalty, W, None, max_iter - n_iter,
-                                    tol_abs, callback=callback)
-            n_iter += more
-    elif solver == "prox_newton":
-        columns = _cached(problem, "columns",
-                          lambda: DesignColumns(problem.design))
-        W, b, gap, n_iter = prox_newton(model, penalty, W0, b0, max_iter, tol_abs,
-                                        columns, callback=callback)
-    else:
-        W, b, gap, n_iter = fista(model, penalty, W0, b0, max_iter, tol_abs,
-                                  callback=callback)
+
+def _target(model, tol):
+    return tol * max(model.null_value(), np.finfo(float).tiny)
+
+
+def _lower_start(model, penalty, start, to_model=lambda W: W):
+    """Of the start ``(W0, b0)`` and the fallback, the one with the lower
+    objective (in the model's variables)."""
+    W0, b0, fallback = start
+    if fallback is None:
+        return to_model(W0), b0
+    starts = [(to_model(W), b) for W, b in ((W0, b0), fallback)]
+    values = [model.value(W, b) + penalty.value(W) for W, b in starts]
+    return starts[0] if values[0] <= values[1] else starts[1]
+
+
+def _full_datafit(problem, loss):
+    """The data-fit on all of ``X`` (also to certify or continue a solve)."""
+    return _cached(problem, "datafit", lambda: make_datafit(problem, loss))
+
+
+def _run_bcd(problem, loss, penalty, start, max_iter, tol, callback, auto):
+    model = _cached(problem, "bcd", lambda: make_bcd_state(
+        problem, _gram_pays_off(problem)))
+    tol_abs = _target(model, tol)
+    W0, _, fallback = start
+    report = callback(tol_abs)
+    W, gap, n_iter = bcd(model, penalty, W0, max_iter, tol_abs, callback=report,
+                         fallback=None if fallback is None else fallback[0])
+    b = None
+    if gap > tol_abs and auto:
+        # coordinate descent can crawl where FISTA does not (a tiny,
+        # underdetermined, correlated task at a small alpha: 5080 epochs
+        # against 830 iterations); FISTA continues from its iterate
+        W, b, gap, more = fista(_full_datafit(problem, loss), penalty, W, None,
+                                max_iter, tol_abs, callback=report)
+        n_iter += more
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
+
+
+def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto):
+    if _row_space_pays_off(problem, loss, penalty):
+        return _run_fista_row_space(problem, loss, penalty, start, max_iter,
+                                    tol, callback)
+    model = _full_datafit(problem, loss)
+    W0, b0, fallback = start
+    if problem.intercept_variable and b0 is None:
+        b0 = model.initial_intercept()
+    tol_abs = _target(model, tol)
+    W0, b0 = _lower_start(model, penalty, (W0, b0, fallback))
+    W, b, gap, n_iter = fista(model, penalty, W0, b0, max_iter, tol_abs,
+                              callback=callback(tol_abs))
+    return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
+
+
+def _run_fista_row_space(problem, loss, penalty, start, max_iter, tol,
+                         callback):
+    """FISTA for ``Z`` in ``W = V Z`` (the row space of ``X``), certified and
+    if need be finished on the full problem (the basis drops near-null
+    directions)."""
+    basis, model = _cached(problem, "row_space",
+                           lambda: _row_space_datafit(problem))
+    tol_abs = _target(model, tol)
+    report = callback(tol_abs)
+    Z0, b0 = _lower_start(model, penalty, start, basis.project)
+    Z, b, gap, n_iter = fista(model, penalty, Z0, b0, max_iter, tol_abs,
+                              callback=report)
+    W = basis.lift(Z)
+    full = _full_datafit(problem, loss)
+    _, gap = full.duality_gap(W, None, penalty)
+    if gap > tol_abs and n_iter < max_iter:
+        W, b, gap, more = fista(full, penalty, W, None, max_iter - n_iter,
+                                tol_abs, callback=report)
+        n_iter += more
+    return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
+
+
+def _run_prox_newton(problem, loss, penalty, start, max_iter, tol, callback,
+                     auto):
+    model = _full_datafit(problem, loss)
+    W0, b0, fallback = start
+    if problem.intercept_variable and b0 is None:
+        b0 = model.initial_intercept()
+    tol_abs = _target(model, tol)
+    W0, b0 = _lower_start(model, penalty, (W0, b0, fallback))
+    columns = _cached(problem, "columns", lambda: DesignColumns(problem.design))
+    W, b, gap, n_iter = prox_newton(model, penalty, W0, b0, max_iter, tol_abs,
+                                    columns, callback=callback(tol_abs))
+    return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
+
+
+def _compiled_rows(penalty):
+    if not (penalty.row_separable and penalty.compiled):
+        return ("it needs a compiled row-separable penalty (l1, l2, l21, "
+                "sparse_group); a penalty written in Python only is solved by "
+                "'fista'")
+    return None
+
+
+def _bcd_why_not(problem, loss, penalty):
+    if not loss.quadratic:
+        return "coordinate descent handles the squared loss only"
+    if problem.intercept_variable:
+        return "the problem has an intercept variable"
+    return _compiled_rows(penalty)
+
+
+def _prox_newton_why_not(problem, loss, penalty):
+    if not loss.twice_differentiable:
+        return "proximal Newton needs a twice-differentiable loss"
+    return _compiled_rows(penalty)
+
+
+register_solver(Solver(
+    "bcd", _bcd_why_not,
+    lambda problem, loss, penalty: 3.0 if penalty.sparse else 0.5, _run_bcd))
+register_solver(Solver(
+    "prox_newton", _prox_newton_why_not,
+    lambda problem, loss, penalty: 0.0 if loss.quadratic else 2.0,
+    _run_prox_newton))
+register_solver(Solver(
+    "fista", lambda problem, loss, penalty: None,
+    lambda problem, loss, penalty: 1.0, _run_fista))

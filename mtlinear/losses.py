@@ -1,4 +1,4 @@
-"""Per-sample losses and their Fenchel conjugates.
+"""Per-sample losses: value, derivatives, conjugate, dual feasibility.
 
 The data-fit term is ``F(z) = sum_i v_i loss(y_i, z_i)`` where the weight
 ``v_i = omega_t s_i / n_t`` folds the task weight, the sample weight and the
@@ -11,15 +11,56 @@ For the duality gap a loss gives the dual objective's loss part,
 .. math:: -F^*(-\\theta) = -\\sum_i f_i^*(-\\theta_i),
           \\qquad f_i(z) = v_i\\,\\ell(y_i, z),
 
-evaluated at the dual point ``theta = -F'(z)`` (see :mod:`mtlinear._datafit`).
+evaluated at the dual point ``theta = -F'(z)`` (see :mod:`mtlinear._datafit`),
+and, with an intercept variable, makes ``theta`` sum to zero in each task
+(:meth:`Loss.balance`).
+
+Capabilities: ``quadratic`` (the squared loss: intercepts by centring,
+sufficient statistics, coordinate descent), ``twice_differentiable``
+(proximal Newton applies), ``curvature`` (a bound on ``loss''``).
+A new loss is one subclass registered with :func:`register_loss`.
 """
 import numpy as np
 from scipy.special import expit, xlogy
 
-__all__ = ["SquaredLoss", "LogisticLoss", "LOSSES"]
+__all__ = ["Loss", "SquaredLoss", "LogisticLoss", "HuberLoss", "LOSSES",
+           "register_loss", "make_loss"]
 
 
-class SquaredLoss:
+class Loss:
+    """Base class.  Subclasses define ``value``, ``derivative``,
+    ``second_derivative``, ``dual_value`` and ``null_intercept``."""
+
+    name = None
+    quadratic = False
+    twice_differentiable = True
+    classification = False
+    curvature = 1.0       # bound on loss''(z)
+    curvature_factor = 1.0  # FISTA's curvature test (1: exact for a quadratic)
+    step_shrink = 0.9     # FISTA's per-iteration decrease of L
+    options = {}          # estimator parameters the loss takes
+
+    def balance(self, theta, y, v, task_sum, task_broadcast):
+        """Make ``sum_i theta_i = 0`` within each task (the intercept's dual
+        constraint) while keeping ``theta`` in the conjugate's domain.
+
+        Every loss here has a domain that is an interval containing 0 for
+        each ``theta_i``: shrinking the heavier sign towards 0 stays inside.
+        """
+        pos = np.maximum(theta, 0.0)
+        neg = theta - pos
+        p_sum, n_sum = task_sum(pos), -task_sum(neg)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p_scale = np.where(p_sum > n_sum, n_sum / p_sum, 1.0)
+            n_scale = np.where(n_sum > p_sum, p_sum / n_sum, 1.0)
+        return pos * task_broadcast(p_scale) + neg * task_broadcast(n_scale)
+
+    def derivatives(self, z, y, v):
+        """``(F'(z), F''(z))`` elementwise."""
+        return self.derivative(z, y, v), self.second_derivative(z, y, v)
+
+
+class SquaredLoss(Loss):
     """``loss(y, z) = (y - z)**2 / 2``.
 
     ``f_i^*(u) = u y_i + u^2 / (2 v_i)``, hence
@@ -28,26 +69,103 @@ class SquaredLoss:
     """
 
     name = "squared"
-    curvature = 1.0  # bound on loss''(z)
+    quadratic = True
 
-    @staticmethod
-    def value(z, y, v):
+    def value(self, z, y, v):
         r = y - z
         return 0.5 * float(np.vdot(v * r, r))
 
-    @staticmethod
-    def derivative(z, y, v):
+    def derivative(self, z, y, v):
         """``dF/dz``, elementwise."""
         return v * (z - y)
 
-    @staticmethod
-    def dual_value(theta, y, v):
+    def second_derivative(self, z, y, v):
+        return np.broadcast_to(v, np.shape(z))
+
+    def dual_value(self, theta, y, v):
         safe_v = np.where(v > 0, v, 1.0)
         return float(np.vdot(theta, y) - 0.5 * np.vdot(theta, theta / safe_v))
 
+    def null_intercept(self, y, v, task_sum, task_broadcast):
+        total = task_sum(v)
+        return task_sum(v * y) / np.where(total > 0, total, 1.0)
 
 
-class LogisticLoss:
+class HuberLoss(Loss):
+    """``loss(y, z) = r^2 / 2`` if ``|r| <= delta`` else ``delta |r| - delta^2 / 2``,
+    ``r = y - z``: squared near the fit, absolute (robust to outliers) beyond.
+
+    ``f_i^*(u) = u y_i + u^2 / (2 v_i)`` on ``|u| <= v_i delta`` (``+inf``
+    outside), so the dual is the squared loss's on that box; the dual point
+    ``theta_i = v_i clip(r_i, -delta, delta)`` lies in it.
+
+    Parameters
+    ----------
+    delta : float > 0
+        Residual size where the loss turns from quadratic to linear, in the
+        units of ``y``.
+    """
+
+    name = "huber"
+    options = {"delta": 1.0}
+
+    def __init__(self, delta=1.0):
+        if isinstance(delta, bool) or not isinstance(delta, (int, float, np.number)) \
+                or not np.isfinite(delta) or delta <= 0:
+            raise ValueError(f"delta must be a finite float > 0 (the residual "
+                             f"size where the Huber loss turns linear); got "
+                             f"{delta!r}.")
+        self.delta = float(delta)
+
+    def value(self, z, y, v):
+        a = np.abs(y - z)
+        inner = np.minimum(a, self.delta)
+        return float(np.vdot(v, inner * (a - 0.5 * inner)))
+
+    def derivative(self, z, y, v):
+        return -v * np.clip(y - z, -self.delta, self.delta)
+
+    def second_derivative(self, z, y, v):
+        return v * (np.abs(y - z) <= self.delta)
+
+    def dual_value(self, theta, y, v):
+        safe_v = np.where(v > 0, v, 1.0)
+        # clip rounding out of the box |theta| <= v delta
+        theta = np.clip(theta, -v * self.delta, v * self.delta)
+        return float(np.vdot(theta, y) - 0.5 * np.vdot(theta, theta / safe_v))
+
+    def null_intercept(self, y, v, task_sum, task_broadcast):
+        """Per task, the weighted Huber location of ``y``: the root of the
+        decreasing ``m -> sum_i v_i clip(y_i - m, -delta, delta)``, bracketed
+        around the weighted mean then bisected."""
+        total = task_sum(v)
+        safe = np.where(total > 0, total, 1.0)
+
+        def slope(m):  # the derivative's sum, decreasing in m
+            return task_sum(v * np.clip(y - task_broadcast(m), -self.delta,
+                                        self.delta))
+
+        mean = task_sum(v * y) / safe
+        width = np.full_like(mean, self.delta)
+        lo, hi = mean - width, mean + width
+        for _ in range(64):  # widen until the root is inside
+            low_out, high_out = slope(lo) < 0, slope(hi) > 0
+            if not (low_out.any() or high_out.any()):
+                break
+            width *= 2.0
+            lo = np.where(low_out, mean - width, lo)
+            hi = np.where(high_out, mean + width, hi)
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            above = slope(mid) > 0
+            lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+            if np.all(hi - lo <= 4 * np.finfo(float).eps * np.maximum(
+                    np.abs(mid), self.delta)):
+                break
+        return np.where(total > 0, 0.5 * (lo + hi), 0.0)
+
+
+class LogisticLoss(Loss):
     """``loss(y, z) = log(1 + exp(-y z))`` with ``y`` in ``{-1, +1}``.
 
     With ``u = -v_i y_i s``, ``f_i^*(u) = v_i (s log s + (1 - s) log(1 - s))``
@@ -56,41 +174,31 @@ class LogisticLoss:
     """
 
     name = "logistic"
+    classification = True
     curvature = 0.25
+    curvature_factor = 0.5  # the global bound is loose: test half of it
+    step_shrink = 0.8
 
-    @staticmethod
-    def value(z, y, v):
+    def value(self, z, y, v):
         return float(np.vdot(v, np.logaddexp(0.0, -y * z)))
 
-    @staticmethod
-    def derivative(z, y, v):
+    def derivative(self, z, y, v):
         return -v * y * expit(-y * z)
 
-    @staticmethod
-    def dual_value(theta, y, v):
+    def second_derivative(self, z, y, v):
+        p = expit(-y * z)
+        return v * p * (1.0 - p)
+
+    def derivatives(self, z, y, v):
+        p = expit(-y * z)
+        return -v * y * p, v * p * (1.0 - p)
+
+    def dual_value(self, theta, y, v):
         safe_v = np.where(v > 0, v, 1.0)
         s = np.clip(theta * y / safe_v, 0.0, 1.0)
         return -float(np.vdot(v, xlogy(s, s) + xlogy(1.0 - s, 1.0 - s)))
 
-    @staticmethod
-    def balance_classes(theta, y, task_sum, task_broadcast):
-        """Make ``sum_i theta_i = 0`` within each task (dual of the intercept).
-
-        ``theta_i = v_i y_i s_i`` with ``s_i`` in ``[0, 1]``; shrinking the
-        ``s_i`` of the heavier class keeps them in ``[0, 1]``.  ``task_sum``
-        sums an array per task; ``task_broadcast`` spreads a per-task value
-        over the task's samples.
-        """
-        pos = np.where(y > 0, theta, 0.0)
-        neg = theta - pos
-        p_sum, n_sum = task_sum(pos), -task_sum(neg)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            p_scale = np.where(p_sum > n_sum, n_sum / p_sum, 1.0)
-            n_scale = np.where(n_sum > p_sum, p_sum / n_sum, 1.0)
-        return pos * task_broadcast(p_scale) + neg * task_broadcast(n_scale)
-
-    @staticmethod
-    def null_intercept(y, v, task_sum):
+    def null_intercept(self, y, v, task_sum, task_broadcast):
         """Best constant per task: the weighted log-odds of the positive class."""
         total = task_sum(v)
         p = task_sum(v * (y > 0)) / np.where(total > 0, total, 1.0)
@@ -98,4 +206,25 @@ class LogisticLoss:
             return np.where(total > 0, np.log(p) - np.log1p(-p), 0.0)
 
 
-LOSSES = {"squared": SquaredLoss, "logistic": LogisticLoss}
+LOSSES = {}
+
+
+def register_loss(cls):
+    """Register a :class:`Loss` subclass under its ``name``."""
+    LOSSES[cls.name] = cls
+    return cls
+
+
+for _cls in (SquaredLoss, LogisticLoss, HuberLoss):
+    register_loss(_cls)
+
+
+def make_loss(name, **options):
+    """The registered loss ``name`` with its ``options`` (``delta`` for
+    Huber); options a loss does not take are ignored."""
+    try:
+        cls = LOSSES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got "
+                         f"{name!r}.") from None
+    return cls(**{k: v for k, v in options.items() if k in cls.options})

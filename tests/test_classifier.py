@@ -384,7 +384,7 @@ def test_lanczos_step_bound_on_large_problems(monkeypatch, fit_intercept):
         A = np.column_stack([A - s @ A / s.sum(), np.ones(len(A))])
     exact = 0.25 * np.linalg.eigvalsh(A.T @ (A * (s / s.sum())[:, None]))[-1]
     monkeypatch.setattr(datafit, "_DENSE_EIG_MAX", 5)
-    lanczos = datafit.SampleDatafit(LogisticLoss, problem).lipschitz
+    lanczos = datafit.SampleDatafit(LogisticLoss(), problem).lipschitz
     assert exact <= lanczos <= exact * (1 + 2e-4)
 
     model = MultiTaskClassifier(penalty="l21", alpha=0.02,

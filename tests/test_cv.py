@@ -151,7 +151,7 @@ def test_parameter_lists_are_validated():
     X, Y = _shared()
     with pytest.raises(ValueError, match="got an empty list"):
         MultiTaskRegressorCV(penalty=[]).fit(X, Y)
-    with pytest.raises(ValueError, match="penalty 'lasso' is not one of"):
+    with pytest.raises(ValueError, match="Unknown penalty 'lasso'"):
         MultiTaskRegressorCV(penalty=["l21", "lasso"]).fit(X, Y)
     with pytest.raises(ValueError, match=r"Every l1_ratio must be in \[0, 1\]"):
         MultiTaskRegressorCV(l1_ratio=[0.5, 1.5]).fit(X, Y)

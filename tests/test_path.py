@@ -106,7 +106,7 @@ def test_bad_input_is_a_clear_error():
     X, Y = _shared(rng)
     with pytest.raises(ValueError, match="loss must be one of"):
         regularization_path(X, Y, loss="hinge")
-    with pytest.raises(ValueError, match="solver must be one of"):
+    with pytest.raises(ValueError, match="solver must be 'auto' or one of"):
         regularization_path(X, Y, solver="newton")
     with pytest.raises(ValueError, match="Unknown penalty"):
         regularization_path(X, Y, penalty="l0")
@@ -205,12 +205,13 @@ def test_secant_start_is_exact_where_the_lasso_path_is_affine():
 def test_solve_starts_from_the_lower_objective_of_start_and_fallback():
     # a solve started from a bad guess but given the optimum as fallback
     # certifies the fallback without iterating; the result is the same point
-    from mtlinear._path import check_loss, prepare_problem
+    from mtlinear._path import prepare_problem
     from mtlinear._solve import solve
+    from mtlinear.losses import make_loss
     from mtlinear.penalties import make_penalty
     rng = np.random.default_rng(3)
     X, Y = _shared(rng)
-    loss = check_loss("squared")
+    loss = make_loss("squared")
     for penalty in ("l21", "trace"):
         problem = prepare_problem(X, Y, loss=loss, task_col=None,
                                   sample_weight=None, task_weights=None,

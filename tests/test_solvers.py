@@ -4,11 +4,13 @@ import pytest
 import scipy.sparse as sp
 
 from mtlinear import MultiTaskRegressor, alpha_max, stack_tasks
-from mtlinear._bcd import _L1, _L21, _gap, _screen, make_bcd_state
+from mtlinear._bcd import _gap, _screen, make_bcd_state
 from mtlinear._solve import solve
 from mtlinear._task_data import build_problem
 from mtlinear.losses import SquaredLoss
-from mtlinear.penalties import make_penalty
+from mtlinear.penalties import Penalty, make_penalty
+
+import _reference as ref
 
 
 def _objective(X_list, y_list, coef, intercept, penalty, alpha, l1_ratio,
@@ -96,10 +98,10 @@ def test_screening_keeps_every_nonzero_row(penalty, shared, use_gram):
     lam = 0.05 * max(
         np.abs(problem.design.rmatmat(problem.v * problem.y)).max(), 1e-12)
     pen = make_penalty(penalty, lam)
-    optimum = solve(problem, SquaredLoss, pen, tol=1e-13, max_iter=100000,
+    optimum = solve(problem, SquaredLoss(), pen, tol=1e-13, max_iter=100000,
                     solver="fista").W
     nonzero = np.any(optimum != 0, axis=1)
-    kind = _L1 if penalty == "l1" else _L21
+    record = pen.record(d)
     state = make_bcd_state(problem, use_gram)
     rows = np.arange(d)
     screened_any = False
@@ -107,8 +109,8 @@ def test_screening_keeps_every_nonzero_row(penalty, shared, use_gram):
               optimum * 0.99):
         state.reset(W)
         U = state.neg_gradient(rows)
-        _, gap = _gap(state, W, U, pen)
-        zero = _screen(state, pen, kind, U, rows, gap)
+        _, gap = _gap(state, W, U, rows, pen)
+        zero = _screen(state, record, pen, U, rows, gap)
         assert not np.any(zero & nonzero)
         screened_any |= zero.any()
     assert screened_any  # the test must exercise the rule
@@ -209,7 +211,7 @@ def test_l21_row_update_is_exact_with_unequal_curvatures(mu):
     """The l21 row update minimizes sum_t L_t/2 (w_t - z_t)^2 + lam ||w|| +
     mu/2 ||w||^2 exactly: its optimality conditions hold, or ||L z|| <= lam
     at w = 0."""
-    from mtlinear._bcd import _row_prox
+    from mtlinear._bcd import _row_step
     rng = np.random.default_rng(6)
     for trial in range(20):
         T = 7
@@ -219,7 +221,8 @@ def test_l21_row_update_is_exact_with_unequal_curvatures(mu):
         g[0] = 0.0 if L[0] == 0 else g[0]
         lam = rng.uniform(0.1, 3.0)
         W = old_row[None, :].copy()
-        _row_prox(W, 0, g, L, lam, mu, _L21, np.empty(T))
+        pen = make_penalty("l21", lam + mu, lam / (lam + mu))
+        _row_step(W, 0, g, L, pen.record(1), np.empty((3, T)))
         w = W[0]
         z_scaled = L * old_row - g  # L_t z_t
         if not np.any(w):
@@ -291,16 +294,17 @@ def test_compiled_fista_hands_an_inaccurate_trace_prox_back():
     # a kept singular value below 1e-6 of the largest: the compiled prox
     # declines and the step is left to Python (which takes the SVD)
     from mtlinear._fista import _gram_steps
-    from mtlinear.penalties import _KERNEL_TRACE, _prox_kernel
+    from mtlinear.penalties._rows import _prox_of
+    from mtlinear.penalties.trace import TraceRecord
     rng = np.random.default_rng(0)
     U, _ = np.linalg.qr(rng.standard_normal((20, 3)))
     W = (U * [1.0, 1e-3, 1e-8]) @ np.eye(3)
-    _, ok = _prox_kernel(W, 1e-10, 1.0, _KERNEL_TRACE)
+    _, ok = _prox_of(TraceRecord(1e-10, 0.0), W, 1.0)
     assert not ok
     Q = np.eye(20)[None]
     C = np.zeros_like(W)  # the gradient step from W leaves W
     done, W_out, *_ = _gram_steps(Q, np.ones(3), C, W, W, W, W, 1.0, 1.0, 1e-12,
-                                  1.0, 0.9, 5, 1e-10, 0.0, _KERNEL_TRACE)
+                                  1.0, 0.9, 5, TraceRecord(1e-10, 0.0))
     assert done == 0 and W_out is W
 
 
@@ -378,20 +382,35 @@ def test_compiled_bcd_on_statistics_equals_the_python_loop(layout, penalty, l1_r
                                atol=1e-9 * trace1[0, 1])
 
 
-@pytest.mark.parametrize("penalty", ["l1", "l21"])
+class _ReferencePenalty(Penalty):
+    """A package penalty recomputed by the test's numpy reference: Python
+    only (no record), so the solvers take their generic paths."""
+
+    def __init__(self, name, alpha, l1_ratio):
+        super().__init__(alpha, 0.0 if name == "l2" else l1_ratio)
+        self.name = name
+
+    def value(self, W, rows=None):
+        return (self.lam * ref.norm(W, self.name)
+                + 0.5 * self.mu * float(np.sum(W * W)))
+
+    def feasible_dual(self, U, rows=None):
+        return ref.dual_scaling(U, self.lam, self.mu, self.name)
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l21", "l2"])
 @pytest.mark.parametrize("alpha,l1_ratio", [(0.3, 1.0), (0.3, 0.4), (0.3, 0.0),
                                             (0.0, 1.0)])
-def test_row_penalty_kernels_match_the_generic_formulas(penalty, alpha, l1_ratio):
-    # value and dual point of l1 / l21 are compiled (for the compiled
-    # coordinate descent); the base class computes them from norm, prox_norm,
-    # dual_scaling and conjugate
-    from mtlinear.penalties import Penalty
+def test_row_penalty_kernels_match_the_reference(penalty, alpha, l1_ratio):
+    # value and dual point of the row-separable penalties are compiled from
+    # their row formulas; the test's reference writes them out with numpy
     rng = np.random.default_rng(2)
     pen = make_penalty(penalty, alpha, l1_ratio)
+    expected = _ReferencePenalty(penalty, alpha, l1_ratio)
     W, U = rng.standard_normal((9, 4)), 0.5 * rng.standard_normal((9, 4))
-    assert pen.value(W) == pytest.approx(Penalty.value(pen, W), rel=1e-13)
+    assert pen.value(W) == pytest.approx(expected.value(W), rel=1e-13)
     c, conj = pen.feasible_dual(U)
-    c_ref, conj_ref = Penalty.feasible_dual(pen, U)
+    c_ref, conj_ref = expected.feasible_dual(U)
     np.testing.assert_allclose(c, np.broadcast_to(c_ref, c.shape), rtol=1e-13)
     assert conj == pytest.approx(conj_ref, rel=1e-12, abs=1e-15)
 
@@ -403,13 +422,9 @@ def test_row_penalty_kernels_match_the_generic_formulas(penalty, alpha, l1_ratio
 def test_compiled_gram_gap_equals_the_generic_one(penalty, alpha, l1_ratio,
                                                   shared):
     # the gap on sufficient statistics is compiled for the package's
-    # penalties; the generic path (a penalty without kernel) assembles it from
-    # numpy calls and the base class's value and dual point (from the norm,
-    # dual norm and conjugate)
-    import copy
-
+    # penalties; a Python-only penalty takes the generic numpy path, here
+    # with the test's reference formulas
     from mtlinear._datafit import GramDatafit
-    from mtlinear.penalties import Penalty
     rng = np.random.default_rng(3)
     d, T = 7, 4
     A = rng.standard_normal((2 * d, d)) / np.sqrt(2 * d)
@@ -419,10 +434,7 @@ def test_compiled_gram_gap_equals_the_generic_one(penalty, alpha, l1_ratio,
     C, yy = rng.standard_normal((d, T)), rng.uniform(5.0, 9.0, T)
     datafit = GramDatafit(Q, omega, C, yy)
     pen = make_penalty(penalty, alpha, l1_ratio)
-    generic = copy.copy(pen)
-    generic.kernel = None
-    generic.value = lambda W: Penalty.value(pen, W)
-    generic.feasible_dual = lambda U: Penalty.feasible_dual(pen, U)
+    generic = _ReferencePenalty(penalty, alpha, l1_ratio)
     for W in (np.zeros((d, T)), rng.standard_normal((d, T)),
               np.outer(rng.standard_normal(d), rng.standard_normal(T))):
         expected = datafit.duality_gap(W, None, generic)

@@ -74,7 +74,7 @@ FIT_ERRORS = [
     ("l1_ratio below 0", lambda: MultiTaskRegressor(l1_ratio=-0.1).fit(
         X_SHARED, Y_SHARED), "'l1_ratio' parameter.*range \\[0.0, 1.0\\]"),
     ("unknown penalty", lambda: MultiTaskRegressor(penalty="l0").fit(
-        X_SHARED, Y_SHARED), "'penalty' parameter.*among.*'l21'"),
+        X_SHARED, Y_SHARED), "Unknown penalty 'l0'.*'l21'"),
     ("negative sample weight", lambda: MultiTaskRegressor().fit(
         X_SHARED, Y_SHARED, sample_weight=np.r_[-1.0, np.ones(19)]),
      "Negative values.*sample_weight"),
@@ -107,14 +107,14 @@ FIT_ERRORS = [
         X_STACKED, Y_STACKED), "task_weights names task 9.*not among the tasks"),
     ("bcd with the trace norm", lambda: MultiTaskRegressor(
         penalty="trace", solver="bcd").fit(X_SHARED, Y_SHARED),
-     "solver='bcd' handles.*Use solver='fista' or 'auto'"),
+     "solver='bcd' does not apply.*'trace'.*Use solver='auto'"),
 ]
 
 ALPHA_MAX_ERRORS = [
     ("pure ridge penalty", dict(penalty="l2"), "alpha_max is infinite.*'l2'"),
     ("pure ridge mix", dict(penalty="l21", l1_ratio=0.0),
      "alpha_max is infinite.*l1_ratio=0"),
-    ("l1_ratio above 1", dict(l1_ratio=2.0), "l1_ratio must be in \\[0, 1\\]"),
+    ("l1_ratio above 1", dict(l1_ratio=2.0), "l1_ratio must be a float in \\[0, 1\\]"),
     ("unknown penalty", dict(penalty="l0"), "Unknown penalty 'l0'"),
     ("negative sample weight", dict(sample_weight=-np.ones(20)),
      "Negative values.*sample_weight"),
