@@ -23,6 +23,12 @@ Quick look (shared-design problems, mtlinear vs scikit-learn vs skglm)::
 Everything::
 
     python benchmarks/solvers.py --celer-python PATH --spams-python PATH
+
+Against an earlier version of mtlinear, side by side in one run (each of its
+solvers timed right after the current one, same data, same judge)::
+
+    git worktree add /tmp/mtlinear-base <commit>
+    python benchmarks/solvers.py --baseline /tmp/mtlinear-base --solvers mtlinear-auto
 """
 import argparse
 import json
@@ -123,6 +129,13 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
                     "NUMBA_NUM_THREADS")
 
 
+def baseline_env(args, cache_dir):
+    """The environment of a worker importing the baseline's mtlinear."""
+    env = numba_env(os.path.join(cache_dir, "baseline"))
+    env["PYTHONPATH"] = os.path.abspath(args.baseline)
+    return env
+
+
 def benchmark(args, pythons, cache_dir, log, save):
     from _gap import alpha_max
     from _peers import SOLVERS, time_gradient, tune_and_time
@@ -190,6 +203,18 @@ def benchmark(args, pythons, cache_dir, log, save):
                                    solver=name, peer=solver.peer, **res)
                         rows.append(row)
                         log(format_row(row))
+                        if args.baseline and not solver.peer:
+                            base = run_worker(
+                                python, "tune", data, name, penalty, alpha,
+                                ["--repeats", str(args.repeats), "--cap",
+                                 str(args.cap), "--budget", str(budget)],
+                                env=baseline_env(args, cache_dir),
+                                timeout=6 * args.cap + 60)
+                            rows.append(dict(problem=problem.name, key=key,
+                                             penalty=penalty, factor=factor,
+                                             solver="baseline:" + name,
+                                             peer=False, baseline=True, **base))
+                            log(format_row(rows[-1]))
                         save(rows)
     return rows
 
@@ -274,7 +299,7 @@ def table(rows):
                          ratio]
             lines.append(f"| {prob} | {pen} | a_max/{factor:g} | {r['solver']} | "
                          + " | ".join(cells) + " |")
-        mt = [r for r in ok if not r["peer"]]
+        mt = [r for r in ok if not r["peer"] and not r.get("baseline")]
         if best and mt:
             auto = [r for r in mt if r["solver"] == "mtlinear-auto"]
             summary.append(
@@ -284,7 +309,25 @@ def table(rows):
                 + f" | {min(r['median'] for r in mt) / best['median']:.2f} |")
     head = ["| problem | penalty | alpha | fastest peer | mtlinear-auto / peer | "
             "best mtlinear / peer |", "|---|---|---|---|---|---|"]
-    return "\n".join(lines), "\n".join(head + summary)
+    return "\n".join(lines), "\n".join(head + summary + baseline_table(groups))
+
+
+def baseline_table(groups):
+    """Rows ``current / baseline`` of each mtlinear solver run against one."""
+    out = []
+    for (prob, pen, factor), group in groups.items():
+        timed = {r["solver"]: r for r in group
+                 if "error" not in r and r.get("reached")}
+        for name, r in timed.items():
+            base = timed.get("baseline:" + name)
+            if base is not None:
+                out.append(f"| {prob} | {pen} | a_max/{factor:g} | {name} | "
+                           f"{r['median']:.4f} | {base['median']:.4f} | "
+                           f"{r['median'] / base['median']:.2f} |")
+    if not out:
+        return []
+    return ["", "| problem | penalty | alpha | solver | current s | baseline s | "
+            "current / baseline |", "|---|---|---|---|---|---|---|"] + out
 
 
 def main(argv=None):
@@ -331,6 +374,10 @@ def main(argv=None):
                                        "after each solver)")
     parser.add_argument("--tables", nargs="+", metavar="JSON",
                         help="only print the tables of saved --json files")
+    parser.add_argument("--baseline", metavar="PATH",
+                        help="a checkout of an earlier mtlinear: each mtlinear "
+                             "solver is timed again with it, right after the "
+                             "current one (workers, not in-process)")
     parser.add_argument("--quick", action="store_true",
                         help="shared-design problems at alpha_max/10, l21, "
                              "mtlinear-auto vs scikit-learn and skglm, 3 s "
@@ -354,6 +401,8 @@ def main(argv=None):
         args.alphas = args.alphas or [10]
         args.fresh = args.compile = False
     args.alphas = args.alphas or [10, 100]
+    if args.baseline:  # both versions in workers alike
+        args.in_process = False
 
     if args.threads:  # workers read the variables; this process is running
         os.environ.update({v: str(args.threads) for v in THREAD_VARIABLES})

@@ -172,26 +172,32 @@ class MultiTaskLinearModel(BaseEstimator):
         """The solver's :class:`~mtlinear._task_data.TaskProblem` of a fit."""
         X, Y, task_index, sample_weight = self._weight_samples(
             X, Y, task_index, sample_weight)
+        factor = self.penalty_factor
         return build_problem(X, Y, task_index, n_tasks=len(omega),
                              sample_weight=sample_weight, task_weights=omega,
                              fit_intercept=self.fit_intercept,
-                             center_targets=self._make_loss().quadratic)
+                             center_targets=self._make_loss().quadratic,
+                             unpenalized=None if factor is None else np.flatnonzero(
+                                 np.asarray(factor, dtype=float) == 0))
 
     def _make_loss(self):
         """The loss object of the fit (set by subclasses)."""
         raise NotImplementedError
 
-    def _make_penalty(self, n_features, penalty=None, l1_ratio=None, alpha=1.0):
+    def _make_penalty(self, n_features, penalty=None, l1_ratio=None,
+                      problem=None):
         """The penalty of the fit (``penalty``, ``l1_ratio``: the estimator's
-        unless given, as a CV grid does) at strength ``alpha``, with its
-        options, checked against ``n_features``."""
+        unless given, as a CV grid does) at unit strength, with its options,
+        checked against ``n_features``; restricted to the features the
+        solvers see in ``problem`` (the penalized ones), if given."""
         penalty = make_penalty(
-            self.penalty if penalty is None else penalty, alpha,
+            self.penalty if penalty is None else penalty, 1.0,
             self.l1_ratio if l1_ratio is None else l1_ratio,
             l1_share=self.l1_share, penalty_factor=self.penalty_factor,
             positive=self.positive)
         penalty.check_features(n_features)
-        return penalty
+        return penalty if problem is None else penalty.restricted(
+            problem.penalized)
 
     def _fit(self, X, y, sample_weight):
         """``fit``: the path at the single ``alpha``; fitted state changes
@@ -201,15 +207,16 @@ class MultiTaskLinearModel(BaseEstimator):
         params = set(self._get_param_names())
         fitted = {k: v for k, v in vars(self).items() if k not in params}
         try:
-            problem = self._build_problem(
-                *self._validate_fit_data(X, y, sample_weight))
-            penalty = self._make_penalty(problem.n_features)
+            data = self._validate_fit_data(X, y, sample_weight)
+            n_features = data[0].shape[1]
+            self._make_penalty(n_features)  # the options, before the data work
+            problem = self._build_problem(*data)
+            penalty = self._make_penalty(n_features, problem=problem)
             W0 = b0 = None
             coef = fitted.get("coef_")
             if self.warm_start and coef is not None \
-                    and coef.shape == (problem.n_tasks, problem.n_features):
-                W0 = coef.T
-                b0 = problem.solver_intercept(W0, fitted["intercept_"])
+                    and coef.shape == (problem.n_tasks, n_features):
+                W0, b0 = problem.solver_start(coef.T, fitted["intercept_"])
             _, result = next(path_on_problem(
                 problem, loss, penalty, [self.alpha], start=(W0, b0),
                 tol=self.tol, max_iter=self.max_iter, solver=self.solver,
@@ -230,8 +237,8 @@ class MultiTaskLinearModel(BaseEstimator):
 
     def _set_solution(self, problem, result):
         """The fitted attributes of a solve (fit and the CV refit)."""
-        self.coef_ = np.ascontiguousarray(result.W.T)
-        self.intercept_ = problem.intercepts(result.W, result.b)
+        W, self.intercept_ = problem.full_solution(result.W, result.b)
+        self.coef_ = np.ascontiguousarray(W.T)
         # one gap evaluation at least (scikit-learn expects n_iter_ >= 1)
         self.n_iter_ = max(result.n_iter, 1)
         self.dual_gap_ = result.gap

@@ -81,7 +81,7 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
 
     Parameters
     ----------
-    penalty : {"l21", "l1", "l2", "trace"}, default="l21"
+    penalty : {"l21", "l1", "l2", "trace", "sparse_group"} or Penalty, default="l21"
     alpha : float, default=0.01
         Regularization strength (``>= 0``). ``mtlinear.alpha_max(...,
         loss="logistic")`` gives the smallest value for which every
@@ -91,6 +91,14 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
     l1_ratio : float in [0, 1], default=1.0
         Share of the norm in the penalty; the rest is a ridge term.  Ignored by
         ``"l2"``.
+    l1_share : float in [0, 1], default=0.5
+        ``s`` of ``"sparse_group"`` (ignored by the other penalties).
+    penalty_factor : array-like of shape (n_features,), default=None
+        ``f_j > 0`` multiplying feature ``j``'s term of the penalty (l1, l2,
+        l21, sparse_group).
+    positive : bool, default=False
+        Constrain the coefficients to be non-negative (l1, l2, l21,
+        sparse_group).
     fit_intercept : bool, default=True
         Fit one unpenalized intercept per task.
     class_weight : dict, "balanced" or None, default=None
@@ -114,10 +122,11 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
         intercepts.
     warm_start : bool, default=False
         Start from the previous solution when refitting with the same shapes.
-    solver : {"auto", "fista"}, default="auto"
-        ``"auto"``: working-set proximal Newton for ``"l1"`` and ``"l21"``,
-        Newton-CG for ``"l2"`` (and any ``l1_ratio = 0``), FISTA for
-        ``"trace"``.  ``"fista"``: accelerated proximal gradient with
+    solver : {"auto", "prox_newton", "fista"}, default="auto"
+        ``"auto"``: working-set proximal Newton for the row-separable
+        penalties (l1, l21, sparse_group; Newton-CG for a plain ``"l2"`` or
+        ``l1_ratio = 0``), FISTA otherwise (``"trace"``, a penalty written
+        in Python).  ``"fista"``: accelerated proximal gradient with
         adaptive restart and an adaptive step for every penalty.
     verbose : int, default=0
 

@@ -101,17 +101,18 @@ def _fold_path(estimator, data, train, test, grids, progress=None):
     for g, (penalty, l1_ratio, alphas) in enumerate(grids):
         for k, result in path_on_problem(
                 problem, data.loss,
-                estimator._make_penalty(problem.n_features, penalty, l1_ratio),
+                estimator._make_penalty(data.X.shape[1], penalty, l1_ratio,
+                                        problem),
                 alphas, tol=data.tol, max_iter=data.max_iter,
                 solver=data.solver, progress=progress):
-            intercept = problem.intercepts(result.W, result.b)
+            W, intercept = problem.full_solution(result.W, result.b)
             converged[g, k] = result.converged
             if data.scorer is None:
-                Z = _linear_predictor(X_test, result.W, intercept, ti_test)
+                Z = _linear_predictor(X_test, W, intercept, ti_test)
                 scores[g, k] = estimator._default_score(Z, data.Y[test], sw_test)
             else:
                 model = estimator._scoring_model(penalty, l1_ratio, alphas[k],
-                                                 result.W, intercept)
+                                                 W, intercept)
                 scores[g, k] = data.scorer(model, X_raw_test, y_raw_test)
     return scores, converged
 
@@ -232,7 +233,8 @@ class MultiTaskCVMixin:
     def _alpha_grid(self, problem, loss, penalty, l1_ratio):
         if not isinstance(self.alphas, Integral):
             return check_alphas(self.alphas)
-        penalty = self._make_penalty(problem.n_features, penalty, l1_ratio)
+        penalty = self._make_penalty(problem.n_features_in, penalty, l1_ratio,
+                                     problem)
         if penalty.lam == 0:
             raise ValueError(
                 f"An automatic alpha grid needs a norm in the penalty; with "
@@ -291,8 +293,8 @@ class MultiTaskCVMixin:
         return model
 
     def _refit(self, problem, data):
-        penalty = self._make_penalty(problem.n_features, self.penalty_,
-                                     self.l1_ratio_)
+        penalty = self._make_penalty(problem.n_features_in, self.penalty_,
+                                     self.l1_ratio_, problem)
         _, result = next(path_on_problem(
             problem, data.loss, penalty, [self.alpha_], tol=self.tol,
             max_iter=self.max_iter, solver=self.solver,

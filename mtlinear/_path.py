@@ -89,8 +89,10 @@ def _signed_labels(y, task_index, fit_intercept):
 
 
 def prepare_problem(X, y, *, loss, task_col=None, sample_weight=None,
-                    task_weights=None, fit_intercept=True):
-    """Validate user arrays and build their :class:`TaskProblem` (inputs untouched)."""
+                    task_weights=None, fit_intercept=True, penalty=None):
+    """Validate user arrays and build their :class:`TaskProblem` (inputs
+    untouched); with a ``penalty``, check its options against the features
+    and partial out the features it leaves unpenalized."""
     task_index, n_tasks = None, None
     if task_col is not None:
         X, labels = split_task_column(X, task_col)
@@ -112,9 +114,13 @@ def prepare_problem(X, y, *, loss, task_col=None, sample_weight=None,
     if sample_weight is not None:
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                              ensure_non_negative=True)
+    if penalty is not None:
+        penalty.check_features(X.shape[1])
     return build_problem(X, y, task_index, n_tasks, sample_weight,
                          check_task_weights(task_weights, tasks), fit_intercept,
-                         center_targets=loss.quadratic)
+                         center_targets=loss.quadratic,
+                         unpenalized=None if penalty is None
+                         else penalty.unpenalized())
 
 
 def _penalty_and_loss(penalty, l1_ratio, loss, *, l1_share, penalty_factor,
@@ -168,9 +174,9 @@ def alpha_max(X, y, *, penalty="l21", l1_ratio=1.0, fit_intercept=True,
     problem = prepare_problem(X, y, loss=loss, task_col=task_col,
                               sample_weight=sample_weight,
                               task_weights=task_weights,
-                              fit_intercept=fit_intercept)
-    penalty.check_features(problem.n_features)
-    return alpha_max_of_problem(problem, loss, penalty)
+                              fit_intercept=fit_intercept, penalty=penalty)
+    return alpha_max_of_problem(problem, loss,
+                                penalty.restricted(problem.penalized))
 
 
 def path_on_problem(problem, loss, penalty, alphas, *, start=(None, None),
@@ -347,14 +353,14 @@ def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
     problem = prepare_problem(X, y, loss=loss, task_col=task_col,
                               sample_weight=sample_weight,
                               task_weights=task_weights,
-                              fit_intercept=fit_intercept)
-    penalty.check_features(problem.n_features)
+                              fit_intercept=fit_intercept, penalty=penalty)
+    penalty = penalty.restricted(problem.penalized)
     if alphas is None:
         alphas = alpha_grid(alpha_max_of_problem(problem, loss, penalty),
                             int(n_alphas), eps)
     else:
         alphas = check_alphas(alphas)
-    T, d = problem.n_tasks, problem.n_features
+    T, d = problem.n_tasks, problem.n_features_in
     coefs = np.empty((T, d, len(alphas)))
     intercepts = np.empty((T, len(alphas)))
     gaps = np.empty(len(alphas))
@@ -365,8 +371,8 @@ def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
                                      tol=tol, max_iter=max_iter, solver=solver,
                                      solver_verbose=max(verbose - 2, 0),
                                      progress=progress):
-        coefs[..., k] = result.W.T
-        intercepts[:, k] = problem.intercepts(result.W, result.b)
+        W, intercepts[:, k] = problem.full_solution(result.W, result.b)
+        coefs[..., k] = W.T
         gaps[k], n_iters[k], converged[k] = result.gap, result.n_iter, result.converged
     warn_unconverged(alphas, converged, "regularization_path")
     return alphas, coefs, intercepts, gaps, n_iters

@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._design import SharedDesign, StackedDesign, weighted_mean_rows
+from ._unpenalized import partial_out
 
 __all__ = ["stack_tasks", "shared_to_stacked", "split_task_column",
            "encode_task_labels", "check_task_weights", "build_problem",
@@ -265,6 +266,9 @@ class TaskProblem:
     cache : dict
         What solvers derive from the data once (Gram statistics, Lipschitz
         constants), reused across the solves of a regularization path.
+    reduction : Reduction or None
+        With unpenalized features, how the solvers' problem (the penalized
+        features, see :mod:`mtlinear._unpenalized`) maps back to all of them.
     """
 
     design: object
@@ -275,6 +279,7 @@ class TaskProblem:
     x_mean: np.ndarray = None
     y_mean: np.ndarray = None
     cache: dict = field(default_factory=dict, repr=False)
+    reduction: object = None
 
     @property
     def n_tasks(self):
@@ -294,6 +299,30 @@ class TaskProblem:
             out -= np.einsum("tj,jt->t", self.x_mean, W)
         return out
 
+    @property
+    def n_features_in(self):
+        """Features of the user's problem (the solvers may see fewer)."""
+        return self.n_features if self.reduction is None else self.reduction.n_features
+
+    @property
+    def penalized(self):
+        """Indices of the solvers' features among the user's (``None``: all)."""
+        return None if self.reduction is None else self.reduction.kept
+
+    def full_solution(self, W, b):
+        """``(W (d, T), intercepts (T,))`` of the user's problem from a
+        solver's ``(W, b)``."""
+        if self.reduction is not None:
+            return self.reduction.full_solution(W)
+        return W, self.intercepts(W, b)
+
+    def solver_start(self, W, intercept):
+        """A solver's ``(W, b)`` from the user's ``W`` (d, T) and intercepts
+        (a warm start)."""
+        if self.reduction is not None:
+            return W[self.reduction.kept], None
+        return W, self.solver_intercept(W, intercept)
+
     def solver_intercept(self, W, intercept):
         """Inverse of :meth:`intercepts` for the solver's own variable."""
         if not self.intercept_variable:
@@ -305,7 +334,8 @@ class TaskProblem:
 
 
 def build_problem(X, Y, task_index=None, n_tasks=None, sample_weight=None,
-                  task_weights=None, fit_intercept=True, center_targets=True):
+                  task_weights=None, fit_intercept=True, center_targets=True,
+                  unpenalized=None):
     """Build a :class:`TaskProblem` from validated arrays.
 
     Parameters
@@ -324,9 +354,17 @@ def build_problem(X, Y, task_index=None, n_tasks=None, sample_weight=None,
     center_targets : bool
         Centre ``Y`` per task (squared loss): the intercept leaves the solve.
         Otherwise the solver keeps an intercept variable.
+    unpenalized : array-like of int, optional
+        Features without penalty (squared loss only): partialled out with
+        the intercept (:mod:`mtlinear._unpenalized`); the solvers see the
+        others.
 
     The inputs are not modified.
     """
+    if unpenalized is not None and len(unpenalized):
+        return _build_reduced(X, Y, task_index, n_tasks, sample_weight,
+                              task_weights, fit_intercept, center_targets,
+                              unpenalized)
     n = X.shape[0]
     s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
     if task_index is None:
@@ -378,3 +416,27 @@ def build_problem(X, Y, task_index=None, n_tasks=None, sample_weight=None,
     return TaskProblem(design=design, y=y, v=v, fit_intercept=fit_intercept,
                        intercept_variable=fit_intercept and not center_targets,
                        x_mean=x_mean_tasks, y_mean=y_mean)
+
+
+def _build_reduced(X, Y, task_index, n_tasks, sample_weight, task_weights,
+                   fit_intercept, center_targets, unpenalized):
+    """:func:`build_problem` with unpenalized features partialled out."""
+    if not center_targets:
+        raise ValueError(
+            "penalty_factor has zeros (unpenalized features), which are "
+            "supported with the squared loss only; for this loss give them a "
+            "small positive factor instead.")
+    if len(unpenalized) >= X.shape[1]:
+        raise ValueError("penalty_factor is zero for every feature: nothing is "
+                         "penalized. Give at least one feature a positive "
+                         "factor (or use an unpenalized linear model).")
+    if task_index is not None and n_tasks is None:
+        n_tasks = int(task_index.max()) + 1
+    X_red, Y_red, reduction = partial_out(X, Y, task_index, n_tasks,
+                                          sample_weight, unpenalized,
+                                          fit_intercept)
+    problem = build_problem(X_red, Y_red, task_index, n_tasks, sample_weight,
+                            task_weights, fit_intercept=False,
+                            center_targets=True)
+    problem.reduction = reduction
+    return problem

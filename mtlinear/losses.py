@@ -56,7 +56,8 @@ class Loss:
         return pos * task_broadcast(p_scale) + neg * task_broadcast(n_scale)
 
     def derivatives(self, z, y, v):
-        """``(F'(z), F''(z))`` elementwise."""
+        """``(F'(z), H(z))`` elementwise: the derivative and the curvature of
+        Newton models (``F''`` where it is positive)."""
         return self.derivative(z, y, v), self.second_derivative(z, y, v)
 
 
@@ -127,6 +128,17 @@ class HuberLoss(Loss):
 
     def second_derivative(self, z, y, v):
         return v * (np.abs(y - z) <= self.delta)
+
+    def derivatives(self, z, y, v):
+        """The curvature of Newton models is floored at ``NEWTON_FLOOR v``:
+        ``F''`` vanishes on the residuals beyond ``delta``, and a task whose
+        residuals are mostly there gives a flat, unbounded model (steps of
+        thousands that the line search cuts to nothing)."""
+        inside = np.abs(y - z) <= self.delta
+        return (-v * np.clip(y - z, -self.delta, self.delta),
+                v * np.where(inside, 1.0, self.NEWTON_FLOOR))
+
+    NEWTON_FLOOR = 0.01
 
     def dual_value(self, theta, y, v):
         safe_v = np.where(v > 0, v, 1.0)

@@ -32,8 +32,8 @@ from mtlinear import (MultiTaskClassifier, MultiTaskClassifierCV,
                       MultiTaskRegressor, MultiTaskRegressorCV, alpha_max,
                       regularization_path, stack_tasks)
 
-from _cvxpy_reference import (alpha_max_reference, kkt_violation, null_model,
-                              objective, solve_reference)
+from _cvxpy_reference import (alpha_max_reference, data_gradient, kkt_violation,
+                              null_model, objective, solve_reference)
 from _reference import shared_tasks, stacked_tasks
 
 converged = pytest.mark.filterwarnings(
@@ -88,7 +88,8 @@ def _data(layout, kind, weighted, seed=0):
     (labels {0, 1} drawn from the logistic model, both in every task)."""
     rng = np.random.default_rng(seed)
     W = _true_coef(rng)
-    offsets = np.array([1.0, -2.0, 0.5])
+    offsets = (np.array([1.0, -2.0, 0.5]) if kind == "regression"
+               else np.array([0.4, -0.4, 0.0]))  # both classes well present
     if layout == "shared":
         X = _features(rng, N_SHARED)
         Z = X @ W + offsets
@@ -410,7 +411,6 @@ def test_reference_huber_is_scipy_lbfgs(fit_intercept):
         return objective(data.tasks, x[:D * T].reshape(D, T), x[D * T:], **params)
 
     def grad(x):
-        from _cvxpy_reference import data_gradient
         G, g = data_gradient(data.tasks, x[:D * T].reshape(D, T), x[D * T:],
                              loss="huber", delta=0.3, fit_intercept=fit_intercept,
                              task_weights=data.omega)
@@ -479,7 +479,7 @@ def test_sparse_group_matches_cvxpy(layout, fmt, fit_intercept, weighted, loss):
     model = case.fit("auto", fmt)
     _assert_matches_reference(model, case)
     W, _ = _reference_solution(case)
-    assert np.any(np.abs(W).max(axis=1) == 0)  # a feature dropped
+    assert np.any(W == 0)  # the norm is active
 
 
 @converged
@@ -627,9 +627,8 @@ def test_penalty_factor_is_column_rescaling_sklearn(penalty, fit_intercept):
     """``f_j N_j(w_j)`` with ``l1_ratio=1``: substituting ``v_j = f_j w_j``
     gives the plain penalty on the columns ``X_j / f_j``, i.e.
     scikit-learn's Lasso (per task) / MultiTaskLasso there, scaled back."""
-    data = _data("shared", "regression", False)
-    f = np.array(FACTORS["spread"])
-    alpha = 0.05
+    case = Case(penalty=penalty, factors="spread", fit_intercept=fit_intercept)
+    data, f, alpha = case.data, case.factor, case.alpha
     model = MultiTaskRegressor(penalty=penalty, alpha=alpha, penalty_factor=f,
                                fit_intercept=fit_intercept, tol=1e-14,
                                max_iter=MAX_ITER).fit(data.X, data.y)
@@ -736,15 +735,17 @@ def test_positive_alpha_max(penalty, loss):
 
 # ============================================================== combined
 @converged
-@pytest.mark.parametrize("loss", ["squared", "huber", "logistic"])
+@pytest.mark.parametrize("loss,factors", [
+    ("squared", "spread"), ("squared", "zeros"), ("huber", "spread"),
+    ("huber", "zeros"), ("logistic", "spread")])
 @pytest.mark.parametrize("layout", ["shared", "stacked"])
-def test_all_extensions_together(loss, layout):
-    """sparse_group + factors (zeros only without the logistic loss) +
-    positive, both layouts, weights: fit, the path and CV's refit."""
+def test_all_extensions_together(loss, factors, layout):
+    """sparse_group + factors (zeros: unpenalized features, not with the
+    logistic loss) + positive, both layouts, weights: fit, the path and CV's
+    refit."""
     case = Case(layout=layout, weighted=True, loss=loss, delta=0.3,
                 penalty="sparse_group", l1_share=0.3, l1_ratio=0.8,
-                factors="spread" if loss == "logistic" else "zeros",
-                positive=True)
+                factors=factors, positive=True)
     _assert_matches_reference(case.fit(), case)
 
     data = case.data

@@ -110,7 +110,7 @@ def test_bad_input_is_a_clear_error():
         regularization_path(X, Y, solver="newton")
     with pytest.raises(ValueError, match="Unknown penalty"):
         regularization_path(X, Y, penalty="l0")
-    with pytest.raises(ValueError, match=r"l1_ratio must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"l1_ratio must be a float in \[0, 1\]"):
         regularization_path(X, Y, l1_ratio=2.0)
     with pytest.raises(ValueError, match="eps must be in"):
         regularization_path(X, Y, eps=0.0)

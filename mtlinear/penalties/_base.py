@@ -105,6 +105,14 @@ class Penalty:
     def _check_options(self):
         """Validate the options (``ValueError`` naming the parameter)."""
 
+    def unpenalized(self):
+        """Indices of the features the penalty leaves free (none here)."""
+        return np.empty(0, dtype=np.int64)
+
+    def restricted(self, features):
+        """The penalty on the given features only (``None``: all)."""
+        return self
+
     # -- the norm N, defined by subclasses
     def norm(self, W):
         raise NotImplementedError

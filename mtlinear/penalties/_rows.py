@@ -10,6 +10,8 @@ the matrix-level ones (prox, value, dual point) from them.
 Shared row kernels: :func:`group_shrink`, the exact minimizer of a
 quadratic with a diagonal metric plus a group norm.
 """
+import copy
+
 import numpy as np
 from numba import njit
 
@@ -233,15 +235,29 @@ class RowSeparable(Penalty):
                 raise ValueError(
                     "penalty_factor must be a 1-d array of finite values >= 0 "
                     f"(one per feature); got {_describe(self.penalty_factor)}.")
-            if np.any(factor == 0):
+            if self.positive and np.any(factor == 0):
                 raise ValueError(
-                    "penalty_factor has zeros (unpenalized features), which "
-                    "are not supported yet; give them a small positive factor "
-                    "instead.")
+                    "penalty_factor has zeros (unpenalized features) and "
+                    "positive=True: unpenalized features are fitted "
+                    "unconstrained. Give them a small positive factor instead.")
             self.penalty_factor = factor
         if not isinstance(self.positive, (bool, np.bool_)):
             raise ValueError(f"positive must be True or False; got "
                              f"{self.positive!r}.")
+
+    def unpenalized(self):
+        """Indices of the features with factor 0 (fitted without penalty)."""
+        if self.penalty_factor is None:
+            return np.empty(0, dtype=np.int64)
+        return np.flatnonzero(self.penalty_factor == 0)
+
+    def restricted(self, features):
+        """The penalty on the given features only (their factors)."""
+        if features is None or self.penalty_factor is None:
+            return self
+        out = copy.copy(self)
+        out.penalty_factor = self.penalty_factor[features]
+        return out
 
     def check_features(self, n_features):
         if self.penalty_factor is not None and len(self.penalty_factor) != n_features:
