@@ -737,20 +737,22 @@ def test_positive_alpha_max(penalty, loss):
 @converged
 @pytest.mark.parametrize("loss,factors", [
     ("squared", "spread"), ("squared", "zeros"), ("huber", "spread"),
-    ("huber", "zeros"), ("logistic", "spread")])
+    ("logistic", "spread")])
 @pytest.mark.parametrize("layout", ["shared", "stacked"])
 def test_all_extensions_together(loss, factors, layout):
-    """sparse_group + factors (zeros: unpenalized features, not with the
-    logistic loss) + positive, both layouts, weights: fit, the path and CV's
-    refit."""
+    """sparse_group + factors + positive, both layouts, weights: fit, the
+    path and CV's refit.  Zero factors (unpenalized features, squared loss
+    only) go without positive: unpenalized features are fitted unconstrained
+    (both combinations are errors, see INVALID)."""
+    positive = factors != "zeros"
     case = Case(layout=layout, weighted=True, loss=loss, delta=0.3,
                 penalty="sparse_group", l1_share=0.3, l1_ratio=0.8,
-                factors=factors, positive=True)
+                factors=factors, positive=positive)
     _assert_matches_reference(case.fit(), case)
 
     data = case.data
     kw = dict(penalty="sparse_group", l1_ratio=0.8, l1_share=0.3,
-              penalty_factor=case.factor, positive=True, loss=loss,
+              penalty_factor=case.factor, positive=positive, loss=loss,
               task_col=data.task_col, sample_weight=data.s,
               task_weights=data.omega, tol=TOL[loss], max_iter=MAX_ITER)
     if loss == "huber":
@@ -767,7 +769,7 @@ def test_all_extensions_together(loss, factors, layout):
         np.testing.assert_allclose(intercepts[:, k], b, atol=atol)
 
     cv_kw = dict(penalty="sparse_group", l1_ratio=0.8, l1_share=0.3,
-                 penalty_factor=case.factor, positive=True,
+                 penalty_factor=case.factor, positive=positive,
                  task_col=data.task_col, task_weights=data.omega, alphas=4,
                  eps=0.1, cv=3, tol=TOL[loss], max_iter=MAX_ITER)
     if loss == "logistic":
@@ -814,6 +816,16 @@ INVALID = [
     (MultiTaskRegressor, dict(loss="logistic"), "loss"),
     (MultiTaskClassifier, dict(solver="bcd"), "bcd"),
     (MultiTaskClassifier, dict(penalty="sparse_group", solver="bcd"), "bcd"),
+    # unpenalized features: partialled out in closed form, which needs the
+    # squared loss and no sign constraint
+    (MultiTaskRegressor, dict(penalty="l1", penalty_factor=[0.0, 1.0, 1.0, 1.0],
+                              positive=True), "penalty_factor"),
+    (MultiTaskRegressor, dict(penalty="l21", penalty_factor=[0.0, 1.0, 1.0, 1.0],
+                              loss="huber"), "penalty_factor"),
+    (MultiTaskClassifier, dict(penalty="l1", penalty_factor=[0.0, 1.0, 1.0, 1.0]),
+     "penalty_factor"),
+    (MultiTaskRegressor, dict(penalty="l1", penalty_factor=np.zeros(4)),
+     "penalty_factor"),
 ]
 
 
