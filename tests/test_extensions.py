@@ -460,11 +460,22 @@ def test_reference_matches_existing_estimator(penalty, l1_ratio, layout,
 
 
 # ============================================================== sparse-group
+# the default run takes a covering subset of the layout grid (each layout with
+# each format, each intercept setting with each weighting); the rest is slow
+_COVERING = {("shared", "dense", True, True), ("shared", "csr", False, False),
+             ("stacked", "dense", False, True), ("stacked", "csr", True, False)}
 LAYOUT_GRID = [
     pytest.param(layout, fmt, fit_intercept, weighted,
                  id=f"{layout}-{fmt}-{'b' if fit_intercept else 'nob'}-"
-                    f"{'w' if weighted else 'now'}")
+                    f"{'w' if weighted else 'now'}",
+                 marks=() if (layout, fmt, fit_intercept, weighted) in _COVERING
+                 else pytest.mark.slow)
     for layout in ("shared", "stacked") for fmt in ("dense", "csr")
+    for fit_intercept in (True, False) for weighted in (False, True)]
+# intercept and weights: both, neither in the default run
+INTERCEPT_WEIGHTS = [
+    pytest.param(fit_intercept, weighted,
+                 marks=() if fit_intercept == weighted else pytest.mark.slow)
     for fit_intercept in (True, False) for weighted in (False, True)]
 SOLVERS = {"squared": ["auto", "fista", "bcd"],
            "logistic": ["auto", "fista", "prox_newton"]}
@@ -583,8 +594,7 @@ def test_huber_resists_outliers():
                                           ("squared", "spread"),
                                           ("logistic", "spread")])
 @pytest.mark.parametrize("layout", ["shared", "stacked"])
-@pytest.mark.parametrize("fit_intercept", [True, False])
-@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("fit_intercept,weighted", INTERCEPT_WEIGHTS)
 def test_penalty_factor_matches_cvxpy(penalty, loss, factors, layout,
                                       fit_intercept, weighted):
     case = Case(layout=layout, weighted=weighted, fit_intercept=fit_intercept,
@@ -687,8 +697,7 @@ def test_penalty_factor_is_not_rescaled(penalty):
 @pytest.mark.parametrize("penalty", ["l1", "l21", "l2", "sparse_group"])
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
 @pytest.mark.parametrize("layout", ["shared", "stacked"])
-@pytest.mark.parametrize("fit_intercept", [True, False])
-@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("fit_intercept,weighted", INTERCEPT_WEIGHTS)
 def test_positive_matches_cvxpy(penalty, loss, layout, fit_intercept, weighted):
     case = Case(layout=layout, weighted=weighted, fit_intercept=fit_intercept,
                 loss=loss, penalty=penalty, positive=True, l1_share=0.3,
