@@ -3,7 +3,8 @@
 Public names
 ------------
 MultiTaskRegressor
-    Squared loss with the ``l1``, ``l2``, ``l21`` or ``trace`` penalty.
+    Squared or Huber loss with the ``l1``, ``l2``, ``l21``, ``trace`` or
+    ``sparse_group`` penalty (or any registered one).
 MultiTaskClassifier
     Logistic loss (one binary problem per task), the same penalties.
 alpha_max

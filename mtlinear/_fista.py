@@ -43,13 +43,13 @@ between two gap evaluations run in one compiled call (:func:`_gram_steps`).
 
 Stopping: the duality gap of the data-fit is computed at ``W_k`` at most
 every ``gap_every`` iterations, sooner when the linear rate seen since the
-last check predicts the target sooner (as in :mod:`mtlinear._bcd`); the
+last check predicts the target sooner (:mod:`mtlinear._working_set`); the
 solve stops when it is at most ``tol_abs``.
 """
 import numpy as np
 from numba import njit
 
-from ._bcd import _epochs_to_target
+from ._working_set import _epochs_to_target
 from .penalties._compiled import prox
 
 __all__ = ["fista"]

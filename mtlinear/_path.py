@@ -272,8 +272,8 @@ def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
     """Solutions for a decreasing grid of ``alpha``, warm-started.
 
     For each ``alpha`` the function minimizes the objective of
-    :class:`~mtlinear.MultiTaskRegressor` (``loss="squared"``) or of the
-    logistic multi-task model (``loss="logistic"``),
+    :class:`~mtlinear.MultiTaskRegressor` (``loss="squared"`` or
+    ``"huber"``) or of the logistic multi-task model (``loss="logistic"``),
 
     .. math::
 
@@ -293,7 +293,8 @@ def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
         Targets; with ``loss="logistic"``, two labels per task (per column
         in the shared layout), the larger being the positive class (as
         ``classes_[1]`` of a scikit-learn classifier).
-    penalty : {"l21", "l1", "l2", "trace"}, default="l21"
+    penalty : {"l21", "l1", "l2", "trace", "sparse_group"} or Penalty, default="l21"
+        A registered name or a penalty instance.
     l1_ratio : float in [0, 1], default=1.0
     alphas : array-like, optional
         The grid (sorted into decreasing order).  Required for ``"l2"`` or

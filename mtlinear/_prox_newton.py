@@ -322,7 +322,7 @@ def _intercept_shift(design, W):
 # ------------------------------------------------------------ solver
 def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
                 callback=None):
-    """Minimize ``datafit(W, b) + penalty(W)`` for the logistic loss.
+    """Minimize ``datafit(W, b) + penalty(W)`` (a twice-differentiable loss).
 
     Parameters
     ----------

@@ -44,8 +44,10 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
         ``s`` of ``"sparse_group"``: the share of the entrywise l1 norm in it
         (ignored by the other penalties).
     penalty_factor : array-like of shape (n_features,), default=None
-        ``f_j > 0`` multiplying feature ``j``'s term of the penalty (l1, l2,
+        ``f_j >= 0`` multiplying feature ``j``'s term of the penalty (l1, l2,
         l21, sparse_group), as glmnet's ``penalty.factor`` (not rescaled).
+        ``f_j = 0`` leaves feature ``j`` unpenalized (squared loss without
+        ``positive``: it is partialled out exactly).
     positive : bool, default=False
         Constrain the coefficients to be non-negative (l1, l2, l21,
         sparse_group), as scikit-learn's ``Lasso(positive=True)``.

@@ -294,7 +294,9 @@ def _run_fista_row_space(problem, loss, penalty, start, max_iter, tol,
 
 def _run_prox_newton(problem, loss, penalty, start, max_iter, tol, callback,
                      auto):
-    model = _full_datafit(problem, loss)
+    # Newton steps need the samples (the sufficient statistics do not carry
+    # the loss's curvature per sample)
+    model = _cached(problem, "sample_datafit", lambda: SampleDatafit(loss, problem))
     W0, b0, fallback = start
     if problem.intercept_variable and b0 is None:
         b0 = model.initial_intercept()

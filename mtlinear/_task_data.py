@@ -1,6 +1,6 @@
 """From user arrays to one internal task-data object.
 
-Two layouts (DESIGN.md section 2):
+Two layouts (the user guide's layouts page):
 
 * shared design: ``X`` (n, d) and ``Y`` (n, T), every sample in every task;
 * stacked tasks: ``X`` (n, d) whose rows belong to one task each, given by a

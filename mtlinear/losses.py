@@ -109,6 +109,7 @@ class HuberLoss(Loss):
 
     name = "huber"
     options = {"delta": 1.0}
+    curvature_factor = 0.5  # not quadratic: the test that holds for any convex F
 
     def __init__(self, delta=1.0):
         if isinstance(delta, bool) or not isinstance(delta, (int, float, np.number)) \

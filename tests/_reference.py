@@ -1,4 +1,4 @@
-"""Independent numpy references for the tests: the objective of DESIGN.md
+"""Independent numpy references for the tests: the objective of the user guide
 section 1 and its duality gap, written out from the formulas (no mtlinear
 code).
 

@@ -1,7 +1,7 @@
 """The duality gap certifies every fit, recomputed here from scratch.
 
 From ``coef_`` and ``intercept_`` alone, :mod:`_reference` evaluates the
-objective of DESIGN.md, builds a dual point from the weighted residual
+objective of the user guide, builds a dual point from the weighted residual
 (scaled into the dual-norm ball when there is no ridge part) and evaluates the
 dual objective.  Their difference must be at most ``tol * P(0)``, the relative
 stopping rule of ``mtlinear._solve`` (``P(0)``: the objective at ``W = 0`` with

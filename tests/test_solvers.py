@@ -15,7 +15,7 @@ import _reference as ref
 
 def _objective(X_list, y_list, coef, intercept, penalty, alpha, l1_ratio,
                sample_weights, task_weights):
-    """The DESIGN.md objective, written out directly."""
+    """The objective of the user guide, written out directly."""
     total = 0.0
     for t, (Xt, yt) in enumerate(zip(X_list, y_list)):
         s = sample_weights[t]
@@ -211,7 +211,7 @@ def test_l21_row_update_is_exact_with_unequal_curvatures(mu):
     """The l21 row update minimizes sum_t L_t/2 (w_t - z_t)^2 + lam ||w|| +
     mu/2 ||w||^2 exactly: its optimality conditions hold, or ||L z|| <= lam
     at w = 0."""
-    from mtlinear._bcd import _row_step
+    from mtlinear._bcd_epochs import _row_step
     rng = np.random.default_rng(6)
     for trial in range(20):
         T = 7
@@ -344,7 +344,7 @@ def test_compiled_bcd_on_statistics_equals_the_python_loop(layout, penalty, l1_r
     # on sufficient statistics the whole coordinate descent (outer loop,
     # screening, working sets, epochs, Anderson) is one compiled call; the
     # Python loop on the residuals must give the same iterates
-    from mtlinear import _bcd
+    from mtlinear import _bcd, _bcd_gram
     rng = np.random.default_rng(5)
     X_list, y_list = _tasks(rng, 3, 12, layout != "stacked")
     if layout == "stacked":
@@ -354,7 +354,7 @@ def test_compiled_bcd_on_statistics_equals_the_python_loop(layout, penalty, l1_r
         X, Y, index = X_list[0], np.column_stack(y_list), None
     problem = build_problem(X, Y, index, n_tasks=3)
     if layout == "shared-no-blocks":
-        monkeypatch.setattr(_bcd, "_GRAM_BLOCK_MAX_FLOATS", 0)
+        monkeypatch.setattr(_bcd_gram, "_GRAM_BLOCK_MAX_FLOATS", 0)
     lam = 0.2 * np.abs(problem.design.rmatmat(problem.v * problem.y)).max()
     pen = make_penalty(penalty, lam, l1_ratio)
     state = make_bcd_state(problem, use_gram=True)
@@ -474,7 +474,7 @@ def test_auto_continues_an_exhausted_coordinate_descent_with_fista():
 def test_working_set_takes_the_top_scores(k):
     # the working set's rows: the k best scores (support rows score inf), in
     # increasing row order, as a full sort would give
-    from mtlinear._bcd import _top_rows
+    from mtlinear._working_set import _top_rows
     rng = np.random.default_rng(k)
     rows = np.sort(rng.choice(100, size=40, replace=False))
     scores = rng.random(40)

@@ -208,10 +208,13 @@ def make_penalty(penalty, alpha, l1_ratio=1.0, **options):
     not a silently different model.
     """
     cls = penalty_class(penalty)
+    instance = isinstance(penalty, Penalty)
     taken = {}
     for key, val in options.items():
         if key in cls.options:
-            taken[key] = val
+            # an instance keeps its own options unless the estimator sets one
+            if not (instance and _is_default(val, cls.options[key])):
+                taken[key] = val
         elif key not in _MIXES and not _is_unused(val):
             users = sorted(name for name, c in PENALTIES.items()
                            if key in c.options)
@@ -219,8 +222,8 @@ def make_penalty(penalty, alpha, l1_ratio=1.0, **options):
                 f"{key}={_short(val)} does not apply to penalty={cls.name!r}; it "
                 f"applies to {users}. Leave {key} at its default or choose one "
                 "of those penalties.")
-    if isinstance(penalty, Penalty):
-        if taken:  # the instance carries its own options
+    if instance:
+        if taken:
             penalty = copy.copy(penalty)
             for key, val in taken.items():
                 setattr(penalty, key, val)
@@ -232,6 +235,12 @@ def make_penalty(penalty, alpha, l1_ratio=1.0, **options):
 # mixes inside a norm are ignored by penalties without that norm, as l1_ratio
 # is by l2: a grid over penalty keeps working
 _MIXES = ("l1_share",)
+
+
+def _is_default(value, default):
+    if value is None or default is None:
+        return value is default
+    return np.array_equal(value, default)
 
 
 def _is_unused(value):
