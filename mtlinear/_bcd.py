@@ -54,14 +54,14 @@ def make_bcd_state(problem, use_gram):
 
 
 def _gap(state, W, U, rows, penalty):
-    """Primal and gap with the dual point ``c V r`` (``U = X^T V r`` on the
-    feature ``rows``; ``c`` one factor per task, see
+    """``(primal, gap, c)`` with the dual point ``c V r`` (``U = X^T V r`` on
+    the feature ``rows``; ``c`` one factor per task, see
     ``Penalty.feasible_dual``)."""
     c, conj = penalty.feasible_dual(U, rows)
-    return gap_from_sums(*state.sums(), penalty.value(W), c, conj)
+    return (*gap_from_sums(*state.sums(), penalty.value(W), c, conj), c)
 
 
-def _screen(state, record, penalty, U, rows, gap):
+def _screen(state, record, U, rows, gap, c):
     """Gap-safe sphere test: the rows of ``rows`` provably zero at the optimum.
 
     The dual objective is 1-strongly concave in the norm
@@ -72,8 +72,7 @@ def _screen(state, record, penalty, U, rows, gap):
     row is zero at the optimum for every ``U*_j`` in that box (this holds
     with a ridge part too).
     """
-    c = np.broadcast_to(np.asarray(penalty.feasible_dual(U, rows)[0],
-                                   dtype=np.float64), (U.shape[1],))
+    c = np.broadcast_to(np.asarray(c, dtype=np.float64), (U.shape[1],))
     return _screen_rows(U, np.ascontiguousarray(c), state.curv, rows, gap,
                         record, state.min_row_curvature, largest_factor(record))
 
@@ -118,19 +117,19 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
     while True:
         rows = np.flatnonzero(active)
         U = state.neg_gradient(rows)
-        primal, gap = _gap(state, W, U, rows, penalty)
+        primal, gap, c = _gap(state, W, U, rows, penalty)
         if (gap <= tol_abs or n_iter >= max_iter) and rows.size < d:
             # the gap of the screened problem; certify on the full one
             rows = np.arange(d)
             U = state.neg_gradient(rows)
-            primal, gap = _gap(state, W, U, rows, penalty)
+            primal, gap, c = _gap(state, W, U, rows, penalty)
             active[:] = True
         if callback is not None:
             callback(n_iter, primal, gap)
         if gap <= tol_abs or n_iter >= max_iter:
             return W, gap, n_iter
         if screen and record.lam > 0:
-            zero = _screen(state, record, penalty, U, rows, gap)
+            zero = _screen(state, record, U, rows, gap, c)
             if zero.any():
                 if np.any(W[rows[zero]]):
                     W[rows[zero]] = 0.0
@@ -157,8 +156,8 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
                 _try_anderson(state, penalty, W, ws, history)
                 history = []
             if epochs == next_check:
-                _, inner_gap = _gap(state, W, state.neg_gradient(ws), ws,
-                                    penalty)
+                inner_gap = _gap(state, W, state.neg_gradient(ws), ws,
+                                 penalty)[1]
                 if inner_gap <= inner_tol:
                     break
                 # no later than every check_every-th epoch

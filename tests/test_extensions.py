@@ -93,7 +93,6 @@ def _data(layout, kind, weighted, seed=0):
     if layout == "shared":
         X = _features(rng, N_SHARED)
         Z = X @ W + offsets
-        rows = [np.arange(N_SHARED)] * T
     else:
         X_list = [_features(rng, m) for m in SIZES]
         Z_list = [Xt @ W[:, t] + offsets[t] for t, Xt in enumerate(X_list)]

@@ -109,8 +109,8 @@ def test_screening_keeps_every_nonzero_row(penalty, shared, use_gram):
               optimum * 0.99):
         state.reset(W)
         U = state.neg_gradient(rows)
-        _, gap = _gap(state, W, U, rows, pen)
-        zero = _screen(state, record, pen, U, rows, gap)
+        _, gap, c = _gap(state, W, U, rows, pen)
+        zero = _screen(state, record, U, rows, gap, c)
         assert not np.any(zero & nonzero)
         screened_any |= zero.any()
     assert screened_any  # the test must exercise the rule

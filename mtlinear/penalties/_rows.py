@@ -25,7 +25,8 @@ __all__ = ["RowSeparable", "register_row_record", "group_shrink"]
 
 @njit(cache=True)
 def group_shrink(a, H, lam, mu, out):
-    """``out = argmin_w sum_t (H_t w_t^2 / 2 - a_t w_t) + lam ||w|| + mu/2 ||w||^2``.
+    """``out = argmin_w sum_t (H_t w_t^2 / 2 - a_t w_t) + lam ||w|| + mu/2 ||w||^2``
+    (``out`` may be ``a``: each ``a_t`` is read before ``out_t`` is written).
 
     With ``u = ||w||``: ``w_t = a_t u / ((H_t + mu) u + lam)`` where ``u > 0``
     solves ``phi(u) = sum_t a_t^2 / ((H_t + mu) u + lam)^2 = 1``, or ``w = 0``
@@ -178,6 +179,15 @@ def _slope(p, W, delta, rows, side):
 
 
 @njit(cache=True)
+def _value_rows(p, W, rows):
+    """``h`` of the rows ``W`` of features ``rows`` (all others zero)."""
+    out = 0.0
+    for l in range(rows.size):
+        out += row_value(p, rows[l], W[l])
+    return out
+
+
+@njit(cache=True)
 def _value_change(p, W, delta, rows):
     """``h(W + delta) - h(W)`` on ``rows``, row by row (no cancellation
     between two large totals)."""
@@ -271,11 +281,21 @@ class RowSeparable(Penalty):
         return ()
 
     def record(self, n_features):
+        # solvers ask for it at every gap evaluation: kept while the strength
+        # is the same (without factors, one covering the most features asked)
+        cached = self.__dict__.get("_record")
+        if (cached is not None and cached[0] == (self.lam, self.mu)
+                and (len(cached[1].factor) == n_features
+                     or self.penalty_factor is None
+                     and len(cached[1].factor) >= n_features)):
+            return cached[1]
         self.check_features(n_features)
         factor = (np.ones(n_features) if self.penalty_factor is None
                   else self.penalty_factor)
-        return self.Record(self.lam, self.mu, factor, bool(self.positive),
-                           *self._record_fields())
+        record = self.Record(self.lam, self.mu, factor, bool(self.positive),
+                             *self._record_fields())
+        self._record = ((self.lam, self.mu), record)
+        return record
 
     # -- the Python-facing methods run the compiled row formulas
     def value(self, W, rows=None):
@@ -284,8 +304,7 @@ class RowSeparable(Penalty):
         if rows is None:
             return _value_of(self.record(W.shape[0]), _c64(W))
         rows = np.asarray(rows, np.int64)
-        return _value_change(self.record(self._n(rows, W)), np.zeros(W.shape),
-                             _c64(W), rows)
+        return _value_rows(self.record(self._n(rows, W)), _c64(W), rows)
 
     def prox(self, W, step):
         return _prox_of(self.record(W.shape[0]), _c64(W), float(step))[0]
@@ -300,15 +319,12 @@ class RowSeparable(Penalty):
         rows = _all_rows(U, rows)
         if rows.size == 0:
             return 0.0
-        factor_len = (len(self.penalty_factor) if self.penalty_factor is not None
-                      else int(rows.max()) + 1)
-        return float(_dual_norms(self.record(factor_len), _c64(U), rows).max())
+        return float(_dual_norms(self.record(self._n(rows, U)), _c64(U),
+                                 rows).max())
 
     def feasible_dual(self, U, rows=None):
         rows = _all_rows(U, rows)
-        n = (len(self.penalty_factor) if self.penalty_factor is not None
-             else (int(rows.max()) + 1 if rows.size else 0))
-        return _feasible_dual_of(self.record(n), _c64(U), rows)
+        return _feasible_dual_of(self.record(self._n(rows, U)), _c64(U), rows)
 
     def conjugate(self, U):
         c, conj = self.feasible_dual(U)
@@ -333,9 +349,11 @@ class RowSeparable(Penalty):
                              _c64(delta), rows)
 
     def _n(self, rows, W):
+        """Features the record must cover: all of them with factors, else
+        at least the largest row index."""
         if self.penalty_factor is not None:
             return len(self.penalty_factor)
-        return int(rows.max()) + 1 if rows.size else W.shape[0]
+        return max(int(rows.max()) + 1 if rows.size else 0, W.shape[0])
 
 
 def _describe(value):

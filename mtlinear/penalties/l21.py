@@ -25,9 +25,12 @@ L21Record = namedtuple("L21Record", ["lam", "mu", "factor", "positive"])
 def _row_prox(p, j, a, H, out):
     def impl(p, j, a, H, out):
         f = p.factor[j]
-        if p.positive:
-            a = np.maximum(a, 0.0)
-        group_shrink(a, H, p.lam * f, p.mu * f, out)
+        if p.positive:  # the positive part, in place in out (no allocation)
+            for t in range(a.size):
+                out[t] = max(a[t], 0.0)
+            group_shrink(out, H, p.lam * f, p.mu * f, out)
+        else:
+            group_shrink(a, H, p.lam * f, p.mu * f, out)
     return impl
 
 

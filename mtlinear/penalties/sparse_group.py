@@ -36,15 +36,14 @@ def _row_prox(p, j, a, H, out):
     def impl(p, j, a, H, out):
         f = p.factor[j]
         thr = p.share * p.lam * f
-        b = np.empty(a.size)
-        for t in range(a.size):
+        for t in range(a.size):  # the soft threshold, in place in out
             if a[t] > thr:
-                b[t] = a[t] - thr
+                out[t] = a[t] - thr
             elif a[t] < -thr and not p.positive:
-                b[t] = a[t] + thr
+                out[t] = a[t] + thr
             else:
-                b[t] = 0.0
-        group_shrink(b, H, (1.0 - p.share) * p.lam * f, p.mu * f, out)
+                out[t] = 0.0
+        group_shrink(out, H, (1.0 - p.share) * p.lam * f, p.mu * f, out)
     return impl
 
 
