@@ -72,12 +72,14 @@ def group_shrink(a, H, lam, mu, out):
 
 
 @njit(cache=True)
-def positive_part(u, positive, out):
-    """``out = max(u, 0)`` if ``positive`` else ``|u|`` (what a dual norm
-    sees of ``u``); returns ``out``."""
-    for t in range(u.size):
-        out[t] = max(u[t], 0.0) if positive else abs(u[t])
-    return out
+def shrunk_square(norm, threshold, mu):
+    """``(norm - threshold)_+^2 / (2 mu)``: the conjugate of ``threshold N +
+    mu/2 ||.||^2`` at a point of dual norm ``norm`` for a group norm
+    (``+inf`` outside the ball when ``mu = 0``)."""
+    excess = norm - threshold
+    if excess <= 0.0:
+        return 0.0
+    return excess * excess / (2.0 * mu) if mu > 0.0 else np.inf
 
 
 def register_row_record(record, task_separable=False):

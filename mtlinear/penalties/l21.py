@@ -14,7 +14,7 @@ import numpy as np
 from ._base import register_penalty
 from ._compiled import (implements, row_conjugate, row_dual_norm, row_prox,
                         row_screen, row_slope, row_value, row_violation)
-from ._rows import RowSeparable, group_shrink, register_row_record
+from ._rows import RowSeparable, group_shrink, register_row_record, shrunk_square
 
 __all__ = ["L21"]
 
@@ -68,10 +68,7 @@ def _row_conjugate(p, j, u):
         for t in range(u.size):
             v = max(u[t], 0.0) if p.positive else u[t]
             sq += v * v
-        excess = np.sqrt(sq) - p.lam * f
-        if excess <= 0.0:
-            return 0.0
-        return excess * excess / (2.0 * p.mu * f) if p.mu * f > 0.0 else np.inf
+        return shrunk_square(np.sqrt(sq), p.lam * f, p.mu * f)
     return impl
 
 
