@@ -1,4 +1,5 @@
 """Shared shell of the multi-task estimators: parameters, validation, fit."""
+import functools
 import warnings
 from numbers import Integral, Real
 
@@ -17,6 +18,13 @@ from ._task_data import (build_problem, check_task_weights, encode_task_labels,
 from .penalties import Penalty, make_penalty
 
 __all__ = ["MultiTaskLinearModel"]
+
+
+@functools.lru_cache(maxsize=None)
+def _param_names(cls):
+    """The constructor's parameters (scikit-learn inspects the signature at
+    each call: a fifth of a small fit)."""
+    return frozenset(cls._get_param_names())
 
 
 def check_features(X, *, estimator_name):
@@ -204,7 +212,7 @@ class MultiTaskLinearModel(BaseEstimator):
         only once the solve has succeeded."""
         self._validate_params()
         loss = self._make_loss()
-        params = set(self._get_param_names())
+        params = _param_names(type(self))
         fitted = {k: v for k, v in vars(self).items() if k not in params}
         try:
             data = self._validate_fit_data(X, y, sample_weight)
