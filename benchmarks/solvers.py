@@ -27,8 +27,8 @@ Everything::
 Against an earlier version of mtlinear, side by side in one run (each of its
 solvers timed right after the current one, same data, same judge)::
 
-    git worktree add /tmp/mtlinear-base <commit>
-    python benchmarks/solvers.py --baseline /tmp/mtlinear-base --solvers mtlinear-auto
+    git worktree add ../mtlinear-base <commit>
+    python benchmarks/solvers.py --baseline ../mtlinear-base --solvers mtlinear-auto
 """
 import argparse
 import json
