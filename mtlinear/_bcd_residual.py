@@ -4,6 +4,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._bcd_epochs import BLOCK, _epoch_blocks, _epoch_csc, _epoch_dense
+from ._design import sorted_csc
 
 
 
@@ -64,8 +65,7 @@ class ResidualState:
         self.q = None if uniform else np.sqrt(row_w)
         X = design.X
         if sp.issparse(X):
-            X = sp.csc_matrix(X)
-            X.sort_indices()
+            X = sorted_csc(X)
         self.X = X
         y = y if y.ndim == 2 else y[:, None]
         self.y = y if self.q is None else y * self.q[:, None]

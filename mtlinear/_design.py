@@ -85,6 +85,15 @@ def weighted_mean_rows(X, w):
     return (w @ X) / total
 
 
+def sorted_csc(X):
+    """``X`` as CSC with sorted indices, the user's matrix untouched: a
+    matrix already in CSC form is returned as is only when its indices are
+    sorted (``sort_indices`` would sort it in place, and fail on read-only
+    memory)."""
+    C = sp.csc_matrix(X)
+    return C if C.has_sorted_indices else C.sorted_indices()
+
+
 def _densify(X):
     return X.toarray() if sp.issparse(X) else np.asarray(X)
 

@@ -7,11 +7,13 @@ derive from it (Gram statistics, Lipschitz constants, BCD state) is cached on
 ``problem.cache`` and reused at every alpha.
 """
 import warnings
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
+from sklearn.utils._param_validation import (Interval,
+                                             validate_parameter_constraints)
 from sklearn.utils.validation import _check_sample_weight
 
 from ._datafit import SampleDatafit
@@ -50,6 +52,19 @@ def alpha_grid(alpha_top, n_alphas, eps):
     if alpha_top <= np.finfo(np.float64).resolution:
         return np.full(n_alphas, np.finfo(np.float64).resolution)
     return np.geomspace(alpha_top, alpha_top * eps, num=n_alphas)
+
+
+_PATH_CONSTRAINTS = {
+    "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+    "n_alphas": [Interval(Integral, 1, None, closed="left")],
+    "eps": [Interval(Real, 0, 1, closed="neither")],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "l1_share": [Interval(Real, 0, 1, closed="both")],
+    "fit_intercept": ["boolean"],
+    "positive": ["boolean"],
+    "delta": [Interval(Real, 0, None, closed="neither")],
+}
 
 
 def check_solver(solver):
@@ -343,14 +358,15 @@ def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
     >>> bool(np.all(coefs[..., 0] == 0))  # alphas[0] is alpha_max
     True
     """
+    # the estimators' checks (scikit-learn's messages name the parameter)
+    validate_parameter_constraints(_PATH_CONSTRAINTS, dict(
+        l1_ratio=l1_ratio, n_alphas=n_alphas, eps=eps, tol=tol,
+        max_iter=max_iter, l1_share=l1_share, fit_intercept=fit_intercept,
+        positive=positive, delta=delta), caller_name="regularization_path")
     penalty, loss = _penalty_and_loss(
         penalty, l1_ratio, loss, l1_share=l1_share,
         penalty_factor=penalty_factor, positive=positive, delta=delta)
     check_solver(solver)
-    if alphas is None and (int(n_alphas) != n_alphas or n_alphas < 1):
-        raise ValueError(f"n_alphas must be a positive integer, got {n_alphas!r}.")
-    if alphas is None and not 0 < eps < 1:
-        raise ValueError(f"eps must be in (0, 1), got {eps!r}.")
     problem = prepare_problem(X, y, loss=loss, task_col=task_col,
                               sample_weight=sample_weight,
                               task_weights=task_weights,

@@ -46,6 +46,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from ._design import sorted_csc
 from ._newton_cg import newton_cg
 from .penalties._compiled import row_prox, row_violation
 
@@ -286,8 +287,7 @@ class DesignColumns:
         if self.dense:
             self.Xf = np.asfortranarray(X, dtype=np.float64)
         else:
-            C = sp.csc_matrix(X)
-            C.sort_indices()
+            C = sorted_csc(X)
             self.data = np.asarray(C.data, dtype=np.float64)
             self.indices = C.indices.astype(np.int64)
             self.indptr = C.indptr.astype(np.int64)

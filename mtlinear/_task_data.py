@@ -68,6 +68,9 @@ def stack_tasks(X_list, y_list, task_labels=None):
     if labels.shape != (len(X_list),):
         raise ValueError(f"task_labels must have one label per task "
                          f"({len(X_list)}), got shape {labels.shape}.")
+    if np.unique(labels).size != labels.size:
+        raise ValueError("task_labels has repeated labels, which would merge "
+                         "those tasks into one; give each task its own label.")
     blocks, ys = [], []
     n_features = None
     for t, (Xt, yt) in enumerate(zip(X_list, y_list)):
@@ -217,10 +220,20 @@ def encode_task_labels(labels, known=None):
 
 
 def check_task_weights(task_weights, tasks):
-    """Task weights ``omega`` as an array in the order of ``tasks``."""
+    """Task weights ``omega`` as an array in the order of ``tasks``.
+
+    A mapping (a dict, or a pandas Series by its index) is read by task label;
+    an array is read in the order of the sorted labels.
+    """
     n_tasks = len(tasks)
     if task_weights is None:
         return np.ones(n_tasks)
+    if hasattr(task_weights, "index") and hasattr(task_weights, "to_dict"):
+        # a Series: its labels, not its order (value_counts() sorts by count)
+        if not task_weights.index.is_unique:
+            raise ValueError("task_weights is a Series with repeated labels; "
+                             "give one weight per task label.")
+        task_weights = task_weights.to_dict()
     if isinstance(task_weights, dict):
         omega = np.ones(n_tasks)
         positions = {label: k for k, label in enumerate(np.asarray(tasks).tolist())}

@@ -275,3 +275,31 @@ def test_task_weights_n_t_is_malsar_plain_sum_cvxpy(penalty):
     scale = np.abs(W.value).max()
     np.testing.assert_allclose(model.coef_, W.value.T, atol=1e-5 * scale)
     np.testing.assert_allclose(model.intercept_, b.value, atol=1e-5 * scale)
+
+
+def test_task_weights_series_is_read_by_label():
+    # a Series is read by its index (value_counts() sorts by count, not by
+    # label): the same weights as the dict of the same pairs
+    rng = np.random.default_rng(0)
+    X_list = [rng.standard_normal((n, 4)) for n in (30, 12, 20)]
+    y_list = [Xt @ rng.standard_normal(4) + rng.standard_normal(len(Xt))
+              for Xt in X_list]
+    X, y = stack_tasks(X_list, y_list, task_labels=["b", "c", "a"])
+    counts = pd.Series(X[:, -1]).value_counts()  # order: b, a, c
+    by_series = MultiTaskRegressor(alpha=0.1, task_col=-1,
+                                   task_weights=counts).fit(X, y)
+    by_dict = MultiTaskRegressor(alpha=0.1, task_col=-1,
+                                 task_weights=counts.to_dict()).fit(X, y)
+    np.testing.assert_array_equal(by_series.coef_, by_dict.coef_)
+    positional = MultiTaskRegressor(alpha=0.1, task_col=-1,
+                                    task_weights=counts.to_numpy()).fit(X, y)
+    assert not np.allclose(positional.coef_, by_dict.coef_)
+    with pytest.raises(ValueError, match="repeated labels"):
+        MultiTaskRegressor(task_col=-1, task_weights=pd.Series(
+            [1.0, 2.0, 3.0], index=["a", "a", "b"])).fit(X, y)
+
+
+def test_stack_tasks_rejects_repeated_labels():
+    with pytest.raises(ValueError, match="repeated labels"):
+        stack_tasks([np.ones((2, 3)), np.ones((3, 3))], [[1, 2], [3, 4, 5]],
+                    task_labels=[1, 1])

@@ -110,12 +110,15 @@ def test_bad_input_is_a_clear_error():
         regularization_path(X, Y, solver="newton")
     with pytest.raises(ValueError, match="Unknown penalty"):
         regularization_path(X, Y, penalty="l0")
-    with pytest.raises(ValueError, match=r"l1_ratio must be a float in \[0, 1\]"):
-        regularization_path(X, Y, l1_ratio=2.0)
-    with pytest.raises(ValueError, match="eps must be in"):
-        regularization_path(X, Y, eps=0.0)
-    with pytest.raises(ValueError, match="n_alphas must be a positive integer"):
-        regularization_path(X, Y, n_alphas=0)
+    # the estimators' parameter checks, with scikit-learn's messages
+    for bad in (dict(l1_ratio=2.0), dict(l1_ratio="0.5"), dict(eps=0.0),
+                dict(n_alphas=0), dict(n_alphas=np.inf), dict(tol=-1.0),
+                dict(tol=np.nan), dict(max_iter=0), dict(l1_share=1.5),
+                dict(delta=0.0)):
+        (name, value), = bad.items()
+        with pytest.raises(ValueError, match=f"'{name}' parameter of "
+                                             "regularization_path"):
+            regularization_path(X, Y, **bad)
     with pytest.raises(ValueError, match="alphas must be finite and non-negative"):
         regularization_path(X, Y, alphas=[1.0, -1.0])
     with pytest.raises(ValueError, match="each task needs two labels"):

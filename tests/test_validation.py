@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from sklearn.base import clone
 
-from mtlinear import MultiTaskRegressor, alpha_max, stack_tasks
+from mtlinear import MultiTaskClassifier, MultiTaskRegressor, alpha_max, stack_tasks
 
 RNG = np.random.default_rng(0)
 X_SHARED = RNG.standard_normal((20, 4))
@@ -270,3 +271,32 @@ def test_read_only_inputs(layout, sparse, penalty, solver):
     model = MultiTaskRegressor(penalty=penalty, alpha=0.01, task_col=task_col,
                                solver=solver).fit(X, y, sample_weight=s)
     assert np.all(np.isfinite(model.predict(X)))
+
+
+@pytest.mark.parametrize("estimator", [
+    MultiTaskRegressor(penalty="l21", alpha=0.01),
+    MultiTaskRegressor(penalty="l1", alpha=0.01)])
+def test_unsorted_read_only_csc_is_left_untouched(estimator):
+    # more features than samples (the residual state reads CSC columns) and
+    # for the classifier its Newton columns: the user's matrix must not be
+    # sorted in place, and read-only memory must work
+    rng = np.random.default_rng(0)
+    dense = rng.standard_normal((15, 40)) * (rng.random((15, 40)) < 0.3)
+    X = sp.csc_matrix(dense)
+    for j in range(X.shape[1]):  # reverse each column's indices
+        lo, hi = X.indptr[j], X.indptr[j + 1]
+        X.indices[lo:hi] = X.indices[lo:hi][::-1].copy()
+        X.data[lo:hi] = X.data[lo:hi][::-1].copy()
+    X.has_sorted_indices = False
+    indices, data = X.indices.copy(), X.data.copy()
+    for array in (X.indices, X.data, X.indptr):
+        array.setflags(write=False)
+    Y = dense[:, :3] @ np.ones((3, 2)) + 0.1 * rng.standard_normal((15, 2))
+    model = estimator.fit(X, Y)
+    np.testing.assert_array_equal(X.indices, indices)
+    np.testing.assert_array_equal(X.data, data)
+    reference = clone(estimator).fit(dense, Y)
+    np.testing.assert_allclose(model.coef_, reference.coef_, atol=1e-6)
+    labels = (Y > np.median(Y, axis=0)).astype(int)
+    MultiTaskClassifier(penalty="l1", alpha=0.01).fit(X, labels)
+    np.testing.assert_array_equal(X.indices, indices)
