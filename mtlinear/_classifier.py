@@ -262,6 +262,10 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
                 c = compute_class_weight(
                     self.class_weight, classes=classes, sample_weight=st,
                     y=np.where(yt > 0, classes[1], classes[0]))
+                if not np.all(np.isfinite(c)) or np.any(c < 0):
+                    raise ValueError(
+                        f"class_weight must give finite, non-negative weights; "
+                        f"got {dict(zip(classes.tolist(), c.tolist()))}{name}.")
             wt = st * np.where(yt > 0, c[1], c[0])
             if not (np.any(wt[yt > 0] > 0) and np.any(wt[yt < 0] > 0)):
                 raise ValueError(f"The samples of one class{name} all have zero "

@@ -188,6 +188,12 @@ def _normalize_labels(labels):
             raise ValueError(f"Task labels must be integers or strings, got "
                              f"non-integral values such as {bad.tolist()}; is "
                              "task_col pointing at a feature column?")
+        if labels.size and np.abs(labels).max() >= 2.0 ** 53:
+            # beyond 2**53 a float no longer holds every integer, and beyond
+            # 2**63 the conversion would wrap: distinct tasks would merge
+            raise ValueError("Task labels stored as floats must be below 2**53 "
+                             "in magnitude to be read as integers exactly; give "
+                             "large labels as integers or strings.")
         return labels.astype(np.int64)
     if labels.dtype.kind in "biuU":
         return labels

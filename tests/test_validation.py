@@ -300,3 +300,37 @@ def test_unsorted_read_only_csc_is_left_untouched(estimator):
     labels = (Y > np.median(Y, axis=0)).astype(int)
     MultiTaskClassifier(penalty="l1", alpha=0.01).fit(X, labels)
     np.testing.assert_array_equal(X.indices, indices)
+
+
+def test_large_float_task_labels_are_an_error_not_a_merge():
+    X = np.column_stack([RNG.standard_normal((6, 2)),
+                         np.repeat([2.0 ** 63, 2.0 ** 64, 3.0 * 2 ** 63], 2)])
+    with pytest.raises(ValueError, match="below 2\\*\\*53"):
+        MultiTaskRegressor(task_col=-1).fit(X, np.arange(6.0))
+
+
+@pytest.mark.parametrize("weight", [np.inf, np.nan, -1.0])
+def test_class_weight_must_be_finite_and_non_negative(weight):
+    from mtlinear import MultiTaskClassifier
+    y = np.tile([0, 1], 10)
+    with pytest.raises(ValueError, match="class_weight must give finite"):
+        MultiTaskClassifier(class_weight={1: weight, 0: 1.0}).fit(X_SHARED, y)
+
+
+def test_failed_refit_leaves_the_fitted_model_as_it_was():
+    X = np.column_stack([RNG.standard_normal((12, 3)), np.repeat([0, 1, 2], 4)])
+    y = RNG.standard_normal(12)
+    model = MultiTaskRegressor(alpha=0.01, task_col=-1).fit(X, y)
+    state = {k: v.copy() if isinstance(v, np.ndarray) else v
+             for k, v in vars(model).items()}
+    before = model.predict(X)
+    X_bad = X.copy()
+    X_bad[:, -1] = np.repeat([5, 6, 7], 4)
+    y_bad = y.copy()
+    y_bad[0] = np.nan  # fails after the task labels were read
+    with pytest.raises(ValueError):
+        model.fit(X_bad, y_bad)
+    assert set(vars(model)) == set(state)
+    for key, value in state.items():
+        np.testing.assert_array_equal(getattr(model, key), value, err_msg=key)
+    np.testing.assert_array_equal(model.predict(X), before)
