@@ -13,6 +13,8 @@ one :func:`register_solver` call):
   twice-differentiable non-quadratic losses (logistic, Huber).
 * ``"fista"`` (:mod:`mtlinear._fista`): accelerated proximal gradient; any
   loss and any penalty, including a penalty written in Python only.
+* ``"lstsq"`` (:mod:`mtlinear._lstsq`): the direct least-squares solve of the
+  squared loss at ``alpha = 0`` (dense design); preferred there.
 
 ``solver="auto"`` takes the supporting solver of highest preference; an
 explicit solver that does not support the problem is a ``ValueError`` that
@@ -36,6 +38,7 @@ from typing import Callable
 from ._bcd import bcd, make_bcd_state
 from ._datafit import GramDatafit, SampleDatafit
 from ._fista import fista
+from ._lstsq import least_squares
 from ._numba_cache import announce_compilation
 from ._prox_newton import DesignColumns, prox_newton
 from ._threads import blas_threads_for_work
@@ -340,3 +343,27 @@ register_solver(Solver(
 register_solver(Solver(
     "fista", lambda problem, loss, penalty: None,
     lambda problem, loss, penalty: 1.0, _run_fista))
+
+
+def _lstsq_why_not(problem, loss, penalty):
+    import scipy.sparse as sp
+    if not loss.quadratic or problem.intercept_variable:
+        return "the direct solve is for the squared loss"
+    if penalty.alpha != 0:
+        return "the direct solve is for alpha = 0 (no penalty)"
+    if sp.issparse(problem.design.X):
+        return "the direct solve needs a dense design"
+    return None
+
+
+def _run_lstsq(problem, loss, penalty, start, max_iter, tol, callback, auto):
+    null = problem.cache.get("lstsq_null")
+    if null is None:  # P(0), for the target only
+        null = problem.cache["lstsq_null"] = _full_datafit(problem, loss).null_value()
+    tol_abs = tol * max(null, np.finfo(float).tiny)
+    W, gap = least_squares(problem)
+    return SolveResult(W=W, b=None, gap=gap, tol_abs=tol_abs, n_iter=1)
+
+
+register_solver(Solver(
+    "lstsq", _lstsq_why_not, lambda problem, loss, penalty: 10.0, _run_lstsq))

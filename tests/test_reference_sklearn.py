@@ -122,3 +122,41 @@ def test_single_task_1d_target_is_lasso(fmt):
     assert ours.predict(FORMATS[fmt](X)).shape == y.shape
     np.testing.assert_allclose(ours.predict(FORMATS[fmt](X)), ref.predict(X),
                                rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", ["shared", "stacked"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_alpha_zero_is_least_squares(layout, fit_intercept):
+    # alpha = 0 is ordinary least squares: solved directly, as accurate as
+    # LinearRegression on an ill-conditioned design, certified, no warning
+    import warnings
+
+    from sklearn.linear_model import LinearRegression
+
+    from mtlinear import stack_tasks
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((60, 6))
+    X[:, 5] = X[:, 3] + 1e-4 * X[:, 4]  # condition number ~1e5
+    Y = X @ rng.standard_normal((6, 2)) + 0.1 * rng.standard_normal((60, 2))
+    s = rng.uniform(0.5, 2.0, 60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        if layout == "shared":
+            model = MultiTaskRegressor(alpha=0.0, fit_intercept=fit_intercept)
+            model.fit(X, Y, sample_weight=s)
+            refs = [LinearRegression(fit_intercept=fit_intercept).fit(
+                X, Y[:, t], sample_weight=s) for t in range(2)]
+        else:
+            Xs, ys = stack_tasks([X[:25], X[25:]], [Y[:25, 0], Y[25:, 1]])
+            model = MultiTaskRegressor(alpha=0.0, task_col=-1,
+                                       fit_intercept=fit_intercept)
+            model.fit(Xs, ys, sample_weight=s)
+            refs = [LinearRegression(fit_intercept=fit_intercept).fit(
+                X[rows], Y[rows, t], sample_weight=s[rows])
+                for t, rows in enumerate([slice(0, 25), slice(25, 60)])]
+    for t, ref in enumerate(refs):
+        np.testing.assert_allclose(model.coef_[t], ref.coef_, rtol=1e-9,
+                                   atol=1e-9)
+        np.testing.assert_allclose(model.intercept_[t], ref.intercept_,
+                                   atol=1e-9)
+    assert 0 <= model.dual_gap_ < 1e-10
