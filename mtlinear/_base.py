@@ -217,9 +217,10 @@ class MultiTaskLinearModel(BaseEstimator):
         try:
             data = self._validate_fit_data(X, y, sample_weight)
             n_features = data[0].shape[1]
-            self._make_penalty(n_features)  # the options, before the data work
+            # the options are checked before the data work
+            penalty = self._make_penalty(n_features)
             problem = self._build_problem(*data)
-            penalty = self._make_penalty(n_features, problem=problem)
+            penalty = penalty.restricted(problem.penalized)
             W0 = b0 = None
             coef = fitted.get("coef_")
             if self.warm_start and coef is not None \

@@ -93,7 +93,8 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, p,
                     for t in range(T):
                         W[ws[l], t] = mix[l * T + t]
                 _copy_matrix(np.dot(c, history_P[1:]).reshape(P.shape), P)
-                if _gram_objective(W, P, omega, C, yy, p) >= current:  # back to the epoch's
+                if _gram_objective(W, P, omega, C, yy, p) >= current:
+                    # back to the epoch's
                     for l in range(k):
                         for t in range(T):
                             W[ws[l], t] = history_W[_ANDERSON_K, l * T + t]

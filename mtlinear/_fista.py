@@ -181,9 +181,10 @@ def _gram_product(Q, omega, W):
 def _gram_steps(Q, omega, C, W, Wy, P, Py, t, L, L_floor, L_cap, shrink,
                 n_steps, p):
     """:func:`_steps` for sufficient statistics (``P = Q W`` the affine
-    state) and a compiled penalty (record ``p``), in one call: on small problems the Python of an
-    iteration costs more than its arithmetic.  Returns the steps done (fewer
-    when the prox declined, see the trace norm's ``prox``) and
+    state) and a compiled penalty (record ``p``), in one call: on small
+    problems the Python of an iteration costs more than its arithmetic.
+    Returns the steps done (fewer when the prox declined, see the trace
+    norm's ``prox``) and
     the variables after them."""
     d, T = W.shape
     Z = np.empty((d, T))

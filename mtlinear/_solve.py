@@ -30,10 +30,10 @@ variance of the targets).  This is scikit-learn's coordinate-descent rule up
 to a factor 2 (it compares the gap with ``tol * ||Y||^2 / n``).
 """
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
-
-from typing import Callable
+import scipy.sparse as sp
 
 from ._bcd import bcd, make_bcd_state
 from ._datafit import GramDatafit, SampleDatafit
@@ -136,11 +136,19 @@ def choose_solver(problem, loss, penalty, solver="auto"):
 
 
 def make_datafit(problem, loss):
-    """The data-fit object for ``problem`` (Gram statistics when they pay off)."""
+    """The data-fit object for ``problem`` (Gram statistics when they pay
+    off), cached on the problem: a path or a cross-validation solves one
+    problem many times."""
     if (loss.quadratic and not problem.intercept_variable
             and _gram_pays_off(problem)):
-        return GramDatafit.from_problem(problem)
-    return SampleDatafit(loss, problem)
+        return _cached(problem, "gram_datafit",
+                       lambda: GramDatafit.from_problem(problem))
+    return _sample_datafit(problem, loss)
+
+
+def _sample_datafit(problem, loss):
+    """The data-fit through the design (the samples), cached."""
+    return _cached(problem, "sample_datafit", lambda: SampleDatafit(loss, problem))
 
 
 def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
@@ -234,11 +242,6 @@ def _lower_start(model, penalty, start, to_model=lambda W: W):
     return starts[0] if values[0] <= values[1] else starts[1]
 
 
-def _full_datafit(problem, loss):
-    """The data-fit on all of ``X`` (also to certify or continue a solve)."""
-    return _cached(problem, "datafit", lambda: make_datafit(problem, loss))
-
-
 def _run_bcd(problem, loss, penalty, start, max_iter, tol, callback, auto):
     model = _cached(problem, "bcd", lambda: make_bcd_state(
         problem, _gram_pays_off(problem)))
@@ -252,7 +255,7 @@ def _run_bcd(problem, loss, penalty, start, max_iter, tol, callback, auto):
         # coordinate descent can crawl where FISTA does not (a tiny,
         # underdetermined, correlated task at a small alpha: 5080 epochs
         # against 830 iterations); FISTA continues from its iterate
-        W, b, gap, more = fista(_full_datafit(problem, loss), penalty, W, None,
+        W, b, gap, more = fista(make_datafit(problem, loss), penalty, W, None,
                                 max_iter, tol_abs, callback=report)
         n_iter += more
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
@@ -262,7 +265,7 @@ def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto):
     if _row_space_pays_off(problem, loss, penalty):
         return _run_fista_row_space(problem, loss, penalty, start, max_iter,
                                     tol, callback)
-    model = _full_datafit(problem, loss)
+    model = make_datafit(problem, loss)
     W0, b0, fallback = start
     if problem.intercept_variable and b0 is None:
         b0 = model.initial_intercept()
@@ -286,7 +289,7 @@ def _run_fista_row_space(problem, loss, penalty, start, max_iter, tol,
     Z, b, gap, n_iter = fista(model, penalty, Z0, b0, max_iter, tol_abs,
                               callback=report)
     W = basis.lift(Z)
-    full = _full_datafit(problem, loss)
+    full = make_datafit(problem, loss)
     _, gap = full.duality_gap(W, None, penalty)
     if gap > tol_abs and n_iter < max_iter:
         W, b, gap, more = fista(full, penalty, W, None, max_iter - n_iter,
@@ -299,7 +302,7 @@ def _run_prox_newton(problem, loss, penalty, start, max_iter, tol, callback,
                      auto):
     # Newton steps need the samples (the sufficient statistics do not carry
     # the loss's curvature per sample)
-    model = _cached(problem, "sample_datafit", lambda: SampleDatafit(loss, problem))
+    model = _sample_datafit(problem, loss)
     W0, b0, fallback = start
     if problem.intercept_variable and b0 is None:
         b0 = model.initial_intercept()
@@ -346,7 +349,6 @@ register_solver(Solver(
 
 
 def _lstsq_why_not(problem, loss, penalty):
-    import scipy.sparse as sp
     if not loss.quadratic or problem.intercept_variable:
         return "the direct solve is for the squared loss"
     if penalty.alpha != 0:
@@ -357,9 +359,9 @@ def _lstsq_why_not(problem, loss, penalty):
 
 
 def _run_lstsq(problem, loss, penalty, start, max_iter, tol, callback, auto):
-    null = problem.cache.get("lstsq_null")
-    if null is None:  # P(0), for the target only
-        null = problem.cache["lstsq_null"] = _full_datafit(problem, loss).null_value()
+    # P(0) for the target: half the weighted sum of squares of the (centred)
+    # targets, without the Gram statistics a data-fit object would build
+    null = 0.5 * float(np.vdot(problem.v * problem.y, problem.y))
     tol_abs = tol * max(null, np.finfo(float).tiny)
     W, gap = least_squares(problem)
     return SolveResult(W=W, b=None, gap=gap, tol_abs=tol_abs, n_iter=1)
