@@ -16,11 +16,11 @@ from .penalties._compiled import row_prox
 BLOCK = 64  # rows per block of a shared design (the blocked epochs)
 
 @njit(cache=True)
-def _row_step(W, j, g, L, p, work):
+def _row_step(W, j, g, L, p, old, a, new):
     """Proximal update of row ``j`` of ``W`` in place (the penalty's exact
-    row minimizer in the metric ``diag(L)``); ``work`` is (3, T) scratch and
-    ``work[0]`` receives the old row."""
-    old, a, new = work[0], work[1], work[2]
+    row minimizer in the metric ``diag(L)``); ``old`` receives the old row,
+    ``a`` and ``new`` are scratch (separate 1-d arrays: slicing a scratch
+    matrix on every row cost as much as the prox of a small row)."""
     for t in range(W.shape[1]):
         old[t] = W[j, t]
         a[t] = L[t] * old[t] - g[t]
@@ -30,15 +30,14 @@ def _row_step(W, j, g, L, p, work):
 
 
 @njit(cache=True)
-def _update_row_residual(W, j, g, L, p, work, lo, hi, col, means,
+def _update_row_residual(W, j, g, L, p, old, a, new, lo, hi, col, means,
                          beta, col_data, col_rows, R):
     """Prox step on row ``j``, then ``R -= x_j delta`` and ``beta += m_j delta``.
 
     ``col_rows`` is ``None``-like (size 0) for a dense column ``col_data``
     (all rows), else the sorted row indices of a sparse column.
     """
-    _row_step(W, j, g, L, p, work)
-    old = work[0]
+    _row_step(W, j, g, L, p, old, a, new)
     for t in range(W.shape[1]):
         delta = W[j, t] - old[t]
         if delta == 0.0:
@@ -72,7 +71,7 @@ def _epoch_dense(XT, R, lo, hi, col, a, seg_w, means, beta, curv, W, ws, p):
     T = W.shape[1]
     g = np.empty(T)
     L = np.empty(T)
-    work = np.empty((3, T))
+    old, a_row, new = np.empty(T), np.empty(T), np.empty(T)
     no_rows = np.empty(0, dtype=np.int64)
     dots = np.empty(T)
     shared = R.shape[0] == T and T > 1  # every task on all rows: one BLAS gemv
@@ -86,8 +85,8 @@ def _epoch_dense(XT, R, lo, hi, col, a, seg_w, means, beta, curv, W, ws, p):
                                                 R[col[t], lo[t]:hi[t]])
             g[t] = -a[t] * (dot + seg_w[t] * means[t, j] * beta[t])
             L[t] = curv[j, t]
-        _update_row_residual(W, j, g, L, p, work, lo, hi, col, means,
-                             beta, xj, no_rows, R)
+        _update_row_residual(W, j, g, L, p, old, a_row, new, lo, hi, col,
+                             means, beta, xj, no_rows, R)
 
 
 @njit(cache=True)
@@ -100,17 +99,18 @@ def _sweep_block(G, gram_b, Lb, rows, W, scale, p, delta):
     ``delta`` receives the changes; returns whether any row moved.
     """
     T = W.shape[1]
-    g = np.empty(T)
-    work = np.empty((3, T))
+    g, L = np.empty(T), np.empty(T)
+    old, a, new = np.empty(T), np.empty(T), np.empty(T)
     changed = False
     for l in range(rows.size):
         j = rows[l]
         for t in range(T):
             g[t] = G[t, l]
-        _row_step(W, j, g, Lb[l], p, work)
+            L[t] = Lb[l, t]
+        _row_step(W, j, g, L, p, old, a, new)
         moved = False
         for t in range(T):
-            delta[l, t] = W[j, t] - work[0, t]
+            delta[l, t] = W[j, t] - old[t]
             moved |= delta[l, t] != 0.0
         if not moved:
             continue
@@ -171,7 +171,7 @@ def _epoch_csc(data, indices, indptr, R, lo, hi, col, a, seg_w, means, beta,
     T = W.shape[1]
     g = np.empty(T)
     L = np.empty(T)
-    work = np.empty((3, T))
+    old, a_row, new = np.empty(T), np.empty(T), np.empty(T)
     for l in range(ws.size):
         j = ws[l]
         rows = indices[indptr[l]:indptr[l + 1]]
@@ -185,8 +185,8 @@ def _epoch_csc(data, indices, indptr, R, lo, hi, col, a, seg_w, means, beta,
                 dot += vals[k] * R[c, rows[k]]
             g[t] = -a[t] * (dot + seg_w[t] * means[t, j] * beta[t])
             L[t] = curv[j, t]
-        _update_row_residual(W, j, g, L, p, work, lo, hi, col, means,
-                             beta, vals, rows, R)
+        _update_row_residual(W, j, g, L, p, old, a_row, new, lo, hi, col,
+                             means, beta, vals, rows, R)
 
 
 @njit(cache=True)
@@ -200,17 +200,17 @@ def _epoch_gram(Q, omega, C, W, P, ws, p):
     shared = Q.shape[0] == 1
     g = np.empty(T)
     L = np.empty(T)
-    work = np.empty((3, T))
+    old, a, new = np.empty(T), np.empty(T), np.empty(T)
     delta = np.empty(T)
     for j in ws:
         for t in range(T):
             q = 0 if shared else t
             g[t] = omega[t] * P[j, t] - C[j, t]
             L[t] = omega[t] * Q[q, j, j]
-        _row_step(W, j, g, L, p, work)
+        _row_step(W, j, g, L, p, old, a, new)
         moved = False
         for t in range(T):
-            delta[t] = W[j, t] - work[0, t]
+            delta[t] = W[j, t] - old[t]
             moved |= delta[t] != 0.0
         if not moved:
             continue

@@ -222,7 +222,7 @@ def test_l21_row_update_is_exact_with_unequal_curvatures(mu):
         lam = rng.uniform(0.1, 3.0)
         W = old_row[None, :].copy()
         pen = make_penalty("l21", lam + mu, lam / (lam + mu))
-        _row_step(W, 0, g, L, pen.record(1), np.empty((3, T)))
+        _row_step(W, 0, g, L, pen.record(1), np.empty(T), np.empty(T), np.empty(T))
         w = W[0]
         z_scaled = L * old_row - g  # L_t z_t
         if not np.any(w):
