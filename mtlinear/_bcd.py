@@ -41,7 +41,7 @@ from ._bcd_gram import _ANDERSON_K, _FIRST_CHECK, GramState, largest_factor
 from ._bcd_residual import ResidualState
 from ._datafit import gap_from_sums
 from ._working_set import (_anderson_weights, _epochs_to_target, _next_working_set,
-                           _screen_rows)
+                           _screen_rows, settled)
 
 __all__ = ["bcd", "make_bcd_state", "ResidualState", "GramState"]
 
@@ -77,8 +77,9 @@ def _screen(state, record, U, rows, gap, c):
                         record, state.min_row_curvature, largest_factor(record))
 
 
-def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
-        ws_start=100, inner_ratio=0.3, check_every=5, screen=True):
+def bcd(state, penalty, W, max_iter, tol_abs, coef_tol=0.0, callback=None,
+        fallback=None, ws_start=100, inner_ratio=0.3, check_every=5,
+        screen=True):
     """Working-set block coordinate descent with gap-safe screening.
 
     Parameters
@@ -95,6 +96,10 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
         Maximum number of epochs over working sets (all outer loops).
     tol_abs : float
         Absolute duality-gap target.
+    coef_tol : float
+        Besides the gap target, the solve waits (within ``max_iter``) for an
+        epoch that moves no coefficient by more than ``coef_tol max |W|``
+        (scikit-learn's rule; see :func:`mtlinear._working_set.settled`).
     screen : bool
         Discard rows that the gap-safe test proves zero at the optimum.
 
@@ -105,8 +110,9 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
     record = penalty.record(W.shape[0])
     W = _lower_start(state, penalty, W, fallback)
     if isinstance(state, GramState):
-        gap, n_iter = state.solve(W, record, max_iter, tol_abs, ws_start,
-                                  inner_ratio, check_every, screen, callback)
+        gap, n_iter = state.solve(W, record, max_iter, tol_abs, coef_tol,
+                                  ws_start, inner_ratio, check_every, screen,
+                                  callback)
         return W, gap, n_iter
     d, T = W.shape
     active = np.ones(d, dtype=bool)  # rows not screened out
@@ -114,19 +120,22 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
     ws_size = ws_start
     ws = None
     in_last_ws = np.zeros(d, dtype=bool)
+    is_settled = not np.any(W)  # a zero start needs no epoch to settle
     while True:
         rows = np.flatnonzero(active)
         U = state.neg_gradient(rows)
         primal, gap, c = _gap(state, W, U, rows, penalty)
-        if (gap <= tol_abs or n_iter >= max_iter) and rows.size < d:
+        done = gap <= tol_abs and is_settled
+        if (done or n_iter >= max_iter) and rows.size < d:
             # the gap of the screened problem; certify on the full one
             rows = np.arange(d)
             U = state.neg_gradient(rows)
             primal, gap, c = _gap(state, W, U, rows, penalty)
             active[:] = True
+            done = gap <= tol_abs and is_settled
         if callback is not None:
             callback(n_iter, primal, gap)
-        if gap <= tol_abs or n_iter >= max_iter:
+        if done or n_iter >= max_iter:
             return W, gap, n_iter
         if screen and record.lam > 0:
             zero = _screen(state, record, U, rows, gap, c)
@@ -143,14 +152,20 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
             new_ws = ws  # the state keeps its copies of the working set
         ws = new_ws
         inner_tol = tol_abs if final else max(inner_ratio * gap, tol_abs)
+        need_settled = final or gap <= tol_abs
         history = []
         epochs = 0
+        gap_reached = need_settled and gap <= inner_tol
         # an early check first: a warm start may need only a few epochs
         next_check, last_gap, last_check = _FIRST_CHECK, gap, 0
         while n_iter < max_iter:
+            before = W[ws]
             state.epoch(W, ws, record)
             n_iter += 1
             epochs += 1
+            is_settled = settled(W, ws, before, coef_tol)
+            if gap_reached and is_settled:
+                break
             history.append((W[ws].ravel(), state.snapshot()))
             if len(history) == _ANDERSON_K + 1:
                 _try_anderson(state, penalty, W, ws, history)
@@ -159,7 +174,11 @@ def bcd(state, penalty, W, max_iter, tol_abs, callback=None, fallback=None,
                 inner_gap = _gap(state, W, state.neg_gradient(ws), ws,
                                  penalty)[1]
                 if inner_gap <= inner_tol:
-                    break
+                    if is_settled or not need_settled:
+                        break
+                    gap_reached = True  # the coefficients are still moving
+                    next_check = max_iter + 1
+                    continue
                 # no later than every check_every-th epoch
                 next_check = min(epochs + _epochs_to_target(
                     last_gap, inner_gap, epochs - last_check, inner_tol,

@@ -10,7 +10,7 @@ from ._bcd_epochs import (BLOCK, _copy_matrix, _epoch_gram, _epoch_gram_blocks,
                           _gather_blocks)
 from ._datafit import _gram_gap_from, _gram_sums
 from ._working_set import (_anderson_kernel, _epochs_to_target, _next_working_set,
-                           _screen_rows)
+                           _screen_rows, settled)
 from .penalties._compiled import feasible_dual, value
 
 _ANDERSON_K = 3  # epochs between Anderson extrapolations, minus one
@@ -53,13 +53,17 @@ def _gram_ws_gap(W, P, omega, C, yy, ws, p):
 
 @njit(cache=True)
 def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, p,
-                max_epochs, inner_tol, outer_gap, check_every):
+                max_epochs, inner_tol, outer_gap, check_every, need_settled,
+                coef_tol):
     """The working-set solve of :func:`bcd` on :class:`GramState`, in one
     compiled call: epochs, Anderson extrapolation every ``_ANDERSON_K + 1``
     epochs (kept if it lowers the objective), gap checks on the working set
     scheduled by :func:`_epochs_to_target`.  ``rows`` / ``gram`` are the
     blocks of :func:`_gather_blocks` (empty: the plain epochs on ``Q``).
-    ``W`` and ``P = Q W`` are updated in place; returns the epochs run.
+    ``W`` and ``P = Q W`` are updated in place.  With ``need_settled`` the
+    solve also waits for an epoch that moves no coefficient by more than
+    ``coef_tol max |W|`` (:func:`settled`).  Returns the epochs run and
+    whether the last epoch was settled.
 
     The same steps as the Python loop of :func:`bcd` (which serves the
     residual states); on small problems its overhead per epoch had cost more
@@ -72,12 +76,21 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, p,
     epochs = 0
     next_check, last_gap, last_check = _FIRST_CHECK, outer_gap, 0
     blocks = rows.shape[0] > 0
+    before = np.empty((k, T))
+    is_settled = False
+    gap_reached = need_settled and outer_gap <= inner_tol
     while epochs < max_epochs:
+        for l in range(k):
+            for t in range(T):
+                before[l, t] = W[ws[l], t]
         if blocks:
             _epoch_gram_blocks(rows, gram, ws, omega, C, W, P, p)
         else:
             _epoch_gram(Q, omega, C, W, P, ws, p)
         epochs += 1
+        is_settled = settled(W, ws, before, coef_tol)
+        if gap_reached and is_settled:
+            break
         for l in range(k):
             for t in range(T):
                 history_W[n_history, l * T + t] = W[ws[l], t]
@@ -102,12 +115,16 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, p,
         if epochs == next_check:
             gap = _gram_ws_gap(W, P, omega, C, yy, ws, p)
             if gap <= inner_tol:
-                break
+                if is_settled or not need_settled:
+                    break
+                gap_reached = True  # the coefficients are still moving
+                next_check = max_epochs + 1
+                continue
             next_check = min(epochs + _epochs_to_target(
                 last_gap, gap, epochs - last_check, inner_tol, check_every),
                 (epochs // check_every + 1) * check_every)
             last_gap, last_check = gap, epochs
-    return epochs
+    return epochs, is_settled
 
 
 @njit(cache=True)
@@ -140,7 +157,7 @@ def _gram_reset(Q, W, rows, P):
 
 @njit(cache=True)
 def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, p, max_iter,
-              tol_abs, ws_start, inner_ratio, check_every, screen,
+              tol_abs, coef_tol, ws_start, inner_ratio, check_every, screen,
               block_max_floats, trace, top_factor):
     """:func:`bcd` on :class:`GramState`, outer loop included, in one
     compiled call: on a small problem the Python of an outer iteration
@@ -157,21 +174,24 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, p, max_iter,
     rows_b = gram_b = np.empty((0, 1, 1))  # no blocks (see _inner_gram)
     n_iter = n_trace = 0
     ws_size = ws_start
+    is_settled = not np.any(W != 0.0)  # a zero start needs no epoch to settle
     while True:
         rows = np.flatnonzero(active)
         U = _gram_neg_gradient(C, P, omega, rows)
         primal, gap, c = _gram_gap(W, P, omega, C, yy, U, rows, p)
-        if (gap <= tol_abs or n_iter >= max_iter) and rows.size < d:
+        done = gap <= tol_abs and is_settled
+        if (done or n_iter >= max_iter) and rows.size < d:
             # the gap of the screened problem; certify on the full one
             rows = np.arange(d)
             U = _gram_neg_gradient(C, P, omega, rows)
             primal, gap, c = _gram_gap(W, P, omega, C, yy, U, rows, p)
             active[:] = True
+            done = gap <= tol_abs and is_settled
         if n_trace < trace.shape[0]:
             trace[n_trace, 0], trace[n_trace, 1], trace[n_trace, 2] = (n_iter,
                                                                         primal, gap)
             n_trace += 1
-        if gap <= tol_abs or n_iter >= max_iter:
+        if done or n_iter >= max_iter:
             return gap, n_iter, n_trace
         if screen and p.lam > 0.0:
             zero = _screen_rows(U, c, curv, rows, gap, p, min_curv, top_factor)
@@ -203,8 +223,10 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, p, max_iter,
             else:
                 rows_b = gram_b = np.empty((0, 1, 1))
         inner_tol = tol_abs if final else max(inner_ratio * gap, tol_abs)
-        n_iter += _inner_gram(Q, rows_b, gram_b, ws, omega, C, yy, W, P, p,
-                              max_iter - n_iter, inner_tol, gap, check_every)
+        epochs, is_settled = _inner_gram(
+            Q, rows_b, gram_b, ws, omega, C, yy, W, P, p, max_iter - n_iter,
+            inner_tol, gap, check_every, final or gap <= tol_abs, coef_tol)
+        n_iter += epochs
         # exact state for the outer gap (extrapolations accumulate rounding)
         _gram_reset(Q, W, ws, P)
 
@@ -235,8 +257,8 @@ class GramState:
         _gram_reset(self.Q, W, np.flatnonzero(np.any(W != 0, axis=1)), self.P)
         self._W = W
 
-    def solve(self, W, record, max_iter, tol_abs, ws_start, inner_ratio,
-              check_every, screen, callback):
+    def solve(self, W, record, max_iter, tol_abs, coef_tol, ws_start,
+              inner_ratio, check_every, screen, callback):
         """:func:`bcd` from ``W`` (updated in place; the state reset at it),
         in one compiled call (:func:`_bcd_gram`) with the penalty's ``record``;
         returns ``(gap, epochs)``."""
@@ -245,7 +267,7 @@ class GramState:
         gap, n_iter, n_trace = _bcd_gram(
             self.Q, self.omega, self.C, self.yy, self.curv,
             self.min_row_curvature, W, self.P, record, max_iter, tol_abs,
-            ws_start, inner_ratio, check_every, screen, _GRAM_BLOCK_MAX_FLOATS,
+            coef_tol, ws_start, inner_ratio, check_every, screen, _GRAM_BLOCK_MAX_FLOATS,
             trace, largest_factor(record))
         self._W = W
         if callback is not None:

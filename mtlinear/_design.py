@@ -110,6 +110,38 @@ def weighted_gram(X, w):
     return A.T @ A
 
 
+_CENTRING_ROWS = 4096  # rows centred at a time by centred_gram
+_DIGITS_KEPT = 1e-7  # centred / raw diagonal below this: digits were lost
+
+
+def centred_gram(X, w, mean):
+    """``(X - 1 m^T)^T diag(w) (X - 1 m^T)`` as a dense array (``m = None``:
+    no centring).
+
+    A dense ``X`` is centred block by block of rows before the product.
+    Subtracting ``sum(w) m m^T`` from ``X^T diag(w) X`` afterwards (cheap for
+    a sparse ``X``, which is kept sparse that way) loses every digit when the
+    means dwarf the spread (features such as timestamps or coordinates): the
+    sparse route is checked on the diagonal and redone by dense blocks when
+    the subtraction cancelled more than ``1 / _DIGITS_KEPT`` of it.
+    """
+    if mean is None:
+        return weighted_gram(X, w)
+    if sp.issparse(X):
+        gram = subtract_outer(weighted_gram(X, w), mean, w.sum())
+        raw = np.asarray(X.multiply(X).T @ w).ravel()
+        if np.all(np.diagonal(gram) >= _DIGITS_KEPT * raw):
+            return gram
+    d = X.shape[1]
+    gram = np.zeros((d, d))
+    root = np.sqrt(w)
+    for start in range(0, X.shape[0], _CENTRING_ROWS):
+        rows = slice(start, start + _CENTRING_ROWS)
+        A = (_densify(X[rows]) - mean) * root[rows, None]
+        gram += A.T @ A
+    return gram
+
+
 @njit(cache=True)
 def subtract_outer(A, u, scale=1.0):
     """``A -= scale * u u^T`` in place (no ``d x d`` temporary).
@@ -189,10 +221,7 @@ def max_sq_singular_value(X, w, mean):
     n, d = X.shape
     sqrt_w = np.sqrt(w)
     if d <= _EXACT_GRAM_MAX and d <= n:
-        gram = weighted_gram(X, w)
-        if mean is not None:
-            gram -= w.sum() * np.outer(mean, mean)
-        return top_eigenvalue(gram)
+        return top_eigenvalue(centred_gram(X, w, mean))
     if n <= _EXACT_GRAM_MAX:
         A = sp.diags(sqrt_w) @ X if sp.issparse(X) else X * sqrt_w[:, None]
         gram = A @ A.T
@@ -275,9 +304,7 @@ class SharedDesign:
         X = self.X
         omega = v.sum(axis=0)
         s = v[:, np.argmax(omega)] / omega.max()
-        Q = weighted_gram(X, s)
-        if self.x_mean is not None:
-            subtract_outer(Q, self.x_mean)  # sum(s) = 1
+        Q = centred_gram(X, s, self.x_mean)
         C = self.rmatmat(v * y)
         yy = (v * y * y).sum(axis=0)
         return Q, omega, C, yy
@@ -408,9 +435,8 @@ class StackedDesign:
         for t in range(self.n_tasks):
             rows = self.task_rows(t)
             vt = v[rows]
-            Q[t] = weighted_gram(self.X[rows], vt)
-            if self.x_mean is not None:
-                Q[t] -= vt.sum() * np.outer(self.x_mean[t], self.x_mean[t])
+            Q[t] = centred_gram(self.X[rows], vt, None if self.x_mean is None
+                                else self.x_mean[t])
         C = self.rmatmat(v * y)
         yy = self.task_sum(v * y * y)
         return Q, None, C, yy

@@ -15,6 +15,10 @@ one :func:`register_solver` call):
   loss and any penalty, including a penalty written in Python only.
 * ``"lstsq"`` (:mod:`mtlinear._lstsq`): the direct least-squares solve of the
   squared loss at ``alpha = 0`` (dense design); preferred there.
+* ``"ridge"`` (:mod:`mtlinear._ridge`): the direct solve of the squared loss
+  with a penalty that is the ridge term alone (``l2``, ``l1_ratio = 0``)
+  from the sufficient statistics (or the row space of a wide shared
+  design); preferred there.
 
 ``solver="auto"`` takes the supporting solver of highest preference; an
 explicit solver that does not support the problem is a ``ValueError`` that
@@ -41,6 +45,7 @@ from ._fista import fista
 from ._lstsq import least_squares
 from ._numba_cache import announce_compilation
 from ._prox_newton import DesignColumns, prox_newton
+from ._ridge import RidgeSpectrum
 from ._threads import blas_threads_for_work
 
 __all__ = ["solve", "SolveResult", "make_datafit", "Solver", "SOLVERS",
@@ -248,7 +253,8 @@ def _run_bcd(problem, loss, penalty, start, max_iter, tol, callback, auto):
     tol_abs = _target(model, tol)
     W0, _, fallback = start
     report = callback(tol_abs)
-    W, gap, n_iter = bcd(model, penalty, W0, max_iter, tol_abs, callback=report,
+    W, gap, n_iter = bcd(model, penalty, W0, max_iter, tol_abs, coef_tol=tol,
+                         callback=report,
                          fallback=None if fallback is None else fallback[0])
     b = None
     if gap > tol_abs and auto:
@@ -369,3 +375,47 @@ def _run_lstsq(problem, loss, penalty, start, max_iter, tol, callback, auto):
 
 register_solver(Solver(
     "lstsq", _lstsq_why_not, lambda problem, loss, penalty: 10.0, _run_lstsq))
+
+
+def _ridge_why_not(problem, loss, penalty):
+    if not loss.quadratic or problem.intercept_variable:
+        return "the direct ridge solve is for the squared loss"
+    if penalty.ridge_factors(problem.n_features) is None:
+        return ("the direct ridge solve is for a penalty that is the ridge "
+                "term alone (penalty='l2' or l1_ratio=0, positive=False)")
+    if not (_gram_fits(problem) or _row_space_pays_off(problem, loss, penalty)):
+        return ("the direct ridge solve needs the d x d sufficient statistics "
+                "in memory")
+    return None
+
+
+def _run_ridge(problem, loss, penalty, start, max_iter, tol, callback, auto):
+    factors = penalty.ridge_factors(problem.n_features)
+    if _row_space_pays_off(problem, loss, penalty):  # factors are all 1 here
+        basis, reduced = _cached(problem, "row_space",
+                                 lambda: _row_space_datafit(problem))
+        W = basis.lift(_ridge_solution(problem, "row_space", reduced,
+                                       np.ones(reduced.C.shape[0]), penalty.mu))
+        full = make_datafit(problem, loss)
+    else:
+        full = _cached(problem, "gram_datafit",
+                       lambda: GramDatafit.from_problem(problem))
+        W = _ridge_solution(problem, "gram", full, factors, penalty.mu)
+    tol_abs = _target(full, tol)
+    primal, gap = full.duality_gap(W, None, penalty)
+    gap = max(gap, 0.0)  # at the optimum, what is left is rounding
+    report = callback(tol_abs)
+    if report is not None:
+        report(1, primal, gap)
+    return SolveResult(W=W, b=None, gap=float(gap), tol_abs=tol_abs, n_iter=1)
+
+
+def _ridge_solution(problem, statistics, datafit, factors, mu):
+    Q, omega, C = datafit.kernel_statistics()
+    spectrum = _cached(problem, ("ridge", statistics, factors.tobytes()),
+                       lambda: RidgeSpectrum(Q, factors))
+    return spectrum.solve(omega, C, mu)
+
+
+register_solver(Solver(
+    "ridge", _ridge_why_not, lambda problem, loss, penalty: 10.0, _run_ridge))

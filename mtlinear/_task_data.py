@@ -263,6 +263,52 @@ def check_task_weights(task_weights, tasks):
     return omega
 
 
+# magnitudes whose squares, summed over many samples, stay far from float64's
+# overflow (1.8e308) and underflow (2.2e-308) thresholds
+_LARGEST = 1e100
+_SMALLEST = 1e-100
+
+
+def _magnitudes(A, block=2 ** 16):
+    """Largest and smallest nonzero ``|a|`` of a dense or sparse array (by
+    blocks of rows: no copy of the whole array)."""
+    A = A.data if sp.issparse(A) else np.asarray(A)
+    largest, smallest = 0.0, np.inf
+    for start in range(0, A.shape[0], block):
+        values = np.abs(A[start:start + block])
+        largest = max(largest, float(values.max(initial=0.0)))
+        smallest = min(smallest, float(values.min(initial=np.inf,
+                                                  where=values > 0)))
+    return largest, (0.0 if smallest == np.inf else smallest)
+
+
+def check_scales(X, Y, task_weights):
+    """``ValueError`` for values whose products would overflow or underflow
+    in the solvers' sums of squares (silent zeros or NaN otherwise).
+
+    Sample weights need no check: they are rescaled to a largest weight of
+    1, which leaves the objective unchanged (each task's loss is a weighted
+    mean).
+    """
+    for name, values, remedy in [
+            ("X", X, "Scale the features (for instance with "
+                     "sklearn.preprocessing.StandardScaler in a Pipeline)."),
+            ("y", Y, "Divide y by a constant (and multiply the predictions "
+                     "back)."),
+            ("task_weights", task_weights,
+             "They are relative: divide them by their largest value and alpha "
+             "by the same.")]:
+        if values is None:
+            continue
+        largest, smallest = _magnitudes(values)
+        if largest > _LARGEST or 0 < smallest < _SMALLEST:
+            raise ValueError(
+                f"{name} has values of magnitude {largest:.3g} (largest) and "
+                f"{smallest:.3g} (smallest nonzero); the solvers need them "
+                f"between {_SMALLEST:g} and {_LARGEST:g} to compute sums of "
+                f"squares in float64 without overflow or underflow. {remedy}")
+
+
 @dataclass
 class TaskProblem:
     """The internal task data: everything a solver needs.
@@ -380,12 +426,15 @@ def build_problem(X, Y, task_index=None, n_tasks=None, sample_weight=None,
 
     The inputs are not modified.
     """
+    check_scales(X, Y, task_weights)
     if unpenalized is not None and len(unpenalized):
         return _build_reduced(X, Y, task_index, n_tasks, sample_weight,
                               task_weights, fit_intercept, center_targets,
                               unpenalized)
     n = X.shape[0]
     s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+    if s.size and s.max() > 0:
+        s = s / s.max()  # the objective is invariant; see check_scales
     if task_index is None:
         T = Y.shape[1]
         omega = np.ones(T) if task_weights is None else task_weights

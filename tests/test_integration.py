@@ -185,7 +185,7 @@ def test_warm_start_converges_faster_to_the_same_answer(penalty):
     Fewer rows than features per task, so that a cold solve takes a while."""
     X, y, _, _ = _stacked_problem(sizes=(20, 35, 25, 30), d=60, seed=5)
     a_max = alpha_max(X, y, penalty=penalty, task_col=-1)
-    params = dict(penalty=penalty, task_col=-1, tol=1e-10, max_iter=100_000)
+    params = dict(penalty=penalty, task_col=-1, tol=1e-8, max_iter=100_000)
     cold = MultiTaskRegressor(alpha=0.1 * a_max, **params).fit(X, y)
     warm = MultiTaskRegressor(alpha=0.105 * a_max, warm_start=True, **params)
     warm.fit(X, y)

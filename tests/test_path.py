@@ -207,7 +207,8 @@ def test_secant_start_is_exact_where_the_lasso_path_is_affine():
 
 def test_solve_starts_from_the_lower_objective_of_start_and_fallback():
     # a solve started from a bad guess but given the optimum as fallback
-    # certifies the fallback without iterating; the result is the same point
+    # certifies the fallback with at most one epoch (coordinate descent's
+    # coefficient rule needs one to see that nothing moves)
     from mtlinear._path import prepare_problem
     from mtlinear._solve import solve
     from mtlinear.losses import make_loss
@@ -224,8 +225,8 @@ def test_solve_starts_from_the_lower_objective_of_start_and_fallback():
         bad = 100.0 * np.ones_like(best.W)
         again = solve(problem, loss, pen, W0=bad, tol=1e-8, max_iter=100000,
                       fallback=(best.W, best.b))
-        assert again.n_iter == 0, penalty
-        np.testing.assert_array_equal(again.W, best.W)
+        assert again.n_iter <= 1, penalty
+        np.testing.assert_allclose(again.W, best.W, rtol=0, atol=1e-8)
         # and without the fallback the bad start costs iterations
         assert solve(problem, loss, pen, W0=bad, tol=1e-8,
                      max_iter=100000).n_iter > 0

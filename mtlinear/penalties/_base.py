@@ -173,6 +173,14 @@ class Penalty:
         is defined in Python only."""
         return None
 
+    def ridge_factors(self, n_features):
+        """``f`` (n_features,) when the penalty is the ridge term alone,
+        ``h(W) = mu/2 sum_j f_j ||W_j||^2`` with ``mu > 0`` (a direct solve
+        applies), else ``None``."""
+        if self.lam == 0 and self.mu > 0:
+            return np.ones(n_features)
+        return None
+
 
 PENALTIES = {}
 

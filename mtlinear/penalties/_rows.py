@@ -271,6 +271,14 @@ class RowSeparable(Penalty):
         out.penalty_factor = self.penalty_factor[features]
         return out
 
+    def ridge_factors(self, n_features):
+        if self.positive or Penalty.ridge_factors(self, n_features) is None:
+            return None
+        if self.penalty_factor is None:
+            return np.ones(n_features)
+        # zero factors are partialled out before the solvers see them
+        return None if np.any(self.penalty_factor == 0) else self.penalty_factor
+
     def check_features(self, n_features):
         if self.penalty_factor is not None and len(self.penalty_factor) != n_features:
             raise ValueError(

@@ -1,0 +1,82 @@
+"""Extreme scales: the right answer or a clear error, never NaN, zeros or a
+false certificate."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from mtlinear import MultiTaskClassifier, MultiTaskRegressor
+
+
+def _shared(seed=0, n=80, d=6, T=3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    Y = X @ rng.standard_normal((d, T)) + 0.1 * rng.standard_normal((n, T))
+    return X, Y
+
+
+def _stacked(seed=0, sizes=(30, 45, 25), d=5):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((sum(sizes), d))
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    y = np.einsum("ij,ij->i", X, rng.standard_normal((len(sizes), d))[labels])
+    return X, y + 0.1 * rng.standard_normal(len(y)), labels
+
+
+@pytest.mark.parametrize("penalty", ["l21", "l1", "l2", "trace"])
+@pytest.mark.parametrize("layout", ["shared", "stacked"])
+@pytest.mark.parametrize("fmt", [np.asarray, sp.csr_matrix])
+def test_features_with_huge_means_give_the_centred_answer(penalty, layout, fmt):
+    """Features like timestamps (mean 1e8, spread 1): with intercepts the
+    answer is that of the centred features.  Centring the sufficient
+    statistics after the fact (``X^T X - n m m^T``) lost every digit."""
+    if layout == "shared":
+        X, Y = _shared()
+        fit = lambda Z, **kw: MultiTaskRegressor(**kw).fit(fmt(Z), Y)
+    else:
+        X, Y, labels = _stacked()
+        fit = lambda Z, **kw: MultiTaskRegressor(task_col=-1, **kw).fit(
+            fmt(np.column_stack([Z, labels])), Y)
+    kw = dict(penalty=penalty, alpha=0.01, tol=1e-10)
+    ref = fit(X - X.mean(axis=0), **kw)
+    shifted = fit(X + 1e8, **kw)
+    np.testing.assert_allclose(shifted.coef_, ref.coef_, rtol=1e-5, atol=1e-6)
+    assert np.isfinite(shifted.dual_gap_) and shifted.dual_gap_ >= 0
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e300])
+def test_sample_weight_scale_does_not_matter(scale):
+    X, Y = _shared()
+    s = np.random.default_rng(1).uniform(0.5, 2.0, len(X))
+    ref = MultiTaskRegressor(penalty="l21", alpha=0.01).fit(X, Y, sample_weight=s)
+    big = MultiTaskRegressor(penalty="l21", alpha=0.01).fit(
+        X, Y, sample_weight=s * scale)
+    np.testing.assert_allclose(big.coef_, ref.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(big.intercept_, ref.intercept_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("what,scale", [
+    ("X", 1e-200), ("X", 1e160), ("X", 1e307), ("y", 1e200),
+    ("task_weights", 1e308), ("task_weights", 1e-200)])
+@pytest.mark.parametrize("penalty", ["l21", "trace"])
+def test_extreme_scales_are_a_clear_error_and_keep_the_model(what, scale,
+                                                             penalty):
+    X, Y = _shared()
+    model = MultiTaskRegressor(penalty=penalty, alpha=0.01).fit(X, Y)
+    coef = model.coef_.copy()
+    weights = np.ones(Y.shape[1])
+    if what == "X":
+        X = X * scale
+    elif what == "y":
+        Y = Y * scale
+    else:
+        weights[0] = scale
+    model.set_params(task_weights=weights)
+    with pytest.raises(ValueError, match=f"{what} has values of magnitude"):
+        model.fit(X, Y)
+    np.testing.assert_array_equal(model.coef_, coef)
+
+
+def test_classifier_with_huge_features_is_a_clear_error():
+    X, Y = _shared()
+    with pytest.raises(ValueError, match="X has values of magnitude"):
+        MultiTaskClassifier(penalty="l21", alpha=0.01).fit(X * 1e200, Y > 0)
