@@ -83,6 +83,17 @@ class SampleDatafit:
             L = max(L, float(self.design.task_sum(self.v).max()))
         return self.loss.curvature * L
 
+    @cached_property
+    def intercept_weight(self):
+        """``kappa``: the intercepts' curvature over the global ``L`` (at most
+        1), their metric weight in FISTA's step (see :mod:`mtlinear._fista`);
+        the design is centred, so the intercept block's curvature is
+        ``curvature * sum_i v_i`` per task."""
+        if not self.intercept_variable:
+            return 1.0
+        intercepts = self.loss.curvature * float(self.design.task_sum(self.v).max())
+        return min(1.0, intercepts / self.lipschitz) if self.lipschitz > 0 else 1.0
+
     def _lanczos_lipschitz(self):
         """Largest eigenvalue of ``[X_c 1]^T V [X_c 1]`` over tasks, by Lanczos.
 

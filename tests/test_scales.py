@@ -1,8 +1,11 @@
 """Extreme scales: the right answer or a clear error, never NaN, zeros or a
 false certificate."""
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
 
 from mtlinear import MultiTaskClassifier, MultiTaskRegressor
 
@@ -80,3 +83,23 @@ def test_classifier_with_huge_features_is_a_clear_error():
     X, Y = _shared()
     with pytest.raises(ValueError, match="X has values of magnitude"):
         MultiTaskClassifier(penalty="l21", alpha=0.01).fit(X * 1e200, Y > 0)
+
+
+@pytest.mark.parametrize("penalty", ["trace", "l21"])
+def test_classifier_on_large_scale_features_converges_to_the_scaled_answer(
+        penalty):
+    """``X * c`` with ``alpha * c`` has the optimum ``W / c`` (same
+    intercepts).  The intercepts take steps in their own metric: with one
+    step for both, FISTA's intercepts crawled (5000 iterations unconverged at
+    c = 1000)."""
+    X, Y = _shared(seed=2, n=300, d=10, T=4)
+    Y = Y > 0
+    ref = MultiTaskClassifier(penalty=penalty, alpha=0.01, tol=1e-8).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        big = MultiTaskClassifier(penalty=penalty, alpha=10.0, tol=1e-8).fit(
+            X * 1000, Y)
+    np.testing.assert_allclose(big.coef_ * 1000, ref.coef_, rtol=1e-3,
+                               atol=1e-4)
+    np.testing.assert_allclose(big.intercept_, ref.intercept_, rtol=1e-3,
+                               atol=1e-4)
