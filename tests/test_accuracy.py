@@ -173,3 +173,28 @@ def test_lasso_at_defaults_is_as_accurate_as_sklearn():
         theirs = Lasso(alpha=0.01).fit(X, y).coef_
     ours = MultiTaskRegressor(penalty="l1", alpha=0.01).fit(X, y[:, None])
     assert _rel(ours.coef_[0], ref) <= max(2 * _rel(theirs, ref), 1e-6)
+
+
+@pytest.mark.parametrize("penalty", ["l21", "trace"])
+def test_many_tiny_tasks_with_collinear_features_converge(penalty):
+    """42 tasks of 12 to 16 rows, 16 standardized features of which six are
+    exact multiples of others (as in clinical data), stacked, intercepts:
+    converged at small alphas, and a 3-fold CV in seconds, not minutes."""
+    from mtlinear import MultiTaskRegressorCV, alpha_max
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(12, 17, 42)
+    Z = rng.standard_normal((sizes.sum(), 10))
+    X = np.column_stack([Z, 2 * Z[:, 0], -Z[:, 1], 0.5 * Z[:, 2], 3 * Z[:, 3],
+                         Z[:, 4], 7 * Z[:, 5]])
+    X = (X - X.mean(0)) / X.std(0)
+    labels = np.repeat(np.arange(42), sizes)
+    W = rng.standard_normal((42, 16)) * 0.5 + rng.standard_normal(16)
+    y = np.einsum("ij,ij->i", X, W[labels]) + 2 * rng.standard_normal(len(labels))
+    Xs = np.column_stack([X, labels])
+    top = alpha_max(Xs, y, penalty=penalty, task_col=-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        for divisor in (100, 1000):
+            MultiTaskRegressor(penalty=penalty, alpha=top / divisor,
+                               task_col=-1).fit(Xs, y)
+        MultiTaskRegressorCV(penalty=penalty, task_col=-1, cv=3).fit(Xs, y)
