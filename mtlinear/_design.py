@@ -110,7 +110,7 @@ def weighted_gram(X, w):
     return A.T @ A
 
 
-_CENTRING_ROWS = 4096  # rows centred at a time by centred_gram
+_CENTRING_ROWS = 4096  # rows (columns) centred at a time
 _DIGITS_KEPT = 1e-7  # centred / raw diagonal below this: digits were lost
 
 
@@ -330,11 +330,8 @@ class SharedDesign:
         """
         omega = v.sum(axis=0)
         s = v[:, np.argmax(omega)] / omega.max()
-        A = _densify(self.X)
-        if self.x_mean is not None:
-            A = A - self.x_mean
-        A = A * np.sqrt(s)[:, None] if np.any(s != s[0]) else A * np.sqrt(s[0])
-        evals, U = np.linalg.eigh(A @ A.T)
+        A = CentredRows(self.X, self.x_mean, np.sqrt(s))
+        evals, U = np.linalg.eigh(A.outer_gram())
         keep = evals > 1e-10 * max(evals[-1], np.finfo(float).tiny)
         space = RowSpace(A, U[:, keep], np.sqrt(evals[keep]))
         C = space.project(self.rmatmat(v * y))
@@ -342,9 +339,51 @@ class SharedDesign:
         return space, (np.diag(evals[keep]), omega, C, yy)
 
 
+class CentredRows:
+    """The operator ``A = diag(r) (X - 1 m^T)`` (n x d) without forming it:
+    a sparse ``X`` stays sparse, a dense one is not copied."""
+
+    def __init__(self, X, mean, root):
+        self.X, self.mean, self.root = X, mean, root
+
+    def matmat(self, W):
+        """``A W``."""
+        out = np.asarray(self.X @ W)
+        if self.mean is not None:
+            out = out - self.mean @ W
+        return self.root[:, None] * out
+
+    def rmatmat(self, R):
+        """``A^T R``."""
+        R = self.root[:, None] * R
+        out = np.asarray(self.X.T @ R)
+        if self.mean is not None:
+            out = out - np.outer(self.mean, R.sum(axis=0))
+        return out
+
+    def outer_gram(self):
+        """``A A^T`` (n x n).  Dense: centred by blocks of columns (no
+        cancellation, no copy of ``X``); sparse: ``X X^T`` corrected by the
+        means' terms."""
+        X, m = self.X, self.mean
+        if sp.issparse(X):
+            K = np.asarray((X @ X.T).todense())
+            if m is not None:
+                u = np.asarray(X @ m).ravel()
+                K -= u[:, None] + u[None, :]
+                K += float(m @ m)
+        else:
+            K = np.zeros((X.shape[0], X.shape[0]))
+            for start in range(0, X.shape[1], _CENTRING_ROWS):
+                cols = slice(start, start + _CENTRING_ROWS)
+                B = X[:, cols] if m is None else X[:, cols] - m[cols]
+                K += B @ B.T
+        return K * np.outer(self.root, self.root)
+
+
 class RowSpace:
     """The basis ``V = A^T U S^{-1}`` of :meth:`SharedDesign.row_space_statistics`,
-    applied without forming it."""
+    applied without forming it (``A``: a :class:`CentredRows`)."""
 
     def __init__(self, A, U, s):
         self.A, self.U, self.s = A, U, s
@@ -356,11 +395,11 @@ class RowSpace:
 
     def project(self, W):
         """``V^T W`` (r x T)."""
-        return (self.U.T @ (self.A @ W)) / self.s[:, None]
+        return (self.U.T @ self.A.matmat(W)) / self.s[:, None]
 
     def lift(self, Z):
         """``V Z`` (d x T)."""
-        return self.A.T @ (self.U @ (Z / self.s[:, None]))
+        return self.A.rmatmat(self.U @ (Z / self.s[:, None]))
 
 
 class StackedDesign:

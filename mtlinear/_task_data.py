@@ -453,15 +453,16 @@ def build_problem(X, Y, task_index=None, n_tasks=None, sample_weight=None,
         x_mean_tasks = None if x_mean is None else np.tile(x_mean, (T, 1))
     else:
         T = int(task_index.max()) + 1 if n_tasks is None else n_tasks
-        order = np.argsort(task_index, kind="stable")
+        grouped = bool(np.all(task_index[1:] >= task_index[:-1]))
+        order = slice(None) if grouped else np.argsort(task_index, kind="stable")
         counts = np.bincount(task_index, minlength=T)
         task_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        X = X[order]
         if sp.issparse(X):
-            X = sp.csr_matrix(X)
-            X.sort_indices()
-        else:
-            X = np.ascontiguousarray(X)
+            X = sp.csr_matrix(X[order])
+            if not X.has_sorted_indices:  # never the user's arrays in place
+                X = X.sorted_indices()
+        else:  # a copy only when the rows were not grouped by task already
+            X = np.ascontiguousarray(X[order])
         y = np.asarray(Y, dtype=float)[order]
         s = s[order]
         n_t = np.add.reduceat(s, task_ptr[:-1])
