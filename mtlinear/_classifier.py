@@ -1,7 +1,9 @@
 """MultiTaskClassifier: binary logistic regression per task, fitted jointly."""
+import warnings
 from numbers import Real
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
@@ -47,6 +49,39 @@ def _binary_classes(y, where):
             "needs exactly two classes per task. Split a multiclass target "
             "into one-vs-rest binary tasks (columns of Y).")
     return classes
+
+
+def _one_class_rows(model, X, Y, task_index, weights, one_class):
+    """Add half a sample of the missing class to each task of ``one_class``
+    (tasks whose training rows, weighted, hold a single class), at the task's
+    weighted mean features and with half its mean sample weight.
+
+    Centred on the task's mean, the pseudo-sample has no leverage on the
+    task's coefficients; it keeps its intercept finite: the task's model
+    predicts the base rate smoothed as a Jeffreys prior would (``n`` samples
+    of one class: probability ``n / (n + 1/2)``), where the unsmoothed
+    maximum-likelihood intercept is infinite.
+    """
+    labels = [model.tasks_[t].item() for t in one_class[:10]]
+    warnings.warn(
+        f"{type(model).__name__}: task(s) {labels} have training samples of a "
+        f"single class ({len(one_class)} in all); each is given half a sample "
+        "of the other class at its mean features, so that its model predicts "
+        "its smoothed base rate (a finite intercept).", UserWarning)
+    rows_X, rows_y, rows_w = [], [], []
+    for t in one_class:
+        rows = task_index == t
+        w = weights[rows]
+        mean = (w @ X[rows]) / w.sum()
+        rows_X.append(np.asarray(mean).ravel())
+        rows_y.append(-Y[rows][np.argmax(w)])  # the class the task lacks
+        rows_w.append(0.5 * w[w > 0].mean())
+    pseudo = np.array(rows_X)
+    X = (sp.vstack([X, sp.csr_matrix(pseudo)], format="csr")
+         if sp.issparse(X) else np.vstack([X, pseudo]))
+    return (X, np.concatenate([Y, rows_y]),
+            np.concatenate([task_index, one_class]),
+            np.concatenate([weights, rows_w]))
 
 
 class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
@@ -231,20 +266,12 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
         signs = np.where(y == self.classes_[1], 1.0, -1.0)
         if task_index is None:
             return signs[:, None]
-        counts = np.bincount(task_index, minlength=len(self.tasks_))
-        positives = np.bincount(task_index, weights=signs > 0,
-                                minlength=len(self.tasks_))
-        one_class = (positives == 0) | (positives == counts)
-        if np.any(one_class):
-            bad = self.tasks_[one_class][:10].tolist()
-            raise ValueError(f"Tasks {bad} have samples of only one class; each "
-                             "task needs samples of both classes "
-                             f"{self.classes_.tolist()} to train a classifier.")
-        return signs
+        return signs  # a task with one class: see _weight_samples
 
     def _weight_samples(self, X, Y, task_index, s):
         """Multiply ``s`` by the class weights (per task) and check that both
-        classes of every task keep a positive weight."""
+        classes of every task keep a positive weight; in the stacked layout a
+        task with one class gets its pseudo-sample (:func:`_one_class_rows`)."""
         s = np.ones(X.shape[0]) if s is None else s
         if task_index is None:  # one column of Y per task
             T = Y.shape[1]
@@ -254,10 +281,13 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
             tasks = [(f" (task {label.item()!r})", task_index == t, 0)
                      for t, label in enumerate(self.tasks_)]
         weights = np.empty(Y.shape)
+        one_class = []
         for t, (name, rows, col) in enumerate(tasks):
             yt, st = Y[rows, col] if Y.ndim == 2 else Y[rows], s[rows]
             c = np.ones(2)
-            if self.class_weight is not None:
+            both = np.any(yt > 0) and np.any(yt < 0)
+            if self.class_weight is not None and (
+                    both or self.class_weight != "balanced"):
                 classes = self.classes_ if self._y_ndim == 1 else self.classes_[t]
                 c = compute_class_weight(
                     self.class_weight, classes=classes, sample_weight=st,
@@ -268,6 +298,10 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
                         f"got {dict(zip(classes.tolist(), c.tolist()))}{name}.")
             wt = st * np.where(yt > 0, c[1], c[0])
             if not (np.any(wt[yt > 0] > 0) and np.any(wt[yt < 0] > 0)):
+                if Y.ndim == 1 and np.any(wt > 0):
+                    one_class.append(t)
+                    weights[rows] = wt
+                    continue
                 raise ValueError(f"The samples of one class{name} all have zero "
                                  "weight (sample_weight times class_weight); "
                                  "each task needs both classes with positive "
@@ -277,6 +311,9 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
             else:
                 weights[rows] = wt
         if Y.ndim == 1:
+            if one_class:
+                return _one_class_rows(self, X, Y, task_index, weights,
+                                       one_class)
             return X, Y, task_index, weights
         if np.all(weights == weights[:, :1]):  # one weight per sample
             return X, Y, None, weights[:, 0]

@@ -26,7 +26,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._classifier import MultiTaskClassifier
 from ._path import (alpha_grid, alpha_max_of_problem, check_alphas,
-                    path_on_problem, warn_unconverged)
+                    path_on_problem, ridge_alpha_top, warn_unconverged)
 from ._progress import Progress
 from ._regressor import MultiTaskRegressor
 from .model_selection import TaskStratifiedKFold
@@ -235,12 +235,9 @@ class MultiTaskCVMixin:
             return check_alphas(self.alphas)
         penalty = self._make_penalty(problem.n_features_in, penalty, l1_ratio,
                                      problem)
-        if penalty.lam == 0:
-            raise ValueError(
-                f"An automatic alpha grid needs a norm in the penalty; with "
-                f"penalty={penalty.name!r} and l1_ratio={l1_ratio} alpha_max is "
-                "infinite. Give the grid explicitly, e.g. alphas=np.logspace(-4, "
-                "1, 30).")
+        if penalty.lam == 0:  # a ridge: twice the decades, from its scale
+            return alpha_grid(ridge_alpha_top(problem, loss), self.alphas,
+                              self.eps ** 2)
         return alpha_grid(alpha_max_of_problem(problem, loss, penalty),
                           self.alphas, self.eps)
 
@@ -319,7 +316,9 @@ _SHARED_DOC_PARAMETERS = """    penalty : str or list of str, default="l21"
         An integer ``n`` gives ``n`` log-spaced values from ``alpha_max`` (of
         the full data, per penalty and ``l1_ratio``) down to
         ``eps * alpha_max``; an array is used as given (sorted decreasing)
-        for every penalty and ``l1_ratio``.
+        for every penalty and ``l1_ratio``.  A ridge (``"l2"``, or
+        ``l1_ratio=0``) has no ``alpha_max``: its grid starts at 10 times the
+        data-fit's largest curvature and spans ``eps ** 2``.
     eps : float in (0, 1), default=1e-3
         ``alpha_min / alpha_max`` of the automatic grid.
     cv : int, cross-validation generator or iterable, default=None

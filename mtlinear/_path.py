@@ -24,7 +24,7 @@ from ._task_data import (build_problem, check_task_weights, encode_task_labels,
 from .losses import make_loss
 from .penalties import make_penalty
 
-__all__ = ["alpha_max", "alpha_max_of_problem", "alpha_grid",
+__all__ = ["alpha_max", "alpha_max_of_problem", "alpha_grid", "ridge_alpha_top",
            "regularization_path", "path_on_problem"]
 
 def alpha_max_of_problem(problem, loss, penalty):
@@ -41,6 +41,14 @@ def alpha_max_of_problem(problem, loss, penalty):
     W0 = np.zeros((problem.n_features, problem.n_tasks))
     G, _ = datafit.gradient(W0, datafit.initial_intercept())
     return penalty.alpha_max(-G)
+
+
+def ridge_alpha_top(problem, loss):
+    """Top of an automatic grid for a penalty without a norm (a ridge, whose
+    ``alpha_max`` is infinite): 10 times the data-fit's largest curvature
+    at ``W = 0``, where the ridge term shrinks every direction of the
+    unpenalized solution by a factor 11 or more."""
+    return 10.0 * SampleDatafit(loss, problem).lipschitz
 
 
 def alpha_grid(alpha_top, n_alphas, eps):

@@ -6,6 +6,7 @@ fold holds about ``1 / n_splits`` of every task: every task is present in
 every training fold (a multi-task model has no weights for a task it never
 saw), and the task proportions are the same in every fold.
 """
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -75,8 +76,9 @@ class TaskStratifiedKFold(BaseCrossValidator):
     Parameters
     ----------
     n_splits : int, default=5
-        Number of folds, at least 2.  Every task needs at least ``n_splits``
-        rows.
+        Number of folds, at least 2.  A task (or group) with fewer rows than
+        ``n_splits`` is spread over as many folds as it has rows, with a
+        warning (a task of one row then misses a training fold).
     shuffle : bool, default=False
         Shuffle each task's rows before dealing them into folds.
     random_state : int, RandomState instance or None, default=None
@@ -146,13 +148,14 @@ class TaskStratifiedKFold(BaseCrossValidator):
         tasks, task_index = np.unique(labels, return_inverse=True)
         counts = np.bincount(task_index)
         small = np.flatnonzero(counts < self.n_splits)
-        if small.size:
+        if small.size:  # as StratifiedKFold does with a rare class
             t = small[np.argmin(counts[small])]
-            raise ValueError(
-                f"n_splits={self.n_splits} cannot be greater than the number of "
-                f"rows of each task; task {tasks[t].item()!r} has only "
-                f"{counts[t]} (and {small.size} task(s) have fewer than "
-                f"{self.n_splits}). Lower n_splits or merge the small tasks.")
+            warnings.warn(
+                f"The least populated group {tasks[t].item()!r} has only "
+                f"{counts[t]} rows, fewer than n_splits={self.n_splits} "
+                f"({small.size} group(s) in all); their rows are spread over as "
+                "many folds as they have rows, and the other folds test none "
+                "of them.", UserWarning)
         return _fold_of_rows(task_index, self.n_splits, rng)
 
 

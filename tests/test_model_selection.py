@@ -70,10 +70,21 @@ def test_labels_from_task_col_or_groups():
     _check_partition(list(TaskStratifiedKFold(3, task_col=-1).split(Xn)), tasks, 3)
 
 
-def test_too_small_task_is_a_clear_error():
+def test_small_groups_are_spread_with_a_warning():
+    """As StratifiedKFold does with a rare class: a group with fewer rows than
+    n_splits has each row in a different test fold (and in every other
+    training fold), with a warning; the other groups stay balanced."""
     tasks = np.array([0] * 10 + [1] * 2 + [2] * 3)
-    with pytest.raises(ValueError, match=r"task 1 has only 2.*Lower n_splits"):
-        list(TaskStratifiedKFold(4).split(np.zeros((15, 1)), groups=tasks))
+    with pytest.warns(UserWarning, match="group 1 has only 2 rows"):
+        splits = list(TaskStratifiedKFold(4).split(np.zeros((15, 1)),
+                                                   groups=tasks))
+    tested = np.concatenate([test for _, test in splits])
+    np.testing.assert_array_equal(np.sort(tested), np.arange(15))
+    for t, n_t in [(1, 2), (2, 3)]:
+        folds = [k for k, (_, test) in enumerate(splits) if np.any(tasks[test] == t)]
+        assert len(folds) == n_t  # one row per test fold
+    per_fold = [np.sum(tasks[test] == 0) for _, test in splits]
+    assert max(per_fold) - min(per_fold) <= 1
 
 
 def test_bad_parameters_and_missing_labels():
