@@ -188,6 +188,11 @@ class MultiTaskLinearModel(BaseEstimator):
                              unpenalized=None if factor is None else np.flatnonzero(
                                  np.asarray(factor, dtype=float) == 0))
 
+    def _alpha_of(self, X, Y, task_index, sample_weight, omega):
+        """The ``alpha`` of a fit on these data (subclasses may derive a
+        default from them)."""
+        return self.alpha
+
     def _make_loss(self):
         """The loss object of the fit (set by subclasses)."""
         raise NotImplementedError
@@ -227,7 +232,7 @@ class MultiTaskLinearModel(BaseEstimator):
                     and coef.shape == (problem.n_tasks, n_features):
                 W0, b0 = problem.solver_start(coef.T, fitted["intercept_"])
             _, result = next(path_on_problem(
-                problem, loss, penalty, [self.alpha], start=(W0, b0),
+                problem, loss, penalty, [self._alpha_of(*data)], start=(W0, b0),
                 tol=self.tol, max_iter=self.max_iter, solver=self.solver,
                 solver_verbose=self.verbose))
         except BaseException:  # leave the model as it was

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
@@ -117,12 +117,14 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
     Parameters
     ----------
     penalty : {"l21", "l1", "l2", "trace", "sparse_group"} or Penalty, default="l21"
-    alpha : float, default=0.01
+    alpha : float or None, default=None
         Regularization strength (``>= 0``). ``mtlinear.alpha_max(...,
         loss="logistic")`` gives the smallest value for which every
-        coefficient is zero.  The default is scikit-learn's ``C=1`` on 100
-        samples (the logistic loss saturates: its gradient is at most
-        ``|x|`` per sample, so useful values are well below 1).
+        coefficient is zero.  ``None`` means ``1 / n``, with ``n`` the mean
+        over tasks of their total sample weight (their number of samples):
+        scikit-learn's default ``LogisticRegression(C=1)`` on a task of
+        average size (see above).  A fit whose coefficients are all zero
+        warns.
     l1_ratio : float in [0, 1], default=1.0
         Share of the norm in the penalty; the rest is a ridge term.  Ignored by
         ``"l2"``.
@@ -210,10 +212,11 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
 
     _parameter_constraints = {
         **MultiTaskLinearModel._parameter_constraints,
+        "alpha": [None, Interval(Real, 0, None, closed="left")],
         "class_weight": [None, dict, StrOptions({"balanced"})],
     }
 
-    def __init__(self, penalty="l21", alpha=0.01, l1_ratio=1.0, *,
+    def __init__(self, penalty="l21", alpha=None, l1_ratio=1.0, *,
                  l1_share=0.5, penalty_factor=None, positive=False,
                  fit_intercept=True, class_weight=None, task_col=None,
                  task_weights=None, max_iter=5000, tol=1e-4, warm_start=False,
@@ -247,6 +250,25 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
     # ------------------------------------------------------------ targets
     def _make_loss(self):
         return LogisticLoss()
+
+    def _alpha_of(self, X, Y, task_index, sample_weight, omega):
+        """``alpha``, or by default ``1 / n`` with ``n`` the mean of the
+        tasks' total sample weights (``C = 1`` on an average task)."""
+        if self.alpha is not None:
+            return self.alpha
+        s = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+        totals = (np.full(Y.shape[1], s.sum()) if task_index is None
+                  else np.bincount(task_index, weights=s, minlength=len(omega)))
+        return 1.0 / float(totals.mean())
+
+    def _set_solution(self, problem, result):
+        super()._set_solution(problem, result)
+        if not np.any(self.coef_) and self.coef_.size:
+            warnings.warn(
+                f"{type(self).__name__}: every coefficient is zero (alpha is at "
+                "least alpha_max for these data, or the features carry no "
+                "signal). Lower alpha, or choose it by cross-validation "
+                "(MultiTaskClassifierCV).", UserWarning)
 
     def _encode_targets(self, y, task_index):
         """Labels to ``{-1, +1}``; sets ``classes_``."""

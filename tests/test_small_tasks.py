@@ -85,3 +85,26 @@ def test_ridge_grid_is_automatic_and_per_penalty():
     top = MultiTaskRegressor(penalty="l2", alpha=ridge_grid[0]).fit(X, Y)
     ols = MultiTaskRegressor(penalty="l2", alpha=0.0).fit(X, Y)
     assert np.linalg.norm(top.coef_) <= np.linalg.norm(ols.coef_) / 11
+
+
+def test_default_alpha_is_logistic_regressions_default():
+    """alpha=None is 1 / n on tasks of n samples: C = 1 per task, so "l2"
+    equals scikit-learn's LogisticRegression() task by task."""
+    from sklearn.linear_model import LogisticRegression
+    X, y, labels = _tasks(seed=4, sizes=(50, 50, 50))
+    model = MultiTaskClassifier(penalty="l2", task_col=-1, tol=1e-10).fit(
+        np.column_stack([X, labels]), y)
+    for t in range(3):
+        rows = labels == t
+        ref = LogisticRegression(tol=1e-10, max_iter=10_000).fit(X[rows], y[rows])
+        np.testing.assert_allclose(model.coef_[t], ref.coef_[0], rtol=1e-5,
+                                   atol=1e-6)
+        np.testing.assert_allclose(model.intercept_[t], ref.intercept_[0],
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_an_all_zero_classifier_warns():
+    X, y, labels = _tasks(seed=5)
+    with pytest.warns(UserWarning, match="every coefficient is zero"):
+        MultiTaskClassifier(alpha=100.0, task_col=-1).fit(
+            np.column_stack([X, labels]), y)
