@@ -13,6 +13,8 @@ MultiTaskRegressorCV, MultiTaskClassifierCV
     ``alpha`` (and ``l1_ratio``, penalty) chosen by cross-validation.
 regularization_path
     Warm-started solutions over a decreasing grid of ``alpha``.
+MultiTaskEstimator
+    A loss per task: regression and classification tasks in one model.
 TaskStratifiedKFold
     Cross-validation folds that keep every task in every training fold.
 stack_tasks
@@ -26,13 +28,15 @@ ensure_writable_cache()  # before any @njit(cache=True) kernel is defined
 
 from ._classifier import MultiTaskClassifier  # noqa: E402
 from ._cv import MultiTaskClassifierCV, MultiTaskRegressorCV  # noqa: E402
+from ._mixed import MultiTaskEstimator  # noqa: E402
 from ._path import alpha_max, regularization_path  # noqa: E402
 from ._regressor import MultiTaskRegressor  # noqa: E402
 from ._task_data import stack_tasks  # noqa: E402
 from .datasets import load_school  # noqa: E402
 from .model_selection import TaskStratifiedKFold  # noqa: E402
 
-__all__ = ["MultiTaskRegressor", "MultiTaskClassifier", "MultiTaskRegressorCV",
+__all__ = ["MultiTaskRegressor", "MultiTaskClassifier", "MultiTaskEstimator",
+           "MultiTaskRegressorCV",
            "MultiTaskClassifierCV", "alpha_max", "regularization_path",
            "TaskStratifiedKFold", "stack_tasks", "load_school"]
 __version__ = "0.1.0"

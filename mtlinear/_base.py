@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
                                       validate_data)
 
+from ._missing import check_observed, has_missing, masked_problem
 from ._path import path_on_problem
 from ._task_data import (build_problem, check_task_weights, encode_task_labels,
                          split_task_column)
@@ -61,6 +62,8 @@ class MultiTaskLinearModel(BaseEstimator):
     Subclasses set ``_loss`` and implement ``_encode_targets`` (user targets
     to the solver's in the layout's shape) and the prediction methods.
     """
+
+    _missing_targets = False  # NaN in the shared layout's y: not observed
 
     # penalty and solver names are checked at fit time against the
     # registries, so that a penalty or solver registered later is accepted
@@ -158,8 +161,9 @@ class MultiTaskLinearModel(BaseEstimator):
         X, task_index = self._validate_X(X, reset=True)
         if task_index is None:
             # targets validated once X's feature names are recorded
-            y = check_array(y, ensure_2d=False, dtype=None,
-                            ensure_all_finite=True, input_name="y")
+            y = check_array(y, ensure_2d=False, dtype=None, input_name="y",
+                            ensure_all_finite=("allow-nan" if self._missing_targets
+                                               else True))
         else:
             y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
             if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
@@ -170,6 +174,8 @@ class MultiTaskLinearModel(BaseEstimator):
             raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}; "
                              "they must match.")
         Y = self._encode_targets(y, task_index)
+        if has_missing(Y):
+            check_observed(Y, type(self).__name__)
         self._check_samples_per_task(X.shape[0], task_index)
         sample_weight = self._validate_sample_weight(sample_weight, X)
         tasks = (np.arange(Y.shape[1]) if task_index is None else self.tasks_)
@@ -181,12 +187,17 @@ class MultiTaskLinearModel(BaseEstimator):
         X, Y, task_index, sample_weight = self._weight_samples(
             X, Y, task_index, sample_weight)
         factor = self.penalty_factor
+        unpenalized = None if factor is None else np.flatnonzero(
+            np.asarray(factor, dtype=float) == 0)
+        if task_index is None and has_missing(Y):
+            return masked_problem(X, Y, sample_weight, omega,
+                                  self.fit_intercept, self._make_loss(),
+                                  unpenalized)
         return build_problem(X, Y, task_index, n_tasks=len(omega),
                              sample_weight=sample_weight, task_weights=omega,
                              fit_intercept=self.fit_intercept,
-                             center_targets=self._make_loss().quadratic,
-                             unpenalized=None if factor is None else np.flatnonzero(
-                                 np.asarray(factor, dtype=float) == 0))
+                             center_targets=self._center_targets(),
+                             unpenalized=unpenalized)
 
     def _alpha_of(self, X, Y, task_index, sample_weight, omega):
         """The ``alpha`` of a fit on these data (subclasses may derive a
@@ -196,6 +207,16 @@ class MultiTaskLinearModel(BaseEstimator):
     def _make_loss(self):
         """The loss object of the fit (set by subclasses)."""
         raise NotImplementedError
+
+    def _center_targets(self):
+        """Whether the intercepts leave the solve by centring (a quadratic
+        loss), else the solvers keep an intercept variable."""
+        return self._make_loss().quadratic
+
+    def _bind_loss(self, loss, problem):
+        """The loss of the solve of ``problem`` (a loss per task binds to
+        the problem's samples)."""
+        return loss
 
     def _make_penalty(self, n_features, penalty=None, l1_ratio=None,
                       problem=None):
@@ -225,6 +246,7 @@ class MultiTaskLinearModel(BaseEstimator):
             # the options are checked before the data work
             penalty = self._make_penalty(n_features)
             problem = self._build_problem(*data)
+            loss = self._bind_loss(loss, problem)
             penalty = penalty.restricted(problem.penalized)
             W0 = b0 = None
             coef = fitted.get("coef_")

@@ -13,6 +13,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import PENALTY_TABLE, MultiTaskLinearModel
+from ._dask import is_dask_collection, refuse_dask
 from ._task_data import shared_to_stacked
 from .losses import LogisticLoss
 
@@ -245,6 +246,10 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
         -------
         self
         """
+        # -- scale-out hook (mtlinear._dask): dask collections are refused
+        if is_dask_collection(X, y, sample_weight):
+            raise refuse_dask(self)
+        # -- end of the scale-out hook
         return self._fit(X, y, sample_weight)
 
     # ------------------------------------------------------------ targets

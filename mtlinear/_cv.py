@@ -75,8 +75,13 @@ def _linear_predictor(X, W, intercept, task_index):
 
 
 def neg_mean_squared_error(Z, Y, sample_weight):
-    """Minus the (weighted) mean squared error over rows, averaged over tasks."""
-    return -float(np.mean(np.average((Z - Y) ** 2, axis=0, weights=sample_weight)))
+    """Minus the (weighted) mean squared error over rows, averaged over tasks
+    (``NaN`` targets left out of their task's mean)."""
+    observed = ~np.isnan(Y)
+    s = np.ones(Y.shape[0]) if sample_weight is None else sample_weight
+    s = s.reshape(-1, *([1] * (Y.ndim - 1))) * observed
+    squares = np.where(observed, Z - Y, 0.0) ** 2
+    return -float(np.mean((s * squares).sum(axis=0) / s.sum(axis=0)))
 
 
 def _fold_path(estimator, data, train, test, grids, progress=None):

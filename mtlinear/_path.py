@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import (Interval,
                                              validate_parameter_constraints)
 from sklearn.utils.validation import _check_sample_weight
 
-from ._datafit import SampleDatafit
+from ._datafit import GramDatafit, SampleDatafit
 from ._progress import Progress
 from ._solve import SOLVERS, solve
 from ._task_data import (build_problem, check_task_weights, encode_task_labels,
@@ -37,6 +37,8 @@ def alpha_max_of_problem(problem, loss, penalty):
     and sign constraints, the penalty's own zero-row test).  Hence
     ``alpha_max = N°(grad_W F(0, b*)) / r`` (``Penalty.alpha_max``).
     """
+    if problem.y is None:  # known by its sufficient statistics only
+        return penalty.alpha_max(problem.design.gram_statistics()[2])
     datafit = SampleDatafit(loss, problem)
     W0 = np.zeros((problem.n_features, problem.n_tasks))
     G, _ = datafit.gradient(W0, datafit.initial_intercept())
@@ -48,6 +50,8 @@ def ridge_alpha_top(problem, loss):
     ``alpha_max`` is infinite): 10 times the data-fit's largest curvature
     at ``W = 0``, where the ridge term shrinks every direction of the
     unpenalized solution by a factor 11 or more."""
+    if problem.y is None:  # known by its sufficient statistics only
+        return 10.0 * GramDatafit.from_problem(problem).step_bounds()[1]
     return 10.0 * SampleDatafit(loss, problem).lipschitz
 
 

@@ -1,12 +1,17 @@
 """MultiTaskRegressor: squared loss with a multi-task penalty."""
 import numpy as np
 from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
 
 from numbers import Real
 
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.metaestimators import available_if
 
 from ._base import PENALTY_TABLE, MultiTaskLinearModel
+from ._missing import has_missing
+from ._dask import fit_dask, is_dask_collection
+from ._statistics_fit import partial_fit, partial_fit_available
 from .losses import make_loss
 
 __all__ = ["MultiTaskRegressor"]
@@ -139,6 +144,33 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
         self.loss = loss
         self.delta = delta
 
+    _missing_targets = True
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination ``R^2``, averaged over tasks (the
+        columns of a 2-d ``y``); ``NaN`` targets are left out of their
+        task's ``R^2``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_columns)
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        float
+        """
+        Y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+        if not has_missing(Y):
+            return super().score(X, y, sample_weight)
+        P = self.predict(X)
+        s = None if sample_weight is None else np.asarray(sample_weight, float)
+        return float(np.mean([
+            r2_score(Y[rows, t], P[rows, t],
+                     sample_weight=None if s is None else s[rows])
+            for t, rows in enumerate((~np.isnan(Y)).T)]))
+
     def _make_loss(self):
         loss = make_loss(self.loss, delta=self.delta)
         if loss.classification:
@@ -152,8 +184,12 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_columns)
-            Features, plus the task column when ``task_col`` is set.
+        X : array-like, sparse matrix, dask array or dask DataFrame of shape \
+(n_samples, n_columns)
+            Features, plus the task column when ``task_col`` is set.  A dask
+            collection (with ``y`` and ``sample_weight`` partitioned alike) is
+            fitted from sufficient statistics reduced on the cluster, for the
+            squared loss only (see the scale-out page of the user guide).
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights ``s_i``; each task's loss stays a weighted mean.
@@ -162,14 +198,73 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
         -------
         self
         """
-        return self._fit(X, y, sample_weight)
+        # -- scale-out hook (mtlinear._dask): dask collections are fitted from
+        # sufficient statistics reduced on the cluster
+        if is_dask_collection(X, y, sample_weight):
+            return fit_dask(self, X, y, sample_weight)
+        self._fit(X, y, sample_weight)
+        self.__dict__.pop("_statistics", None)  # a later partial_fit starts afresh
+        # -- end of the scale-out hook
+        return self
+
+    # -- scale-out hook (mtlinear._statistics_fit): out-of-core fitting
+    @available_if(partial_fit_available)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Add a chunk of rows to the model (squared loss): out-of-core fitting.
+
+        The squared loss needs only the sufficient statistics of the data:
+        per task ``t`` the weighted count ``n_t = sum_i s_i``, the means
+        ``xbar_t``, ``ybar_t`` and the centred cross-products
+
+        .. math::
+
+            S^{xx}_t = \\sum_{i \\in t} s_i (x_i - \\bar x_t)(x_i - \\bar x_t)^\\top,
+            \\quad S^{xy}_t, \\quad S^{yy}_t
+
+        (once for all tasks in the shared layout).  Each call adds the
+        chunk's statistics to those of the earlier calls, combined exactly
+        (Chan's parallel formula), and solves the problem on them, from the
+        previous solution: after every call the model is the one ``fit``
+        would give on all the rows seen so far (to the solver's ``tol``),
+        and a solve costs ``O(T d^2)`` per iteration whatever the number of
+        rows.
+
+        In the stacked layout (``task_col``) a chunk may bring tasks not seen
+        before: the task set grows (``tasks_``, ``coef_`` gain rows); give
+        ``task_weights`` as a dict then.  A task needs a positive total
+        weight as soon as it appears; with a single row so far its model is
+        its intercept (``fit`` asks for two rows per task).  In the shared
+        layout every chunk has the same tasks (columns of ``y``).
+
+        ``partial_fit`` after ``fit`` on dask collections continues from the
+        statistics of that fit; after ``fit`` on in-memory data it starts
+        afresh (that fit keeps no statistics).  ``alpha``, the penalty and
+        ``task_weights`` may change between calls (``set_params``): the next
+        solve uses them on all the statistics.  Only the squared loss has
+        ``partial_fit`` (with ``loss="huber"`` the attribute is absent).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_chunk, n_columns)
+            A chunk of features (plus the task column when ``task_col`` is
+            set), with the columns of the first chunk.
+        y : array-like of shape (n_chunk,) or (n_chunk, n_tasks)
+        sample_weight : array-like of shape (n_chunk,), optional
+            Non-negative weights ``s_i`` of the chunk's rows.
+
+        Returns
+        -------
+        self
+        """
+        return partial_fit(self, X, y, sample_weight)
+    # -- end of the scale-out hook
 
     def _encode_targets(self, y, task_index):
         y = np.asarray(y, dtype=np.float64)
-        if not np.all(np.isfinite(y)):
-            raise ValueError("y contains NaN or infinity; remove or impute those "
-                             "targets.")
-        if task_index is None:
+        if task_index is not None and not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinity; with task_col every "
+                             "row needs a target: remove the rows without one.")
+        if task_index is None:  # NaN: not observed (mtlinear._missing)
             self._y_ndim = y.ndim
             return y.reshape(len(y), -1)
         self._y_ndim = 1

@@ -359,7 +359,7 @@ def _lstsq_why_not(problem, loss, penalty):
         return "the direct solve is for the squared loss"
     if penalty.alpha != 0:
         return "the direct solve is for alpha = 0 (no penalty)"
-    if sp.issparse(problem.design.X):
+    if problem.y is not None and sp.issparse(problem.design.X):
         return "the direct solve needs a dense design"
     return None
 
@@ -367,9 +367,13 @@ def _lstsq_why_not(problem, loss, penalty):
 def _run_lstsq(problem, loss, penalty, start, max_iter, tol, callback, auto):
     # P(0) for the target: half the weighted sum of squares of the (centred)
     # targets, without the Gram statistics a data-fit object would build
-    null = 0.5 * float(np.vdot(problem.v * problem.y, problem.y))
+    if problem.y is None:  # known by its sufficient statistics only
+        null = 0.5 * float(np.sum(problem.design.gram_statistics()[3]))
+        W, gap = problem.design.least_squares()
+    else:
+        null = 0.5 * float(np.vdot(problem.v * problem.y, problem.y))
+        W, gap = least_squares(problem)
     tol_abs = tol * max(null, np.finfo(float).tiny)
-    W, gap = least_squares(problem)
     return SolveResult(W=W, b=None, gap=gap, tol_abs=tol_abs, n_iter=1)
 
 

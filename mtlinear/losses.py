@@ -23,8 +23,8 @@ A new loss is one subclass registered with :func:`register_loss`.
 import numpy as np
 from scipy.special import expit, xlogy
 
-__all__ = ["Loss", "SquaredLoss", "LogisticLoss", "HuberLoss", "LOSSES",
-           "register_loss", "make_loss"]
+__all__ = ["Loss", "SquaredLoss", "LogisticLoss", "HuberLoss", "TaskwiseLoss",
+           "LOSSES", "register_loss", "make_loss"]
 
 
 class Loss:
@@ -217,6 +217,75 @@ class LogisticLoss(Loss):
         p = task_sum(v * (y > 0)) / np.where(total > 0, total, 1.0)
         with np.errstate(divide="ignore"):
             return np.where(total > 0, np.log(p) - np.log1p(-p), 0.0)
+
+
+class TaskwiseLoss(Loss):
+    """A loss per task: ``losses[k]`` on the samples where ``which == k``.
+
+    ``F(z) = sum_k sum_{i: which_i = k} v_i loss_k(y_i, z_i)`` is separable
+    over samples, so its derivatives, its conjugate (the dual value) and the
+    intercepts' dual balance are those of each part on its samples; the
+    best intercepts at ``W = 0`` are each task's own loss's.
+
+    Parameters
+    ----------
+    losses : list of Loss
+    which : ndarray of int, the samples' shape
+        Index in ``losses`` of each sample's loss (by its task).
+    """
+
+    name = "mixed"
+    twice_differentiable = True
+
+    def __init__(self, losses, which):
+        self.losses = list(losses)
+        self.which = np.asarray(which)
+        self.masks = [self.which == k for k in range(len(self.losses))]
+        self.quadratic = all(loss.quadratic for loss in self.losses)
+        self.twice_differentiable = all(loss.twice_differentiable
+                                        for loss in self.losses)
+        self.classification = any(loss.classification for loss in self.losses)
+        self.curvature = max(loss.curvature for loss in self.losses)
+        self.curvature_factor = min(loss.curvature_factor for loss in self.losses)
+        self.step_shrink = max(loss.step_shrink for loss in self.losses)
+
+    def _sum(self, method, *arrays):
+        return sum(getattr(loss, method)(*(a[m] for a in arrays))
+                   for loss, m in zip(self.losses, self.masks) if m.any())
+
+    def _pieces(self, method, z, y, v):
+        out = np.empty(np.shape(z))
+        for loss, m in zip(self.losses, self.masks):
+            if m.any():
+                out[m] = getattr(loss, method)(z[m], y[m], v[m])
+        return out
+
+    def value(self, z, y, v):
+        return float(self._sum("value", z, y, v))
+
+    def derivative(self, z, y, v):
+        return self._pieces("derivative", z, y, v)
+
+    def second_derivative(self, z, y, v):
+        return self._pieces("second_derivative", z, y, v)
+
+    def derivatives(self, z, y, v):
+        return self.derivative(z, y, v), self.second_derivative(z, y, v)
+
+    def dual_value(self, theta, y, v):
+        return float(self._sum("dual_value", theta, y, v))
+
+    def null_intercept(self, y, v, task_sum, task_broadcast):
+        out = None
+        for loss, m in zip(self.losses, self.masks):
+            owned = task_sum(m.astype(float)) > 0  # the tasks of this loss
+            if not owned.any():
+                continue
+            with np.errstate(divide="ignore", invalid="ignore"):
+                b = loss.null_intercept(y, np.where(m, v, 0.0), task_sum,
+                                        task_broadcast)
+            out = np.where(owned, b, 0.0 if out is None else out)
+        return out
 
 
 LOSSES = {}

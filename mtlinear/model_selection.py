@@ -51,7 +51,11 @@ def _fold_of_rows(task_index, n_splits, rng):
     """
     fold = np.empty(task_index.shape[0], dtype=np.int64)
     offset = 0
-    for t in range(task_index.max() + 1):
+    counts = np.bincount(task_index)
+    # the largest groups first: the small ones (a task's rare class) are
+    # then dealt one after another, round the folds, instead of each
+    # starting where the large group before it happened to end
+    for t in np.argsort(-counts, kind="stable"):
         rows = np.flatnonzero(task_index == t)
         if rng is not None:
             rows = rng.permutation(rows)

@@ -51,9 +51,16 @@ LOSSES = ("squared", "huber", "logistic")
 
 
 # ------------------------------------------------------------ parameters
+def task_loss(loss, t):
+    """Task ``t``'s loss: ``loss`` is one name, or a list of one per task
+    (:func:`data_gradient` and :func:`kkt_violation` take both)."""
+    return loss if isinstance(loss, str) else loss[t]
+
+
 def _check(tasks, loss, penalty, penalty_factor, positive, task_weights):
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}")
+    for t in range(len(tasks)):
+        if task_loss(loss, t) not in LOSSES:
+            raise ValueError(f"unknown loss {task_loss(loss, t)!r}")
     if penalty not in PENALTIES:
         raise ValueError(f"unknown penalty {penalty!r}")
     d = tasks[0][0].shape[1]
@@ -294,7 +301,8 @@ def data_gradient(tasks, W, b, *, loss, delta=1.0, fit_intercept=True,
         b, float)
     G, g = np.zeros_like(W), np.zeros(len(tasks))
     for t, ((Xt, yt, _), vt) in enumerate(zip(tasks, sample_weights(tasks, omega))):
-        u = vt * loss_derivative(loss, yt, Xt @ W[:, t] + b[t], delta)
+        u = vt * loss_derivative(task_loss(loss, t), yt, Xt @ W[:, t] + b[t],
+                                 delta)
         G[:, t], g[t] = Xt.T @ u, u.sum()
     return G, g
 

@@ -128,3 +128,17 @@ def test_usable_by_gridsearchcv_and_cross_val_score():
     scores = cross_val_score(model.set_params(alpha=0.01), X, y,
                              groups=X[:, -1], cv=TaskStratifiedKFold(4))
     assert scores.shape == (4,) and np.all(scores > 0.9)
+
+
+def test_rare_groups_spread_evenly_over_the_folds():
+    """(task, class) strata of equal tasks, one positive each: the positives
+    go round the folds (they all landed in the same fold when each started
+    where the task's negatives ended)."""
+    groups = np.array([f"{t}, class {c}" for t in range(29)
+                       for c in [0] * 19 + [1]])
+    positive = np.char.endswith(groups, "class 1")
+    with pytest.warns(UserWarning, match="fewer than n_splits"):
+        splits = list(TaskStratifiedKFold(5).split(np.zeros((len(groups), 1)),
+                                                   groups=groups))
+    per_fold = [positive[test].sum() for _, test in splits]
+    assert max(per_fold) - min(per_fold) <= 1

@@ -1,0 +1,323 @@
+"""MultiTaskEstimator: a loss per task (regression and classification tasks
+in one model)."""
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.metrics import r2_score
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import PENALTY_TABLE, MultiTaskLinearModel
+from .losses import TaskwiseLoss, make_loss
+
+__all__ = ["MultiTaskEstimator"]
+
+
+def _has_classification_tasks(estimator):
+    return any(c is not None for c in getattr(estimator, "classes_", ()))
+
+
+class MultiTaskEstimator(MultiTaskLinearModel):
+    __doc__ = """Multi-task linear model with a loss per task.
+
+    One model learns, from the same features, a regressor for some tasks and
+    a classifier for others (a review's rating and its sentiment; a
+    patient's lab value and diagnosis).  It minimizes
+
+    .. math::
+
+        \\sum_t \\frac{\\omega_t}{n_t} \\sum_{i \\in t} s_i\\,
+        \\ell_t(y_i, x_i^T w_t + b_t) + \\alpha R(W),
+        \\qquad n_t = \\sum_{i \\in t} s_i,
+
+    where ``ell_t`` is task ``t``'s loss: ``"squared"`` (``(y - z)^2 / 2``),
+    ``"huber"`` (with ``delta``) or ``"logistic"`` (``log(1 + e^{-y z})``,
+    ``y`` in ``{-1, +1}`` for the task's two classes, the larger label
+    positive).  Each task's term is the one of
+    :class:`~mtlinear.MultiTaskRegressor` or
+    :class:`~mtlinear.MultiTaskClassifier`: where the penalty decouples the
+    tasks (``"l1"``, ``"l2"``) the model is their separate fits; ``"l21"``
+    and ``"trace"`` share strength between regression and classification
+    tasks.  Task weights ``omega_t`` balance the losses' scales.
+
+    %(penalty_table)s
+    Parameters
+    ----------
+    loss : str, list or dict, default="squared"
+        The tasks' losses: one name for every task; a list in the tasks'
+        order (columns of ``y``, or sorted task labels with ``task_col``);
+        or a dict keyed by task (column index, ``y``'s DataFrame column
+        name, or task label), every task present.
+    penalty, alpha, l1_ratio, l1_share, penalty_factor, positive, \
+fit_intercept, task_col, task_weights, max_iter, tol, warm_start, solver, \
+verbose
+        As for :class:`~mtlinear.MultiTaskRegressor`.
+    delta : float, default=1.0
+        Threshold of the Huber loss.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_tasks, n_features)
+    intercept_ : ndarray of shape (n_tasks,)
+    losses_ : list of str
+        Each task's loss.
+    classes_ : list
+        Each task's two class labels (sorted), ``None`` for a regression task.
+    target_names_ : ndarray or None
+        ``y``'s column names when it was a DataFrame (shared layout): they
+        name the tasks of ``loss`` and of the predictions.
+    tasks_ : ndarray
+        Task labels (with ``task_col``).
+    n_tasks_, n_iter_, dual_gap_, n_features_in_, feature_names_in_
+        As for :class:`~mtlinear.MultiTaskRegressor`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mtlinear import MultiTaskEstimator
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((100, 5))
+    >>> rating = X @ np.ones(5) + rng.standard_normal(100)
+    >>> liked = (rating > 0).astype(int)
+    >>> model = MultiTaskEstimator(loss=["squared", "logistic"], alpha=0.01)
+    >>> model.fit(X, np.column_stack([rating, liked])).predict(X[:2]).shape
+    (2, 2)
+    """ % dict(penalty_table=PENALTY_TABLE)
+
+    _parameter_constraints = {
+        **MultiTaskLinearModel._parameter_constraints,
+        "loss": [str, list, tuple, dict],
+        "delta": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(self, loss="squared", penalty="l21", alpha=0.01, l1_ratio=1.0,
+                 *, l1_share=0.5, penalty_factor=None, positive=False,
+                 delta=1.0, fit_intercept=True, task_col=None, task_weights=None,
+                 max_iter=5000, tol=1e-4, warm_start=False, solver="auto",
+                 verbose=0):
+        super().__init__(penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
+                         l1_share=l1_share, penalty_factor=penalty_factor,
+                         positive=positive, fit_intercept=fit_intercept,
+                         task_col=task_col, task_weights=task_weights,
+                         max_iter=max_iter, tol=tol, warm_start=warm_start,
+                         solver=solver, verbose=verbose)
+        self.loss = loss
+        self.delta = delta
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_columns)
+            Features, plus the task column when ``task_col`` is set.
+        y : array-like or DataFrame of shape (n_samples, n_tasks), or \
+(n_samples,) with ``task_col``
+            Targets: numbers for regression tasks, two labels for each
+            classification task.
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        self
+        """
+        names = getattr(y, "columns", None)
+        self._pending_names = None if names is None else np.asarray(names)
+        try:
+            return self._fit(X, y, sample_weight)
+        finally:
+            self.__dict__.pop("_pending_names", None)
+
+    # ------------------------------------------------------------ losses
+    def _make_loss(self):
+        """Validate the loss names (the per-task loss binds to a problem)."""
+        names = (self.loss.values() if isinstance(self.loss, dict)
+                 else [self.loss] if isinstance(self.loss, str) else self.loss)
+        return [make_loss(name, delta=self.delta) for name in names]
+
+    def _task_losses(self, tasks):
+        """The loss name of each task (in the order of ``tasks``)."""
+        loss = self.loss
+        if isinstance(loss, str):
+            return [loss] * len(tasks)
+        if isinstance(loss, dict):
+            missing = [t for t in tasks if _key(t) not in map(_key, loss)]
+            unknown = [k for k in loss if _key(k) not in map(_key, tasks)]
+            if missing or unknown:
+                raise ValueError(
+                    f"loss must name every task once: tasks without a loss "
+                    f"{missing[:10]}, unknown tasks {unknown[:10]}; the tasks "
+                    f"are {list(tasks)[:10]}.")
+            by_key = {_key(k): v for k, v in loss.items()}
+            return [by_key[_key(t)] for t in tasks]
+        if len(loss) != len(tasks):
+            raise ValueError(f"loss has {len(loss)} entries but there are "
+                             f"{len(tasks)} tasks; give one loss per task.")
+        return list(loss)
+
+    def _bind_loss(self, loss, problem):
+        losses = [make_loss(name, delta=self.delta) for name in self.losses_]
+        design = problem.design
+        if design.shared:
+            which = np.broadcast_to(np.arange(design.n_tasks), problem.y.shape)
+        else:
+            which = np.repeat(np.arange(design.n_tasks), np.diff(design.task_ptr))
+        return TaskwiseLoss(losses, which)
+
+    def _build_problem(self, X, Y, task_index, sample_weight, omega):
+        # an intercept variable for every task unless all losses are squared
+        self._all_squared = all(make_loss(n, delta=self.delta).quadratic
+                                for n in self.losses_)
+        return super()._build_problem(X, Y, task_index, sample_weight, omega)
+
+    def _center_targets(self):
+        return self._all_squared
+
+    # ------------------------------------------------------------ targets
+    def _encode_targets(self, y, task_index):
+        """Per task: floats for regression, ``{-1, +1}`` for classification;
+        sets ``losses_``, ``classes_`` and ``target_names_``."""
+        if task_index is None:
+            Y = y.reshape(len(y), -1)
+            self._y_ndim = y.ndim
+            names = self.__dict__.get("_pending_names")
+            self.target_names_ = names if names is not None and len(names) == \
+                Y.shape[1] else None
+            tasks = (self.target_names_ if self.target_names_ is not None
+                     else np.arange(Y.shape[1]))
+            columns = [Y[:, t] for t in range(Y.shape[1])]
+        else:
+            self._y_ndim = 1
+            self.target_names_ = None
+            tasks = self.tasks_
+            columns = [y[task_index == t] for t in range(len(tasks))]
+        self.losses_ = self._task_losses(list(tasks))
+        self.classes_ = []
+        encoded = []
+        for t, (name, column) in enumerate(zip(self.losses_, columns)):
+            if make_loss(name).classification:
+                classes = np.unique(column)
+                if classes.size != 2:
+                    raise ValueError(
+                        f"Task {tasks[t]!r} has loss {name!r} and "
+                        f"{classes.size} classes {classes[:5].tolist()}; a "
+                        "classification task needs exactly two.")
+                self.classes_.append(classes)
+                encoded.append(np.where(column == classes[1], 1.0, -1.0))
+            else:
+                self.classes_.append(None)
+                try:
+                    values = np.asarray(column, dtype=np.float64)
+                except (TypeError, ValueError):
+                    raise ValueError(f"Task {tasks[t]!r} has loss {name!r} but "
+                                     "non-numeric targets; give it a "
+                                     "classification loss.") from None
+                if not np.all(np.isfinite(values)):
+                    raise ValueError(f"Task {tasks[t]!r} has NaN or infinite "
+                                     "targets.")
+                encoded.append(values)
+        if task_index is None:
+            return np.column_stack(encoded)
+        out = np.empty(len(y))
+        for t, values in enumerate(encoded):
+            out[task_index == t] = values
+        return out
+
+    # ------------------------------------------------------------ predict
+    def decision_function(self, X):
+        """Linear predictor ``x^T w_t + b_t`` of every task: (n, T), or (n,)
+        with ``task_col`` (each row's task)."""
+        return self._linear_predictor(X)
+
+    def _outputs(self, Z, task_of):
+        """Values of regression tasks, labels of classification tasks."""
+        numeric = all(c is None or c.dtype.kind in "biuf" for c in self.classes_)
+        out = np.empty(Z.shape, dtype=np.float64 if numeric else object)
+        for t, classes in enumerate(self.classes_):
+            rows = task_of(t)
+            out[rows] = (Z[rows] if classes is None
+                         else classes[(Z[rows] > 0).astype(int)])
+        return out
+
+    def predict(self, X):
+        """Predictions: values for regression tasks, class labels for
+        classification tasks; a DataFrame with ``y``'s columns when ``y``
+        was one.
+
+        Returns
+        -------
+        ndarray or DataFrame of shape (n_samples, n_tasks), or (n_samples,)
+        """
+        Z = self.decision_function(X)
+        if self.task_col is not None:
+            _, task_index = self._validate_X(X, reset=False)
+            return self._outputs(Z, lambda t: task_index == t)
+        out = self._outputs(Z, lambda t: (slice(None), t))
+        if self.target_names_ is not None:
+            import pandas as pd
+            return pd.DataFrame(out, columns=self.target_names_)
+        return out[:, 0] if self._y_ndim == 1 else out
+
+    @available_if(_has_classification_tasks)
+    def predict_proba(self, X):
+        """Class probabilities of the classification tasks.
+
+        Returns
+        -------
+        dict
+            For each classification task (its column index, ``y``'s column
+            name, or task label), an array (n_samples, 2) in the order of its
+            classes (with ``task_col``: its rows only, in order).
+        """
+        check_is_fitted(self)
+        from scipy.special import expit
+        Z = self.decision_function(X)
+        out = {}
+        if self.task_col is not None:
+            _, task_index = self._validate_X(X, reset=False)
+        for t, classes in enumerate(self.classes_):
+            if classes is None:
+                continue
+            z = Z[task_index == t] if self.task_col is not None else Z[:, t]
+            p = expit(z)
+            key = (self.tasks_[t].item() if self.task_col is not None
+                   else self.target_names_[t] if self.target_names_ is not None
+                   else t)
+            out[key] = np.column_stack([1.0 - p, p])
+        return out
+
+    def score(self, X, y, sample_weight=None):
+        """Mean over tasks of ``R^2`` (regression tasks) and accuracy
+        (classification tasks)."""
+        P = self.predict(X)
+        P = np.asarray(P.to_numpy() if hasattr(P, "to_numpy") else P)
+        Y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+        s = None if sample_weight is None else np.asarray(sample_weight, float)
+        if self.task_col is not None:
+            _, task_index = self._validate_X(X, reset=False)
+            groups = [task_index == t for t in range(len(self.classes_))]
+            pick = [(g, g) for g in groups]
+        else:
+            Y, P = Y.reshape(len(Y), -1), P.reshape(len(P), -1)
+            pick = [(slice(None), t) for t in range(len(self.classes_))]
+            groups = [slice(None)] * len(self.classes_)
+        scores = []
+        for t, ((rows, col), g) in enumerate(zip(pick, groups)):
+            yt = Y[rows] if self.task_col is not None else Y[:, col]
+            pt = P[rows] if self.task_col is not None else P[:, col]
+            st = None if s is None else s[g]
+            if self.classes_[t] is None:
+                scores.append(r2_score(yt.astype(float), pt.astype(float),
+                                       sample_weight=st))
+            else:
+                # labels may be objects (a DataFrame's mixed columns)
+                scores.append(float(np.average(yt == pt, weights=st)))
+        return float(np.mean(scores))
+
+
+def _key(label):
+    """Task labels compare as Python scalars (``np.int64(1) == 1``)."""
+    if isinstance(label, (Integral, np.integer)):
+        return int(label)
+    return label.item() if hasattr(label, "item") else label
