@@ -238,8 +238,7 @@ class MultiTaskLinearModel(BaseEstimator):
         only once the solve has succeeded."""
         self._validate_params()
         loss = self._make_loss()
-        params = _param_names(type(self))
-        fitted = {k: v for k, v in vars(self).items() if k not in params}
+        fitted = self._fitted_state()
         try:
             data = self._validate_fit_data(X, y, sample_weight)
             n_features = data[0].shape[1]
@@ -258,18 +257,32 @@ class MultiTaskLinearModel(BaseEstimator):
                 tol=self.tol, max_iter=self.max_iter, solver=self.solver,
                 solver_verbose=self.verbose))
         except BaseException:  # leave the model as it was
-            for name in [k for k in vars(self) if k not in params]:
-                delattr(self, name)
-            vars(self).update(fitted)
+            self._restore_fitted_state(fitted)
             raise
+        self._warn_if_unconverged(result)
+        self._set_solution(problem, result)
+        return self
+
+    def _fitted_state(self):
+        """The fitted attributes (everything but the parameters), to restore
+        after a failed fit."""
+        params = _param_names(type(self))
+        return {k: v for k, v in vars(self).items() if k not in params}
+
+    def _restore_fitted_state(self, fitted):
+        """Put back the fitted attributes ``fitted`` (a failed fit)."""
+        params = _param_names(type(self))
+        for name in [k for k in vars(self) if k not in params]:
+            delattr(self, name)
+        vars(self).update(fitted)
+
+    def _warn_if_unconverged(self, result):
         if not result.converged:
             warnings.warn(
                 f"{type(self).__name__} did not converge in max_iter="
                 f"{self.max_iter} iterations: duality gap {result.gap:.3e} > "
                 f"target {result.tol_abs:.3e}. Increase max_iter, raise tol, or "
                 "scale the features.", ConvergenceWarning)
-        self._set_solution(problem, result)
-        return self
 
     def _set_solution(self, problem, result):
         """The fitted attributes of a solve (fit and the CV refit)."""

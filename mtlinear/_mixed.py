@@ -41,7 +41,7 @@ class MultiTaskEstimator(MultiTaskLinearModel):
     and ``"trace"`` share strength between regression and classification
     tasks.  Task weights ``omega_t`` balance the losses' scales.
 
-    %(penalty_table)s
+%(penalty_table)s
     Parameters
     ----------
     loss : str, list or dict, default="squared"

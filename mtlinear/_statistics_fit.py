@@ -11,15 +11,13 @@ The statistics stay on the estimator (``_statistics``), so ``partial_fit``
 can add chunks to them, after earlier ``partial_fit`` calls or after a fit on
 dask collections.
 """
-import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import validate_data
 
 from ._base import _param_names
 from ._path import path_on_problem
-from ._solve import SolveResult, _gram_pays_off
+from ._solve import _gram_pays_off
 from ._statistics import chunk_statistics, statistics_problem
 from ._task_data import check_task_weights
 
@@ -70,8 +68,7 @@ def fit_from_statistics(estimator, prepare, what, warm_start=None,
     """
     estimator._validate_params()
     loss = squared_loss(estimator, what)
-    params = _param_names(type(estimator))
-    fitted = {k: v for k, v in vars(estimator).items() if k not in params}
+    fitted = estimator._fitted_state()
     try:
         n_features, collect = prepare()
         penalty = estimator._make_penalty(n_features)
@@ -94,16 +91,9 @@ def fit_from_statistics(estimator, prepare, what, warm_start=None,
         start = (warm_start or _warm_start_of_fit)(estimator, problem, fitted)
         result = _solve(estimator, problem, loss, penalty, start)
     except BaseException:  # leave the model as it was
-        for name in [k for k in vars(estimator) if k not in params]:
-            delattr(estimator, name)
-        vars(estimator).update(fitted)
+        estimator._restore_fitted_state(fitted)
         raise
-    if not result.converged:
-        warnings.warn(
-            f"{type(estimator).__name__} did not converge in max_iter="
-            f"{estimator.max_iter} iterations: duality gap {result.gap:.3e} > "
-            f"target {result.tol_abs:.3e}. Increase max_iter, raise tol, or "
-            "scale the features.", ConvergenceWarning)
+    estimator._warn_if_unconverged(result)
     estimator._set_solution(problem, result)
     estimator._statistics = stats
     return estimator
@@ -135,18 +125,13 @@ def _warm_start_of_fit(estimator, problem, previous):
 
 def _solve(estimator, problem, loss, penalty, start):
     """The path at the estimator's ``alpha`` (``alpha = 0``: the normal
-    equations, where no iterative solver has a meaningful gap)."""
+    equations, through the ``lstsq`` solver)."""
     solver = estimator.solver
     if solver in _SAMPLE_SOLVERS:
         raise ValueError(
             f"solver={solver!r} needs the samples, and a fit from sufficient "
             "statistics (dask collections, partial_fit) has none; use "
             "solver='auto' (or 'bcd', 'fista').")
-    if estimator.alpha == 0 and solver in ("auto", "lstsq"):
-        W, gap = problem.design.least_squares()
-        null = 0.5 * float(np.sum(problem.design.yy))
-        return SolveResult(W=W, b=None, gap=gap, n_iter=1,
-                           tol_abs=estimator.tol * max(null, np.finfo(float).tiny))
     _, result = next(path_on_problem(
         problem, loss, penalty, [estimator.alpha], start=start,
         tol=estimator.tol, max_iter=estimator.max_iter, solver=solver,
