@@ -25,6 +25,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._classifier import MultiTaskClassifier
+from ._dask import is_dask_collection
 from ._path import (alpha_grid, alpha_max_of_problem, check_alphas,
                     path_on_problem, ridge_alpha_top, warn_unconverged)
 from ._progress import Progress
@@ -172,6 +173,12 @@ class MultiTaskCVMixin:
         -------
         self
         """
+        if is_dask_collection(X, y, sample_weight):
+            raise ValueError(
+                f"{type(self).__name__} does not take dask collections (it "
+                "would gather them into memory): fit MultiTaskRegressor on "
+                "them, or search alpha with GridSearchCV under "
+                "joblib.parallel_backend('dask') on in-memory data.")
         self._validate_params()
         penalties = _check_penalties(self.penalty)
         l1_ratios = _check_l1_ratios(self.l1_ratio)
