@@ -10,7 +10,8 @@ script times one l21 row update, ``T = 5`` tasks, three ways in one process:
 * ``stub``: through the ``row_prox`` stub with the penalty's record (what the
   solvers do, see ``mtlinear._bcd_epochs._row_step``);
 * ``stub, work views``: the same with the scratch rows as views of one (3, T)
-  array, as ``_row_step`` takes them.
+  array sliced per row, as ``_row_step`` took them before it was given three
+  separate rows (the difference is what that change saved).
 
 Usage::
 

@@ -212,6 +212,7 @@ class GramDatafit:
     """
 
     intercept_variable = False
+    intercept_weight = 1.0  # no intercepts (see SampleDatafit.intercept_weight)
     curvature_factor = 1.0  # F is quadratic: the curvature test is exact
     step_shrink = 0.9
     lipschitz = None  # set when known for free (the row-space reduction)

@@ -128,7 +128,7 @@ def _steps(datafit, penalty, it, n_steps):
     """``n_steps`` iterations of the module docstring on ``it`` (any datafit
     and penalty; see :func:`_compiled_steps` for the compiled ones)."""
     W, b, S, Wy, by, Sy, t, L = it.W, it.b, it.S, it.Wy, it.by, it.Sy, it.t, it.L
-    kappa = getattr(datafit, "intercept_weight", 1.0)
+    kappa = datafit.intercept_weight
     for _ in range(n_steps):
         GW, gb, aux = datafit.gradient_at_state(Sy)
         L = max(L * it.shrink, it.L_floor)

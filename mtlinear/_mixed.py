@@ -3,12 +3,14 @@ in one model)."""
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.special import expit
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import PENALTY_TABLE, MultiTaskLinearModel
+from ._classifier import _binary_classes
 from .losses import TaskwiseLoss, make_loss
 
 __all__ = ["MultiTaskEstimator"]
@@ -165,14 +167,9 @@ verbose
             which = np.repeat(np.arange(design.n_tasks), np.diff(design.task_ptr))
         return TaskwiseLoss(losses, which)
 
-    def _build_problem(self, X, Y, task_index, sample_weight, omega):
-        # an intercept variable for every task unless all losses are squared
-        self._all_squared = all(make_loss(n, delta=self.delta).quadratic
-                                for n in self.losses_)
-        return super()._build_problem(X, Y, task_index, sample_weight, omega)
-
     def _center_targets(self):
-        return self._all_squared
+        # an intercept variable for every task unless all losses are squared
+        return all(make_loss(n, delta=self.delta).quadratic for n in self.losses_)
 
     # ------------------------------------------------------------ targets
     def _encode_targets(self, y, task_index):
@@ -197,12 +194,7 @@ verbose
         encoded = []
         for t, (name, column) in enumerate(zip(self.losses_, columns)):
             if make_loss(name).classification:
-                classes = np.unique(column)
-                if classes.size != 2:
-                    raise ValueError(
-                        f"Task {tasks[t]!r} has loss {name!r} and "
-                        f"{classes.size} classes {classes[:5].tolist()}; a "
-                        "classification task needs exactly two.")
+                classes = _binary_classes(column, f" of task {tasks[t]!r}")
                 self.classes_.append(classes)
                 encoded.append(np.where(column == classes[1], 1.0, -1.0))
             else:
@@ -271,7 +263,6 @@ verbose
             classes (with ``task_col``: its rows only, in order).
         """
         check_is_fitted(self)
-        from scipy.special import expit
         Z = self.decision_function(X)
         out = {}
         if self.task_col is not None:
@@ -294,24 +285,21 @@ verbose
         P = np.asarray(P.to_numpy() if hasattr(P, "to_numpy") else P)
         Y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
         s = None if sample_weight is None else np.asarray(sample_weight, float)
-        if self.task_col is not None:
+        if self.task_col is not None:  # each task's rows
             _, task_index = self._validate_X(X, reset=False)
-            groups = [task_index == t for t in range(len(self.classes_))]
-            pick = [(g, g) for g in groups]
-        else:
+            parts = [(Y[rows], P[rows], rows) for rows in
+                     (task_index == t for t in range(len(self.classes_)))]
+        else:  # each task's column
             Y, P = Y.reshape(len(Y), -1), P.reshape(len(P), -1)
-            pick = [(slice(None), t) for t in range(len(self.classes_))]
-            groups = [slice(None)] * len(self.classes_)
+            parts = [(Y[:, t], P[:, t], slice(None))
+                     for t in range(len(self.classes_))]
         scores = []
-        for t, ((rows, col), g) in enumerate(zip(pick, groups)):
-            yt = Y[rows] if self.task_col is not None else Y[:, col]
-            pt = P[rows] if self.task_col is not None else P[:, col]
-            st = None if s is None else s[g]
-            if self.classes_[t] is None:
+        for classes, (yt, pt, rows) in zip(self.classes_, parts):
+            st = None if s is None else s[rows]
+            if classes is None:
                 scores.append(r2_score(yt.astype(float), pt.astype(float),
                                        sample_weight=st))
-            else:
-                # labels may be objects (a DataFrame's mixed columns)
+            else:  # labels may be objects (a DataFrame's mixed columns)
                 scores.append(float(np.average(yt == pt, weights=st)))
         return float(np.mean(scores))
 
