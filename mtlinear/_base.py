@@ -8,12 +8,13 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
                                       validate_data)
 
 from ._missing import check_observed, has_missing, masked_problem
 from ._path import path_on_problem
+from ._task_graph import graph_coupling
 from ._task_data import (build_problem, check_task_weights, encode_task_labels,
                          split_task_column)
 from .penalties import Penalty, make_penalty
@@ -77,6 +78,9 @@ class MultiTaskLinearModel(BaseEstimator):
         "fit_intercept": ["boolean"],
         "task_col": [None, Integral, str],
         "task_weights": [None, dict, "array-like"],
+        "task_graph": [None, StrOptions({"mean", "chain"}), dict, "array-like",
+                       "sparse matrix"],
+        "graph_alpha": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "warm_start": ["boolean"],
@@ -86,7 +90,8 @@ class MultiTaskLinearModel(BaseEstimator):
 
     def __init__(self, penalty="l21", alpha=1.0, l1_ratio=1.0, *, l1_share=0.5,
                  penalty_factor=None, positive=False, fit_intercept=True,
-                 task_col=None, task_weights=None, max_iter=5000, tol=1e-4,
+                 task_col=None, task_weights=None, task_graph=None,
+                 graph_alpha=1.0, max_iter=5000, tol=1e-4,
                  warm_start=False, solver="auto", verbose=0):
         self.penalty = penalty
         self.alpha = alpha
@@ -97,6 +102,8 @@ class MultiTaskLinearModel(BaseEstimator):
         self.fit_intercept = fit_intercept
         self.task_col = task_col
         self.task_weights = task_weights
+        self.task_graph = task_graph
+        self.graph_alpha = graph_alpha
         self.max_iter = max_iter
         self.tol = tol
         self.warm_start = warm_start
@@ -233,6 +240,24 @@ class MultiTaskLinearModel(BaseEstimator):
         return penalty if problem is None else penalty.restricted(
             problem.penalized)
 
+    def _task_coupling(self, problem, graph_alpha=None):
+        """``(A, coupling)``: the task graph's adjacency and coupling term
+        for ``problem`` at ``graph_alpha`` (the estimator's unless given);
+        ``(None, None)`` without a graph."""
+        tasks = (self.tasks_ if self.task_col is not None
+                 else np.arange(problem.n_tasks))
+        A, coupling = graph_coupling(
+            self.task_graph,
+            self.graph_alpha if graph_alpha is None else graph_alpha, tasks)
+        if coupling is not None and problem.reduction is not None:
+            # the graph couples the unpenalized features too, so they cannot
+            # be partialled out; left in, their rows have no dual certificate
+            raise ValueError(
+                "penalty_factor has zeros (unpenalized features), which a "
+                "task_graph does not support; give those features a small "
+                "positive factor instead.")
+        return A, coupling
+
     def _fit(self, X, y, sample_weight):
         """``fit``: the path at the single ``alpha``; fitted state changes
         only once the solve has succeeded."""
@@ -247,6 +272,7 @@ class MultiTaskLinearModel(BaseEstimator):
             problem = self._build_problem(*data)
             loss = self._bind_loss(loss, problem)
             penalty = penalty.restricted(problem.penalized)
+            graph, coupling = self._task_coupling(problem)
             W0 = b0 = None
             coef = fitted.get("coef_")
             if self.warm_start and coef is not None \
@@ -255,12 +281,12 @@ class MultiTaskLinearModel(BaseEstimator):
             _, result = next(path_on_problem(
                 problem, loss, penalty, [self._alpha_of(*data)], start=(W0, b0),
                 tol=self.tol, max_iter=self.max_iter, solver=self.solver,
-                solver_verbose=self.verbose))
+                solver_verbose=self.verbose, coupling=coupling))
         except BaseException:  # leave the model as it was
             self._restore_fitted_state(fitted)
             raise
         self._warn_if_unconverged(result)
-        self._set_solution(problem, result)
+        self._set_solution(problem, result, graph)
         return self
 
     def _fitted_state(self):
@@ -284,8 +310,13 @@ class MultiTaskLinearModel(BaseEstimator):
                 f"target {result.tol_abs:.3e}. Increase max_iter, raise tol, or "
                 "scale the features.", ConvergenceWarning)
 
-    def _set_solution(self, problem, result):
-        """The fitted attributes of a solve (fit and the CV refit)."""
+    def _set_solution(self, problem, result, graph=None):
+        """The fitted attributes of a solve (fit and the CV refit); ``graph``:
+        the task graph's adjacency, if any."""
+        if graph is None:
+            vars(self).pop("task_graph_", None)
+        else:
+            self.task_graph_ = graph
         W, self.intercept_ = problem.full_solution(result.W, result.b)
         self.coef_ = np.ascontiguousarray(W.T)
         # one gap evaluation at least (scikit-learn expects n_iter_ >= 1)

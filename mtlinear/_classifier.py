@@ -151,6 +151,12 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
         classes overall, and every task must contain both.
     task_weights : None, dict or array-like of shape (T,), default=None
         ``omega_t`` (see :class:`MultiTaskRegressor`).
+    task_graph : {"mean", "chain"}, array-like of shape (T, T), dict or \
+None, default=None
+        A graph of related tasks (see :class:`MultiTaskRegressor`); adds
+        ``graph_alpha / 2 * sum_{s,t} A_st ||w_s - w_t||^2``.
+    graph_alpha : float >= 0, default=1.0
+        Strength of the task graph.
     max_iter : int, default=5000
         Maximum number of iterations (Newton steps, or proximal-gradient
         iterations for FISTA).
@@ -220,13 +226,15 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
     def __init__(self, penalty="l21", alpha=None, l1_ratio=1.0, *,
                  l1_share=0.5, penalty_factor=None, positive=False,
                  fit_intercept=True, class_weight=None, task_col=None,
-                 task_weights=None, max_iter=5000, tol=1e-4, warm_start=False,
-                 solver="auto", verbose=0):
+                 task_weights=None, task_graph=None, graph_alpha=1.0,
+                 max_iter=5000, tol=1e-4, warm_start=False, solver="auto",
+                 verbose=0):
         super().__init__(penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          l1_share=l1_share, penalty_factor=penalty_factor,
                          positive=positive,
                          fit_intercept=fit_intercept, task_col=task_col,
-                         task_weights=task_weights, max_iter=max_iter, tol=tol,
+                         task_weights=task_weights, task_graph=task_graph,
+                         graph_alpha=graph_alpha, max_iter=max_iter, tol=tol,
                          warm_start=warm_start, solver=solver, verbose=verbose)
         self.class_weight = class_weight
 
@@ -266,8 +274,8 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
                   else np.bincount(task_index, weights=s, minlength=len(omega)))
         return 1.0 / float(totals.mean())
 
-    def _set_solution(self, problem, result):
-        super()._set_solution(problem, result)
+    def _set_solution(self, problem, result, graph=None):
+        super()._set_solution(problem, result, graph)
         if not np.any(self.coef_) and self.coef_.size:
             warnings.warn(
                 f"{type(self).__name__}: every coefficient is zero (alpha is at "

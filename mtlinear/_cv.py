@@ -63,6 +63,17 @@ def _check_l1_ratios(l1_ratio):
     return ratios.tolist()
 
 
+def _check_graph_alphas(graph_alpha):
+    values = np.atleast_1d(np.asarray(graph_alpha, dtype=np.float64))
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"graph_alpha must be a float or a non-empty 1-d list "
+                         f"of floats, got {graph_alpha!r}.")
+    if not np.all(np.isfinite(values) & (values >= 0)):
+        raise ValueError(f"Every graph_alpha must be finite and >= 0; got "
+                         f"{graph_alpha!r}.")
+    return values.tolist()
+
+
 def _linear_predictor(X, W, intercept, task_index):
     """``x_i^T w_t + b_t``: (n, T) in the shared layout, (n,) stacked."""
     if task_index is None:
@@ -101,24 +112,25 @@ def _fold_path(estimator, data, train, test, grids, progress=None):
     if data.scorer is not None:
         X_raw_test = _safe_indexing(data.X_raw, test)
         y_raw_test = _safe_indexing(data.y_raw, test)
-    shape = (len(grids), len(grids[0][2]))  # every grid has as many alphas
+    shape = (len(grids), len(grids[0][-1]))  # every grid has as many alphas
     scores = np.empty(shape)
     converged = np.empty(shape, dtype=bool)
-    for g, (penalty, l1_ratio, alphas) in enumerate(grids):
+    for g, (penalty, l1_ratio, graph_alpha, alphas) in enumerate(grids):
+        _, coupling = estimator._task_coupling(problem, graph_alpha)
         for k, result in path_on_problem(
                 problem, data.loss,
                 estimator._make_penalty(data.X.shape[1], penalty, l1_ratio,
                                         problem),
                 alphas, tol=data.tol, max_iter=data.max_iter,
-                solver=data.solver, progress=progress):
+                solver=data.solver, progress=progress, coupling=coupling):
             W, intercept = problem.full_solution(result.W, result.b)
             converged[g, k] = result.converged
             if data.scorer is None:
                 Z = _linear_predictor(X_test, W, intercept, ti_test)
                 scores[g, k] = estimator._default_score(Z, data.Y[test], sw_test)
             else:
-                model = estimator._scoring_model(penalty, l1_ratio, alphas[k],
-                                                 W, intercept)
+                model = estimator._scoring_model(penalty, l1_ratio, graph_alpha,
+                                                 alphas[k], W, intercept)
                 scores[g, k] = data.scorer(model, X_raw_test, y_raw_test)
     return scores, converged
 
@@ -153,6 +165,7 @@ class MultiTaskCVMixin:
         "cv": ["cv_object"],
         "scoring": [None, StrOptions(set(get_scorer_names())), callable],
         "n_jobs": [None, Integral],
+        "graph_alpha": [Interval(Real, 0, None, closed="left"), "array-like"],
     }
 
     _estimator_class = None
@@ -182,12 +195,15 @@ class MultiTaskCVMixin:
         self._validate_params()
         penalties = _check_penalties(self.penalty)
         l1_ratios = _check_l1_ratios(self.l1_ratio)
+        graph_alphas = _check_graph_alphas(self.graph_alpha)
         data, problem = self._prepare(X, y, sample_weight)
-        grids = [(p, r, self._alpha_grid(problem, data.loss, p, r))
-                 for p in penalties for r in l1_ratios]
+        # alpha_max does not depend on the graph (its gradient is 0 at W = 0)
+        grids = [(p, r, a, alphas) for p in penalties for r in l1_ratios
+                 for alphas in [self._alpha_grid(problem, data.loss, p, r)]
+                 for a in graph_alphas]
         splits = self._splits(data)
 
-        n_units = len(splits) * sum(len(a) for _, _, a in grids)
+        n_units = len(splits) * sum(len(g[-1]) for g in grids)
         progress = Progress(n_units, self.verbose, "cross-validation")
         if effective_n_jobs(self.n_jobs) == 1:
             results = [_fold_path(self, data, train, test, grids, progress)
@@ -202,8 +218,8 @@ class MultiTaskCVMixin:
                 progress.update(n_units // len(splits))
         scores = np.stack([s for s, _ in results], axis=-1)  # (G, A, folds)
         converged = np.all([c for _, c in results], axis=0)
-        for g, (_, _, alphas) in enumerate(grids):
-            warn_unconverged(alphas, converged[g],
+        for g, grid in enumerate(grids):
+            warn_unconverged(grid[-1], converged[g],
                              f"{type(self).__name__} cross-validation")
 
         mean = np.mean(scores, axis=-1)
@@ -212,12 +228,13 @@ class MultiTaskCVMixin:
                              "scoring function and the folds.")
         best = int(np.argmax(np.where(np.isnan(mean), -np.inf, mean)))
         g, k = np.unravel_index(best, mean.shape)
-        penalty, l1_ratio, alphas = grids[g]
+        penalty, l1_ratio, graph_alpha, alphas = grids[g]
         self.penalty_, self.l1_ratio_, self.alpha_ = penalty, l1_ratio, alphas[k]
+        self.graph_alpha_ = graph_alpha
         self.best_score_ = float(mean[g, k])
-        shape = (len(penalties), len(l1_ratios))
+        shape = (len(penalties), len(l1_ratios), len(graph_alphas))
         squeeze = tuple(a for a, n in enumerate(shape) if n == 1)
-        self.alphas_ = np.stack([a for _, _, a in grids]).reshape(
+        self.alphas_ = np.stack([grid[-1] for grid in grids]).reshape(
             shape + (-1,)).squeeze(axis=squeeze)
         self.score_path_ = scores.reshape(shape + scores.shape[1:]).squeeze(
             axis=squeeze)
@@ -282,17 +299,19 @@ class MultiTaskCVMixin:
                         "an integer cv with task_col).")
         return splits
 
-    def _estimator_params(self, penalty, l1_ratio, alpha):
+    def _estimator_params(self, penalty, l1_ratio, graph_alpha, alpha):
         names = self._estimator_class._get_param_names()
         params = {k: v for k, v in self.get_params(deep=False).items()
                   if k in names}
-        params.update(penalty=penalty, l1_ratio=l1_ratio, alpha=alpha)
+        params.update(penalty=penalty, l1_ratio=l1_ratio,
+                      graph_alpha=graph_alpha, alpha=alpha)
         return params
 
-    def _scoring_model(self, penalty, l1_ratio, alpha, W, intercept):
+    def _scoring_model(self, penalty, l1_ratio, graph_alpha, alpha, W,
+                       intercept):
         """A fitted ``_estimator_class`` with weights ``W`` (for a scorer)."""
-        model = self._estimator_class(**self._estimator_params(penalty, l1_ratio,
-                                                               alpha))
+        model = self._estimator_class(**self._estimator_params(
+            penalty, l1_ratio, graph_alpha, alpha))
         for name in _VALIDATION_ATTRIBUTES:
             if hasattr(self, name):
                 setattr(model, name, getattr(self, name))
@@ -304,17 +323,18 @@ class MultiTaskCVMixin:
     def _refit(self, problem, data):
         penalty = self._make_penalty(problem.n_features_in, self.penalty_,
                                      self.l1_ratio_, problem)
+        graph, coupling = self._task_coupling(problem, self.graph_alpha_)
         _, result = next(path_on_problem(
             problem, data.loss, penalty, [self.alpha_], tol=self.tol,
             max_iter=self.max_iter, solver=self.solver,
-            solver_verbose=max(self.verbose - 2, 0)))
+            solver_verbose=max(self.verbose - 2, 0), coupling=coupling))
         if not result.converged:
             warnings.warn(
                 f"{type(self).__name__} refit did not converge in max_iter="
                 f"{self.max_iter} iterations: duality gap {result.gap:.3e} > "
                 f"target {result.tol_abs:.3e}. Increase max_iter or raise tol.",
                 ConvergenceWarning)
-        self._set_solution(problem, result)
+        self._set_solution(problem, result, graph)
 
 
 _SHARED_DOC_PARAMETERS = """    penalty : str or list of str, default="l21"
@@ -340,8 +360,10 @@ _SHARED_DOC_PARAMETERS = """    penalty : str or list of str, default="l21"
         default (``KFold``, or ``StratifiedKFold`` for one binary task).
         Splitters and iterables of ``(train, test)`` indices are used as given;
         with ``task_col`` every training fold must contain every task.
-    fit_intercept, task_col, task_weights
+    fit_intercept, task_col, task_weights, task_graph
         As for the estimator.
+    graph_alpha : float or list of float, default=1.0
+        Strength of ``task_graph``; a list is searched (``graph_alpha_``).
     max_iter : int, default=5000
         Iteration limit of each solve.
     tol : float, default=1e-4
@@ -363,10 +385,14 @@ _SHARED_DOC_ATTRIBUTES = """    alpha_ : float
         The chosen ``l1_ratio``.
     penalty_ : str
         The chosen penalty.
-    alphas_ : ndarray of shape ([n_penalties,] [n_l1_ratios,] n_alphas)
-        The alpha grid of each penalty and ``l1_ratio`` (an axis is dropped
-        when it has length 1, as in scikit-learn).
-    score_path_ : ndarray of shape ([n_penalties,] [n_l1_ratios,] n_alphas, n_folds)
+    graph_alpha_ : float
+        The chosen ``graph_alpha``.
+    alphas_ : ndarray of shape ([n_penalties,] [n_l1_ratios,] [n_graph_alphas,] \
+n_alphas)
+        The alpha grid of each penalty, ``l1_ratio`` and ``graph_alpha`` (an
+        axis is dropped when it has length 1, as in scikit-learn).
+    score_path_ : ndarray of shape ([n_penalties,] [n_l1_ratios,] \
+[n_graph_alphas,] n_alphas, n_folds)
         The held-out score of every fold at every alpha (higher is better).
     best_score_ : float
         Mean of ``score_path_`` over the folds at the chosen point.
@@ -439,8 +465,8 @@ class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
                  l1_share=0.5, penalty_factor=None, positive=False,
                  loss="squared", delta=1.0, cv=None, scoring=None,
                  fit_intercept=True, task_col=None, task_weights=None,
-                 max_iter=5000, tol=1e-4, solver="auto", n_jobs=None,
-                 verbose=0):
+                 task_graph=None, graph_alpha=1.0, max_iter=5000, tol=1e-4,
+                 solver="auto", n_jobs=None, verbose=0):
         self.penalty = penalty
         self.l1_ratio = l1_ratio
         self.l1_share = l1_share
@@ -455,6 +481,8 @@ class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
         self.fit_intercept = fit_intercept
         self.task_col = task_col
         self.task_weights = task_weights
+        self.task_graph = task_graph
+        self.graph_alpha = graph_alpha
         self.max_iter = max_iter
         self.tol = tol
         self.solver = solver
@@ -536,8 +564,9 @@ class MultiTaskClassifierCV(MultiTaskCVMixin, MultiTaskClassifier):
     def __init__(self, penalty="l21", l1_ratio=1.0, *, alphas=10, eps=1e-3,
                  l1_share=0.5, penalty_factor=None, positive=False, cv=None,
                  scoring=None, fit_intercept=True, class_weight=None,
-                 task_col=None, task_weights=None, max_iter=5000, tol=1e-4,
-                 solver="auto", n_jobs=None, verbose=0):
+                 task_col=None, task_weights=None, task_graph=None,
+                 graph_alpha=1.0, max_iter=5000, tol=1e-4, solver="auto",
+                 n_jobs=None, verbose=0):
         self.penalty = penalty
         self.l1_ratio = l1_ratio
         self.l1_share = l1_share
@@ -551,6 +580,8 @@ class MultiTaskClassifierCV(MultiTaskCVMixin, MultiTaskClassifier):
         self.class_weight = class_weight
         self.task_col = task_col
         self.task_weights = task_weights
+        self.task_graph = task_graph
+        self.graph_alpha = graph_alpha
         self.max_iter = max_iter
         self.tol = tol
         self.solver = solver

@@ -188,20 +188,34 @@ class SampleDatafit:
         """``(primal, gap, U, Z)``: also ``U = X_c^T Theta`` before the dual
         scaling (``-U`` is the data-fit gradient at the optimum; working-set
         solvers rank features by it) and the linear predictor ``Z``."""
+        value, U, dual, Z = self.dual_parts(W, b, Z)
+        primal = value + penalty.value(W)
+        c, conj = penalty.feasible_dual(U)
+        return primal, primal - (dual(c) - conj), U, Z
+
+    def dual_parts(self, W, b, Z=None):
+        """The data-fit's share of the duality gap at ``(W, b)``.
+
+        Returns ``(F(W, b), U, dual, Z)``: ``U = X_c^T Theta`` for the dual
+        point ``Theta = -F'(Z)`` (balanced per task when there is an
+        intercept variable), ``dual(c) = -F*(-c Theta)`` for a factor ``c``
+        (a float or one per task) and the linear predictor ``Z``.
+        """
         if Z is None:
             Z = self.linear_predictor(W, b)
-        primal = self.loss.value(Z, self.y, self.v) + penalty.value(W)
         theta = -self.loss.derivative(Z, self.y, self.v)
         if self.intercept_variable:
             theta = self.loss.balance(theta, self.y, self.v,
                                       self.design.task_sum,
                                       self.design.task_broadcast)
-        U = self.design.rmatmat(theta)
-        c, conj = penalty.feasible_dual(U)
-        if np.ndim(c):  # one factor per task
-            c = self.design.task_broadcast(c)
-        dual = self.loss.dual_value(c * theta, self.y, self.v) - conj
-        return primal, primal - dual, U, Z
+
+        def dual(c):
+            if np.ndim(c):  # one factor per task
+                c = self.design.task_broadcast(c)
+            return self.loss.dual_value(c * theta, self.y, self.v)
+
+        return (self.loss.value(Z, self.y, self.v), self.design.rmatmat(theta),
+                dual, Z)
 
 
 class GramDatafit:
@@ -289,11 +303,26 @@ class GramDatafit:
                 np.ascontiguousarray(W), np.ascontiguousarray(QW), self.C,
                 self.yy_t, record)
             return float(primal), float(gap)
+        value, U, dual, _ = self.dual_parts(W, None, QW)
+        primal = value + penalty.value(W)
+        c, conj = penalty.feasible_dual(U)
+        return primal, primal - (dual(c) - conj)
+
+    def dual_parts(self, W, b=None, QW=None):
+        """As :meth:`SampleDatafit.dual_parts`, from the statistics: with
+        ``Theta = V (y - X W)``, ``X^T Theta = C - QW`` and ``-F*(-c Theta)
+        = sum_t c_t (yy_t - C_t . w_t) - c_t^2 r2_t / 2``, ``r2_t = yy_t - 2
+        C_t . w_t + w_t . Q_t w_t`` (the weighted squared residual)."""
+        if QW is None:
+            QW = self._QW(W)
         WQW = np.einsum("jt,jt->t", W, QW)  # per task, as the dual may scale
         CW = np.einsum("jt,jt->t", self.C, W)  # each task on its own
-        c, conj = penalty.feasible_dual(self.C - QW)
-        return gap_from_sums(self.yy_t - 2 * CW + WQW, self.yy_t - CW,
-                             penalty.value(W), c, conj)
+        residual_sq = self.yy_t - 2 * CW + WQW
+
+        def dual(c):
+            return float(np.sum(c * (self.yy_t - CW) - 0.5 * c * c * residual_sq))
+
+        return 0.5 * float(np.sum(residual_sq)), self.C - QW, dual, QW
 
 
 def gap_from_sums(residual_sq, residual_y, value, c, conj):

@@ -96,12 +96,13 @@ verbose
     def __init__(self, loss="squared", penalty="l21", alpha=0.01, l1_ratio=1.0,
                  *, l1_share=0.5, penalty_factor=None, positive=False,
                  delta=1.0, fit_intercept=True, task_col=None, task_weights=None,
-                 max_iter=5000, tol=1e-4, warm_start=False, solver="auto",
-                 verbose=0):
+                 task_graph=None, graph_alpha=1.0, max_iter=5000, tol=1e-4,
+                 warm_start=False, solver="auto", verbose=0):
         super().__init__(penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          l1_share=l1_share, penalty_factor=penalty_factor,
                          positive=positive, fit_intercept=fit_intercept,
                          task_col=task_col, task_weights=task_weights,
+                         task_graph=task_graph, graph_alpha=graph_alpha,
                          max_iter=max_iter, tol=tol, warm_start=warm_start,
                          solver=solver, verbose=verbose)
         self.loss = loss

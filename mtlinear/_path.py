@@ -208,7 +208,7 @@ def alpha_max(X, y, *, penalty="l21", l1_ratio=1.0, fit_intercept=True,
 
 def path_on_problem(problem, loss, penalty, alphas, *, start=(None, None),
                     tol=1e-4, max_iter=5000, solver="auto", solver_verbose=0,
-                    progress=None):
+                    progress=None, coupling=None):
     """Solve ``problem`` at each of ``alphas`` in turn, warm-starting: the one
     solving loop of ``fit`` (a path of one alpha), the cross-validation and
     :func:`regularization_path`.
@@ -218,7 +218,9 @@ def path_on_problem(problem, loss, penalty, alphas, *, start=(None, None),
 
     A generator: yields ``(k, SolveResult)`` for ``alphas[k]``, ``k = 0, 1, ...``
     (the caller may stop early).  ``progress`` (a :class:`Progress`) is told
-    of every solved alpha.
+    of every solved alpha.  ``coupling`` (a
+    :class:`~mtlinear._coupling.TaskCoupling`, task graphs) is added to
+    every solve.
 
     From the third alpha on, each solve starts from the secant prediction of
     the solution (:func:`secant_start`), or from the previous solution when
@@ -235,7 +237,7 @@ def path_on_problem(problem, loss, penalty, alphas, *, start=(None, None),
                        W0=start[0], b0=start[1],
                        fallback=None if k == 0 or previous is None else (W, b),
                        max_iter=max_iter, tol=tol, solver=solver,
-                       verbose=solver_verbose)
+                       verbose=solver_verbose, coupling=coupling)
         previous = None if W is None else (W, b)
         W, b = result.W, result.b
         if progress is not None:

@@ -71,6 +71,21 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
         to weight (missing tasks weigh 1), or an array in the order of the
         sorted labels.  ``task_weights = n_t`` gives MALSAR's scaling (one sum
         over all samples).
+    task_graph : {"mean", "chain"}, array-like of shape (T, T), dict or \
+None, default=None
+        A graph of related tasks whose weights are pulled together: adds
+        ``graph_alpha / 2 * sum_{s,t} A_st ||w_s - w_t||^2`` to the
+        objective.  ``"mean"``: every pair, ``A_st = 1 / T`` (the term is
+        ``graph_alpha * sum_t ||w_t - mean_s w_s||^2``); ``"chain"``:
+        neighbours in the sorted task order (``graph_alpha * sum_t ||w_t -
+        w_{t+1}||^2``, temporal tasks); an array of non-negative symmetric
+        weights in the order of the sorted labels (a DataFrame by its
+        labels); or a dict ``{(s, t): weight}`` of task-label pairs.  The
+        fit exposes the adjacency as ``task_graph_``.  Needs ``alpha > 0``
+        (any penalty; ``penalty="l2"`` with a small ``alpha`` for a graph
+        alone); solved by FISTA.
+    graph_alpha : float >= 0, default=1.0
+        Strength of the task graph (ignored without ``task_graph``).
     max_iter : int, default=5000
         Maximum number of solver iterations (epochs of coordinate descent).
         With ``solver="auto"``, a coordinate descent that exhausts them
@@ -98,6 +113,8 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
     n_tasks_ : int
     tasks_ : ndarray
         Sorted task labels (stacked layout only).
+    task_graph_ : ndarray of shape (n_tasks, n_tasks)
+        The task graph's adjacency ``A`` (with ``task_graph`` only).
     n_iter_ : int
     dual_gap_ : float
         Duality gap of the objective above at the solution (absolute).
@@ -133,12 +150,13 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
     def __init__(self, penalty="l21", alpha=1.0, l1_ratio=1.0, *, l1_share=0.5,
                  penalty_factor=None, positive=False, loss="squared", delta=1.0,
                  fit_intercept=True, task_col=None, task_weights=None,
-                 max_iter=5000, tol=1e-4, warm_start=False, solver="auto",
-                 verbose=0):
+                 task_graph=None, graph_alpha=1.0, max_iter=5000, tol=1e-4,
+                 warm_start=False, solver="auto", verbose=0):
         super().__init__(penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          l1_share=l1_share, penalty_factor=penalty_factor,
                          positive=positive, fit_intercept=fit_intercept,
                          task_col=task_col, task_weights=task_weights,
+                         task_graph=task_graph, graph_alpha=graph_alpha,
                          max_iter=max_iter, tol=tol, warm_start=warm_start,
                          solver=solver, verbose=verbose)
         self.loss = loss

@@ -20,6 +20,10 @@ one :func:`register_solver` call):
   from the sufficient statistics (or the row space of a wide shared
   design); preferred there.
 
+A smooth task-coupling term (:mod:`mtlinear._coupling`: task graphs,
+learned task covariances) is added to the data fit; only the solvers declared
+``coupling=True`` (FISTA) take it.
+
 ``solver="auto"`` takes the supporting solver of highest preference; an
 explicit solver that does not support the problem is a ``ValueError`` that
 says why.  When coordinate descent chosen by ``"auto"`` exhausts
@@ -40,6 +44,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._bcd import bcd, make_bcd_state
+from ._coupling import with_coupling
 from ._datafit import GramDatafit, SampleDatafit
 from ._fista import fista
 from ._lstsq import least_squares
@@ -103,13 +108,15 @@ class Solver:
     supports the problem, else the reason (for the error message);
     ``preference(problem, loss, penalty)`` ranks the supporting solvers for
     ``solver="auto"``; ``run(problem, loss, penalty, start, max_iter, tol,
-    callback, auto)`` returns a :class:`SolveResult`.
+    callback, auto)`` returns a :class:`SolveResult`; a solver declared
+    ``coupling=True`` also takes a task-coupling term as ``coupling=``.
     """
 
     name: str
     why_not: Callable
     preference: Callable
     run: Callable
+    coupling: bool = False
 
 
 SOLVERS = {}
@@ -121,8 +128,13 @@ def register_solver(solver):
     return solver
 
 
-def choose_solver(problem, loss, penalty, solver="auto"):
+def choose_solver(problem, loss, penalty, solver="auto", coupling=None):
     """The :class:`Solver` for this problem (see the module docstring)."""
+    if coupling is not None and penalty.alpha == 0:
+        raise ValueError(
+            "A task-coupling term (task_graph) needs alpha > 0: without a "
+            "penalty its duality gap has no certificate. Give alpha a small "
+            "positive value (with penalty='l2' for a graph-only model).")
     if solver != "auto":
         try:
             chosen = SOLVERS[solver]
@@ -130,13 +142,16 @@ def choose_solver(problem, loss, penalty, solver="auto"):
             raise ValueError(f"solver must be 'auto' or one of {sorted(SOLVERS)}; "
                              f"got {solver!r}.") from None
         reason = chosen.why_not(problem, loss, penalty)
+        if reason is None and coupling is not None and not chosen.coupling:
+            reason = "it does not take a task-coupling term (use 'fista')"
         if reason is not None:
             raise ValueError(
                 f"solver={solver!r} does not apply to loss={loss.name!r} with "
                 f"penalty={penalty.name!r}: {reason}. Use solver='auto'.")
         return chosen
     supported = [sv for sv in SOLVERS.values()
-                 if sv.why_not(problem, loss, penalty) is None]
+                 if sv.why_not(problem, loss, penalty) is None
+                 and (coupling is None or sv.coupling)]
     return max(supported, key=lambda sv: sv.preference(problem, loss, penalty))
 
 
@@ -157,8 +172,9 @@ def _sample_datafit(problem, loss):
 
 
 def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
-          solver="auto", verbose=0, fallback=None):
-    """Minimize the multi-task objective of ``problem`` with ``penalty``.
+          solver="auto", verbose=0, fallback=None, coupling=None):
+    """Minimize the multi-task objective of ``problem`` with ``penalty``
+    (plus ``coupling``, a task-coupling term, if given).
 
     BLAS runs on one thread when an iteration's products are small (see
     :mod:`mtlinear._threads`).
@@ -181,6 +197,8 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
         A second start (the previous solution of a path, when ``W0`` is a
         prediction): the solve starts from the one with the lower objective.
         ``None`` or ``(None, None)``: none.
+    coupling : TaskCoupling, optional
+        A smooth term ``tr(W K W^T) / 2`` added to the data fit.
 
     Returns
     -------
@@ -191,7 +209,7 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
         design.n_tasks if design.shared else 1)
     with blas_threads_for_work(work):
         return _solve(problem, loss, penalty, W0, b0, max_iter, tol, solver,
-                      verbose, fallback)
+                      verbose, fallback, coupling)
 
 
 def _cached(problem, key, build):
@@ -219,8 +237,8 @@ def _progress_printer(solver, tol_abs):
 
 
 def _solve(problem, loss, penalty, W0, b0, max_iter, tol, solver, verbose,
-           fallback):
-    chosen = choose_solver(problem, loss, penalty, solver)
+           fallback, coupling):
+    chosen = choose_solver(problem, loss, penalty, solver, coupling)
     announce_compilation()
     d, T = problem.n_features, problem.n_tasks
     W0 = np.zeros((d, T)) if W0 is None else W0
@@ -228,8 +246,9 @@ def _solve(problem, loss, penalty, W0, b0, max_iter, tol, solver, verbose,
         fallback = None
     callback = ((lambda tol_abs: _progress_printer(chosen.name, tol_abs))
                 if verbose else (lambda tol_abs: None))
+    extra = {} if coupling is None else {"coupling": coupling}
     return chosen.run(problem, loss, penalty, (W0, b0, fallback), max_iter, tol,
-                      callback, solver == "auto")
+                      callback, solver == "auto", **extra)
 
 
 def _target(model, tol):
@@ -267,11 +286,12 @@ def _run_bcd(problem, loss, penalty, start, max_iter, tol, callback, auto):
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
 
 
-def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto):
+def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto,
+               coupling=None):
     if _row_space_pays_off(problem, loss, penalty):
         return _run_fista_row_space(problem, loss, penalty, start, max_iter,
-                                    tol, callback)
-    model = make_datafit(problem, loss)
+                                    tol, callback, coupling)
+    model = with_coupling(make_datafit(problem, loss), coupling)
     W0, b0, fallback = start
     if problem.intercept_variable and b0 is None:
         b0 = model.initial_intercept()
@@ -283,19 +303,21 @@ def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto):
 
 
 def _run_fista_row_space(problem, loss, penalty, start, max_iter, tol,
-                         callback):
+                         callback, coupling):
     """FISTA for ``Z`` in ``W = V Z`` (the row space of ``X``), certified and
     if need be finished on the full problem (the basis drops near-null
-    directions)."""
+    directions).  A coupling term keeps its form: ``tr(V Z K Z^T V^T) =
+    tr(Z K Z^T)`` for ``V`` with orthonormal columns."""
     basis, model = _cached(problem, "row_space",
                            lambda: _row_space_datafit(problem))
+    model = with_coupling(model, coupling)
     tol_abs = _target(model, tol)
     report = callback(tol_abs)
     Z0, b0 = _lower_start(model, penalty, start, basis.project)
     Z, b, gap, n_iter = fista(model, penalty, Z0, b0, max_iter, tol_abs,
                               callback=report)
     W = basis.lift(Z)
-    full = make_datafit(problem, loss)
+    full = with_coupling(make_datafit(problem, loss), coupling)
     _, gap = full.duality_gap(W, None, penalty)
     if gap > tol_abs and n_iter < max_iter:
         W, b, gap, more = fista(full, penalty, W, None, max_iter - n_iter,
@@ -351,7 +373,7 @@ register_solver(Solver(
     _run_prox_newton))
 register_solver(Solver(
     "fista", lambda problem, loss, penalty: None,
-    lambda problem, loss, penalty: 1.0, _run_fista))
+    lambda problem, loss, penalty: 1.0, _run_fista, coupling=True))
 
 
 def _lstsq_why_not(problem, loss, penalty):

@@ -89,12 +89,13 @@ def fit_from_statistics(estimator, prepare, what, warm_start=None,
                 "or tasks per fit.")
         penalty = penalty.restricted(problem.penalized)
         start = (warm_start or _warm_start_of_fit)(estimator, problem, fitted)
-        result = _solve(estimator, problem, loss, penalty, start)
+        graph, coupling = estimator._task_coupling(problem)
+        result = _solve(estimator, problem, loss, penalty, start, coupling)
     except BaseException:  # leave the model as it was
         estimator._restore_fitted_state(fitted)
         raise
     estimator._warn_if_unconverged(result)
-    estimator._set_solution(problem, result)
+    estimator._set_solution(problem, result, graph)
     estimator._statistics = stats
     return estimator
 
@@ -123,7 +124,7 @@ def _warm_start_of_fit(estimator, problem, previous):
     return None, None
 
 
-def _solve(estimator, problem, loss, penalty, start):
+def _solve(estimator, problem, loss, penalty, start, coupling):
     """The path at the estimator's ``alpha`` (``alpha = 0``: the normal
     equations, through the ``lstsq`` solver)."""
     solver = estimator.solver
@@ -135,7 +136,7 @@ def _solve(estimator, problem, loss, penalty, start):
     _, result = next(path_on_problem(
         problem, loss, penalty, [estimator.alpha], start=start,
         tol=estimator.tol, max_iter=estimator.max_iter, solver=solver,
-        solver_verbose=estimator.verbose))
+        solver_verbose=estimator.verbose, coupling=coupling))
     return result
 
 

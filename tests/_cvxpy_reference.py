@@ -39,6 +39,9 @@ The penalty, with ``r`` = ``l1_ratio``, ``s`` = ``l1_share``, ``f`` the
 * ``trace``: ``r ||W||_* + (1-r)/2 ||W||_F^2`` (no factors, no positivity).
 
 ``positive=True`` adds the constraint ``W >= 0`` (intercepts stay free).
+
+``graph=(A, graph_alpha)`` adds the task-graph term, written pair by pair:
+``graph_alpha / 2 * sum_{s,t} A_st ||w_s - w_t||^2`` (ordered pairs).
 """
 import warnings
 
@@ -83,6 +86,29 @@ def split_alpha(penalty, alpha, l1_ratio):
 def sample_weights(tasks, omega):
     """``v_i = omega_t s_i / n_t`` of each task (a list of arrays)."""
     return [omega[t] * st / st.sum() for t, (_, _, st) in enumerate(tasks)]
+
+
+# ------------------------------------------------------------ task graph
+def graph_value(W, graph):
+    """``graph_alpha / 2 * sum_{s,t} A_st ||w_s - w_t||^2`` (0 without)."""
+    if graph is None:
+        return 0.0
+    A, strength = graph
+    T = W.shape[1]
+    return 0.5 * strength * sum(A[s, t] * np.sum((W[:, s] - W[:, t]) ** 2)
+                                for s in range(T) for t in range(T))
+
+
+def graph_gradient(W, graph):
+    """Its gradient: ``2 graph_alpha sum_s A_ts (w_t - w_s)`` in column t."""
+    G = np.zeros_like(W)
+    if graph is None:
+        return G
+    A, strength = graph
+    for t in range(W.shape[1]):
+        for s in range(W.shape[1]):
+            G[:, t] += 2.0 * strength * A[t, s] * (W[:, t] - W[:, s])
+    return G
 
 
 # ------------------------------------------------------------ losses (numpy)
@@ -133,7 +159,7 @@ def penalty_value(W, *, penalty, l1_ratio=1.0, l1_share=0.5,
 
 def objective(tasks, W, b, *, loss, penalty, alpha, l1_ratio=1.0, l1_share=0.5,
               penalty_factor=None, positive=False, delta=1.0, fit_intercept=True,
-              task_weights=None):
+              task_weights=None, graph=None):
     """``P(W, b)`` written from the formulas; ``W`` (d, T), ``b`` (T,) (ignored
     when ``fit_intercept=False``).  ``+inf`` if ``positive`` and ``W`` has a
     negative entry."""
@@ -147,7 +173,7 @@ def objective(tasks, W, b, *, loss, penalty, alpha, l1_ratio=1.0, l1_share=0.5,
     fit = 0.0
     for t, ((Xt, yt, _), vt) in enumerate(zip(tasks, sample_weights(tasks, omega))):
         fit += vt @ loss_values(loss, yt, Xt @ W[:, t] + b[t], delta)
-    return fit + alpha * penalty_value(W, penalty=penalty, l1_ratio=l1_ratio,
+    return fit + graph_value(W, graph) + alpha * penalty_value(W, penalty=penalty, l1_ratio=l1_ratio,
                                        l1_share=l1_share,
                                        penalty_factor=penalty_factor)
 
@@ -155,7 +181,8 @@ def objective(tasks, W, b, *, loss, penalty, alpha, l1_ratio=1.0, l1_share=0.5,
 # ------------------------------------------------------------ cvxpy
 def solve_reference(tasks, *, loss, penalty, alpha, l1_ratio=1.0, l1_share=0.5,
                     penalty_factor=None, positive=False, delta=1.0,
-                    fit_intercept=True, task_weights=None, polish=True):
+                    fit_intercept=True, task_weights=None, polish=True,
+                    graph=None):
     """``(W (d, T), b (T,), objective)`` of the problem, solved by cvxpy.
 
     CLARABEL (interior point, second-order and exponential cones) at tight
@@ -198,6 +225,11 @@ def solve_reference(tasks, *, loss, penalty, alpha, l1_ratio=1.0, l1_share=0.5,
         if mu > 0:
             reg = reg + 0.5 * mu * cp.sum_squares(
                 cp.multiply(np.sqrt(f)[:, None], W))
+    if graph is not None:
+        A, strength = graph
+        reg = reg + 0.5 * strength * sum(
+            A[s, t] * cp.sum_squares(W[:, s] - W[:, t])
+            for s in range(T) for t in range(T) if A[s, t] > 0)
     problem = cp.Problem(cp.Minimize(fit + reg))
     tight = dict(tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12,
                  tol_ktratio=1e-10, max_iter=500)
@@ -214,7 +246,7 @@ def solve_reference(tasks, *, loss, penalty, alpha, l1_ratio=1.0, l1_share=0.5,
     params = dict(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                   l1_share=l1_share, penalty_factor=penalty_factor,
                   positive=positive, delta=delta, fit_intercept=fit_intercept,
-                  task_weights=task_weights)
+                  task_weights=task_weights, graph=graph)
     if polish:
         W_value, b_value = _polish(tasks, W_value, b_value, params)
     # the answer certifies itself: optimality conditions recomputed
@@ -258,6 +290,9 @@ def _polish(tasks, W, b, params, n_iter=5000):
     lip = max(curvature * np.linalg.norm(
         np.sqrt(vt)[:, None] * np.column_stack([Xt, np.ones(len(Xt))]), 2) ** 2
         for (Xt, _, _), vt in zip(tasks, sample_weights(tasks, omega)))
+    if params["graph"] is not None:  # 2 graph_alpha lambda_max(L) <= 4 ga deg
+        A, strength = params["graph"]
+        lip += 4.0 * strength * A.sum(axis=1).max()
     step = 1.0 / lip
     prox_kw = dict(penalty=params["penalty"], alpha=params["alpha"],
                    l1_ratio=params["l1_ratio"], l1_share=params["l1_share"],
@@ -268,6 +303,7 @@ def _polish(tasks, W, b, params, n_iter=5000):
     y, yb, k = x.copy(), xb.copy(), 1.0
     for _ in range(n_iter):
         G, g = data_gradient(tasks, y, yb, **grad_kw)
+        G = G + graph_gradient(y, params["graph"])
         x_new = _prox(y - step * G, step, **prox_kw)
         xb_new = yb - step * g if fit_b else yb
         dx, dxb = x_new - x, xb_new - xb
@@ -339,7 +375,8 @@ def _trace_residual(A, W, lam, zero_tol):
 
 def kkt_violation(tasks, W, b, *, loss, penalty, alpha, l1_ratio=1.0,
                   l1_share=0.5, penalty_factor=None, positive=False, delta=1.0,
-                  fit_intercept=True, task_weights=None, zero_tol=0.0):
+                  fit_intercept=True, task_weights=None, zero_tol=0.0,
+                  graph=None):
     """Largest violation of the optimality conditions at ``(W, b)``, relative
     to the largest absolute gradient of the data fit at ``(0, b)``.
 
@@ -363,6 +400,7 @@ def kkt_violation(tasks, W, b, *, loss, penalty, alpha, l1_ratio=1.0,
     kw = dict(loss=loss, delta=delta, fit_intercept=fit_intercept,
               task_weights=task_weights)
     G, g = data_gradient(tasks, W, b, **kw)
+    G = G + graph_gradient(W, graph)
     G0, _ = data_gradient(tasks, np.zeros_like(W), b, **kw)
     scale = np.abs(G0).max(initial=0.0)
     scale = scale if scale > 0 else 1.0  # X = 0: the data fit ignores W

@@ -1,0 +1,138 @@
+"""Smooth task-coupling terms ``g(W) = tr(W K W^T) / 2`` added to the data fit.
+
+``K`` is a symmetric positive semi-definite ``T x T`` matrix; the term couples
+the tasks' weights feature by feature (``g(W) = sum_j W_j K W_j^T / 2`` over
+the rows ``W_j`` of ``W``).  A task graph with adjacency ``A`` and strength
+``graph_alpha`` gives ``K = 2 graph_alpha L``, ``L = diag(A 1) - A``, so that
+
+.. math::
+
+    g(W) = \\text{graph\\_alpha}\\, \\mathrm{tr}(W L W^T)
+         = \\frac{\\text{graph\\_alpha}}{2} \\sum_{s, t} A_{st}\\,
+           \\|w_s - w_t\\|^2;
+
+a learned task covariance ``Omega`` gives ``K = beta Omega^{-1}``.
+
+Duality gap with a coupling term
+--------------------------------
+The primal is ``P(W, b) = F(X W + b) + g(W) + h(W)``.  For any ``Theta`` and
+``V``, Fenchel-Young on each of the three terms gives
+
+.. math::
+
+    P(W, b) \\ge D(\\Theta, V) = -F^*(-\\Theta) - g^*(-V) - h^*(X^T\\Theta + V).
+
+The dual point is the gradient map, ``Theta = -F'(XW + b)`` and ``V = -W K``,
+scaled by one factor ``c``: ``X^T Theta + V = -\\nabla_W (F + g)`` then plays
+the part of ``U`` in the data-fit's own gap, and ``g^*(c W K) = c^2 g(W)``
+because ``g^*(Z) = tr(Z K^+ Z^T) / 2`` on the range of ``K``, which the rows
+of ``W K`` lie in whatever ``W`` (a singular ``K``, as a graph Laplacian is,
+needs no special care).  The factor must be one for all tasks: scaling the
+columns of ``W K`` one by one would leave the range of ``K``.
+"""
+import numpy as np
+
+__all__ = ["TaskCoupling", "CoupledDatafit", "with_coupling"]
+
+
+class TaskCoupling:
+    """``g(W) = tr(W K W^T) / 2`` for a symmetric PSD ``K`` (T, T).
+
+    Parameters
+    ----------
+    K : ndarray of shape (n_tasks, n_tasks)
+        Symmetric positive semi-definite (checked by the builders of ``K``;
+        see :func:`mtlinear._task_graph.graph_coupling`).
+    """
+
+    def __init__(self, K):
+        self.K = np.ascontiguousarray(K, dtype=np.float64)
+        # the gradient W K is Lipschitz with constant lambda_max(K)
+        self.lipschitz = max(float(np.linalg.eigvalsh(self.K)[-1]), 0.0)
+
+    @property
+    def n_tasks(self):
+        return self.K.shape[0]
+
+    def value(self, W):
+        return 0.5 * float(np.vdot(W @ self.K, W))
+
+    def gradient(self, W):
+        return W @ self.K
+
+
+def with_coupling(datafit, coupling):
+    """``datafit`` plus the coupling term (``datafit`` itself when ``None``)."""
+    return datafit if coupling is None else CoupledDatafit(datafit, coupling)
+
+
+class CoupledDatafit:
+    """``F(W, b) + g(W)``: a data-fit (the datafit protocol of
+    :mod:`mtlinear._datafit`) plus a :class:`TaskCoupling`.
+
+    FISTA's affine state is the inner one's with ``W K`` appended (flat), so
+    that the gradient at the extrapolated point needs no product with ``K``
+    beyond the one of each new iterate.
+    """
+
+    def __init__(self, datafit, coupling):
+        self.inner = datafit
+        self.coupling = coupling
+        self.intercept_variable = datafit.intercept_variable
+        self.intercept_weight = datafit.intercept_weight
+        self.curvature_factor = datafit.curvature_factor  # g is quadratic
+        self.step_shrink = datafit.step_shrink
+
+    def step_bounds(self):
+        start, cap = self.inner.step_bounds()
+        top = self.coupling.lipschitz
+        return start + top, cap + top
+
+    # -- the affine state: (inner state, W K), flattened into one array
+    def affine_state(self, W, b):
+        inner = np.asarray(self.inner.affine_state(W, b))
+        self._inner_shape = inner.shape
+        return np.concatenate([inner.ravel(), self.coupling.gradient(W).ravel()])
+
+    def _split(self, S):
+        size = int(np.prod(self._inner_shape))
+        return (S[:size].reshape(self._inner_shape),
+                S[size:].reshape(-1, self.coupling.n_tasks))
+
+    def gradient_at_state(self, S):
+        inner, WK = self._split(S)
+        GW, gb, aux = self.inner.gradient_at_state(inner)
+        return GW + WK, gb, aux
+
+    def curvature(self, S_new, S, aux, dW):
+        inner_new, WK_new = self._split(S_new)
+        inner, WK = self._split(S)
+        return (self.inner.curvature(inner_new, inner, aux, dW)
+                + float(np.vdot(WK_new - WK, dW)))
+
+    def value(self, W, b):
+        return self.inner.value(W, b) + self.coupling.value(W)
+
+    def gradient(self, W, b):
+        GW, gb = self.inner.gradient(W, b)
+        return GW + self.coupling.gradient(W), gb
+
+    def initial_intercept(self):
+        return self.inner.initial_intercept()
+
+    def null_value(self):
+        """``P(0)``: the coupling term vanishes at ``W = 0``."""
+        return self.inner.null_value()
+
+    def duality_gap(self, W, b, penalty, state=None):
+        """``(primal, gap)`` with the dual point of the module docstring."""
+        inner_state = None if state is None else self._split(state)[0]
+        value, U, dual, _ = self.inner.dual_parts(W, b, inner_state)
+        g = self.coupling.value(W)
+        U = U - self.coupling.gradient(W)
+        c, conj = penalty.feasible_dual(U)
+        if np.ndim(c):  # one factor for all tasks (module docstring)
+            c = float(np.min(c))
+            conj = penalty.conjugate(c * U)
+        primal = value + g + penalty.value(W)
+        return primal, primal - (dual(c) - c * c * g - conj)

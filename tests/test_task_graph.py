@@ -1,0 +1,246 @@
+"""Task graphs (``task_graph``, ``graph_alpha``): against cvxpy, the
+optimality conditions and the shortcuts' closed forms, in both layouts."""
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, KFold
+
+from _cvxpy_reference import graph_value, kkt_violation, objective, solve_reference
+from _reference import shared_tasks, stacked_tasks
+from mtlinear import (MultiTaskClassifier, MultiTaskRegressor,
+                      MultiTaskRegressorCV)
+
+pytest.importorskip("cvxpy")
+
+TIGHT = dict(tol=1e-12, max_iter=200_000)
+
+
+def _shared(n=40, d=4, T=4, seed=0, classification=False):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    base = rng.standard_normal(d)
+    W = base[:, None] + 0.3 * rng.standard_normal((d, T))
+    Y = X @ W + 0.5 * rng.standard_normal((n, T)) + 1.0
+    if classification:
+        Y = (Y > np.median(Y, axis=0)).astype(int)
+    return X, Y
+
+
+def _stacked(T=4, d=3, seed=0, classification=False):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(8, 20, T)
+    labels = np.repeat([f"t{k}" for k in range(T)], sizes)
+    rng.shuffle(labels)
+    X = rng.standard_normal((len(labels), d))
+    W = rng.standard_normal(d)[:, None] + 0.3 * rng.standard_normal((d, T))
+    task = np.searchsorted(np.unique(labels), labels)
+    y = np.einsum("ij,ij->i", X, W.T[task]) + 0.3 * rng.standard_normal(len(X))
+    if classification:
+        y = (y > np.median(y)).astype(int)
+    frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(d)])
+    frame["task"] = labels
+    return frame, y, labels
+
+
+def _signed(tasks):
+    """``y`` in {-1, +1} per task, as the reference takes it."""
+    return [(Xt, np.where(yt == yt.max(), 1.0, -1.0), st) for Xt, yt, st in tasks]
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l21", "l2", "trace", "sparse_group"])
+@pytest.mark.parametrize("graph", ["mean", "chain"])
+def test_shared_squared_matches_cvxpy(penalty, graph):
+    X, Y = _shared(seed=1)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(X))
+    omega = np.array([1.0, 2.0, 0.5, 1.0])
+    model = MultiTaskRegressor(penalty=penalty, alpha=0.05, l1_ratio=0.8,
+                               task_graph=graph, graph_alpha=0.7,
+                               task_weights=omega, **TIGHT)
+    model.fit(X, Y, sample_weight=w)
+    Xc = X - np.average(X, axis=0, weights=w)  # centring = fitted intercepts
+    Yc = Y - np.average(Y, axis=0, weights=w)
+    W_ref, _, _ = solve_reference(shared_tasks(Xc, Yc, w), loss="squared",
+                                  penalty=penalty, alpha=0.05, l1_ratio=0.8,
+                                  task_weights=omega, fit_intercept=False,
+                                  graph=(model.task_graph_, 0.7))
+    scale = max(np.abs(W_ref).max(), 1.0)
+    np.testing.assert_allclose(model.coef_.T, W_ref, atol=1e-6 * scale)
+    assert model.task_graph_.shape == (4, 4)
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l21", "trace"])
+def test_stacked_logistic_matches_cvxpy(penalty):
+    frame, y, labels = _stacked(seed=2, classification=True)
+    A = np.array([[0, 1, 0, 2], [1, 0, 1, 0], [0, 1, 0, 0], [2, 0, 0, 0.]])
+    model = MultiTaskClassifier(penalty=penalty, alpha=0.02, task_col="task",
+                                task_graph=A, graph_alpha=0.3, **TIGHT)
+    model.fit(frame, y)
+    tasks = _signed(stacked_tasks(frame.drop(columns="task"), y, labels))
+    W_ref, b_ref, _ = solve_reference(tasks, loss="logistic", penalty=penalty,
+                                      alpha=0.02, graph=(A, 0.3))
+    scale = max(np.abs(W_ref).max(), 1.0)
+    np.testing.assert_allclose(model.coef_.T, W_ref, atol=1e-6 * scale)
+    np.testing.assert_allclose(model.intercept_, b_ref, atol=1e-6 * scale)
+
+
+def test_stacked_squared_with_penalty_factors_is_optimal():
+    frame, y, labels = _stacked(seed=3)
+    pairs = {("t0", "t1"): 1.0, ("t2", "t3"): 0.5}
+    factor = np.array([0.1, 1.0, 2.0])
+    model = MultiTaskRegressor(penalty="l21", alpha=0.05, task_col="task",
+                               penalty_factor=factor, task_graph=pairs,
+                               graph_alpha=1.0, fit_intercept=False, **TIGHT)
+    model.fit(frame, y)
+    tasks = stacked_tasks(frame.drop(columns="task"), y, labels)
+    A = model.task_graph_
+    assert A[0, 1] == A[1, 0] == 1.0 and A[2, 3] == 0.5 and A[0, 2] == 0.0
+    violation = kkt_violation(tasks, model.coef_.T, None, loss="squared",
+                              penalty="l21", alpha=0.05, penalty_factor=factor,
+                              fit_intercept=False, graph=(A, 1.0))
+    assert violation < 1e-7
+    with pytest.raises(ValueError, match="small positive factor"):
+        clone(model).set_params(penalty_factor=[0.0, 1.0, 1.0]).fit(frame, y)
+
+
+def test_wide_design_trace_row_space_route():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((12, 30))
+    Y = X[:, :3] @ rng.standard_normal((3, 3)) + 0.1 * rng.standard_normal((12, 3))
+    model = MultiTaskRegressor(penalty="trace", alpha=0.1, task_graph="mean",
+                               graph_alpha=0.5, fit_intercept=False, **TIGHT)
+    model.fit(X, Y)
+    W_ref, _, _ = solve_reference(shared_tasks(X, Y), loss="squared",
+                                  penalty="trace", alpha=0.1,
+                                  fit_intercept=False,
+                                  graph=(model.task_graph_, 0.5))
+    np.testing.assert_allclose(model.coef_.T, W_ref,
+                               atol=1e-6 * np.abs(W_ref).max())
+
+
+def test_shortcut_terms_have_their_closed_forms():
+    rng = np.random.default_rng(5)
+    W = rng.standard_normal((3, 5))
+    X, Y = _shared(T=5, d=3)
+    for graph, closed in [
+            ("mean", np.sum((W - W.mean(axis=1, keepdims=True)) ** 2)),
+            ("chain", np.sum((W[:, 1:] - W[:, :-1]) ** 2))]:
+        model = MultiTaskRegressor(penalty="l2", alpha=0.1, task_graph=graph,
+                                   graph_alpha=2.0).fit(X, Y)
+        assert graph_value(W, (model.task_graph_, 2.0)) == pytest.approx(
+            2.0 * closed, rel=1e-12)
+
+
+def test_strong_mean_graph_fuses_the_tasks():
+    X, Y = _shared(seed=6)
+    weak = MultiTaskRegressor(penalty="l2", alpha=1e-3, task_graph="mean",
+                              graph_alpha=1e-6).fit(X, Y)
+    strong = clone(weak).set_params(graph_alpha=1e4).fit(X, Y)
+    spread = lambda m: np.ptp(m.coef_, axis=0).max()  # noqa: E731
+    assert spread(strong) < 1e-3 * spread(weak)
+    # fused: one weight vector for every task, the pooled ridge fit
+    pooled = MultiTaskRegressor(penalty="l2", alpha=1e-3 / 4).fit(
+        np.tile(X, (4, 1)), (Y - Y.mean(axis=0)).T.ravel())
+    np.testing.assert_allclose(strong.coef_.mean(axis=0), pooled.coef_[0],
+                               atol=1e-3)
+
+
+def test_graph_labels_and_orders():
+    frame, y, labels = _stacked(seed=7)
+    names = np.unique(labels)
+    A = np.zeros((4, 4))
+    A[0, 3] = A[3, 0] = 1.0
+    A[1, 2] = A[2, 1] = 2.0
+    by_array = MultiTaskRegressor(alpha=0.05, task_col="task", task_graph=A,
+                                  **TIGHT).fit(frame, y)
+    order = [3, 1, 0, 2]
+    table = pd.DataFrame(A[np.ix_(order, order)], index=names[order],
+                         columns=names[order])
+    by_frame = clone(by_array).set_params(task_graph=table).fit(frame, y)
+    by_dict = clone(by_array).set_params(task_graph={
+        ("t0", "t3"): 1.0, ("t2", "t1"): 2.0}).fit(frame, y)
+    for other in (by_frame, by_dict):
+        np.testing.assert_array_equal(other.task_graph_, A)
+        np.testing.assert_allclose(other.coef_, by_array.coef_, atol=1e-10)
+
+
+def test_missing_targets_match_the_stacked_layout():
+    X, Y = _shared(n=50, seed=8)
+    Y = Y.astype(float)
+    Y[np.random.default_rng(8).random(Y.shape) < 0.3] = np.nan
+    masked = MultiTaskRegressor(penalty="l21", alpha=0.05, task_graph="chain",
+                                **TIGHT).fit(X, Y)
+    rows, cols = np.nonzero(~np.isnan(Y))
+    stacked = MultiTaskRegressor(penalty="l21", alpha=0.05, task_col=-1,
+                                 task_graph="chain", **TIGHT).fit(
+        np.column_stack([X[rows], cols]), Y[rows, cols])
+    np.testing.assert_allclose(masked.coef_, stacked.coef_, atol=1e-7)
+    np.testing.assert_allclose(masked.intercept_, stacked.intercept_, atol=1e-7)
+
+
+def test_graph_alpha_is_searched():
+    X, Y = _shared(seed=9)
+    grid = [0.0, 0.1, 10.0]
+    cv = MultiTaskRegressorCV(penalty="l21", alphas=5, task_graph="mean",
+                              graph_alpha=grid, cv=KFold(3)).fit(X, Y)
+    assert cv.graph_alpha_ in grid
+    assert cv.score_path_.shape == (3, 5, 3) and cv.alphas_.shape == (3, 5)
+    refit = MultiTaskRegressor(penalty="l21", alpha=cv.alpha_,
+                               task_graph="mean", graph_alpha=cv.graph_alpha_,
+                               tol=cv.tol).fit(X, Y)
+    np.testing.assert_allclose(cv.coef_, refit.coef_, atol=1e-6)
+    search = GridSearchCV(MultiTaskRegressor(alpha=0.05, task_graph="mean"),
+                          {"graph_alpha": grid}, cv=KFold(3)).fit(X, Y)
+    assert search.best_params_["graph_alpha"] in grid
+
+
+def test_no_graph_changes_nothing_and_zero_strength_is_no_graph():
+    X, Y = _shared(seed=10)
+    plain = MultiTaskRegressor(alpha=0.05, **TIGHT).fit(X, Y)
+    zero = MultiTaskRegressor(alpha=0.05, task_graph="chain", graph_alpha=0.0,
+                              **TIGHT).fit(X, Y)
+    np.testing.assert_allclose(zero.coef_, plain.coef_, atol=1e-9)
+    assert not hasattr(plain, "task_graph_") and hasattr(zero, "task_graph_")
+
+
+@pytest.mark.parametrize("graph, message", [
+    ("ring", "task_graph"),
+    (np.ones((3, 3)), r"shape \(3, 3\)"),
+    (np.array([[0, 1, 0, 0], [2, 0, 0, 0], [0] * 4, [0] * 4]), "symmetric"),
+    (-np.ones((4, 4)), "non-negative"),
+    ({(0, 9): 1.0}, "task 9"),
+    ({0: 1.0}, "pairs"),
+])
+def test_bad_graphs_are_clear_errors_and_keep_the_fit(graph, message):
+    X, Y = _shared(seed=11)
+    model = MultiTaskRegressor(alpha=0.05).fit(X, Y)
+    coef = model.coef_.copy()
+    with pytest.raises(ValueError, match=message):
+        model.set_params(task_graph=graph).fit(X, Y)
+    np.testing.assert_array_equal(model.coef_, coef)
+    assert not hasattr(model, "task_graph_")
+
+
+def test_graph_needs_a_penalty_and_a_coupling_solver():
+    X, Y = _shared(seed=12)
+    with pytest.raises(ValueError, match="alpha > 0"):
+        MultiTaskRegressor(alpha=0.0, task_graph="mean").fit(X, Y)
+    with pytest.raises(ValueError, match="task-coupling"):
+        MultiTaskRegressor(alpha=0.1, task_graph="mean", solver="bcd").fit(X, Y)
+
+
+def test_reported_gap_bounds_the_suboptimality():
+    X, Y = _shared(seed=13, classification=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MultiTaskClassifier(penalty="l1", alpha=0.01, task_graph="mean",
+                                    graph_alpha=0.5, tol=1e-3).fit(X, Y)
+    tasks = _signed(shared_tasks(X, Y))
+    graph = (model.task_graph_, 0.5)
+    _, _, best = solve_reference(tasks, loss="logistic", penalty="l1",
+                                 alpha=0.01, graph=graph)
+    value = objective(tasks, model.coef_.T, model.intercept_, loss="logistic",
+                      penalty="l1", alpha=0.01, graph=graph)
+    assert 0 <= value - best <= model.dual_gap_ * (1 + 1e-9) + 1e-12
