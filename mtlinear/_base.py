@@ -278,16 +278,24 @@ class MultiTaskLinearModel(BaseEstimator):
             if self.warm_start and coef is not None \
                     and coef.shape == (problem.n_tasks, n_features):
                 W0, b0 = problem.solver_start(coef.T, fitted["intercept_"])
-            _, result = next(path_on_problem(
-                problem, loss, penalty, [self._alpha_of(*data)], start=(W0, b0),
-                tol=self.tol, max_iter=self.max_iter, solver=self.solver,
-                solver_verbose=self.verbose, coupling=coupling))
+            result = self._solve_at(problem, loss, penalty,
+                                    self._alpha_of(*data), (W0, b0), coupling)
         except BaseException:  # leave the model as it was
             self._restore_fitted_state(fitted)
             raise
         self._warn_if_unconverged(result)
         self._set_solution(problem, result, graph)
         return self
+
+    def _solve_at(self, problem, loss, penalty, alpha, start, coupling):
+        """The solve of ``fit`` (a path of one ``alpha``) with the task
+        graph's ``coupling`` (or ``None``); models that learn a coupling
+        alternate around it."""
+        _, result = next(path_on_problem(
+            problem, loss, penalty, [alpha], start=start, tol=self.tol,
+            max_iter=self.max_iter, solver=self.solver,
+            solver_verbose=self.verbose, coupling=coupling))
+        return result
 
     def _fitted_state(self):
         """The fitted attributes (everything but the parameters), to restore

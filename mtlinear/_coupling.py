@@ -29,6 +29,12 @@ because ``g^*(Z) = tr(Z K^+ Z^T) / 2`` on the range of ``K``, which the rows
 of ``W K`` lie in whatever ``W`` (a singular ``K``, as a graph Laplacian is,
 needs no special care).  The factor must be one for all tasks: scaling the
 columns of ``W K`` one by one would leave the range of ``K``.
+
+Without a penalty (``h = 0``, ``h*`` the indicator of ``{0}``) the dual needs
+``V = -X^T Theta`` exactly; when ``K`` is invertible ``g^*`` is finite
+everywhere, ``g^*(U) = tr(U K^{-1} U^T) / 2``, and that point certifies the
+solve (a task covariance, a cluster term).  A singular ``K`` (a graph)
+without a penalty has no such certificate: the solvers refuse it.
 """
 import numpy as np
 
@@ -47,8 +53,13 @@ class TaskCoupling:
 
     def __init__(self, K):
         self.K = np.ascontiguousarray(K, dtype=np.float64)
+        spectrum, basis = np.linalg.eigh(self.K)
         # the gradient W K is Lipschitz with constant lambda_max(K)
-        self.lipschitz = max(float(np.linalg.eigvalsh(self.K)[-1]), 0.0)
+        self.lipschitz = max(float(spectrum[-1]), 0.0)
+        self.invertible = bool(spectrum[0] > 1e-12 * max(spectrum[-1], 0.0)
+                               and spectrum[0] > 0)
+        self._inverse = ((basis / spectrum) @ basis.T if self.invertible
+                         else None)
 
     @property
     def n_tasks(self):
@@ -59,6 +70,10 @@ class TaskCoupling:
 
     def gradient(self, W):
         return W @ self.K
+
+    def conjugate(self, U):
+        """``g*(U) = tr(U K^{-1} U^T) / 2`` (``K`` invertible)."""
+        return 0.5 * float(np.vdot(U @ self._inverse, U))
 
 
 def with_coupling(datafit, coupling):
@@ -129,6 +144,9 @@ class CoupledDatafit:
         inner_state = None if state is None else self._split(state)[0]
         value, U, dual, _ = self.inner.dual_parts(W, b, inner_state)
         g = self.coupling.value(W)
+        if penalty.alpha == 0:  # V = -X^T Theta (module docstring)
+            primal = value + g
+            return primal, primal - (dual(1.0) - self.coupling.conjugate(U))
         U = U - self.coupling.gradient(W)
         c, conj = penalty.feasible_dual(U)
         if np.ndim(c):  # one factor for all tasks (module docstring)

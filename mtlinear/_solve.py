@@ -130,11 +130,11 @@ def register_solver(solver):
 
 def choose_solver(problem, loss, penalty, solver="auto", coupling=None):
     """The :class:`Solver` for this problem (see the module docstring)."""
-    if coupling is not None and penalty.alpha == 0:
+    if coupling is not None and penalty.alpha == 0 and not coupling.invertible:
         raise ValueError(
-            "A task-coupling term (task_graph) needs alpha > 0: without a "
-            "penalty its duality gap has no certificate. Give alpha a small "
-            "positive value (with penalty='l2' for a graph-only model).")
+            "A task graph needs alpha > 0: without a penalty its duality gap "
+            "has no certificate. Give alpha a small positive value (with "
+            "penalty='l2' for a graph-only model).")
     if solver != "auto":
         try:
             chosen = SOLVERS[solver]

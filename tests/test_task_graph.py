@@ -244,3 +244,30 @@ def test_reported_gap_bounds_the_suboptimality():
     value = objective(tasks, model.coef_.T, model.intercept_, loss="logistic",
                       penalty="l1", alpha=0.01, graph=graph)
     assert 0 <= value - best <= model.dual_gap_ * (1 + 1e-9) + 1e-12
+
+
+def test_invertible_coupling_without_penalty_is_certified():
+    """A positive-definite ``K`` (a task covariance) needs no penalty: the
+    solve matches the normal equations ``X^T X W / n + W K = X^T Y / n``."""
+    from mtlinear._coupling import TaskCoupling
+    from mtlinear._solve import solve
+    from mtlinear._task_data import build_problem
+    from mtlinear.losses import make_loss
+    from mtlinear.penalties import make_penalty
+
+    rng = np.random.default_rng(14)
+    n, d, T = 30, 4, 3
+    X, Y = rng.standard_normal((n, d)), rng.standard_normal((n, T))
+    B = rng.standard_normal((T, T))
+    K = B @ B.T + 0.1 * np.eye(T)
+    problem = build_problem(X, Y, fit_intercept=False)
+    result = solve(problem, make_loss("squared"), make_penalty("l2", 0.0),
+                   tol=1e-12, max_iter=100_000, coupling=TaskCoupling(K))
+    system = np.kron(np.eye(T), X.T @ X / n) + np.kron(K, np.eye(d))
+    expected = np.linalg.solve(system, (X.T @ Y / n).T.ravel()).reshape(T, d).T
+    assert 0 <= result.gap <= result.tol_abs
+    # the gap bounds the distance to the optimum by strong convexity
+    mu = np.linalg.eigvalsh(system)[0]
+    error = np.linalg.norm(result.W - expected)
+    assert error <= np.sqrt(2 * result.gap / mu) + 1e-12
+    assert error < 1e-5
