@@ -123,8 +123,11 @@ class MultiTaskLinearModel(BaseEstimator):
         features = check_features(features, estimator_name=name)
         if reset:
             self.tasks_, task_index = encode_task_labels(labels)
-        else:
-            _, task_index = encode_task_labels(labels, known=self.tasks_)
+        else:  # a task not seen in fit: index T (see _task_models)
+            mean = getattr(self, "unseen_task", "error") == "mean"
+            _, task_index = encode_task_labels(
+                labels, known=self.tasks_,
+                unseen_index=len(self.tasks_) if mean else None)
         if features.shape[1] == 0:
             raise ValueError(f"{name}: X has only the task column; it needs at "
                              "least one feature column besides it.")
@@ -339,14 +342,24 @@ class MultiTaskLinearModel(BaseEstimator):
         X, task_index = self._validate_X(X, reset=False)
         if task_index is None:
             return np.asarray(X @ self.coef_.T) + self.intercept_
+        coef, intercept = self._task_models(task_index)
         if sp.issparse(X):  # O(nnz): never a dense (n, d) array of weights
             X = sp.csr_matrix(X)
             row = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
             z = np.bincount(row, minlength=X.shape[0], weights=(
-                X.data * self.coef_[task_index[row], X.indices]))
+                X.data * coef[task_index[row], X.indices]))
         else:
-            z = np.einsum("ij,ij->i", X, self.coef_[task_index])
-        return z + self.intercept_[task_index]
+            z = np.einsum("ij,ij->i", X, coef[task_index])
+        return z + intercept[task_index]
+
+    def _task_models(self, task_index):
+        """``(coef, intercept)`` indexed by ``task_index``: the fitted tasks'
+        and, at index ``T`` (a task not seen in fit, with
+        ``unseen_task="mean"``), the mean of the tasks' models."""
+        if task_index.size == 0 or task_index.max() < len(self.coef_):
+            return self.coef_, self.intercept_
+        return (np.vstack([self.coef_, self.coef_.mean(axis=0)]),
+                np.append(self.intercept_, self.intercept_.mean()))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

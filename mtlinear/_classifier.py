@@ -157,6 +157,9 @@ None, default=None
         ``graph_alpha / 2 * sum_{s,t} A_st ||w_s - w_t||^2``.
     graph_alpha : float >= 0, default=1.0
         Strength of the task graph.
+    unseen_task : {"error", "mean"}, default="error"
+        Prediction for a task not seen in fit (see
+        :class:`MultiTaskRegressor`).
     max_iter : int, default=5000
         Maximum number of iterations (Newton steps, or proximal-gradient
         iterations for FISTA).
@@ -221,14 +224,15 @@ None, default=None
         **MultiTaskLinearModel._parameter_constraints,
         "alpha": [None, Interval(Real, 0, None, closed="left")],
         "class_weight": [None, dict, StrOptions({"balanced"})],
+        "unseen_task": [StrOptions({"error", "mean"})],
     }
 
     def __init__(self, penalty="l21", alpha=None, l1_ratio=1.0, *,
                  l1_share=0.5, penalty_factor=None, positive=False,
                  fit_intercept=True, class_weight=None, task_col=None,
                  task_weights=None, task_graph=None, graph_alpha=1.0,
-                 max_iter=5000, tol=1e-4, warm_start=False, solver="auto",
-                 verbose=0):
+                 unseen_task="error", max_iter=5000, tol=1e-4,
+                 warm_start=False, solver="auto", verbose=0):
         super().__init__(penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          l1_share=l1_share, penalty_factor=penalty_factor,
                          positive=positive,
@@ -237,6 +241,7 @@ None, default=None
                          graph_alpha=graph_alpha, max_iter=max_iter, tol=tol,
                          warm_start=warm_start, solver=solver, verbose=verbose)
         self.class_weight = class_weight
+        self.unseen_task = unseen_task
 
     def fit(self, X, y, sample_weight=None):
         """Fit the model.

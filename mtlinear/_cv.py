@@ -360,7 +360,7 @@ _SHARED_DOC_PARAMETERS = """    penalty : str or list of str, default="l21"
         default (``KFold``, or ``StratifiedKFold`` for one binary task).
         Splitters and iterables of ``(train, test)`` indices are used as given;
         with ``task_col`` every training fold must contain every task.
-    fit_intercept, task_col, task_weights, task_graph
+    fit_intercept, task_col, task_weights, task_graph, unseen_task
         As for the estimator.
     graph_alpha : float or list of float, default=1.0
         Strength of ``task_graph``; a list is searched (``graph_alpha_``).
@@ -465,8 +465,9 @@ class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
                  l1_share=0.5, penalty_factor=None, positive=False,
                  loss="squared", delta=1.0, cv=None, scoring=None,
                  fit_intercept=True, task_col=None, task_weights=None,
-                 task_graph=None, graph_alpha=1.0, max_iter=5000, tol=1e-4,
-                 solver="auto", n_jobs=None, verbose=0):
+                 task_graph=None, graph_alpha=1.0, unseen_task="error",
+                 max_iter=5000, tol=1e-4, solver="auto", n_jobs=None,
+                 verbose=0):
         self.penalty = penalty
         self.l1_ratio = l1_ratio
         self.l1_share = l1_share
@@ -483,6 +484,7 @@ class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
         self.task_weights = task_weights
         self.task_graph = task_graph
         self.graph_alpha = graph_alpha
+        self.unseen_task = unseen_task
         self.max_iter = max_iter
         self.tol = tol
         self.solver = solver
@@ -565,8 +567,8 @@ class MultiTaskClassifierCV(MultiTaskCVMixin, MultiTaskClassifier):
                  l1_share=0.5, penalty_factor=None, positive=False, cv=None,
                  scoring=None, fit_intercept=True, class_weight=None,
                  task_col=None, task_weights=None, task_graph=None,
-                 graph_alpha=1.0, max_iter=5000, tol=1e-4, solver="auto",
-                 n_jobs=None, verbose=0):
+                 graph_alpha=1.0, unseen_task="error", max_iter=5000, tol=1e-4,
+                 solver="auto", n_jobs=None, verbose=0):
         self.penalty = penalty
         self.l1_ratio = l1_ratio
         self.l1_share = l1_share
@@ -582,6 +584,7 @@ class MultiTaskClassifierCV(MultiTaskCVMixin, MultiTaskClassifier):
         self.task_weights = task_weights
         self.task_graph = task_graph
         self.graph_alpha = graph_alpha
+        self.unseen_task = unseen_task
         self.max_iter = max_iter
         self.tol = tol
         self.solver = solver

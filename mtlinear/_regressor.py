@@ -5,7 +5,7 @@ from sklearn.metrics import r2_score
 
 from numbers import Real
 
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
 from ._base import PENALTY_TABLE, MultiTaskLinearModel
@@ -86,6 +86,13 @@ None, default=None
         alone); solved by FISTA.
     graph_alpha : float >= 0, default=1.0
         Strength of the task graph (ignored without ``task_graph``).
+    unseen_task : {"error", "mean"}, default="error"
+        Prediction for a row whose task label was not seen in fit (stacked
+        layout): an error, or the mean of the fitted tasks' models (weights
+        and intercepts averaged over the tasks), the natural guess for a new
+        task of a family whose models are pulled together (for instance by
+        ``task_graph="mean"``); holding whole tasks out (``GroupKFold``) then
+        measures how the model transfers to new tasks.
     max_iter : int, default=5000
         Maximum number of solver iterations (epochs of coordinate descent).
         With ``solver="auto"``, a coordinate descent that exhausts them
@@ -144,14 +151,16 @@ None, default=None
     _parameter_constraints = {
         **MultiTaskLinearModel._parameter_constraints,
         "loss": [str],
+        "unseen_task": [StrOptions({"error", "mean"})],
         "delta": [Interval(Real, 0, None, closed="neither")],
     }
 
     def __init__(self, penalty="l21", alpha=1.0, l1_ratio=1.0, *, l1_share=0.5,
                  penalty_factor=None, positive=False, loss="squared", delta=1.0,
                  fit_intercept=True, task_col=None, task_weights=None,
-                 task_graph=None, graph_alpha=1.0, max_iter=5000, tol=1e-4,
-                 warm_start=False, solver="auto", verbose=0):
+                 task_graph=None, graph_alpha=1.0, unseen_task="error",
+                 max_iter=5000, tol=1e-4, warm_start=False, solver="auto",
+                 verbose=0):
         super().__init__(penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
                          l1_share=l1_share, penalty_factor=penalty_factor,
                          positive=positive, fit_intercept=fit_intercept,
@@ -161,6 +170,7 @@ None, default=None
                          solver=solver, verbose=verbose)
         self.loss = loss
         self.delta = delta
+        self.unseen_task = unseen_task
 
     _missing_targets = True
 

@@ -201,10 +201,11 @@ def _normalize_labels(labels):
                      "use integers or strings.")
 
 
-def encode_task_labels(labels, known=None):
+def encode_task_labels(labels, known=None, unseen_index=None):
     """Return ``(tasks, index)``: sorted distinct labels and each row's position.
 
-    With ``known`` (the labels seen in fit), a label outside it is an error.
+    With ``known`` (the labels seen in fit), a label outside it is an error,
+    or gets ``unseen_index`` when given.
     """
     labels = _normalize_labels(labels)
     if known is None:
@@ -217,11 +218,15 @@ def encode_task_labels(labels, known=None):
     index = np.searchsorted(known, labels)
     index_ok = np.minimum(index, known.size - 1)
     unseen = (index >= known.size) | (known[index_ok] != labels)
+    if unseen_index is not None:
+        return known, np.where(unseen, unseen_index, index)
     if np.any(unseen):
         raise ValueError(f"Task labels {np.unique(labels[unseen])[:10].tolist()} "
                          "were not seen in fit; a model exists only for the "
                          f"tasks {known[:10].tolist()}"
-                         f"{'...' if known.size > 10 else ''}.")
+                         f"{'...' if known.size > 10 else ''}. Set "
+                         "unseen_task='mean' to predict them with the mean "
+                         "of the task models.")
     return known, index
 
 
