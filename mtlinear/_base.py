@@ -4,7 +4,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
@@ -12,6 +11,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
                                       validate_data)
 
+from ._adaptive import fit_task_weights
+from ._design import linear_predictor
 from ._missing import check_observed, has_missing, masked_problem
 from ._path import path_on_problem
 from ._task_graph import graph_coupling
@@ -65,6 +66,7 @@ class MultiTaskLinearModel(BaseEstimator):
     """
 
     _missing_targets = False  # NaN in the shared layout's y: not observed
+    _learns_task_weights = False  # task_weights="auto" (mtlinear._adaptive)
 
     # penalty and solver names are checked at fit time against the
     # registries, so that a penalty or solver registered later is accepted
@@ -77,7 +79,7 @@ class MultiTaskLinearModel(BaseEstimator):
         "positive": ["boolean"],
         "fit_intercept": ["boolean"],
         "task_col": [None, Integral, str],
-        "task_weights": [None, dict, "array-like"],
+        "task_weights": [None, dict, "array-like", StrOptions({"auto"})],
         "task_graph": [None, StrOptions({"mean", "chain"}), dict, "array-like",
                        "sparse matrix"],
         "graph_alpha": [Interval(Real, 0, None, closed="left")],
@@ -189,8 +191,20 @@ class MultiTaskLinearModel(BaseEstimator):
         self._check_samples_per_task(X.shape[0], task_index)
         sample_weight = self._validate_sample_weight(sample_weight, X)
         tasks = (np.arange(Y.shape[1]) if task_index is None else self.tasks_)
-        omega = check_task_weights(self.task_weights, tasks)
+        omega = check_task_weights(
+            None if self._auto_task_weights() else self.task_weights, tasks)
         return X, Y, task_index, sample_weight, omega
+
+    def _auto_task_weights(self):
+        """Whether the task weights are learned (``task_weights="auto"``)."""
+        if not (isinstance(self.task_weights, str) and self.task_weights == "auto"):
+            return False
+        if not (self._learns_task_weights and self._make_loss().quadratic):
+            raise ValueError(
+                f"task_weights='auto' (noise variances learned per task) is "
+                f"for MultiTaskRegressor with the squared loss; "
+                f"{type(self).__name__} needs the weights given (or None).")
+        return True
 
     def _build_problem(self, X, Y, task_index, sample_weight, omega):
         """The solver's :class:`~mtlinear._task_data.TaskProblem` of a fit."""
@@ -281,8 +295,15 @@ class MultiTaskLinearModel(BaseEstimator):
             if self.warm_start and coef is not None \
                     and coef.shape == (problem.n_tasks, n_features):
                 W0, b0 = problem.solver_start(coef.T, fitted["intercept_"])
-            result = self._solve_at(problem, loss, penalty,
-                                    self._alpha_of(*data), (W0, b0), coupling)
+            if self._auto_task_weights():
+                problem, result, self.task_weights_ = fit_task_weights(
+                    self, data, self._make_loss(), self._make_penalty(n_features),
+                    self._alpha_of(*data), (W0, b0), coupling, linear_predictor)
+            else:
+                vars(self).pop("task_weights_", None)
+                result = self._solve_at(problem, loss, penalty,
+                                        self._alpha_of(*data), (W0, b0),
+                                        coupling)
         except BaseException:  # leave the model as it was
             self._restore_fitted_state(fitted)
             raise
@@ -341,16 +362,9 @@ class MultiTaskLinearModel(BaseEstimator):
         check_is_fitted(self)
         X, task_index = self._validate_X(X, reset=False)
         if task_index is None:
-            return np.asarray(X @ self.coef_.T) + self.intercept_
+            return linear_predictor(X, self.coef_.T, self.intercept_, None)
         coef, intercept = self._task_models(task_index)
-        if sp.issparse(X):  # O(nnz): never a dense (n, d) array of weights
-            X = sp.csr_matrix(X)
-            row = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-            z = np.bincount(row, minlength=X.shape[0], weights=(
-                X.data * coef[task_index[row], X.indices]))
-        else:
-            z = np.einsum("ij,ij->i", X, coef[task_index])
-        return z + intercept[task_index]
+        return linear_predictor(X, coef.T, intercept, task_index)
 
     def _task_models(self, task_index):
         """``(coef, intercept)`` indexed by ``task_index``: the fitted tasks'

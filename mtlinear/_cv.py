@@ -15,7 +15,6 @@ from numbers import Integral, Real
 from types import SimpleNamespace
 
 import numpy as np
-import scipy.sparse as sp
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
@@ -26,6 +25,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._classifier import MultiTaskClassifier
 from ._dask import is_dask_collection
+from ._design import linear_predictor
 from ._path import (alpha_grid, alpha_max_of_problem, check_alphas,
                     path_on_problem, ridge_alpha_top, warn_unconverged)
 from ._progress import Progress
@@ -74,18 +74,6 @@ def _check_graph_alphas(graph_alpha):
     return values.tolist()
 
 
-def _linear_predictor(X, W, intercept, task_index):
-    """``x_i^T w_t + b_t``: (n, T) in the shared layout, (n,) stacked."""
-    if task_index is None:
-        return np.asarray(X @ W) + intercept
-    coef = W.T[task_index]
-    if sp.issparse(X):
-        z = np.asarray(sp.csr_matrix(X).multiply(coef).sum(axis=1)).ravel()
-    else:
-        z = np.einsum("ij,ij->i", X, coef)
-    return z + intercept[task_index]
-
-
 def neg_mean_squared_error(Z, Y, sample_weight):
     """Minus the (weighted) mean squared error over rows, averaged over tasks
     (``NaN`` targets left out of their task's mean)."""
@@ -126,7 +114,7 @@ def _fold_path(estimator, data, train, test, grids, progress=None):
             W, intercept = problem.full_solution(result.W, result.b)
             converged[g, k] = result.converged
             if data.scorer is None:
-                Z = _linear_predictor(X_test, W, intercept, ti_test)
+                Z = linear_predictor(X_test, W, intercept, ti_test)
                 scores[g, k] = estimator._default_score(Z, data.Y[test], sw_test)
             else:
                 model = estimator._scoring_model(penalty, l1_ratio, graph_alpha,
@@ -169,6 +157,7 @@ class MultiTaskCVMixin:
     }
 
     _estimator_class = None
+    _learns_task_weights = False  # the folds would each learn their own
 
     def fit(self, X, y, sample_weight=None):
         """Choose the hyper-parameters by cross-validation, then refit.

@@ -77,6 +77,23 @@ def _stacked_csr_rmatvec(data, indices, indptr, r, task_ptr, d):
 
 
 # ------------------------------------------------------------ helpers
+def linear_predictor(X, W, intercept, task_index):
+    """``x_i^T w_t + b_t``: (n, T) in the shared layout (``task_index``
+    ``None``), (n,) stacked (row ``i`` with task ``task_index[i]``'s weights
+    ``W[:, t]``)."""
+    if task_index is None:
+        return np.asarray(X @ W) + intercept
+    coef = W.T
+    if sp.issparse(X):  # O(nnz): never a dense (n, d) array of weights
+        X = sp.csr_matrix(X)
+        row = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+        z = np.bincount(row, minlength=X.shape[0], weights=(
+            X.data * coef[task_index[row], X.indices]))
+    else:
+        z = np.einsum("ij,ij->i", X, coef[task_index])
+    return z + intercept[task_index]
+
+
 def weighted_mean_rows(X, w):
     """``sum_i w_i x_i / sum_i w_i`` for dense or sparse ``X``."""
     total = w.sum()

@@ -66,11 +66,14 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
         Otherwise the column of ``X`` holding each row's task label (an index,
         negative allowed, or a DataFrame column name); ``y`` is (n,).  The task
         column is not a feature: ``coef_`` has one column fewer than ``X``.
-    task_weights : None, dict or array-like of shape (T,), default=None
+    task_weights : None, "auto", dict or array-like of shape (T,), default=None
         ``omega_t``: a dict from task label (column index in the shared layout)
         to weight (missing tasks weigh 1), or an array in the order of the
         sorted labels.  ``task_weights = n_t`` gives MALSAR's scaling (one sum
-        over all samples).
+        over all samples).  ``"auto"`` (squared loss) learns inverse noise
+        variances ``1 / sigma_t^2`` by alternating minimization of the
+        Gaussian likelihood, reported in ``task_weights_`` (see the
+        objective page of the user guide).
     task_graph : {"mean", "chain"}, array-like of shape (T, T), dict or \
 None, default=None
         A graph of related tasks whose weights are pulled together: adds
@@ -122,6 +125,8 @@ None, default=None
         Sorted task labels (stacked layout only).
     task_graph_ : ndarray of shape (n_tasks, n_tasks)
         The task graph's adjacency ``A`` (with ``task_graph`` only).
+    task_weights_ : ndarray of shape (n_tasks,)
+        The learned task weights (with ``task_weights="auto"`` only).
     n_iter_ : int
     dual_gap_ : float
         Duality gap of the objective above at the solution (absolute).
@@ -173,6 +178,7 @@ None, default=None
         self.unseen_task = unseen_task
 
     _missing_targets = True
+    _learns_task_weights = True
 
     def score(self, X, y, sample_weight=None):
         """Coefficient of determination ``R^2``, averaged over tasks (the
