@@ -1,4 +1,5 @@
-"""School demonstration: independent ridge and lasso vs l21 and trace norm.
+"""School demonstration: independent ridge and lasso vs l21, trace norm and a
+mean-regularized task graph.
 
 Usage (from the repository root)::
 
@@ -20,7 +21,11 @@ R² of the validation rows.  The grid is
 ``alpha_max * geomspace(1, 1e-3)`` for l1, l21 and trace
 (:func:`mtlinear.alpha_max` on the scaled training part) and
 ``geomspace(10, 1e-2)`` times the mean feature variance for l2, three alphas
-per decade.  The model
+per decade.  The model ``mean`` (Evgeniou and Pontil's regularized multi-task
+learning: ``penalty="l2"`` plus ``task_graph="mean"``, each task pulled
+towards the mean task) searches ``graph_alpha`` too, in the units of the l2
+grid: 4 graph alphas from its top down 3 decades, times 7 alphas from a
+hundredth of its top down 6 decades.  The model
 is ``MultiTaskRegressor(task_col=-1, penalty=...)`` after a
 ``StandardScaler`` of every feature column (``--no-scale`` drops it).  The
 last School feature is a constant 1: with ``fit_intercept`` (one unpenalized
@@ -57,7 +62,14 @@ from mtlinear import MultiTaskRegressor, alpha_max, load_school
 from mtlinear.datasets import make_multitask_regression
 from mtlinear.model_selection import TaskStratifiedKFold
 
-PENALTIES = ("l2", "l1", "l21", "trace")
+# name -> MultiTaskRegressor parameters
+MODELS = {
+    "l2": dict(penalty="l2"),
+    "l1": dict(penalty="l1"),
+    "l21": dict(penalty="l21"),
+    "trace": dict(penalty="trace"),
+    "mean": dict(penalty="l2", task_graph="mean"),
+}
 GRID_SPAN = 1e-3     # smallest alpha / largest alpha on every grid
 L2_GRID_TOP = 1e1    # largest l2 alpha, in units of the mean feature variance
 
@@ -88,20 +100,21 @@ def nmse(y, pred, tasks):
     return np.average(ratios, weights=sizes)
 
 
-def make_pipeline(penalty, scale, task_weights):
+def make_pipeline(model, scale, task_weights):
     """Scaler on every feature column (the task column passes through, last)."""
     steps = []
     if scale:
         steps.append(("scale", ColumnTransformer(
             [("features", StandardScaler(), slice(0, -1))], remainder="passthrough")))
-    steps.append(("model", MultiTaskRegressor(task_col=-1, penalty=penalty,
-                                              task_weights=task_weights)))
+    steps.append(("model", MultiTaskRegressor(task_col=-1, task_weights=task_weights,
+                                              **MODELS[model])))
     return Pipeline(steps)
 
 
-def alpha_grid(pipe, X, y, n_alphas):
-    """Decreasing alphas: relative to ``alpha_max`` (l1, l21, trace) or to the
-    mean feature variance (l2), computed on the transformed training part."""
+def parameter_grid(pipe, X, y, n_alphas):
+    """The search grid: decreasing alphas relative to ``alpha_max`` (l1, l21,
+    trace) or to the mean feature variance (l2), computed on the transformed
+    training part; with a task graph, ``graph_alpha`` in the l2 units too."""
     Xt = pipe[:-1].fit_transform(X) if len(pipe) > 1 else X
     model = pipe[-1]
     if model.penalty == "l2":
@@ -109,7 +122,12 @@ def alpha_grid(pipe, X, y, n_alphas):
     else:
         top = alpha_max(Xt, y, penalty=model.penalty, task_col=-1,
                         task_weights=model.task_weights)
-    return top * np.geomspace(1.0, GRID_SPAN, n_alphas)
+    alphas = top * np.geomspace(1.0, GRID_SPAN, n_alphas)
+    if model.task_graph is None:
+        return {"model__alpha": alphas}
+    # pulled towards the mean task, the tasks need less ridge than alone
+    return {"model__alpha": top * np.geomspace(1e-2, 1e-2 * GRID_SPAN ** 2, 7),
+            "model__graph_alpha": top * np.geomspace(1.0, GRID_SPAN, 4)}
 
 
 def structure(coef, rtol=1e-8):
@@ -144,12 +162,13 @@ def task_weights_for(option, tasks):
     return sizes / sizes.mean()
 
 
-def run_split(X, y, tasks, penalty, args, split_seed, rng):
+def run_split(X, y, tasks, model, args, split_seed, rng):
     train, test = per_task_split(tasks, 0.25, rng)
-    pipe = make_pipeline(penalty, not args.no_scale,
+    pipe = make_pipeline(model, not args.no_scale,
                          task_weights_for(args.task_weights, tasks[train]))
-    alphas = alpha_grid(pipe, X[train], y[train], args.n_alphas)
-    search = GridSearchCV(pipe, {"model__alpha": alphas}, scoring="r2",
+    grid = parameter_grid(pipe, X[train], y[train], args.n_alphas)
+    alphas = grid["model__alpha"]
+    search = GridSearchCV(pipe, grid, scoring="r2",
                           cv=TaskStratifiedKFold(args.inner_folds, shuffle=True,
                                                  random_state=split_seed, task_col=-1),
                           n_jobs=args.n_jobs)
@@ -166,11 +185,14 @@ def run_split(X, y, tasks, penalty, args, split_seed, rng):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     pred = search.predict(X[test])
     best = int(np.flatnonzero(alphas == search.best_params_["model__alpha"])[0])
+    # a chosen value at an end of its grid (any searched parameter)
+    edge = any(int(np.flatnonzero(values == search.best_params_[name])[0])
+               in (0, len(values) - 1) for name, values in grid.items())
     rank, n_features = structure(search.best_estimator_[-1].coef_)
     return dict(ev=explained_variance(y[test], pred),
                 nmse=nmse(y[test], pred, tasks[test]),
                 alpha=alphas[best], alpha_rel=alphas[best] / alphas[0],
-                edge=best in (0, len(alphas) - 1),
+                edge=edge,
                 refit_time=search.refit_time_, search_time=search_time,
                 rank=rank, n_features=n_features, n_unconverged=n_unconverged)
 
@@ -186,8 +208,8 @@ def parse_args(argv):
                              "counted with 1)")
     parser.add_argument("--n-alphas", type=int, default=10)
     parser.add_argument("--inner-folds", type=int, default=5)
-    parser.add_argument("--penalties", nargs="+", choices=PENALTIES,
-                        default=list(PENALTIES))
+    parser.add_argument("--models", nargs="+", choices=list(MODELS),
+                        default=list(MODELS))
     parser.add_argument("--task-weights", choices=("mean", "size"), default="mean",
                         help="mean: each task's loss is a mean (package default); "
                              "size: task_weights = n_t (MALSAR's plain sum)")
@@ -202,15 +224,15 @@ def print_table(results, n_features):
     print("nMSE = sum_t m_t * MSE_t / var_t / sum_t m_t (m_t test rows of task t)")
     print("mean ± std over splits; alpha: median chosen (and / grid top); "
           "times: median refit on the training part, median search per split\n")
-    header = (f"{'penalty':8} {'expl. var. %':>14} {'nMSE':>15} {'alpha':>9} "
+    header = (f"{'model':8} {'expl. var. %':>14} {'nMSE':>15} {'alpha':>9} "
               f"{'/top':>8} {'edge':>5} {'refit s':>8} {'search s':>9} "
               f"{'rank W':>7} {'features':>9} {'unconv.':>8}")
     print(header)
     print("-" * len(header))
-    for penalty, runs in results.items():
+    for model, runs in results.items():
         col = {k: np.array([r[k] for r in runs]) for k in runs[0]}
         ev = 100 * col["ev"]
-        print(f"{penalty:8} {ev.mean():7.2f} ± {ev.std():4.2f} "
+        print(f"{model:8} {ev.mean():7.2f} ± {ev.std():4.2f} "
               f"{col['nmse'].mean():7.4f} ± {col['nmse'].std():.4f} "
               f"{np.median(col['alpha']):9.3g} {np.median(col['alpha_rel']):8.1e} "
               f"{int(col['edge'].sum()):5d} {np.median(col['refit_time']):8.3f} "
@@ -219,7 +241,7 @@ def print_table(results, n_features):
               f"{int(np.median(col['n_features'])):>4d}/{n_features} "
               f"{int(col['n_unconverged'].sum()):8d}")
     if "l2" in results and len(results) > 1:
-        # the penalties see the same splits: their differences are paired
+        # the models see the same splits: their differences are paired
         base = np.array([r["ev"] for r in results["l2"]])
         gains = [f"{p} {100 * d.mean():+.2f} ± {100 * d.std():.2f} "
                  f"({int(np.sum(d > 0))}/{len(d)} splits better)"
@@ -234,7 +256,7 @@ def print_table(results, n_features):
 
 
 def main(argv=None):
-    """Run the protocol; return ``{penalty: [per-split result dicts]}``."""
+    """Run the protocol; return ``{model: [per-split result dicts]}``."""
     args = parse_args(argv)
     X, y, description = load(args.path, args.seed)
     tasks = X[:, -1]
@@ -244,15 +266,15 @@ def main(argv=None):
           f"search over {args.n_alphas} alphas, features "
           f"{'not scaled' if args.no_scale else 'standardized'}, task weights: "
           f"{args.task_weights}", flush=True)
-    results = {p: [] for p in args.penalties}
+    results = {m: [] for m in args.models}
     start = time.perf_counter()
     for split in range(args.n_splits):
-        for penalty in args.penalties:
-            # the same outer split for every penalty
+        for model in args.models:
+            # the same outer split for every model
             rng = np.random.default_rng([args.seed, split])
-            res = run_split(X, y, tasks, penalty, args, args.seed + split, rng)
-            results[penalty].append(res)
-            print(f"split {split + 1}/{args.n_splits} {penalty:5}: "
+            res = run_split(X, y, tasks, model, args, args.seed + split, rng)
+            results[model].append(res)
+            print(f"split {split + 1}/{args.n_splits} {model:5}: "
                   f"expl. var. {100 * res['ev']:5.2f}%  nMSE {res['nmse']:.4f}  "
                   f"alpha {res['alpha']:.3g}{' (grid edge)' if res['edge'] else ''}  "
                   f"search {res['search_time']:.1f} s"

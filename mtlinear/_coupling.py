@@ -36,9 +36,11 @@ everywhere, ``g^*(U) = tr(U K^{-1} U^T) / 2``, and that point certifies the
 solve (a task covariance, a cluster term).  A singular ``K`` (a graph)
 without a penalty has no such certificate: the solvers refuse it.
 """
+from functools import cached_property
+
 import numpy as np
 
-__all__ = ["TaskCoupling", "CoupledDatafit", "with_coupling"]
+__all__ = ["TaskCoupling", "CoupledDatafit", "CoupledGramDatafit", "with_coupling"]
 
 
 class TaskCoupling:
@@ -53,13 +55,20 @@ class TaskCoupling:
 
     def __init__(self, K):
         self.K = np.ascontiguousarray(K, dtype=np.float64)
-        spectrum, basis = np.linalg.eigh(self.K)
-        # the gradient W K is Lipschitz with constant lambda_max(K)
-        self.lipschitz = max(float(spectrum[-1]), 0.0)
-        self.invertible = bool(spectrum[0] > 1e-12 * max(spectrum[-1], 0.0)
-                               and spectrum[0] > 0)
-        self._inverse = ((basis / spectrum) @ basis.T if self.invertible
-                         else None)
+        # a bound on lambda_max(K), the gradient W K's Lipschitz constant,
+        # without an eigendecomposition (Gershgorin's discs)
+        self.lipschitz = float(np.abs(self.K).sum(axis=1).max(initial=0.0))
+
+    @cached_property
+    def _spectrum(self):
+        return np.linalg.eigh(self.K)
+
+    @property
+    def invertible(self):
+        """Whether ``K`` is positive definite (to rounding)."""
+        spectrum = self._spectrum[0]
+        return bool(spectrum[0] > 1e-12 * max(spectrum[-1], 0.0)
+                    and spectrum[0] > 0)
 
     @property
     def n_tasks(self):
@@ -73,12 +82,18 @@ class TaskCoupling:
 
     def conjugate(self, U):
         """``g*(U) = tr(U K^{-1} U^T) / 2`` (``K`` invertible)."""
-        return 0.5 * float(np.vdot(U @ self._inverse, U))
+        spectrum, basis = self._spectrum
+        V = U @ basis
+        return 0.5 * float(np.sum(V * V / spectrum))
 
 
 def with_coupling(datafit, coupling):
     """``datafit`` plus the coupling term (``datafit`` itself when ``None``)."""
-    return datafit if coupling is None else CoupledDatafit(datafit, coupling)
+    if coupling is None:
+        return datafit
+    if hasattr(datafit, "kernel_statistics"):
+        return CoupledGramDatafit(datafit, coupling)
+    return CoupledDatafit(datafit, coupling)
 
 
 class CoupledDatafit:
@@ -108,6 +123,9 @@ class CoupledDatafit:
         inner = np.asarray(self.inner.affine_state(W, b))
         self._inner_shape = inner.shape
         return np.concatenate([inner.ravel(), self.coupling.gradient(W).ravel()])
+
+    def _inner_state(self, S, W):
+        return self._split(S)[0]
 
     def _split(self, S):
         size = int(np.prod(self._inner_shape))
@@ -141,7 +159,7 @@ class CoupledDatafit:
 
     def duality_gap(self, W, b, penalty, state=None):
         """``(primal, gap)`` with the dual point of the module docstring."""
-        inner_state = None if state is None else self._split(state)[0]
+        inner_state = None if state is None else self._inner_state(state, W)
         value, U, dual, _ = self.inner.dual_parts(W, b, inner_state)
         g = self.coupling.value(W)
         if penalty.alpha == 0:  # V = -X^T Theta (module docstring)
@@ -154,3 +172,29 @@ class CoupledDatafit:
             conj = penalty.conjugate(c * U)
         primal = value + g + penalty.value(W)
         return primal, primal - (dual(c) - c * c * g - conj)
+
+
+class CoupledGramDatafit(CoupledDatafit):
+    """:class:`CoupledDatafit` of sufficient statistics: the state is ``Q W +
+    W K`` (both terms are quadratic, the gradient is the state minus ``C``),
+    so FISTA's compiled steps take the coupling as one more matrix
+    (``coupling_matrix``)."""
+
+    def affine_state(self, W, b=None):
+        return self.inner.affine_state(W) + self.coupling.gradient(W)
+
+    def _inner_state(self, S, W):
+        return S - self.coupling.gradient(W)
+
+    def gradient_at_state(self, S):
+        return self.inner.gradient_at_state(S)
+
+    def curvature(self, S_new, S, aux, dW):
+        return self.inner.curvature(S_new, S, aux, dW)
+
+    def kernel_statistics(self):
+        return self.inner.kernel_statistics()
+
+    @property
+    def coupling_matrix(self):
+        return self.coupling.K

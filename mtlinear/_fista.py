@@ -159,11 +159,16 @@ def _compiled_steps(datafit, record, it, n_steps):
     """:func:`_steps` for sufficient statistics and a penalty with a compiled
     prox, in one call (:func:`_gram_steps`); returns how many were done."""
     Q, omega, C = datafit.kernel_statistics()
+    K = getattr(datafit, "coupling_matrix", _NO_COUPLING)
     arrays = [np.ascontiguousarray(A) for A in (C, it.W, it.Wy, it.S, it.Sy)]
     done, it.W, it.Wy, it.S, it.Sy, it.t, it.L = _gram_steps(
         np.ascontiguousarray(Q), omega, *arrays, it.t, it.L, it.L_floor,
-        it.L_cap, it.shrink, n_steps, record)
+        it.L_cap, it.shrink, n_steps, record, K)
     return done
+
+
+# the coupling matrix of a problem without one (mtlinear._coupling)
+_NO_COUPLING = np.zeros((0, 0))
 
 
 @njit(cache=True)
@@ -185,9 +190,10 @@ def _gram_product(Q, omega, W):
 
 @njit(cache=True)
 def _gram_steps(Q, omega, C, W, Wy, P, Py, t, L, L_floor, L_cap, shrink,
-                n_steps, p):
+                n_steps, p, K):
     """:func:`_steps` for sufficient statistics (``P = Q W`` the affine
-    state) and a compiled penalty (record ``p``), in one call: on small
+    state, plus ``W K`` with a task-coupling matrix ``K``, empty without)
+    and a compiled penalty (record ``p``), in one call: on small
     problems the Python of an iteration costs more than its arithmetic.
     Returns the steps done (fewer when the prox declined, see the trace
     norm's ``prox``) and
@@ -204,6 +210,8 @@ def _gram_steps(Q, omega, C, W, Wy, P, Py, t, L, L_floor, L_cap, shrink,
             if not ok:
                 return step, W, Wy, P, Py, t, L
             P_new = _gram_product(Q, omega, W_new)
+            if K.shape[0] > 0:
+                P_new += np.dot(W_new, K)
             sq = curv = direction = 0.0
             for j in range(d):
                 for k in range(T):
