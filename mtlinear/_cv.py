@@ -30,6 +30,7 @@ from ._path import (alpha_grid, alpha_max_of_problem, check_alphas,
                     path_on_problem, ridge_alpha_top, warn_unconverged)
 from ._progress import Progress
 from ._regressor import MultiTaskRegressor
+from .metrics import task_scorer
 from .model_selection import TaskStratifiedKFold
 from .penalties import Penalty, penalty_class
 
@@ -236,8 +237,10 @@ class MultiTaskCVMixin:
         X_raw, y_raw = X, y
         X, Y, task_index, sample_weight, omega = self._validate_fit_data(
             X, y, sample_weight)
-        scorer = None if self.scoring is None else check_scoring(
-            self, scoring=self.scoring)
+        # a scorer named: each task scored on its own rows, then averaged
+        scorer = (None if self.scoring is None
+                  else task_scorer(self.scoring) if isinstance(self.scoring, str)
+                  else check_scoring(self, scoring=self.scoring))
         # what every fold needs: validated arrays and settings (picklable)
         data = SimpleNamespace(
             X=X, Y=Y, task_index=task_index, sample_weight=sample_weight,
@@ -415,11 +418,13 @@ class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
     Parameters
     ----------
 %(parameters)s    scoring : str or callable, default=None
-        ``None``: the held-out mean squared error (``mse_path_``).  Otherwise
-        a scikit-learn scorer (name or callable), called on a
-        :class:`~mtlinear.MultiTaskRegressor` holding each alpha's weights;
-        ``GridSearchCV`` with the same folds, grid and scoring chooses the
-        same alpha.
+        ``None``: the held-out mean squared error (``mse_path_``).  A
+        scikit-learn scorer's name: that score of each task on its own
+        held-out rows, averaged over the tasks
+        (:func:`mtlinear.metrics.task_scorer`); a callable: called as given
+        on a :class:`~mtlinear.MultiTaskRegressor` holding each alpha's
+        weights.  ``GridSearchCV`` with the same folds, grid and scoring
+        (``task_scorer(name)`` for a name) chooses the same alpha.
 
     Attributes
     ----------
@@ -528,9 +533,12 @@ class MultiTaskClassifierCV(MultiTaskCVMixin, MultiTaskClassifier):
         As for :class:`~mtlinear.MultiTaskClassifier`; recomputed on each
         training fold.
     scoring : str or callable, default=None
-        ``None``: minus the held-out log-loss.  Otherwise a scikit-learn
-        scorer (name or callable), called on a
-        :class:`~mtlinear.MultiTaskClassifier` holding each alpha's weights.
+        ``None``: minus the held-out log-loss.  A scikit-learn scorer's
+        name: that score of each task on its own held-out rows, averaged
+        over the tasks (:func:`mtlinear.metrics.task_scorer`: ``"roc_auc"``
+        is then the mean per-task AUC, not one ranking of all tasks' rows); a
+        callable: called as given on a :class:`~mtlinear.MultiTaskClassifier`
+        holding each alpha's weights.
 
     Attributes
     ----------

@@ -4,6 +4,7 @@ import pytest
 from sklearn.linear_model import MultiTaskElasticNetCV, MultiTaskLassoCV
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 
+from mtlinear.metrics import task_scorer
 from mtlinear import (MultiTaskClassifier, MultiTaskClassifierCV,
                       MultiTaskRegressor, MultiTaskRegressorCV, stack_tasks)
 from mtlinear.model_selection import TaskStratifiedKFold
@@ -71,7 +72,8 @@ def test_same_choice_as_gridsearchcv_stacked(scoring):
     search = GridSearchCV(MultiTaskRegressor(task_col=-1, **TIGHT),
                           {"penalty": ["l21", "trace"], "alpha": alphas},
                           cv=splits, error_score="raise",
-                          scoring=scoring or "neg_mean_squared_error").fit(X, y)
+                          scoring=task_scorer(scoring) if scoring
+                          else "neg_mean_squared_error").fit(X, y)
     assert search.best_params_ == {"penalty": ours.penalty_, "alpha": ours.alpha_}
     # GridSearchCV's candidates: penalty varies fastest, alphas in given order
     grid_means = search.cv_results_["mean_test_score"].reshape(8, 2).T
@@ -98,7 +100,8 @@ def test_classifier_same_choice_as_gridsearchcv(scoring):
                                  tol=1e-7, max_iter=100000).fit(X, y)
     search = GridSearchCV(MultiTaskClassifier(tol=1e-7, max_iter=100000),
                           {"alpha": ours.alphas_}, cv=cv,
-                          scoring=scoring or "neg_log_loss").fit(X, y)
+                          scoring=task_scorer(scoring) if scoring
+                          else "neg_log_loss").fit(X, y)
     np.testing.assert_allclose(ours.score_path_.mean(axis=-1),
                                search.cv_results_["mean_test_score"], rtol=1e-4)
     assert ours.alpha_ == search.best_params_["alpha"]

@@ -1,0 +1,162 @@
+"""Scores task by task: scikit-learn's scorers applied to each task alone.
+
+scikit-learn's scorers see a multi-task model as one model.  In the shared
+layout ``y`` is (n, T), which its metrics read as multilabel or
+multi-output: ``"accuracy"`` becomes *subset* accuracy (every task right at
+once: 0.5 where each task is right 80% of the time), ``"neg_log_loss"``
+mixes the tasks' probabilities, ``"balanced_accuracy"`` and ``"f1"`` refuse.
+In the stacked layout (``task_col``) the rows of all tasks are scored
+together: ``"roc_auc"`` then ranks one task's scores against another's.
+
+:func:`task_scores` scores each task on its own rows (its column of ``y``,
+or its rows of the stacked layout) with the named scikit-learn scorer, and
+:func:`task_scorer` averages them: the score of a multi-task model that a
+user of per-task metrics expects, usable as ``scoring=`` anywhere
+(``GridSearchCV``, ``cross_val_score``).  The CV estimators use it for a
+scorer given by name.
+"""
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+from sklearn.metrics import check_scoring
+from sklearn.utils import _safe_indexing
+
+__all__ = ["task_scores", "task_scorer"]
+
+
+class _TaskView(BaseEstimator):
+    """One task of a fitted multi-task model, as a single-output model:
+    its column of the shared layout's outputs (rows of the stacked layout
+    are chosen by the caller)."""
+
+    def __init__(self, model, column):
+        self.model = model
+        self.column = column
+
+    def _pick(self, values):
+        if self.column is None:  # stacked layout or a 1-d y: as it is
+            return values
+        return values[self.column] if isinstance(values, list) \
+            else values[:, self.column]
+
+    def predict(self, X):
+        return self._pick(self.model.predict(X))
+
+    def decision_function(self, X):
+        return self._pick(self.model.decision_function(X))
+
+    def predict_proba(self, X):
+        return self._pick(self.model.predict_proba(X))
+
+    def predict_log_proba(self, X):
+        return self._pick(self.model.predict_log_proba(X))
+
+
+class _ClassifierTaskView(ClassifierMixin, _TaskView):
+    @property
+    def classes_(self):
+        return self._pick(list(self.model.classes_)) \
+            if self.column is not None else self.model.classes_
+
+
+class _RegressorTaskView(RegressorMixin, _TaskView):
+    pass
+
+
+def _tasks_of(model, X, y):
+    """``(label, column, rows)`` of every task: the shared layout's columns
+    (``rows`` all), or the stacked layout's row sets (``column`` None)."""
+    if getattr(model, "task_col", None) is None:
+        Y = np.asarray(y)
+        if Y.ndim == 1:
+            return [(0, None, slice(None))]
+        return [(t, t, slice(None)) for t in range(Y.shape[1])]
+    _, task_index = model._validate_X(X, reset=False)
+    labels = getattr(model, "tasks_", None)
+    return [(labels[t].item() if labels is not None and t < len(labels) else t,
+             None, np.flatnonzero(task_index == t))
+            for t in np.unique(task_index)]
+
+
+def task_scores(model, X, y, scoring, sample_weight=None):
+    """Each task's score under ``scoring``, on its own rows.
+
+    Parameters
+    ----------
+    model : fitted MultiTaskRegressor or MultiTaskClassifier (or their CV)
+    X, y
+        As for the model's ``score``: ``y`` of shape (n, T) in the shared
+        layout, (n,) with ``task_col``.
+    scoring : str or callable
+        A scikit-learn scorer name (``"roc_auc"``, ``"accuracy"``,
+        ``"neg_log_loss"``, ``"r2"``, ...) or a scorer
+        ``scoring(estimator, X, y)`` of one task.
+    sample_weight : array-like of shape (n,), optional
+
+    Returns
+    -------
+    dict
+        ``{task label: score}`` (column index in the shared layout).  A
+        score the task's rows leave undefined (``"roc_auc"`` on rows of a
+        single class) is ``nan``, with a warning.
+    """
+    scorer = check_scoring(model, scoring=scoring)
+    view_class = (_ClassifierTaskView if is_classifier(model)
+                  else _RegressorTaskView)
+    out, undefined = {}, []
+    for label, column, rows in _tasks_of(model, X, y):
+        view = view_class(model, column)
+        X_t = _safe_indexing(X, rows) if column is None else X
+        y_t = np.asarray(y)[rows] if column is None else np.asarray(y)[:, column]
+        kwargs = {} if sample_weight is None else {
+            "sample_weight": np.asarray(sample_weight)[rows]}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", UserWarning)
+                out[label] = float(scorer(view, X_t, y_t, **kwargs))
+        except (ValueError, UserWarning):  # undefined on these rows
+            out[label] = np.nan
+            undefined.append(label)
+    if undefined:
+        warnings.warn(f"The score is undefined on the rows of task(s) "
+                      f"{undefined[:10]} (for instance a single class for "
+                      "roc_auc); they are left out of the average.",
+                      UserWarning)
+    return out
+
+
+def task_scorer(scoring):
+    """A scorer averaging ``scoring`` over the tasks (see :func:`task_scores`).
+
+    Parameters
+    ----------
+    scoring : str or callable
+        A scikit-learn scorer name, or a single-task scorer.
+
+    Returns
+    -------
+    callable
+        ``scorer(model, X, y, sample_weight=None)``: the mean over tasks of
+        the per-task scores (tasks where it is undefined left out), for
+        ``GridSearchCV(scoring=...)`` and the like.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mtlinear import MultiTaskClassifier
+    >>> from mtlinear.metrics import task_scorer
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((100, 4))
+    >>> Y = (X[:, :2] + rng.standard_normal((100, 2)) > 0).astype(int)
+    >>> model = MultiTaskClassifier().fit(X, Y)
+    >>> bool(task_scorer("accuracy")(model, X, Y) == model.score(X, Y))
+    True
+    """
+    def scorer(model, X, y, sample_weight=None):
+        scores = list(task_scores(model, X, y, scoring, sample_weight).values())
+        return float(np.nanmean(scores)) if not np.all(np.isnan(scores)) \
+            else np.nan
+
+    scorer.__name__ = f"task_scorer({scoring!r})"
+    return scorer
