@@ -20,13 +20,15 @@ from .losses import LogisticLoss
 __all__ = ["MultiTaskClassifier"]
 
 
-def _has_missing(y):
+def _missing_mask(y):
+    """Where ``y`` holds no label: ``NaN`` (or ``None`` in an object array)."""
     if y.dtype.kind == "f":
-        return not np.all(np.isfinite(y))
+        return np.isnan(y)
     if y.dtype.kind == "O":
-        return any(v is None or (isinstance(v, Real) and v != v)
-                   for v in y.ravel())
-    return False
+        return np.frompyfunc(
+            lambda v: v is None or (isinstance(v, Real) and v != v), 1, 1)(
+            y).astype(bool)
+    return np.zeros(y.shape, dtype=bool)
 
 
 def _binary_classes(y, where):
@@ -52,7 +54,7 @@ def _binary_classes(y, where):
     return classes
 
 
-def _one_class_rows(model, X, Y, task_index, weights, one_class):
+def _one_class_rows(model, X, Y, task_index, weights, one_class, labels):
     """Add half a sample of the missing class to each task of ``one_class``
     (tasks whose training rows, weighted, hold a single class), at the task's
     weighted mean features and with half its mean sample weight.
@@ -63,9 +65,9 @@ def _one_class_rows(model, X, Y, task_index, weights, one_class):
     of one class: probability ``n / (n + 1/2)``), where the unsmoothed
     maximum-likelihood intercept is infinite.
     """
-    labels = [model.tasks_[t].item() for t in one_class[:10]]
+    named = [labels[t].item() for t in one_class[:10]]
     warnings.warn(
-        f"{type(model).__name__}: task(s) {labels} have training samples of a "
+        f"{type(model).__name__}: task(s) {named} have training samples of a "
         f"single class ({len(one_class)} in all); each is given half a sample "
         "of the other class at its mean features, so that its model predicts "
         "its smoothed base rate (a finite intercept).", UserWarning)
@@ -227,6 +229,8 @@ None, default=None
         "unseen_task": [StrOptions({"error", "mean"})],
     }
 
+    _missing_targets = True  # in a 2-d y: the stacked observed entries
+
     def __init__(self, penalty="l21", alpha=None, l1_ratio=1.0, *,
                  l1_share=0.5, penalty_factor=None, positive=False,
                  fit_intercept=True, class_weight=None, task_col=None,
@@ -290,16 +294,21 @@ None, default=None
 
     def _encode_targets(self, y, task_index):
         """Labels to ``{-1, +1}``; sets ``classes_``."""
-        if _has_missing(y):
-            raise ValueError("y contains NaN or missing labels; every sample "
-                             "needs a class label.")
+        missing = _missing_mask(y)
         if task_index is None and y.ndim == 2 and y.shape[1] > 1:
+            # NaN (or None) in a column: that task's label is not observed
             self._y_ndim = 2
-            classes = [_binary_classes(y[:, t], f" column {t}")
+            classes = [_binary_classes(y[~missing[:, t], t], f" column {t}")
                        for t in range(y.shape[1])]
             self.classes_ = classes
-            return np.column_stack([np.where(y[:, t] == c[1], 1.0, -1.0)
-                                    for t, c in enumerate(classes)])
+            return np.column_stack([
+                np.where(missing[:, t], np.nan,
+                         np.where(y[:, t] == c[1], 1.0, -1.0))
+                for t, c in enumerate(classes)])
+        if missing.any():
+            raise ValueError("y contains NaN or missing labels; every sample "
+                             "needs a class label (a missing label is "
+                             "allowed in a 2-d y of several tasks only).")
         y = y.reshape(-1)
         self._y_ndim = 1
         self.classes_ = _binary_classes(y, "")
@@ -313,13 +322,18 @@ None, default=None
         classes of every task keep a positive weight; in the stacked layout a
         task with one class gets its pseudo-sample (:func:`_one_class_rows`)."""
         s = np.ones(X.shape[0]) if s is None else s
+        labels = self.tasks_ if task_index is not None else np.arange(Y.shape[1])
+        if task_index is None and np.isnan(Y).any():
+            # missing labels: the observed entries in the stacked layout
+            task_index, rows = np.nonzero(~np.isnan(Y).T)  # grouped by task
+            X, Y, s = X[rows], Y[rows, task_index], s[rows]
         if task_index is None:  # one column of Y per task
             T = Y.shape[1]
             tasks = [(f" (column {t})" if T > 1 else "", slice(None), t)
                      for t in range(T)]
         else:
             tasks = [(f" (task {label.item()!r})", task_index == t, 0)
-                     for t, label in enumerate(self.tasks_)]
+                     for t, label in enumerate(labels)]
         weights = np.empty(Y.shape)
         one_class = []
         for t, (name, rows, col) in enumerate(tasks):
@@ -353,7 +367,7 @@ None, default=None
         if Y.ndim == 1:
             if one_class:
                 return _one_class_rows(self, X, Y, task_index, weights,
-                                       one_class)
+                                       one_class, labels)
             return X, Y, task_index, weights
         if np.all(weights == weights[:, :1]):  # one weight per sample
             return X, Y, None, weights[:, 0]
@@ -412,7 +426,8 @@ None, default=None
                                 for t in range(Z.shape[1])])
 
     def score(self, X, y, sample_weight=None):
-        """Mean accuracy (per-task accuracies averaged for a 2-d ``y``).
+        """Mean accuracy (per-task accuracies averaged for a 2-d ``y``; a
+        missing label, ``NaN`` or ``None``, is left out of its task's).
 
         Parameters
         ----------
@@ -430,9 +445,12 @@ None, default=None
         if pred.ndim == 1:
             return accuracy_score(y.reshape(-1), pred, sample_weight=sample_weight)
         y = y.reshape(pred.shape)
-        return float(np.mean([accuracy_score(y[:, t], pred[:, t],
-                                             sample_weight=sample_weight)
-                              for t in range(pred.shape[1])]))
+        observed = ~_missing_mask(y)  # a missing label is left out
+        s = None if sample_weight is None else np.asarray(sample_weight, float)
+        return float(np.mean([
+            accuracy_score(y[rows, t], pred[rows, t],
+                           sample_weight=None if s is None else s[rows])
+            for t, rows in enumerate(observed.T)]))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
+from scipy.special import xlogy
 from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring, get_scorer_names
@@ -75,14 +76,30 @@ def _check_graph_alphas(graph_alpha):
     return values.tolist()
 
 
-def neg_mean_squared_error(Z, Y, sample_weight):
-    """Minus the (weighted) mean squared error over rows, averaged over tasks
-    (``NaN`` targets left out of their task's mean)."""
+def neg_mean_of(values, Y, sample_weight):
+    """Minus the (weighted) mean of ``values`` over rows, averaged over
+    tasks, leaving out the entries whose target ``Y`` is ``NaN``."""
     observed = ~np.isnan(Y)
     s = np.ones(Y.shape[0]) if sample_weight is None else sample_weight
     s = s.reshape(-1, *([1] * (Y.ndim - 1))) * observed
-    squares = np.where(observed, Z - Y, 0.0) ** 2
-    return -float(np.mean((s * squares).sum(axis=0) / s.sum(axis=0)))
+    values = np.where(observed, values, 0.0)
+    return -float(np.mean((s * values).sum(axis=0) / s.sum(axis=0)))
+
+
+def neg_mean_squared_error(Z, Y, sample_weight):
+    """Minus the (weighted) mean squared error over rows, averaged over tasks
+    (``NaN`` targets left out of their task's mean)."""
+    return neg_mean_of((Z - np.nan_to_num(Y)) ** 2, Y, sample_weight)
+
+
+def neg_mean_poisson_deviance(Z, Y, sample_weight):
+    """Minus the (weighted) mean Poisson deviance ``2 (y log(y / mu) - y +
+    mu)`` of the means ``mu = exp(Z)``, as :func:`neg_mean_squared_error`:
+    scikit-learn's ``mean_poisson_deviance``, computed from the linear
+    predictor ``Z = log mu`` (no logarithm of an underflowed mean)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        deviance = 2.0 * (xlogy(Y, Y) - Y * Z - Y + np.exp(Z))
+    return neg_mean_of(deviance, Y, sample_weight)
 
 
 def _fold_path(estimator, data, train, test, grids, progress=None):
@@ -271,6 +288,8 @@ class MultiTaskCVMixin:
         cv = 5 if self.cv is None else self.cv
         if data.task_index is None:
             y = data.Y[:, 0] if data.Y.shape[1] == 1 else data.Y
+            if np.isnan(y).any():  # missing targets: nothing to stratify on
+                y = None
             splits = list(check_cv(cv, y, classifier=is_classifier(self))
                           .split(data.X, y))
         else:
@@ -413,12 +432,22 @@ class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
     The default score is the mean squared error of the held-out rows
     (weighted by ``sample_weight``; in the shared layout averaged over the
     tasks), as in scikit-learn's ``MultiTaskLassoCV``: with the same alphas
-    and folds, ``mse_path_`` and ``alpha_`` are the same.
+    and folds, ``mse_path_`` and ``alpha_`` are the same.  With
+    ``loss="poisson"`` it is the mean Poisson deviance of the held-out rows
+    (scikit-learn's ``mean_poisson_deviance`` of the predicted means), in
+    the same way.
 
     Parameters
     ----------
-%(parameters)s    scoring : str or callable, default=None
-        ``None``: the held-out mean squared error (``mse_path_``).  A
+%(parameters)s    loss : {"squared", "huber", "poisson"}, default="squared"
+    delta : float > 0, default=1.0
+        As for :class:`~mtlinear.MultiTaskRegressor`.  With ``"poisson"`` a
+        training fold whose targets of a task are all zero is an error (the
+        task's intercept would be ``-inf``).
+    scoring : str or callable, default=None
+        ``None``: the held-out mean squared error (``mse_path_``), or with
+        ``loss="poisson"`` the mean Poisson deviance (minus ``score_path_``;
+        no ``mse_path_``).  A
         scikit-learn scorer's name: that score of each task on its own
         held-out rows, averaged over the tasks
         (:func:`mtlinear.metrics.task_scorer`); a callable: called as given
@@ -429,8 +458,8 @@ class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
     Attributes
     ----------
 %(attributes)s    mse_path_ : ndarray, shape of ``score_path_``
-        Held-out mean squared errors (only with ``scoring=None``):
-        ``-score_path_``.
+        Held-out mean squared errors (only with ``scoring=None``, and not
+        with ``loss="poisson"``): ``-score_path_``.
 
     See Also
     --------
@@ -453,7 +482,13 @@ class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
 
     _parameter_constraints = MultiTaskCVMixin._cv_constraints(MultiTaskRegressor)
     _estimator_class = MultiTaskRegressor
-    _default_score = staticmethod(neg_mean_squared_error)
+
+    def _default_score(self, Z, Y, sample_weight):
+        """Minus the held-out mean squared error, or mean Poisson deviance
+        with ``loss="poisson"`` (higher is better)."""
+        if self._make_loss().name == "poisson":
+            return neg_mean_poisson_deviance(Z, Y, sample_weight)
+        return neg_mean_squared_error(Z, Y, sample_weight)
 
     def __init__(self, penalty="l21", l1_ratio=1.0, *, alphas=100, eps=1e-3,
                  l1_share=0.5, penalty_factor=None, positive=False,
@@ -487,8 +522,8 @@ class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
 
     def fit(self, X, y, sample_weight=None):
         super().fit(X, y, sample_weight)
-        if self.scoring is None:
-            self.mse_path_ = -self.score_path_
+        if self.scoring is None and self._make_loss().name != "poisson":
+            self.mse_path_ = -self.score_path_  # squared errors
         elif hasattr(self, "mse_path_"):
             del self.mse_path_
         return self
@@ -499,11 +534,13 @@ class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
 def neg_log_loss(Z, Y, sample_weight):
     """Minus the (weighted) mean logistic loss ``log(1 + exp(-y z))``, y in {-1, 1}.
 
-    Over rows, averaged over tasks; it is scikit-learn's ``log_loss`` of the
-    probabilities ``sigmoid(z)``.
+    Over rows, averaged over tasks (``NaN`` labels left out of their task's
+    mean); it is scikit-learn's ``log_loss`` of the probabilities
+    ``sigmoid(z)``.
     """
-    losses = np.logaddexp(0.0, -Y * Z)
-    return -float(np.mean(np.average(losses, axis=0, weights=sample_weight)))
+    return neg_mean_of(np.logaddexp(0.0, -np.nan_to_num(Y) * Z), Y,
+                       sample_weight)
+
 
 
 class MultiTaskClassifierCV(MultiTaskCVMixin, MultiTaskClassifier):

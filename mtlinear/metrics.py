@@ -22,13 +22,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_clas
 from sklearn.metrics import check_scoring
 from sklearn.utils import _safe_indexing
 
+from ._classifier import _missing_mask
+
 __all__ = ["task_scores", "task_scorer"]
 
 
 class _TaskView(BaseEstimator):
-    """One task of a fitted multi-task model, as a single-output model:
-    its column of the shared layout's outputs (rows of the stacked layout
-    are chosen by the caller)."""
+    """One task of a fitted multi-task model, as a single-output model: its
+    column of the shared layout's outputs (the caller chooses the rows)."""
 
     def __init__(self, model, column):
         self.model = model
@@ -66,12 +67,14 @@ class _RegressorTaskView(RegressorMixin, _TaskView):
 
 def _tasks_of(model, X, y):
     """``(label, column, rows)`` of every task: the shared layout's columns
-    (``rows`` all), or the stacked layout's row sets (``column`` None)."""
+    (``rows``: where the column is observed), or the stacked layout's row
+    sets (``column`` None)."""
     if getattr(model, "task_col", None) is None:
         Y = np.asarray(y)
         if Y.ndim == 1:
             return [(0, None, slice(None))]
-        return [(t, t, slice(None)) for t in range(Y.shape[1])]
+        observed = ~_missing_mask(Y)  # a missing target is not scored
+        return [(t, t, np.flatnonzero(observed[:, t])) for t in range(Y.shape[1])]
     _, task_index = model._validate_X(X, reset=False)
     labels = getattr(model, "tasks_", None)
     return [(labels[t].item() if labels is not None and t < len(labels) else t,
@@ -107,8 +110,8 @@ def task_scores(model, X, y, scoring, sample_weight=None):
     out, undefined = {}, []
     for label, column, rows in _tasks_of(model, X, y):
         view = view_class(model, column)
-        X_t = _safe_indexing(X, rows) if column is None else X
-        y_t = np.asarray(y)[rows] if column is None else np.asarray(y)[:, column]
+        X_t = _safe_indexing(X, rows)
+        y_t = np.asarray(y)[rows] if column is None else np.asarray(y)[rows, column]
         kwargs = {} if sample_weight is None else {
             "sample_weight": np.asarray(sample_weight)[rows]}
         try:

@@ -78,9 +78,56 @@ def test_missing_target_errors():
     X, Y, _ = _problem()
     with pytest.raises(ValueError, match="squared loss; loss='huber'"):
         MultiTaskRegressor(loss="huber").fit(X, Y)
-    with pytest.raises(ValueError, match="NaN"):
-        MultiTaskClassifier().fit(X, np.where(np.isnan(Y), np.nan, Y > 0))
+    with pytest.raises(ValueError, match="missing label"):  # one task
+        MultiTaskClassifier().fit(X, np.where(np.isnan(Y), np.nan, Y > 0)[:, 0])
     Xs, ys, _ = _observed_stacked(X, np.nan_to_num(Y))
     ys[0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         MultiTaskRegressor(task_col=-1).fit(Xs, ys)
+
+
+# ------------------------------------------------------------ classification
+def _labels_with_gaps(seed=0, n=120, T=3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 4))
+    Y = (X @ rng.standard_normal((4, T)) + rng.standard_normal((n, T)) > 0)
+    Y = np.where(Y, "yes", "no").astype(object)
+    Y[rng.random((n, T)) < 0.25] = None
+    return X, Y
+
+
+def test_classifier_missing_labels_equal_the_stacked_fit():
+    from mtlinear import MultiTaskClassifier
+    X, Y = _labels_with_gaps()
+    masked = MultiTaskClassifier(alpha=0.01, tol=1e-10, max_iter=100_000).fit(X, Y)
+    rows, cols = np.nonzero(Y != None)  # noqa: E711
+    stacked = MultiTaskClassifier(alpha=0.01, task_col=-1, tol=1e-10,
+                                  max_iter=100_000).fit(
+        np.column_stack([X[rows], cols]), Y[rows, cols].astype(str))
+    np.testing.assert_allclose(masked.coef_, stacked.coef_, atol=1e-7)
+    np.testing.assert_allclose(masked.intercept_, stacked.intercept_, atol=1e-7)
+    assert masked.predict(X).shape == Y.shape  # every entry predicted
+    P = masked.predict(X)
+    expected = np.mean([np.mean(P[Y[:, t] != None, t] == Y[Y[:, t] != None, t])  # noqa: E711
+                        for t in range(3)])
+    assert masked.score(X, Y) == pytest.approx(expected)
+
+
+def test_classifier_cv_with_missing_labels():
+    from mtlinear import MultiTaskClassifierCV
+    from mtlinear.metrics import task_scores
+    X, Y = _labels_with_gaps(seed=1)
+    Yf = np.where(Y == "yes", 1.0, np.where(Y == "no", 0.0, np.nan))
+    model = MultiTaskClassifierCV(alphas=4, cv=3).fit(X, Yf)
+    assert np.all(np.isfinite(model.score_path_))
+    auc = MultiTaskClassifierCV(alphas=4, cv=3, scoring="roc_auc").fit(X, Yf)
+    assert np.all(np.isfinite(auc.score_path_))
+    scores = task_scores(auc, X, Yf, "accuracy")
+    assert all(0.5 < s <= 1 for s in scores.values())
+
+
+def test_classifier_missing_label_in_one_task_is_an_error():
+    from mtlinear import MultiTaskClassifier
+    X, Y = _labels_with_gaps()
+    with pytest.raises(ValueError, match="missing label"):
+        MultiTaskClassifier().fit(X, Y[:, 0])
