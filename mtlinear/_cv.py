@@ -26,6 +26,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._classifier import MultiTaskClassifier
 from ._dask import is_dask_collection
+from ._dask_cv import fit_cv_dask
 from ._design import linear_predictor
 from ._path import (alpha_grid, alpha_max_of_problem, check_alphas,
                     path_on_problem, ridge_alpha_top, warn_unconverged)
@@ -194,20 +195,31 @@ class MultiTaskCVMixin:
         self
         """
         if is_dask_collection(X, y, sample_weight):
-            raise ValueError(
-                f"{type(self).__name__} does not take dask collections (it "
-                "would gather them into memory): fit MultiTaskRegressor on "
-                "them, or search alpha with GridSearchCV under "
-                "joblib.parallel_backend('dask') on in-memory data.")
+            return fit_cv_dask(self, X, y, sample_weight)
         self._validate_params()
+        fitted = self._fitted_state()
+        try:
+            self._fit_in_memory(X, y, sample_weight)
+        except BaseException:  # leave the model as it was
+            self._restore_fitted_state(fitted)
+            raise
+        return self
+
+    def _grids(self, problem, loss):
+        """``(grids, shape)``: the ``(penalty, l1_ratio, graph_alpha,
+        alphas)`` searched, and the shape of the parameters' product."""
         penalties = _check_penalties(self.penalty)
         l1_ratios = _check_l1_ratios(self.l1_ratio)
         graph_alphas = _check_graph_alphas(self.graph_alpha)
-        data, problem = self._prepare(X, y, sample_weight)
         # alpha_max does not depend on the graph (its gradient is 0 at W = 0)
         grids = [(p, r, a, alphas) for p in penalties for r in l1_ratios
-                 for alphas in [self._alpha_grid(problem, data.loss, p, r)]
+                 for alphas in [self._alpha_grid(problem, loss, p, r)]
                  for a in graph_alphas]
+        return grids, (len(penalties), len(l1_ratios), len(graph_alphas))
+
+    def _fit_in_memory(self, X, y, sample_weight):
+        data, problem = self._prepare(X, y, sample_weight)
+        grids, shape = self._grids(problem, data.loss)
         splits = self._splits(data)
 
         n_units = len(splits) * sum(len(g[-1]) for g in grids)
@@ -225,10 +237,15 @@ class MultiTaskCVMixin:
                 progress.update(n_units // len(splits))
         scores = np.stack([s for s, _ in results], axis=-1)  # (G, A, folds)
         converged = np.all([c for _, c in results], axis=0)
+        self._choose(grids, shape, scores, converged)
+        self._refit(problem, data.loss)
+
+    def _choose(self, grids, shape, scores, converged):
+        """Set the chosen parameters and the paths' attributes from the
+        held-out ``scores`` (n_grids, n_alphas, n_folds)."""
         for g, grid in enumerate(grids):
             warn_unconverged(grid[-1], converged[g],
                              f"{type(self).__name__} cross-validation")
-
         mean = np.mean(scores, axis=-1)
         if np.all(np.isnan(mean)):
             raise ValueError("Every cross-validation score is NaN; check the "
@@ -239,14 +256,11 @@ class MultiTaskCVMixin:
         self.penalty_, self.l1_ratio_, self.alpha_ = penalty, l1_ratio, alphas[k]
         self.graph_alpha_ = graph_alpha
         self.best_score_ = float(mean[g, k])
-        shape = (len(penalties), len(l1_ratios), len(graph_alphas))
         squeeze = tuple(a for a, n in enumerate(shape) if n == 1)
         self.alphas_ = np.stack([grid[-1] for grid in grids]).reshape(
             shape + (-1,)).squeeze(axis=squeeze)
         self.score_path_ = scores.reshape(shape + scores.shape[1:]).squeeze(
             axis=squeeze)
-        self._refit(problem, data)
-        return self
 
     # ------------------------------------------------------------ pieces
     def _prepare(self, X, y, sample_weight):
@@ -331,12 +345,12 @@ class MultiTaskCVMixin:
         model.n_tasks_ = W.shape[1]
         return model
 
-    def _refit(self, problem, data):
+    def _refit(self, problem, loss):
         penalty = self._make_penalty(problem.n_features_in, self.penalty_,
                                      self.l1_ratio_, problem)
         graph, coupling = self._task_coupling(problem, self.graph_alpha_)
         _, result = next(path_on_problem(
-            problem, data.loss, penalty, [self.alpha_], tol=self.tol,
+            problem, loss, penalty, [self.alpha_], tol=self.tol,
             max_iter=self.max_iter, solver=self.solver,
             solver_verbose=max(self.verbose - 2, 0), coupling=coupling))
         if not result.converged:

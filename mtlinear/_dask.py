@@ -18,7 +18,8 @@ import sys
 import numpy as np
 from sklearn.utils.validation import validate_data
 
-from ._statistics import chunk_statistics, merge_statistics
+from ._statistics import (chunk_fold_statistics, chunk_statistics,
+                          merge_statistics)
 from ._statistics_fit import fit_from_statistics
 from ._task_data import split_task_column
 
@@ -50,27 +51,35 @@ def fit_dask(estimator, X, y, sample_weight=None):
     what = "fit on dask collections"
 
     def prepare():
-        meta = _meta(X)
-        validate_data(estimator, meta, reset=True, skip_check_array=True)
-        n_features = estimator.n_features_in_
-        if estimator.task_col is not None:
-            features, _ = split_task_column(meta, estimator.task_col)
-            n_features = features.shape[1]
-            if n_features == 0:
-                raise ValueError(f"{type(estimator).__name__}: X has only the "
-                                 "task column; it needs at least one feature "
-                                 "column besides it.")
-        _check_numeric_columns(X, estimator.task_col)
-        estimator._y_ndim = 1 if estimator.task_col is not None else np.ndim(y)
+        n_features = check_columns(estimator, X, y)
 
         def collect():
             stats = dask_statistics(X, y, sample_weight, estimator.task_col)
-            _check_rows_per_task(estimator, stats)
+            check_rows_per_task(estimator, stats)
             return stats
 
         return n_features, collect
 
     return fit_from_statistics(estimator, prepare, what)
+
+
+def check_columns(estimator, X, y):
+    """Validate the columns of dask ``X`` as a fit would (without computing
+    anything); set ``n_features_in_``, ``feature_names_in_`` and the
+    target's dimension; return the number of features."""
+    meta = _meta(X)
+    validate_data(estimator, meta, reset=True, skip_check_array=True)
+    n_features = estimator.n_features_in_
+    if estimator.task_col is not None:
+        features, _ = split_task_column(meta, estimator.task_col)
+        n_features = features.shape[1]
+        if n_features == 0:
+            raise ValueError(f"{type(estimator).__name__}: X has only the "
+                             "task column; it needs at least one feature "
+                             "column besides it.")
+    _check_numeric_columns(X, estimator.task_col)
+    estimator._y_ndim = 1 if estimator.task_col is not None else np.ndim(y)
+    return n_features
 
 
 def refuse_dask(estimator):
@@ -121,7 +130,7 @@ def _check_numeric_columns(X, task_col):
                          "them as numbers (e.g. one-hot) before fitting.")
 
 
-def _check_rows_per_task(estimator, stats):
+def check_rows_per_task(estimator, stats):
     """``fit``'s rule: at least two rows per task."""
     if stats.rows.min() < 2:
         where = ("" if stats.shared
@@ -133,7 +142,7 @@ def _check_rows_per_task(estimator, stats):
 
 # ------------------------------------------------------------ the reduction
 def dask_statistics(X, y, sample_weight=None, task_col=None,
-                    split_every=SPLIT_EVERY):
+                    split_every=SPLIT_EVERY, n_folds=None, seed=0):
     """The :class:`~mtlinear._statistics.SufficientStatistics` of dask data.
 
     Each partition's statistics are computed where the partition lives, then
@@ -148,6 +157,12 @@ def dask_statistics(X, y, sample_weight=None, task_col=None,
         of ``X`` are known
     sample_weight : like ``y``, optional
     task_col : int, str or None
+    n_folds : int, optional
+        Deal the rows into ``n_folds`` folds where they live (each task's
+        rows of a partition shuffled, then dealt in turn from a random fold,
+        seeded by ``seed`` and the partition's position) and return the
+        statistics of each fold (a list): a cross-validation's folds, with
+        no row moved.
     """
     import dask
     X_parts, row_chunks = _row_partitions(X)
@@ -155,15 +170,25 @@ def dask_statistics(X, y, sample_weight=None, task_col=None,
     s_parts = ([None] * len(X_parts) if sample_weight is None
                else _aligned(sample_weight, "sample_weight", len(X_parts),
                              row_chunks))
-    chunk = dask.delayed(chunk_statistics, pure=True)
-    parts = [chunk(xp, yp, sp, task_col, 0)
-             for xp, yp, sp in zip(X_parts, y_parts, s_parts)]
     merge = dask.delayed(merge_statistics, pure=True)
-    while len(parts) > 1:
-        parts = [merge(*parts[i:i + split_every])
-                 for i in range(0, len(parts), split_every)]
-    (stats,) = dask.compute(parts[0])
-    return stats
+
+    def reduce(parts):
+        while len(parts) > 1:
+            parts = [merge(*parts[i:i + split_every])
+                     for i in range(0, len(parts), split_every)]
+        return parts[0]
+
+    if n_folds is None:
+        chunk = dask.delayed(chunk_statistics, pure=True)
+        (stats,) = dask.compute(reduce([
+            chunk(xp, yp, sp, task_col, 0)
+            for xp, yp, sp in zip(X_parts, y_parts, s_parts)]))
+        return stats
+    chunk = dask.delayed(chunk_fold_statistics, pure=True, nout=n_folds)
+    per_chunk = [chunk(xp, yp, sp, task_col, n_folds, [seed, i])
+                 for i, (xp, yp, sp) in enumerate(zip(X_parts, y_parts, s_parts))]
+    return list(dask.compute(*[reduce([folds[k] for folds in per_chunk])
+                               for k in range(n_folds)]))
 
 
 def _row_partitions(X):

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils import check_array
+from sklearn.utils import _safe_indexing, check_array
 
 from ._design import weighted_gram
 from ._task_data import TaskProblem, encode_task_labels, split_task_column
@@ -510,3 +510,33 @@ def chunk_statistics(X, y, sample_weight=None, task_col=None, min_rows=1):
                              "sample weights must be non-negative.")
     return SufficientStatistics.from_arrays(X, y.reshape(len(y), -1),
                                             sample_weight, task_index, labels)
+
+
+def chunk_fold_statistics(X, y, sample_weight, task_col, n_folds, seed):
+    """:func:`chunk_statistics` of each of ``n_folds`` folds of the chunk's
+    rows (a list): each task's rows shuffled (``numpy`` generator seeded by
+    ``seed``), then dealt to the folds in turn from a random first fold, so
+    that every task spreads evenly over the folds, chunk after chunk."""
+    if task_col is not None:
+        _, raw_labels = split_task_column(X, task_col)
+        groups = encode_task_labels(raw_labels)[1]
+    else:
+        groups = np.zeros(X.shape[0], dtype=np.int64)
+    fold = deal_folds(groups, n_folds, seed)
+    y = np.asarray(y)
+    s = None if sample_weight is None else np.asarray(sample_weight)
+    return [chunk_statistics(_safe_indexing(X, rows), y[rows],
+                             None if s is None else s[rows], task_col, 0)
+            for rows in (np.flatnonzero(fold == k) for k in range(n_folds))]
+
+
+def deal_folds(groups, n_folds, seed):
+    """Each row's fold: the rows of each group (task) shuffled, then dealt
+    to the folds in turn from a random first fold (``numpy`` generator
+    seeded by ``seed``)."""
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(groups), dtype=np.int64)
+    for g in np.unique(groups):
+        rows = rng.permutation(np.flatnonzero(groups == g))
+        fold[rows] = (np.arange(rows.size) + rng.integers(n_folds)) % n_folds
+    return fold

@@ -261,3 +261,59 @@ def test_cv_estimators_refuse_dask_collections():
     Y = da.from_array(np.random.default_rng(1).standard_normal((40, 2)), chunks=20)
     with pytest.raises(ValueError, match="does not take dask collections"):
         MultiTaskRegressorCV().fit(X, Y)
+
+
+# ------------------------------------------------------------ cross-validation
+def _fold_ids(groups_by_chunk, n_folds):
+    """The folds the partitions deal their rows into (seed 0)."""
+    from mtlinear._statistics import deal_folds
+    return np.concatenate([deal_folds(g, n_folds, [0, i])
+                           for i, g in enumerate(groups_by_chunk)])
+
+
+def _in_memory_score_path(X, Y, folds, alphas, task_col=None, **params):
+    """Minus the held-out MSE of in-memory fits on each fold's training rows
+    (pooled over rows with task_col, averaged over tasks without)."""
+    out = np.empty((len(alphas), folds.max() + 1))
+    for k in range(folds.max() + 1):
+        train, test = folds != k, folds == k
+        for a, alpha in enumerate(alphas):
+            model = MultiTaskRegressor(alpha=alpha, task_col=task_col, **TIGHT,
+                                       **params).fit(X[train], Y[train])
+            err = (model.predict(X[test]) - Y[test]) ** 2
+            out[a, k] = -float(np.mean(err.mean(axis=0)))
+    return out
+
+
+def test_cv_on_dask_array_equals_the_in_memory_folds(client):
+    from mtlinear import MultiTaskRegressorCV
+    X, Y, _ = shared_data(n=600)
+    Xd, Yd = da.from_array(X, chunks=(200, -1)), da.from_array(Y, chunks=(200, -1))
+    model = MultiTaskRegressorCV(alphas=4, cv=3, **TIGHT).fit(Xd, Yd)
+    folds = _fold_ids([np.zeros(200, dtype=np.int64)] * 3, 3)
+    expected = _in_memory_score_path(X, Y, folds, model.alphas_)
+    np.testing.assert_allclose(model.score_path_, expected, rtol=1e-7)
+    np.testing.assert_allclose(model.mse_path_, -expected, rtol=1e-7)
+    ref = MultiTaskRegressor(alpha=model.alpha_, **TIGHT).fit(X, Y)
+    assert_same_fit(model, ref)
+
+
+def test_cv_on_dask_dataframe_stacked(client):
+    from mtlinear import MultiTaskRegressorCV
+    df = stacked_frame()
+    frame, y = df.drop(columns=["y", "w"]), df["y"].to_numpy()
+    ddf = dd.from_pandas(df.drop(columns="w"), npartitions=2)
+    model = MultiTaskRegressorCV(penalty=["l21", "l2"], alphas=3, cv=3,
+                                 task_col="school", **TIGHT).fit(
+        ddf.drop(columns="y"), ddf["y"])
+    codes = [np.unique(part.compute()["school"].to_numpy(),
+                       return_inverse=True)[1] for part in ddf.to_delayed()]
+    folds = _fold_ids(codes, 3)
+    g = ["l21", "l2"].index(model.penalty_)
+    expected = _in_memory_score_path(frame, y, folds, model.alphas_[g],
+                                     task_col="school", penalty=model.penalty_)
+    np.testing.assert_allclose(model.score_path_[g], expected, rtol=1e-7)
+    assert list(model.tasks_) == ["east", "north", "south", "west"]
+    with pytest.raises(ValueError, match="cv must be a number of folds"):
+        MultiTaskRegressorCV(cv=[(np.arange(3), np.arange(3))],
+                             task_col="school").fit(ddf.drop(columns="y"), ddf["y"])
