@@ -31,12 +31,18 @@ from ._cv import MultiTaskClassifierCV, MultiTaskRegressorCV  # noqa: E402
 from ._mixed import MultiTaskEstimator  # noqa: E402
 from ._path import alpha_max, regularization_path  # noqa: E402
 from ._regressor import MultiTaskRegressor  # noqa: E402
+from ._relations import (ClusteredMultiTaskClassifier,  # noqa: E402
+                         ClusteredMultiTaskRegressor,
+                         MultiTaskRelationClassifier,
+                         MultiTaskRelationRegressor)
 from ._task_data import stack_tasks  # noqa: E402
 from .datasets import load_school  # noqa: E402
 from .model_selection import TaskStratifiedKFold  # noqa: E402
 
 __all__ = ["MultiTaskRegressor", "MultiTaskClassifier", "MultiTaskEstimator",
            "MultiTaskRegressorCV",
-           "MultiTaskClassifierCV", "alpha_max", "regularization_path",
+           "MultiTaskClassifierCV", "MultiTaskRelationRegressor",
+           "MultiTaskRelationClassifier", "ClusteredMultiTaskRegressor",
+           "ClusteredMultiTaskClassifier", "alpha_max", "regularization_path",
            "TaskStratifiedKFold", "stack_tasks", "load_school"]
 __version__ = "0.1.0"

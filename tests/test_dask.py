@@ -255,12 +255,13 @@ def test_grid_search_on_the_cluster_through_joblib(client):
                                local.cv_results_["mean_test_score"], rtol=1e-10)
 
 
-def test_cv_estimators_refuse_dask_collections():
-    from mtlinear import MultiTaskRegressorCV
+def test_classifier_cv_refuses_dask_collections():
+    from mtlinear import MultiTaskClassifierCV
     X = da.from_array(np.random.default_rng(0).standard_normal((40, 3)), chunks=20)
-    Y = da.from_array(np.random.default_rng(1).standard_normal((40, 2)), chunks=20)
-    with pytest.raises(ValueError, match="does not take dask collections"):
-        MultiTaskRegressorCV().fit(X, Y)
+    Y = da.from_array(np.random.default_rng(1).standard_normal((40, 2)) > 0,
+                      chunks=20)
+    with pytest.raises(ValueError, match="squared loss only"):
+        MultiTaskClassifierCV().fit(X, Y)
 
 
 # ------------------------------------------------------------ cross-validation

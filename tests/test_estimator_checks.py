@@ -14,7 +14,27 @@ def _public_estimators():
             and issubclass(obj, BaseEstimator)]
 
 
-ESTIMATORS = [cls() for cls in _public_estimators()]
+def _instance(cls):
+    """Defaults, except one cluster for the clustered models: the checks'
+    data have a single task (the default 2 clusters need two tasks)."""
+    if "n_clusters" in inspect.signature(cls).parameters:
+        return cls(n_clusters=1)
+    return cls()
+
+
+ESTIMATORS = [_instance(cls) for cls in _public_estimators()]
+
+_MULTIOUTPUT_CLASSES = {
+    "check_classifier_multioutput":
+        "classes_ is a list of per-task label arrays (multi-output "
+        "convention), as for MultiTaskClassifier",
+}
+# the check sets n_clusters=2 itself (a clusterer's parameter), for data of
+# one task
+_TWO_CLUSTERS = {
+    "check_methods_sample_order_invariance":
+        "the check sets n_clusters=2 for data of a single task",
+}
 
 EXPECTED_FAILED_CHECKS = {
     # For a 2-d Y, MultiTaskClassifier follows scikit-learn's multi-output
@@ -40,6 +60,9 @@ EXPECTED_FAILED_CHECKS = {
             "classes_ is a list of per-task label arrays (multi-output "
             "convention), as for MultiTaskClassifier",
     },
+    "MultiTaskRelationClassifier": _MULTIOUTPUT_CLASSES,
+    "ClusteredMultiTaskClassifier": {**_MULTIOUTPUT_CLASSES, **_TWO_CLUSTERS},
+    "ClusteredMultiTaskRegressor": _TWO_CLUSTERS,
     "MultiTaskRegressorCV": {
         "check_sample_weight_equivalence_on_dense_data":
             "same alpha_, refits equal only up to tol=1e-4",

@@ -35,8 +35,9 @@ FIT_ERRORS = [
                                                   Y_SHARED), "X contains infinity"),
     ("NaN in sparse X", lambda: MultiTaskRegressor().fit(
         sp.csr_matrix(_with(X_SHARED, 0, 0, np.nan)), Y_SHARED), "X contains NaN"),
-    ("NaN in y of the classifier", lambda: MultiTaskClassifier().fit(
-        X_SHARED, _with((Y_SHARED > 0).astype(float), 3, 1, np.nan)), "NaN"),
+    ("NaN in the 1-d y of the classifier", lambda: MultiTaskClassifier().fit(
+        X_SHARED, _with((Y_SHARED > 0).astype(float), 3, 1, np.nan)[:, 1]),
+     "missing label"),
     ("inf in y", lambda: MultiTaskRegressor().fit(
         X_SHARED, _with(Y_SHARED, 3, 1, np.inf)), "y contains infinity"),
     ("inf in y, stacked", lambda: _stacked().fit(

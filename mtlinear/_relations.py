@@ -1,0 +1,1043 @@
+"""Learned task relations: a task covariance (MTRL) and task clusters (CMTL).
+
+Both models add to the package's objective (:ref:`objective`) a term
+``c tr(W A^{-1} W^T)`` whose ``T x T`` matrix ``A`` is learned with ``W``
+(MTRL: ``A = Omega``, ``c = beta / 2``; CMTL: ``A = eta I + M``), and both
+are convex jointly in ``W`` and ``A``.  They are fitted by alternating
+exact block minimizations:
+
+* the **W-step** is the package's solve with the task-coupling term
+  ``tr(W K W^T) / 2`` of :mod:`mtlinear._coupling`, ``K = 2 c A^{-1}`` (plus a
+  task graph's ``K``, when ``task_graph`` is given), warm-started from the
+  previous ``W`` and certified by its duality gap;
+* the **relation step** minimizes over ``A`` in closed form, from the
+  eigendecomposition of ``W^T W``.
+
+Each step lowers the joint objective; the value after each outer iteration is
+kept in ``objective_path_`` (non-increasing: a W-step that would not lower
+the objective keeps the previous ``W``).  The loop stops when the relative
+decrease is at most ``outer_tol`` *and* the current ``W`` is certified, for
+the current ``A``, to the solvers' ``tol``.
+
+Minimizing over ``A`` first leaves a convex function of ``W`` alone whose
+regularizer depends on the singular values of ``W`` only: with the ridge
+penalty its Fenchel conjugate has a closed form, so the joint problem has a
+duality gap of its own (``outer_gap_``), from the data-fit's dual point.
+See the estimators' docstrings for the formulas.
+"""
+import warnings
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.metaestimators import available_if
+
+from ._classifier import MultiTaskClassifier
+from ._coupling import TaskCoupling, with_coupling
+from ._dask import is_dask_collection
+from ._regressor import MultiTaskRegressor
+from ._solve import SolveResult, make_datafit
+from .penalties import L2, Trace
+
+__all__ = ["MultiTaskRelationRegressor", "MultiTaskRelationClassifier",
+           "ClusteredMultiTaskRegressor", "ClusteredMultiTaskClassifier"]
+
+
+# ------------------------------------------------------------ linear algebra
+def _symmetric(A):
+    return 0.5 * (A + A.T)
+
+
+def right_spectrum(W):
+    """``(sigma, V)``: ``W^T W = V diag(sigma^2) V^T`` with ``sigma`` (T,) the
+    singular values of ``W`` (decreasing, zero-padded when ``d < T``) and
+    ``V`` (T, T) orthogonal.
+
+    From the SVD of ``W``, not the eigendecomposition of ``W^T W``: small
+    singular values keep their relative accuracy (squaring would lose it).
+    """
+    d, T = W.shape
+    _, sigma, Vt = np.linalg.svd(W, full_matrices=False)
+    if d >= T:
+        return sigma, Vt.T
+    # complete the basis with the orthogonal complement of the rows of Vt
+    Q, _ = np.linalg.qr(Vt.T, mode="complete")
+    return (np.concatenate([sigma, np.zeros(T - d)]),
+            np.column_stack([Vt.T, Q[:, d:]]))
+
+
+def capped_fill(a, shift, total):
+    """``m`` with ``m_i = clip(r a_i - shift, 0, 1)`` and ``sum m = total``.
+
+    ``a >= 0``, ``shift > 0`` and ``0 <= total <= a.size``; ``r >= 0`` is
+    found exactly: ``sum_i clip(r a_i - shift, 0, 1)`` is continuous,
+    non-decreasing and linear between the sorted breakpoints ``shift / a_i``
+    and ``(1 + shift) / a_i``, so the crossing is an interpolation between
+    two of them.  When fewer than ``total`` of the ``a_i`` are positive
+    (``r`` infinite) those are set to 1 and the rest of the sum is spread
+    evenly over the others.
+
+    This is the minimizer over the capped simplex ``{0 <= m <= 1, sum m =
+    total}`` of a separable convex function whose optimality condition
+    reads ``m_i = r a_i - shift`` between the bounds (the M-step of
+    :class:`ClusteredMultiTaskRegressor` and its conjugate).
+    """
+    a = np.asarray(a, dtype=np.float64)
+    positive = a > 0
+    p = int(positive.sum())
+    if p <= total:
+        m = positive.astype(np.float64)
+        if a.size > p:
+            m[~positive] = (total - p) / (a.size - p)
+        return m
+    ap = a[positive]
+    knots = np.sort(np.concatenate([shift / ap, (1.0 + shift) / ap]))
+    sums = np.clip(np.multiply.outer(knots, ap) - shift, 0.0, 1.0).sum(axis=1)
+    j = int(np.searchsorted(sums, total))  # sums[0] = 0 < total <= sums[-1]
+    j = min(max(j, 1), knots.size - 1)
+    r0, r1, s0, s1 = knots[j - 1], knots[j], sums[j - 1], sums[j]
+    r = r1 if s1 <= s0 else r0 + (total - s0) * (r1 - r0) / (s1 - s0)
+    return np.clip(r * a - shift, 0.0, 1.0)
+
+
+def _spectral_parts(penalty):
+    """``(lam, mu)`` when ``alpha R(W) = lam ||W||_* + mu/2 ||W||_F^2`` (a
+    function of the singular values of ``W``), else ``None``.
+
+    That is the ridge (``"l2"`` without penalty factors or sign constraint),
+    the trace norm, and any penalty at ``alpha = 0`` without a sign
+    constraint.
+    """
+    if getattr(penalty, "positive", False):
+        return None
+    if penalty.alpha == 0:
+        return 0.0, 0.0
+    if type(penalty) is L2 and penalty.orthogonally_invariant:
+        return 0.0, penalty.alpha
+    if type(penalty) is Trace:
+        return penalty.lam, penalty.mu
+    return None
+
+
+def _graph_value(W, graph_K):
+    return 0.0 if graph_K is None else 0.5 * float(np.vdot(W @ graph_K, W))
+
+
+def _spectral_gap(datafit, W, b, graph_K, primal, conjugate):
+    """``primal - D``: the duality gap of ``F + g + h`` at ``(W, b)`` for a
+    regularizer ``h`` with a finite conjugate ``conjugate(U) = h*(U)``.
+
+    ``D = -F*(-Theta) - g*(-V) - h*(X^T Theta + V)`` with the data-fit's dual
+    point ``Theta`` and ``V = -W K_graph`` (``g*(W K) = g(W)``, see
+    :mod:`mtlinear._coupling`); ``h*`` is finite everywhere, so no scaling of
+    the dual point is needed.
+    """
+    _, U, dual, _ = datafit.dual_parts(W, b)
+    g = _graph_value(W, graph_K)
+    if graph_K is not None:
+        U = U - W @ graph_K
+    return primal - (dual(1.0) - g - conjugate(U))
+
+
+def wstep_gap(datafit, penalty, W, b, coupling):
+    """Duality gap of the W-step problem ``F + tr(W K W^T) / 2 + h(W)`` at
+    ``(W, b)``: the coupled data-fit's (:mod:`mtlinear._coupling`), or, when
+    ``h`` is a ridge ``mu/2 ||W||_F^2`` (``mu >= 0``), the exact dual of the
+    quadratic ``g + h``, ``(g + h)*(U) = tr(U (K + mu I)^{-1} U^T) / 2``,
+    whichever is smaller (both are valid).
+
+    The coupled dual point ``V = -W K`` is far from the best one when ``K``
+    has huge eigenvalues (a nearly singular task covariance): there the
+    exact conjugate is much tighter.
+    """
+    _, gap = with_coupling(datafit, coupling).duality_gap(W, b, penalty)
+    parts = _spectral_parts(penalty)
+    if parts is None or parts[0] != 0:
+        return gap
+    mu = parts[1]
+    value, U, dual, _ = datafit.dual_parts(W, b)
+    K = coupling.K + mu * np.eye(coupling.n_tasks)
+    conjugate = 0.5 * float(np.vdot(np.linalg.solve(K, U.T), U.T))
+    primal = value + coupling.value(W) + 0.5 * mu * float(np.vdot(W, W))
+    return min(gap, primal - (dual(1.0) - conjugate))
+
+
+# ------------------------------------------------------------ MTRL
+def covariance_step(W, eps):
+    """``(Omega, Omega^{-1}, s)``: the minimizer of ``tr(Omega^{-1} (W^T W +
+    eps I))`` over ``Omega`` positive definite with unit trace,
+
+    .. math:: \\Omega = (W^T W + \\epsilon I)^{1/2} / s, \\qquad
+              s = \\mathrm{tr}\\,(W^T W + \\epsilon I)^{1/2},
+
+    whose minimum is ``s^2`` (Cauchy-Schwarz on the eigenvalues).
+    """
+    sigma, V = right_spectrum(W)
+    roots = np.sqrt(sigma * sigma + eps)
+    s = float(roots.sum())
+    return (_symmetric((V * (roots / s)) @ V.T),
+            _symmetric((V * (s / roots)) @ V.T), s)
+
+
+def nuclear_square_conjugate(sigma, lam, mu, beta):
+    """``phi*(sigma)`` for ``phi(s) = lam sum s + mu/2 ||s||^2 + beta/2 (sum
+    s)^2`` on singular values (``s >= 0``).
+
+    ``phi*(sigma) = sup_{s >= 0} <sigma - lam, s> - mu/2 ||s||^2 - beta/2
+    tau^2``, ``tau = sum s``.  With ``mu > 0`` the maximizer is ``s_i = (a_i
+    - beta tau)_+ / mu`` (``a = sigma - lam``), ``tau`` the root of an
+    increasing piecewise-linear equation: with the ``m`` largest ``a_i``
+    active, ``tau = (a_1 + ... + a_m) / (mu + m beta)``, for the ``m`` whose
+    active set is consistent (``a_m > beta tau >= a_{m+1}``).  With ``mu = 0``
+    only the largest counts: ``max(a_1, 0)^2 / (2 beta)``.
+    """
+    a = np.sort(np.asarray(sigma, dtype=np.float64) - lam)[::-1]
+    if a.size == 0 or a[0] <= 0:
+        return 0.0
+    if mu == 0:
+        return float(a[0] ** 2 / (2.0 * beta))
+    m = np.arange(1, a.size + 1)
+    tau = np.cumsum(a) / (mu + beta * m)
+    following = np.append(a[1:], -np.inf)
+    consistent = np.flatnonzero((a > beta * tau) & (following <= beta * tau))
+    t = tau[consistent[0]] if consistent.size else tau[0]
+    s = np.maximum(a - beta * t, 0.0) / mu
+    total = float(s.sum())
+    return float(a @ s - 0.5 * mu * (s @ s) - 0.5 * beta * total * total)
+
+
+# ------------------------------------------------------------ CMTL
+def cluster_step(W, eta, n_clusters):
+    """``(M, m, sigma)``: the minimizer of ``tr(W (eta I + M)^{-1} W^T)``
+    over ``{M : tr M = k, 0 <= M <= I}``, its eigenvalues ``m`` (in the basis
+    of the right singular vectors of ``W``) and the singular values
+    ``sigma`` of ``W``: the minimum is ``sum_i sigma_i^2 / (eta + m_i)``.
+
+    With ``W^T W = V diag(sigma^2) V^T`` the optimal ``M`` shares ``V``, and
+    ``m`` minimizes ``sum_i sigma_i^2 / (eta + m_i)`` over the capped
+    simplex: ``m_i = clip(sigma_i / sqrt(lam) - eta, 0, 1)`` with ``lam``
+    setting ``sum m = k`` (:func:`capped_fill`).
+    """
+    sigma, V = right_spectrum(W)
+    m = capped_fill(sigma, eta, n_clusters)
+    return _symmetric((V * m) @ V.T), m, sigma
+
+
+def cluster_conjugate(U, eta, n_clusters, c, mu):
+    """``h*(U)`` for ``h(W) = mu/2 ||W||_F^2 + c min_M tr(W (eta I + M)^{-1}
+    W^T)`` (``M`` in the set of :func:`cluster_step`).
+
+    Exchanging the two suprema, ``h*(U) = max_M tr(U G(M)^{-1} U^T) / 2``
+    with ``G(M) = mu I + 2c (eta I + M)^{-1}``: a concave, increasing
+    function ``f(m) = (eta + m) / (mu (eta + m) + 2c)`` of ``M``'s
+    eigenvalues, maximized by aligning ``M`` with ``U^T U = V diag(b) V^T``
+    (von Neumann's trace inequality) and water-filling ``max sum_i b_i
+    f(m_i)``: ``m_i = clip(r sqrt(2c b_i) / mu - 2c / mu - eta, 0, 1)``.
+    With ``mu = 0``: ``(eta ||U||_F^2 + sum of the k largest b_i) / (4c)``
+    (Ky Fan).
+    """
+    sigma, _ = right_spectrum(U)
+    b = sigma * sigma
+    if mu == 0:
+        top = np.sort(b)[::-1][:n_clusters].sum()
+        return float((eta * b.sum() + top) / (4.0 * c))
+    m = capped_fill(np.sqrt(2.0 * c) * sigma / mu, 2.0 * c / mu + eta,
+                    n_clusters)
+    return float(0.5 * np.sum(b * (eta + m) / (mu * (eta + m) + 2.0 * c)))
+
+
+def cluster_labels(M, n_clusters):
+    """Integer labels of the tasks: k-means on the rows of ``Q_k diag(m_k)``,
+    the top ``k`` eigenvectors of ``M`` scaled by their eigenvalues (for the
+    projection onto the span of ``k`` cluster indicators, the rows of one
+    cluster coincide).  Labels are numbered in the order of their first
+    task; ``k = T`` gives every task its own cluster (``M = I``)."""
+    T = M.shape[0]
+    if n_clusters == 1:
+        return np.zeros(T, dtype=np.int64)
+    if n_clusters >= T:
+        return np.arange(T, dtype=np.int64)
+    from sklearn.cluster import KMeans
+    m, Q = np.linalg.eigh(_symmetric(M))
+    embedding = Q[:, -n_clusters:] * np.maximum(m[-n_clusters:], 0.0)
+    with warnings.catch_warnings():  # fewer distinct rows than clusters
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        raw = KMeans(n_clusters=n_clusters, n_init=10,
+                     random_state=0).fit(embedding).labels_
+    _, first = np.unique(raw, return_index=True)
+    order = np.argsort(np.argsort(first))  # cluster -> rank of first task
+    return order[np.searchsorted(np.unique(raw), raw)].astype(np.int64)
+
+
+# ------------------------------------------------------------ the outer loop
+@dataclass
+class AlternatingResult(SolveResult):
+    """A :class:`~mtlinear._solve.SolveResult` of the alternation: ``gap``
+    is the W-step's duality gap at the final relation matrix."""
+
+    outer_converged: bool = True
+    message: str = ""
+
+
+def _no_partial_fit(estimator):
+    raise AttributeError(
+        f"{type(estimator).__name__} has no partial_fit: the learned task "
+        "relation is refitted with the weights at every outer iteration, "
+        "from all the samples. Use fit.")
+
+
+def _check_not_dask(estimator, *arrays):
+    if is_dask_collection(*arrays):
+        raise ValueError(
+            f"{type(estimator).__name__} does not fit dask collections: the "
+            "learned task relation alternates with the weights on in-memory "
+            "data. Bring the data into memory (e.g. fit(X.compute(), "
+            "y.compute())).")
+
+
+class _LearnedRelation:
+    """Alternation of the W-step (the package's solve with a coupling term)
+    and a closed-form relation step; see the module docstring.
+
+    Subclasses define ``_relation_start(T)``, ``_relation_K(state)`` (the
+    learned coupling matrix), ``_relation_step(W)`` (returns ``(state,
+    term)``, the term's value at its minimum), ``_certificate(datafit,
+    penalty, W, b, graph_K, value)`` (``outer_gap_``, ``value`` the joint
+    objective at ``W``) and ``_set_relation(state)``.
+    """
+
+    _relation_constraints = {
+        "max_outer": [Interval(Integral, 1, None, closed="left")],
+        "outer_tol": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def _check_relation(self, n_tasks):
+        """Checks of the parameters against the number of tasks."""
+
+    def _solve_at(self, problem, loss, penalty, alpha, start, coupling):
+        name = type(self).__name__
+        if problem.reduction is not None:
+            raise ValueError(
+                f"penalty_factor has zeros (unpenalized features), which "
+                f"{name} does not support (the learned relation couples every "
+                "feature); give those features a small positive factor "
+                "instead.")
+        T = problem.n_tasks
+        self._check_relation(T)
+        datafit = make_datafit(problem, loss)
+        scaled = penalty.with_strength(alpha, penalty.l1_ratio)
+        graph_K = None if coupling is None else coupling.K
+
+        def coupling_of(state):
+            K = self._relation_K(state)
+            return TaskCoupling(K if graph_K is None else K + graph_K)
+
+        W, b = start
+        comparable = W is not None and (b is not None
+                                        or not datafit.intercept_variable)
+        # a warm start starts the relation from its step at the start's W
+        state = (self._relation_start(T) if W is None
+                 else self._relation_step(W)[0])
+        inner = coupling_of(state)
+        path, n_iter, converged = [], 0, False
+        for outer in range(1, self.max_outer + 1):
+            result = super()._solve_at(problem, loss, penalty, alpha, (W, b),
+                                       inner)
+            n_iter += result.n_iter
+            W_new, b_new = result.W, result.b
+            if comparable:  # keep the previous W if the step did not lower
+                model = with_coupling(datafit, inner)  # the objective
+                if (model.value(W, b) + scaled.value(W)
+                        < model.value(W_new, b_new) + scaled.value(W_new)):
+                    W_new, b_new = W, b
+            W, b, comparable = W_new, b_new, True
+            state, term = self._relation_step(W)
+            path.append(datafit.value(W, b) + scaled.value(W)
+                        + _graph_value(W, graph_K) + term)
+            inner = coupling_of(state)
+            gap = wstep_gap(datafit, scaled, W, b, inner)
+            if self.verbose:
+                print(f"[mtlinear] {name} outer {outer:4d}  objective "
+                      f"{path[-1]:.10g}  W-step gap {gap:.3e} (target "
+                      f"{result.tol_abs:.3e})")
+            if (outer > 1 and path[-2] - path[-1] <= self.outer_tol
+                    * abs(path[-1]) and gap <= result.tol_abs):
+                converged = True
+                break
+        decrease = ((path[-2] - path[-1]) / max(abs(path[-1]), 1e-300)
+                    if len(path) > 1 else np.inf)
+        self._set_relation(state)
+        self.objective_path_ = np.array(path)
+        self.n_outer_ = len(path)
+        self.outer_gap_ = self._certificate(datafit, scaled, W, b, graph_K,
+                                            path[-1])
+        return AlternatingResult(
+            W=W, b=b, gap=float(gap), tol_abs=result.tol_abs, n_iter=n_iter,
+            outer_converged=converged,
+            message=(f"{name} did not converge in max_outer={self.max_outer} "
+                     f"outer iterations: relative decrease of the objective "
+                     f"{decrease:.3e} (outer_tol={self.outer_tol:.3e}), W-step "
+                     f"duality gap {gap:.3e} (target {result.tol_abs:.3e}). "
+                     "Increase max_outer (or max_iter), or raise outer_tol "
+                     "or tol."))
+
+    def _warn_if_unconverged(self, result):
+        if not getattr(result, "outer_converged", True):
+            warnings.warn(result.message, ConvergenceWarning)
+        else:
+            super()._warn_if_unconverged(result)
+
+
+class _RelationMixin(_LearnedRelation):
+    """MTRL: the task covariance ``Omega`` (see the estimators)."""
+
+    _extra_constraints = {
+        "relation_alpha": [Interval(Real, 0, None, closed="neither")],
+        "relation_eps": [Interval(Real, 0, None, closed="neither")],
+        **_LearnedRelation._relation_constraints,
+    }
+
+    def _relation_start(self, T):
+        return np.eye(T) / T, np.eye(T) * T
+
+    def _relation_K(self, state):
+        return self.relation_alpha * state[1]
+
+    def _relation_step(self, W):
+        Omega, inverse, s = covariance_step(W, self.relation_eps)
+        return (Omega, inverse), 0.5 * self.relation_alpha * s * s
+
+    def _set_relation(self, state):
+        Omega = state[0]
+        self.task_covariance_ = Omega
+        scale = 1.0 / np.sqrt(np.diag(Omega))
+        self.task_correlation_ = _symmetric(Omega * np.outer(scale, scale))
+
+    def _certificate(self, datafit, penalty, W, b, graph_K, value):
+        """The eps = 0 problem's duality gap plus the eps term's size (see
+        the estimators' docstring); NaN unless the penalty is spectral."""
+        parts = _spectral_parts(penalty)
+        if parts is None:
+            return np.nan
+        lam, mu = parts
+        beta, eps = self.relation_alpha, self.relation_eps
+        sigma, _ = right_spectrum(W)
+        nuclear = float(sigma.sum())
+        roots = np.sqrt(sigma * sigma + eps)
+        # s_eps^2 - ||W||_*^2, without cancellation
+        excess = float(np.sum(eps / (roots + sigma))) * float(
+            roots.sum() + nuclear)
+        primal = (datafit.value(W, b) + _graph_value(W, graph_K)
+                  + penalty.value(W) + 0.5 * beta * nuclear * nuclear)
+
+        def conjugate(U):
+            return nuclear_square_conjugate(right_spectrum(U)[0], lam, mu,
+                                            beta)
+
+        gap = _spectral_gap(datafit, W, b, graph_K, primal, conjugate)
+        return float(max(gap, 0.0) + 0.5 * beta * excess)
+
+
+class _ClusterMixin(_LearnedRelation):
+    """Clustered MTL: the relaxed cluster matrix ``M`` (see the estimators)."""
+
+    _extra_constraints = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "cluster_alpha": [Interval(Real, 0, None, closed="neither")],
+        "eta": [Interval(Real, 0, None, closed="neither")],
+        **_LearnedRelation._relation_constraints,
+    }
+
+    def _check_relation(self, n_tasks):
+        if self.n_clusters > n_tasks:
+            raise ValueError(
+                f"n_clusters={self.n_clusters} exceeds the number of tasks "
+                f"T={n_tasks}; {type(self).__name__} needs 1 <= n_clusters "
+                "<= T (clusters of tasks).")
+
+    def _relation_start(self, T):
+        return np.eye(T) * (self.n_clusters / T)
+
+    def _relation_K(self, M):
+        T = M.shape[0]
+        inverse = np.linalg.inv(self.eta * np.eye(T) + M)
+        return 2.0 * self.cluster_alpha * _symmetric(inverse)
+
+    def _relation_step(self, W):
+        M, m, sigma = cluster_step(W, self.eta, self.n_clusters)
+        return M, self.cluster_alpha * float(np.sum(sigma * sigma
+                                                    / (self.eta + m)))
+
+    def _set_relation(self, M):
+        self.cluster_matrix_ = M
+        self.task_clusters_ = cluster_labels(M, self.n_clusters)
+
+    def _certificate(self, datafit, penalty, W, b, graph_K, value):
+        """The joint problem's duality gap (see the estimators' docstring);
+        NaN unless the penalty is the ridge (or ``alpha = 0``)."""
+        parts = _spectral_parts(penalty)
+        if parts is None or parts[0] != 0:
+            return np.nan
+        mu = parts[1]
+
+        def conjugate(U):
+            return cluster_conjugate(U, self.eta, self.n_clusters,
+                                     self.cluster_alpha, mu)
+
+        # value = F + g + alpha R + c tr(W (eta I + M)^{-1} W^T) at M(W)
+        return float(max(_spectral_gap(datafit, W, b, graph_K, value,
+                                       conjugate), 0.0))
+
+
+# ------------------------------------------------------------ docstrings
+_SHARED = r"""    l1_share : float in [0, 1], default=0.5
+        ``s`` of ``"sparse_group"`` (see :class:`%(base)s`).
+    penalty_factor : array-like of shape (n_features,), default=None
+        Per-feature factors of the penalty (see :class:`%(base)s`); they
+        must be positive: unpenalized features are not supported (the
+        relation couples every feature).
+    positive : bool, default=False
+        Constrain the coefficients to be non-negative (row penalties).
+%(loss)s    fit_intercept : bool, default=True
+        Fit one unpenalized intercept per task.
+%(class_weight)s    task_col : int, str or None, default=None
+        ``None``: shared design, one column of ``y`` per task; otherwise the
+        column of ``X`` holding each row's task label (stacked layout).
+    task_weights : None, dict or array-like of shape (T,), default=None
+        ``omega_t`` (see :class:`%(base)s`); ``task_weights = n_t``
+        (the tasks' sizes) with ``fit_intercept=False`` sums the loss over
+        all samples, as MALSAR's least-squares solvers do.
+    task_graph : {"mean", "chain"}, array-like of shape (T, T), dict or None
+        An additional, fixed task graph (see :class:`%(base)s`):
+        its term ``graph_alpha tr(W L W^T)`` is added to the learned one in
+        every W-step and in the objective.
+    graph_alpha : float >= 0, default=1.0
+        Strength of the fixed task graph.
+    unseen_task : {"error", "mean"}, default="error"
+        Prediction for a task not seen in fit (stacked layout); see
+        :class:`%(base)s`.
+    max_iter : int, default=5000
+        Iteration limit of each W-step (FISTA).
+    tol : float, default=1e-4
+        Relative duality-gap tolerance of each W-step (and of the final
+        ``W`` for the final relation matrix).
+    warm_start : bool, default=False
+        Start from the previous ``coef_`` (and the relation matrix of its
+        relation step) when refitting with the same shapes.
+    solver : {"auto", "fista"}, default="auto"
+        The W-steps take a coupling term: FISTA.
+    verbose : int, default=0
+        Print the objective and the W-step gap at each outer iteration (and,
+        from 2 on, the W-steps' iterations).
+"""
+
+_LOSS_DOC = r"""    loss : str, default="squared"
+        A regression loss of :class:`MultiTaskRegressor` (``"squared"``,
+        ``"huber"``, ...).
+    delta : float > 0, default=1.0
+        Huber's threshold (``loss="huber"``).
+"""
+
+_CLASS_WEIGHT_DOC = r"""    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, per task (see :class:`MultiTaskClassifier`).
+"""
+
+_COMMON_ATTRIBUTES = r"""    coef_ : ndarray of shape (n_tasks, n_features)
+    intercept_ : ndarray of shape (n_tasks,)
+    n_tasks_ : int
+    tasks_ : ndarray
+        Sorted task labels (stacked layout only).
+    task_graph_ : ndarray of shape (n_tasks, n_tasks)
+        The fixed task graph's adjacency (with ``task_graph`` only).
+    n_outer_ : int
+        Outer iterations (W-step and relation step) performed.
+    objective_path_ : ndarray of shape (n_outer_,)
+        The joint objective after each outer iteration (non-increasing).
+    n_iter_ : int
+        Total iterations of the W-steps.
+    dual_gap_ : float
+        Duality gap of the W-step problem (the relation matrix fixed at its
+        final value) at the final ``coef_``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str"""
+
+_MTRL_DOC = r"""Multi-task relationship learning (MTRL): a learned task covariance.
+
+    %(what)s
+
+    Zhang and Yeung's MTRL (UAI 2010) learns, with the weights, a task
+    covariance ``Omega`` (``T x T``, trace one) that says which tasks are
+    positively, negatively or not correlated, and regularizes the weights by
+    it.  The objective is
+
+    .. math::
+
+        \min_{W, b, \Omega \succ 0,\ \mathrm{tr}\,\Omega = 1}\;
+        F(W, b) + \alpha R(W) + \frac{\beta}{2}\Big(
+        \mathrm{tr}(W \Omega^{-1} W^\top)
+        + \epsilon\, \mathrm{tr}(\Omega^{-1})\Big),
+
+    with ``F`` the package's data fit (%(fit)s, see
+    :ref:`objective`),
+    ``R`` the penalty
+    (``penalty``, default the ridge ``||W||_F^2 / 2``), ``beta`` =
+    ``relation_alpha`` and ``epsilon`` = ``relation_eps``.  The small
+    ``epsilon`` term keeps ``Omega`` invertible: the covariance step
+
+    .. math::
+
+        \Omega = \frac{(W^\top W + \epsilon I)^{1/2}}
+                      {\mathrm{tr}\,(W^\top W + \epsilon I)^{1/2}}
+
+    is its exact minimizer over ``Omega``, and the minimum is
+    ``beta/2 (tr (W^T W + eps I)^{1/2})^2``.  At ``epsilon = 0`` this is
+    ``beta/2 ||W||_*^2`` (the squared trace norm): the joint problem is the
+    convex problem ``min_W F + alpha R(W) + beta/2 ||W||_*^2``, which the
+    ``epsilon`` term perturbs by at most ``beta/2 ((sum_i (sigma_i^2 +
+    eps)^{1/2})^2 - ||W||_*^2)``.
+
+    **Algorithm.**  From ``Omega = I / T`` (with ``warm_start``, the
+    covariance step of the previous ``coef_``), alternate the W-step, the
+    package's solve with the coupling term ``tr(W K W^T) / 2``, ``K = beta
+    Omega^{-1}`` (plus a task graph's, if given; FISTA, warm-started), and
+    the covariance step above, until the relative decrease of the objective
+    is at most ``outer_tol`` and the final ``W`` is certified to ``tol`` for
+    the final ``Omega``.  ``K`` has eigenvalues at least ``beta`` (those of
+    ``Omega`` are at most one), so ``alpha = 0`` is allowed and certified.
+
+    **Certificate.**  ``dual_gap_`` is the W-step's gap at the final
+    ``Omega``.  ``outer_gap_`` bounds the suboptimality of the joint
+    problem: when ``alpha R(W)`` is a function of the singular values of
+    ``W`` (``"l2"`` without ``penalty_factor`` or ``positive``, ``"trace"``,
+    or ``alpha = 0``), so is the whole regularizer, ``phi(s) = lam sum s +
+    mu/2 ||s||^2 + beta/2 (sum s)^2`` (``lam``, ``mu``: the penalty's norm
+    and ridge weights), and its conjugate is ``phi*`` of the singular values
+    (the maximizer solves ``mu s_i = max(sigma_i - lam - beta tau, 0)``,
+    ``tau = sum s``, monotone in ``tau``: found by sorting).  With the data
+    fit's dual point ``Theta`` (``U = X^T Theta``) this gives the duality gap
+    ``P_0(W) - D(Theta)`` of the ``epsilon = 0`` problem, and ``outer_gap_``
+    is that gap plus the ``epsilon`` term's size above: an upper bound on
+    the suboptimality of the returned model for both the ``epsilon = 0``
+    problem and the ``epsilon``-regularized one.  For the other penalties
+    (l1, l21, sparse_group, penalty factors, ``positive``) the regularizer
+    ``alpha R(W) + beta/2 ||W||_*^2`` is not a spectral function and its
+    conjugate, an infimal convolution, has no closed form: ``outer_gap_`` is
+    NaN there (the alternation still converges: the problem is convex).
+
+%(scaling)s    Parameters
+    ----------
+    penalty : {"l2", "trace", "l1", "l21", "sparse_group"} or Penalty, default="l2"
+        ``R(W)``; see :class:`%(base)s`.
+    alpha : %(alpha_type)s
+        Strength of the penalty; %(alpha_doc)s
+        ``alpha = 0`` (no penalty besides the relation term) is allowed.
+    l1_ratio : float in [0, 1], default=1.0
+        Share of the norm in the penalty (see :class:`%(base)s`).
+    relation_alpha : float > 0, default=1.0
+        ``beta``: strength of the relation term.
+    relation_eps : float > 0, default=1e-8
+        ``epsilon``: keeps ``Omega`` invertible (see above).  A larger
+        value conditions the W-steps better when ``W`` is close to low rank
+        (fewer features than tasks).
+    max_outer : int, default=100
+        Maximum number of outer iterations.
+    outer_tol : float, default=1e-6
+        Stop when the relative decrease of the joint objective in an outer
+        iteration is at most ``outer_tol`` (and the W-step is certified).
+%(shared)s
+    Attributes
+    ----------
+    task_covariance_ : ndarray of shape (n_tasks, n_tasks)
+        ``Omega``: symmetric positive definite, trace one, the covariance
+        step of the final ``coef_``.
+    task_correlation_ : ndarray of shape (n_tasks, n_tasks)
+        ``Omega`` scaled to a unit diagonal: the learned correlation of the
+        tasks (negative for tasks with opposite weights).
+    outer_gap_ : float
+        Upper bound on the suboptimality of the joint objective (see above);
+        NaN for penalties that are not spectral.
+%(attributes)s
+
+    Notes
+    -----
+    The alternation converges fast when the optimal ``W`` has full rank
+    ``min(d, T)`` well above ``sqrt(relation_eps)``.  When it is (nearly)
+    low-rank -- tasks that are combinations of fewer others, more tasks than
+    features, a large ``relation_alpha`` -- ``Omega`` approaches
+    singularity: the coupling ``beta Omega^{-1}`` becomes ill-conditioned,
+    the null space of ``Omega`` moves only slowly from one outer iteration
+    to the next, and the alternation may stall above the optimum (Zhang and
+    Yeung's alternating algorithm shares this).  ``outer_gap_`` then shows
+    the distance left; a larger ``relation_eps`` speeds the alternation up
+    (at the price of a larger perturbation of the objective).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mtlinear import %(name)s
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((60, 5))
+%(example)s
+"""
+
+_CMTL_DOC = r"""Clustered multi-task learning (convex relaxation).
+
+    %(what)s
+
+    Tasks in ``k`` clusters have weights close to their cluster's mean.
+    Clustered MTL (Jacob, Bach and Vert, NIPS 2008) relaxes the unknown
+    cluster assignment to a convex set; the form here is the one of MALSAR's
+    ``Least_CMTL`` / ``Logistic_CMTL`` (Zhou, Chen and Ye, NIPS 2011):
+
+    .. math::
+
+        \min_{W, b, M}\; F(W, b) + c\, \mathrm{tr}\big(W (\eta I + M)^{-1}
+        W^\top\big) + \alpha R(W)
+        \quad \text{s.t.} \quad \mathrm{tr}\, M = k,\ 0 \preceq M \preceq I,
+
+    with ``F`` the package's data fit (%(fit)s, see
+    :ref:`objective`),
+    ``c`` = ``cluster_alpha``, ``eta`` = ``eta``, ``k`` = ``n_clusters`` and
+    ``alpha R(W)`` an optional penalty (default none: ``alpha = 0``, allowed
+    because ``(eta I + M)^{-1}`` is invertible).  ``M`` relaxes ``E (E^T
+    E)^{-1} E^T`` for the ``T x k`` cluster indicator matrix ``E``; the
+    matrix-fractional term is jointly convex in ``(W, M)``, so the problem
+    is convex.
+
+    **Algorithm.**  From ``M = (k / T) I`` (MALSAR's start; with
+    ``warm_start``, the M-step of the previous ``coef_``), alternate the
+    W-step, the package's solve with the coupling term ``tr(W K W^T) / 2``,
+    ``K = 2 c (eta I + M)^{-1}`` (plus a task graph's, if given; FISTA,
+    warm-started), and the exact M-step: with ``W^T W = Q diag(s) Q^T``,
+    ``M = Q diag(m) Q^T`` where ``m`` minimizes ``sum_i s_i / (eta + m_i)``
+    subject to ``sum m = k``, ``0 <= m_i <= 1``, i.e. ``m_i = clip(sqrt(s_i
+    / lam) - eta, 0, 1)`` with ``lam`` such that ``sum m = k`` (found
+    exactly: the sum is piecewise linear in ``1 / sqrt(lam)``).  The loop
+    stops when the relative decrease of the objective is at most
+    ``outer_tol`` and the final ``W`` is certified to ``tol`` for the final
+    ``M``.  MALSAR instead runs accelerated projected gradient on ``(W, M)``
+    jointly; both reach the optimum of the same convex problem.
+
+    **Certificate.**  ``dual_gap_`` is the W-step's gap at the final ``M``.
+    Minimizing over ``M`` leaves ``P(W) = F + h(W)``, ``h(W) = mu/2 ||W||^2
+    + c min_M tr(W (eta I + M)^{-1} W^T)`` (``mu = alpha`` for ``"l2"``),
+    and exchanging suprema gives its conjugate in closed form, ``h*(U) =
+    max_M tr(U (mu I + 2c (eta I + M)^{-1})^{-1} U^T) / 2``: with ``U^T U``'s
+    eigenvalues ``b_i``, a water-filling of ``sum_i b_i (eta + m_i) / (mu
+    (eta + m_i) + 2c)`` over the same set (for ``mu = 0``, ``(eta
+    ||U||_F^2 + the k largest b_i) / (4c)``, Ky Fan).  With the data fit's
+    dual point ``Theta`` (``U = X^T Theta``), ``outer_gap_ = P(W) -
+    D(Theta)`` bounds the suboptimality of the returned ``(W, M)`` for the
+    joint problem.  With another penalty at ``alpha > 0`` (l1, l21,
+    sparse_group, trace, penalty factors, ``positive``) ``h*`` is an
+    infimal convolution without closed form: ``outer_gap_`` is NaN, and only
+    the W-step is certified (``dual_gap_``).
+
+    **MALSAR.**  ``Least_CMTL(X, Y, rho1, rho2, k)`` minimizes
+    ``sum_t ||Y_t - X_t w_t||^2 / 2 + rho1 eta (1 + eta) tr(W (eta I +
+    M)^{-1} W^T)`` with ``eta = rho2 / rho1`` (``Least_CMTL.m``): it is
+    the regressor with ``n_clusters=k``, ``eta=rho2 / rho1``,
+    ``cluster_alpha=rho2 * (1 + rho2 / rho1)``, ``alpha=0``,
+    ``task_weights=n_t`` and ``fit_intercept=False``, with ``n_t`` the
+    tasks' sizes (MALSAR sums the losses over all samples).
+    ``Logistic_CMTL`` takes each task's mean logistic loss with an
+    intercept: the classifier with the same parameters, the default
+    ``task_weights`` and ``fit_intercept=True``.
+
+    Parameters
+    ----------
+    penalty : {"l2", "l1", "l21", "trace", "sparse_group"} or Penalty, default="l2"
+        ``R(W)`` (see :class:`%(base)s`); it matters only when
+        ``alpha > 0``.
+    alpha : float >= 0, default=0.0
+        Strength of the optional penalty.
+    l1_ratio : float in [0, 1], default=1.0
+        Share of the norm in the penalty (see :class:`%(base)s`).
+    n_clusters : int, default=2
+        ``k``, the number of clusters of tasks, ``1 <= k <= T`` (checked at
+        fit: a ``ValueError`` otherwise).
+    cluster_alpha : float > 0, default=1.0
+        ``c``: strength of the cluster term.
+    eta : float > 0, default=1.0
+        ``eta``: the larger, the weaker the cluster structure relative to a
+        plain ridge (``(eta I + M)^{-1}`` has eigenvalues between ``1 / (eta
+        + 1)`` and ``1 / eta``).
+    max_outer : int, default=100
+        Maximum number of outer iterations.
+    outer_tol : float, default=1e-6
+        Stop when the relative decrease of the joint objective in an outer
+        iteration is at most ``outer_tol`` (and the W-step is certified).
+%(shared)s
+    Attributes
+    ----------
+    cluster_matrix_ : ndarray of shape (n_tasks, n_tasks)
+        ``M``: symmetric, eigenvalues in ``[0, 1]``, trace ``k``; the M-step
+        of the final ``coef_``.
+    task_clusters_ : ndarray of int of shape (n_tasks,)
+        A cluster label per task (in the order of ``tasks_`` or of the
+        columns of ``y``): k-means (``KMeans(n_clusters, n_init=10,
+        random_state=0)``) on the rows of the top ``k`` eigenvectors of ``M``
+        scaled by their eigenvalues; labels numbered by first task.
+    outer_gap_ : float
+        Upper bound on the suboptimality of the joint objective (see
+        above); NaN for a non-ridge penalty at ``alpha > 0``.
+%(attributes)s
+
+    Notes
+    -----
+    The model needs ``n_clusters`` tasks or more; in the shared layout,
+    ``y`` has one column per task.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mtlinear import %(name)s
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((60, 5))
+%(example)s
+"""
+
+_REGRESSOR_FIT = "a regression loss"
+_CLASSIFIER_FIT = "logistic loss"
+
+_MTRL_SCALING = """\
+    **Scaling.**  Written with the squared loss ``(y - z)^2`` averaged per
+    task and the regularizer ``lambda_1 / 2 tr(W W^T) + lambda_2 / 2 tr(W
+    Omega^{-1} W^T)`` (the form of Zhang and Yeung's paper), MTRL's
+    objective is twice ours with ``alpha = lambda_1 / 2`` and
+    ``relation_alpha = lambda_2 / 2`` (``penalty="l2"``).
+
+"""
+
+
+def _doc(template, name, base, *, classifier, example, regressor=None,
+         classifier_name=None):
+    shared = _SHARED % dict(
+        base=base, loss="" if classifier else _LOSS_DOC,
+        class_weight=_CLASS_WEIGHT_DOC if classifier else "")
+    extra = ("    classes_ : ndarray of shape (2,) or list of such arrays\n"
+             "        As for :class:`MultiTaskClassifier`.\n" if classifier
+             else "")
+    return template % dict(
+        what=("Multi-task logistic regression (binary tasks)." if classifier
+              else "Multi-task regression."),
+        fit=_CLASSIFIER_FIT if classifier else _REGRESSOR_FIT, base=base,
+        name=name, shared=shared, attributes=extra + _COMMON_ATTRIBUTES,
+        example=example,
+        scaling="" if classifier else _MTRL_SCALING,
+        alpha_type=("float or None, default=None" if classifier
+                    else "float >= 0, default=1.0"),
+        alpha_doc=("``None`` means ``1 / n`` (as for\n        "
+                   ":class:`MultiTaskClassifier`)." if classifier
+                   else "as for :class:`MultiTaskRegressor`."),
+        regressor=regressor or "ClusteredMultiTaskRegressor",
+        classifier=classifier_name or "ClusteredMultiTaskClassifier")
+
+
+# ------------------------------------------------------------ estimators
+_MTRL_REGRESSOR_EXAMPLE = """\
+    >>> w = rng.standard_normal(5)
+    >>> W = np.column_stack([w, w, -w])
+    >>> Y = X @ W + 0.1 * rng.standard_normal((60, 3))
+    >>> model = MultiTaskRelationRegressor(alpha=0.01, relation_alpha=0.01)
+    >>> model = model.fit(X, Y)
+    >>> np.sign(model.task_correlation_[0]).astype(int).tolist()
+    [1, 1, -1]"""
+
+_MTRL_CLASSIFIER_EXAMPLE = """\
+    >>> w = rng.standard_normal(5)
+    >>> Y = (X @ np.column_stack([w, w, -w]) > 0).astype(int)
+    >>> clf = MultiTaskRelationClassifier(relation_alpha=0.01).fit(X, Y)
+    >>> clf.task_covariance_.shape
+    (3, 3)"""
+
+_CMTL_REGRESSOR_EXAMPLE = """\
+    >>> centers = rng.standard_normal((5, 2))
+    >>> W = centers[:, [0, 0, 0, 1, 1, 1]]
+    >>> Y = X @ W + 0.1 * rng.standard_normal((60, 6))
+    >>> model = ClusteredMultiTaskRegressor(n_clusters=2, cluster_alpha=0.01)
+    >>> model.fit(X, Y).task_clusters_.tolist()
+    [0, 0, 0, 1, 1, 1]"""
+
+_CMTL_CLASSIFIER_EXAMPLE = """\
+    >>> centers = rng.standard_normal((5, 2))
+    >>> Y = (X @ centers[:, [0, 0, 1, 1]] > 0).astype(int)
+    >>> clf = ClusteredMultiTaskClassifier(n_clusters=2, cluster_alpha=0.01)
+    >>> clf.fit(X, Y).cluster_matrix_.shape
+    (4, 4)"""
+
+
+class _RegressorFit:
+    """``fit`` of the relation regressors: in memory only (no dask, no
+    ``partial_fit``: the statistics fits do not alternate)."""
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model (alternating W-steps and relation steps).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_columns)
+            Features, plus the task column when ``task_col`` is set.
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights ``s_i``; each task's loss stays a weighted
+            mean.
+
+        Returns
+        -------
+        self
+        """
+        _check_not_dask(self, X, y, sample_weight)
+        self._fit(X, y, sample_weight)
+        self.__dict__.pop("_statistics", None)
+        return self
+
+    @available_if(_no_partial_fit)
+    def partial_fit(self, X, y, sample_weight=None):  # pragma: no cover
+        """Not available (see ``fit``)."""
+        raise AttributeError("partial_fit")
+
+
+class _ClassifierFit:
+    """``fit`` of the relation classifiers (in memory)."""
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model (alternating W-steps and relation steps).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_columns)
+            Features, plus the task column when ``task_col`` is set.
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            Class labels: two per task.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights ``s_i``.
+
+        Returns
+        -------
+        self
+        """
+        _check_not_dask(self, X, y, sample_weight)
+        return self._fit(X, y, sample_weight)
+
+
+class MultiTaskRelationRegressor(_RelationMixin, _RegressorFit,
+                                 MultiTaskRegressor):
+    __doc__ = _doc(_MTRL_DOC, "MultiTaskRelationRegressor", "MultiTaskRegressor",
+                   classifier=False, example=_MTRL_REGRESSOR_EXAMPLE)
+
+    _parameter_constraints = {**MultiTaskRegressor._parameter_constraints,
+                              **_RelationMixin._extra_constraints}
+
+    def __init__(self, penalty="l2", alpha=1.0, l1_ratio=1.0, *,
+                 relation_alpha=1.0, relation_eps=1e-8, max_outer=100,
+                 outer_tol=1e-6, l1_share=0.5, penalty_factor=None,
+                 positive=False, loss="squared", delta=1.0,
+                 fit_intercept=True, task_col=None, task_weights=None,
+                 task_graph=None, graph_alpha=1.0, unseen_task="error",
+                 max_iter=5000, tol=1e-4, warm_start=False, solver="auto",
+                 verbose=0):
+        super().__init__(penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
+                         l1_share=l1_share, penalty_factor=penalty_factor,
+                         positive=positive, loss=loss, delta=delta,
+                         fit_intercept=fit_intercept, task_col=task_col,
+                         task_weights=task_weights, task_graph=task_graph,
+                         graph_alpha=graph_alpha, unseen_task=unseen_task,
+                         max_iter=max_iter, tol=tol, warm_start=warm_start,
+                         solver=solver, verbose=verbose)
+        self.relation_alpha = relation_alpha
+        self.relation_eps = relation_eps
+        self.max_outer = max_outer
+        self.outer_tol = outer_tol
+
+
+class MultiTaskRelationClassifier(_RelationMixin, _ClassifierFit,
+                                  MultiTaskClassifier):
+    __doc__ = _doc(_MTRL_DOC, "MultiTaskRelationClassifier", "MultiTaskClassifier",
+                   classifier=True, example=_MTRL_CLASSIFIER_EXAMPLE)
+
+    _parameter_constraints = {**MultiTaskClassifier._parameter_constraints,
+                              **_RelationMixin._extra_constraints}
+
+    def __init__(self, penalty="l2", alpha=None, l1_ratio=1.0, *,
+                 relation_alpha=1.0, relation_eps=1e-8, max_outer=100,
+                 outer_tol=1e-6, l1_share=0.5, penalty_factor=None,
+                 positive=False, fit_intercept=True, class_weight=None,
+                 task_col=None, task_weights=None, task_graph=None,
+                 graph_alpha=1.0, unseen_task="error", max_iter=5000,
+                 tol=1e-4, warm_start=False, solver="auto", verbose=0):
+        super().__init__(penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
+                         l1_share=l1_share, penalty_factor=penalty_factor,
+                         positive=positive, fit_intercept=fit_intercept,
+                         class_weight=class_weight, task_col=task_col,
+                         task_weights=task_weights, task_graph=task_graph,
+                         graph_alpha=graph_alpha, unseen_task=unseen_task,
+                         max_iter=max_iter, tol=tol, warm_start=warm_start,
+                         solver=solver, verbose=verbose)
+        self.relation_alpha = relation_alpha
+        self.relation_eps = relation_eps
+        self.max_outer = max_outer
+        self.outer_tol = outer_tol
+
+
+class ClusteredMultiTaskRegressor(_ClusterMixin, _RegressorFit,
+                                  MultiTaskRegressor):
+    __doc__ = _doc(_CMTL_DOC, "ClusteredMultiTaskRegressor", "MultiTaskRegressor",
+                   classifier=False, example=_CMTL_REGRESSOR_EXAMPLE)
+
+    _parameter_constraints = {**MultiTaskRegressor._parameter_constraints,
+                              **_ClusterMixin._extra_constraints}
+
+    def __init__(self, penalty="l2", alpha=0.0, l1_ratio=1.0, *,
+                 n_clusters=2, cluster_alpha=1.0, eta=1.0, max_outer=100,
+                 outer_tol=1e-6, l1_share=0.5, penalty_factor=None,
+                 positive=False, loss="squared", delta=1.0,
+                 fit_intercept=True, task_col=None, task_weights=None,
+                 task_graph=None, graph_alpha=1.0, unseen_task="error",
+                 max_iter=5000, tol=1e-4, warm_start=False, solver="auto",
+                 verbose=0):
+        super().__init__(penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
+                         l1_share=l1_share, penalty_factor=penalty_factor,
+                         positive=positive, loss=loss, delta=delta,
+                         fit_intercept=fit_intercept, task_col=task_col,
+                         task_weights=task_weights, task_graph=task_graph,
+                         graph_alpha=graph_alpha, unseen_task=unseen_task,
+                         max_iter=max_iter, tol=tol, warm_start=warm_start,
+                         solver=solver, verbose=verbose)
+        self.n_clusters = n_clusters
+        self.cluster_alpha = cluster_alpha
+        self.eta = eta
+        self.max_outer = max_outer
+        self.outer_tol = outer_tol
+
+
+class ClusteredMultiTaskClassifier(_ClusterMixin, _ClassifierFit,
+                                   MultiTaskClassifier):
+    __doc__ = _doc(_CMTL_DOC, "ClusteredMultiTaskClassifier", "MultiTaskClassifier",
+                   classifier=True, example=_CMTL_CLASSIFIER_EXAMPLE)
+
+    _parameter_constraints = {**MultiTaskClassifier._parameter_constraints,
+                              **_ClusterMixin._extra_constraints}
+
+    def __init__(self, penalty="l2", alpha=0.0, l1_ratio=1.0, *,
+                 n_clusters=2, cluster_alpha=1.0, eta=1.0, max_outer=100,
+                 outer_tol=1e-6, l1_share=0.5, penalty_factor=None,
+                 positive=False, fit_intercept=True, class_weight=None,
+                 task_col=None, task_weights=None, task_graph=None,
+                 graph_alpha=1.0, unseen_task="error", max_iter=5000,
+                 tol=1e-4, warm_start=False, solver="auto", verbose=0):
+        super().__init__(penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
+                         l1_share=l1_share, penalty_factor=penalty_factor,
+                         positive=positive, fit_intercept=fit_intercept,
+                         class_weight=class_weight, task_col=task_col,
+                         task_weights=task_weights, task_graph=task_graph,
+                         graph_alpha=graph_alpha, unseen_task=unseen_task,
+                         max_iter=max_iter, tol=tol, warm_start=warm_start,
+                         solver=solver, verbose=verbose)
+        self.n_clusters = n_clusters
+        self.cluster_alpha = cluster_alpha
+        self.eta = eta
+        self.max_outer = max_outer
+        self.outer_tol = outer_tol
