@@ -20,10 +20,12 @@ decrease is at most ``outer_tol`` *and* the current ``W`` is certified, for
 the current ``A``, to the solvers' ``tol``.
 
 Minimizing over ``A`` first leaves a convex function of ``W`` alone whose
-regularizer depends on the singular values of ``W`` only: with the ridge
-penalty its Fenchel conjugate has a closed form, so the joint problem has a
-duality gap of its own (``outer_gap_``), from the data-fit's dual point.
-See the estimators' docstrings for the formulas.
+regularizer depends on the singular values of ``W`` only, for a spectral
+penalty (ridge, trace norm): its Fenchel conjugate has a closed form, so the
+joint problem has a duality gap of its own (``outer_gap_``), from the
+data-fit's dual point.  For MTRL its prox has one too
+(:class:`NuclearSquarePenalty`), and the spectral case is solved directly,
+without alternating.  See the estimators' docstrings for the formulas.
 """
 import warnings
 from dataclasses import dataclass
@@ -39,7 +41,7 @@ from ._coupling import TaskCoupling, with_coupling
 from ._dask import is_dask_collection
 from ._regressor import MultiTaskRegressor
 from ._solve import SolveResult, make_datafit
-from .penalties import L2, Trace
+from .penalties import L2, Penalty, Trace
 
 __all__ = ["MultiTaskRelationRegressor", "MultiTaskRelationClassifier",
            "ClusteredMultiTaskRegressor", "ClusteredMultiTaskClassifier"]
@@ -181,31 +183,90 @@ def covariance_step(W, eps):
             _symmetric((V * (s / roots)) @ V.T), s)
 
 
+def nuclear_square_maximizer(a, mu, beta):
+    """``argmax_{s >= 0} <a, s> - mu/2 ||s||^2 - beta/2 (sum s)^2`` for
+    ``mu > 0``, in the order of ``a``.
+
+    The maximizer is ``s_i = (a_i - beta tau)_+ / mu``, ``tau = sum s`` the
+    root of an increasing piecewise-linear equation: with the ``m`` largest
+    ``a_i`` active, ``tau = (a_1 + ... + a_m) / (mu + m beta)``, for the
+    ``m`` whose active set is consistent (``a_m > beta tau >= a_{m+1}``).
+    """
+    a = np.asarray(a, dtype=np.float64)
+    ranked = np.sort(a)[::-1]
+    if ranked.size == 0 or ranked[0] <= 0:
+        return np.zeros_like(a)
+    m = np.arange(1, ranked.size + 1)
+    tau = np.cumsum(ranked) / (mu + beta * m)
+    following = np.append(ranked[1:], -np.inf)
+    consistent = np.flatnonzero((ranked > beta * tau)
+                                & (following <= beta * tau))
+    t = tau[consistent[0]] if consistent.size else tau[0]
+    return np.maximum(a - beta * t, 0.0) / mu
+
+
 def nuclear_square_conjugate(sigma, lam, mu, beta):
     """``phi*(sigma)`` for ``phi(s) = lam sum s + mu/2 ||s||^2 + beta/2 (sum
     s)^2`` on singular values (``s >= 0``).
 
     ``phi*(sigma) = sup_{s >= 0} <sigma - lam, s> - mu/2 ||s||^2 - beta/2
-    tau^2``, ``tau = sum s``.  With ``mu > 0`` the maximizer is ``s_i = (a_i
-    - beta tau)_+ / mu`` (``a = sigma - lam``), ``tau`` the root of an
-    increasing piecewise-linear equation: with the ``m`` largest ``a_i``
-    active, ``tau = (a_1 + ... + a_m) / (mu + m beta)``, for the ``m`` whose
-    active set is consistent (``a_m > beta tau >= a_{m+1}``).  With ``mu = 0``
-    only the largest counts: ``max(a_1, 0)^2 / (2 beta)``.
+    tau^2``, ``tau = sum s``: with ``mu > 0`` at
+    :func:`nuclear_square_maximizer`; with ``mu = 0`` only the largest
+    counts, ``max(a_1, 0)^2 / (2 beta)``.
     """
-    a = np.sort(np.asarray(sigma, dtype=np.float64) - lam)[::-1]
-    if a.size == 0 or a[0] <= 0:
+    a = np.asarray(sigma, dtype=np.float64) - lam
+    if a.size == 0 or a.max() <= 0:
         return 0.0
     if mu == 0:
-        return float(a[0] ** 2 / (2.0 * beta))
-    m = np.arange(1, a.size + 1)
-    tau = np.cumsum(a) / (mu + beta * m)
-    following = np.append(a[1:], -np.inf)
-    consistent = np.flatnonzero((a > beta * tau) & (following <= beta * tau))
-    t = tau[consistent[0]] if consistent.size else tau[0]
-    s = np.maximum(a - beta * t, 0.0) / mu
+        return float(a.max() ** 2 / (2.0 * beta))
+    s = nuclear_square_maximizer(a, mu, beta)
     total = float(s.sum())
     return float(a @ s - 0.5 * mu * (s @ s) - 0.5 * beta * total * total)
+
+
+class NuclearSquarePenalty(Penalty):
+    """``h(W) = lam ||W||_* + mu/2 ||W||_F^2 + beta/2 ||W||_*^2``: MTRL's
+    regularizer once the task covariance is minimized out (the estimators'
+    docstring), a function of the singular values ``s`` of ``W``.
+
+    Its prox at step ``t`` is ``A diag(s) B^T`` for the SVD ``A diag(sigma)
+    B^T`` of the point, with ``s`` the maximizer of ``<sigma - t lam, s> -
+    (1 + t mu)/2 ||s||^2 - t beta/2 (sum s)^2`` (the same piecewise-linear
+    search as the conjugate); ``h*`` is finite everywhere (``beta > 0``), so
+    the dual point needs no scaling.  The strength is fixed at
+    construction: ``alpha`` and ``l1_ratio`` are nominal (1).
+    """
+
+    orthogonally_invariant = True
+    sparse = False
+
+    def __init__(self, lam, mu, beta):
+        super().__init__(1.0, 1.0)
+        self.weights = (float(lam), float(mu), float(beta))
+
+    def value(self, W):
+        lam, mu, beta = self.weights
+        s = np.linalg.svd(W, compute_uv=False)
+        total = float(s.sum())
+        return lam * total + 0.5 * mu * float(s @ s) + 0.5 * beta * total * total
+
+    def prox(self, W, step):
+        lam, mu, beta = self.weights
+        A, sigma, Bt = np.linalg.svd(W, full_matrices=False)
+        s = nuclear_square_maximizer(sigma - step * lam, 1.0 + step * mu,
+                                     step * beta)
+        return (A * s) @ Bt
+
+    def conjugate(self, U):
+        lam, mu, beta = self.weights
+        return nuclear_square_conjugate(np.linalg.svd(U, compute_uv=False),
+                                        lam, mu, beta)
+
+    def feasible_dual(self, U, rows=None):
+        return 1.0, self.conjugate(U)
+
+    def ridge_factors(self, n_features):
+        return None
 
 
 # ------------------------------------------------------------ CMTL
@@ -398,6 +459,27 @@ class _RelationMixin(_LearnedRelation):
         "relation_eps": [Interval(Real, 0, None, closed="neither")],
         **_LearnedRelation._relation_constraints,
     }
+
+    def _solve_at(self, problem, loss, penalty, alpha, start, coupling):
+        """A spectral penalty (ridge, trace norm, none): the joint problem
+        is the convex ``F + h`` of :class:`NuclearSquarePenalty` in ``W``
+        alone, solved at once and certified by its own duality gap; the
+        covariance follows from ``W``.  Other penalties alternate."""
+        parts = _spectral_parts(penalty.with_strength(alpha, penalty.l1_ratio))
+        if parts is None or problem.reduction is not None:
+            return super()._solve_at(problem, loss, penalty, alpha, start,
+                                     coupling)
+        direct = NuclearSquarePenalty(*parts, self.relation_alpha)
+        result = super(_LearnedRelation, self)._solve_at(
+            problem, loss, direct, 1.0, start, coupling)
+        Omega, inverse, _ = covariance_step(result.W, self.relation_eps)
+        self._set_relation((Omega, inverse))
+        datafit = with_coupling(make_datafit(problem, loss), coupling)
+        primal = datafit.value(result.W, result.b) + direct.value(result.W)
+        self.objective_path_ = np.array([primal])
+        self.n_outer_ = 1
+        self.outer_gap_ = float(max(result.gap, 0.0))
+        return result
 
     def _relation_start(self, T):
         return np.eye(T) / T, np.eye(T) * T
@@ -598,33 +680,34 @@ _MTRL_DOC = r"""Multi-task relationship learning (MTRL): a learned task covarian
     ``epsilon`` term perturbs by at most ``beta/2 ((sum_i (sigma_i^2 +
     eps)^{1/2})^2 - ||W||_*^2)``.
 
-    **Algorithm.**  From ``Omega = I / T`` (with ``warm_start``, the
-    covariance step of the previous ``coef_``), alternate the W-step, the
-    package's solve with the coupling term ``tr(W K W^T) / 2``, ``K = beta
-    Omega^{-1}`` (plus a task graph's, if given; FISTA, warm-started), and
-    the covariance step above, until the relative decrease of the objective
-    is at most ``outer_tol`` and the final ``W`` is certified to ``tol`` for
-    the final ``Omega``.  ``K`` has eigenvalues at least ``beta`` (those of
-    ``Omega`` are at most one), so ``alpha = 0`` is allowed and certified.
+    **Spectral penalties: one convex solve.**  When ``alpha R(W)`` is a
+    function of the singular values of ``W`` (``"l2"`` without
+    ``penalty_factor`` or ``positive`` -- the default --, ``"trace"``, or
+    ``alpha = 0``), so is the whole regularizer once ``Omega`` is minimized
+    out at ``epsilon = 0``, ``phi(s) = lam sum s + mu/2 ||s||^2 + beta/2
+    (sum s)^2`` (``lam``, ``mu``: the penalty's norm and ridge weights).
+    The model then solves ``min_W F + phi(s(W))`` directly (FISTA; the prox
+    and the conjugate of ``phi`` act on the singular values: the maximizer
+    of ``<a, s> - m/2 ||s||^2 - beta/2 (sum s)^2`` is ``s_i = (a_i - beta
+    tau)_+ / m``, ``tau = sum s`` found by sorting), certified by that
+    problem's duality gap (``dual_gap_ = outer_gap_``), and reports
+    ``Omega`` as the covariance step of the solution, ``epsilon`` keeping
+    it invertible.  The alternation below stalls on exactly these problems
+    when the optimal ``W`` is close to low rank (``Omega`` nearly
+    singular); the direct solve does not.
 
-    **Certificate.**  ``dual_gap_`` is the W-step's gap at the final
-    ``Omega``.  ``outer_gap_`` bounds the suboptimality of the joint
-    problem: when ``alpha R(W)`` is a function of the singular values of
-    ``W`` (``"l2"`` without ``penalty_factor`` or ``positive``, ``"trace"``,
-    or ``alpha = 0``), so is the whole regularizer, ``phi(s) = lam sum s +
-    mu/2 ||s||^2 + beta/2 (sum s)^2`` (``lam``, ``mu``: the penalty's norm
-    and ridge weights), and its conjugate is ``phi*`` of the singular values
-    (the maximizer solves ``mu s_i = max(sigma_i - lam - beta tau, 0)``,
-    ``tau = sum s``, monotone in ``tau``: found by sorting).  With the data
-    fit's dual point ``Theta`` (``U = X^T Theta``) this gives the duality gap
-    ``P_0(W) - D(Theta)`` of the ``epsilon = 0`` problem, and ``outer_gap_``
-    is that gap plus the ``epsilon`` term's size above: an upper bound on
-    the suboptimality of the returned model for both the ``epsilon = 0``
-    problem and the ``epsilon``-regularized one.  For the other penalties
-    (l1, l21, sparse_group, penalty factors, ``positive``) the regularizer
-    ``alpha R(W) + beta/2 ||W||_*^2`` is not a spectral function and its
-    conjugate, an infimal convolution, has no closed form: ``outer_gap_`` is
-    NaN there (the alternation still converges: the problem is convex).
+    **Other penalties: alternation.**  For l1, l21, sparse_group, penalty
+    factors or ``positive`` the regularizer ``alpha R(W) + beta/2
+    ||W||_*^2`` is not spectral.  From ``Omega = I / T`` (with
+    ``warm_start``, the covariance step of the previous ``coef_``), the fit
+    alternates the W-step, the package's solve with the coupling term
+    ``tr(W K W^T) / 2``, ``K = beta Omega^{-1}`` (plus a task graph's, if
+    given; FISTA, warm-started), and the covariance step above (the
+    ``epsilon``-regularized problem), until the relative decrease of the
+    objective is at most ``outer_tol`` and the final ``W`` is certified to
+    ``tol`` for the final ``Omega`` (``dual_gap_``).  The joint problem has
+    no closed-form conjugate there (an infimal convolution): ``outer_gap_``
+    is NaN (the alternation still converges: the problem is convex).
 
 %(scaling)s    Parameters
     ----------
@@ -638,14 +721,16 @@ _MTRL_DOC = r"""Multi-task relationship learning (MTRL): a learned task covarian
     relation_alpha : float > 0, default=1.0
         ``beta``: strength of the relation term.
     relation_eps : float > 0, default=1e-8
-        ``epsilon``: keeps ``Omega`` invertible (see above).  A larger
-        value conditions the W-steps better when ``W`` is close to low rank
-        (fewer features than tasks).
+        ``epsilon``: keeps the reported ``Omega`` invertible; with a
+        non-spectral penalty, it also regularizes the alternation (see
+        above), and a larger value conditions its W-steps better when ``W``
+        is close to low rank.
     max_outer : int, default=100
-        Maximum number of outer iterations.
+        Maximum number of outer iterations (non-spectral penalties).
     outer_tol : float, default=1e-6
         Stop when the relative decrease of the joint objective in an outer
-        iteration is at most ``outer_tol`` (and the W-step is certified).
+        iteration is at most ``outer_tol`` (and the W-step is certified);
+        non-spectral penalties.
 %(shared)s
     Attributes
     ----------

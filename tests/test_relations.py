@@ -234,7 +234,8 @@ def test_mtrl_shared_matches_cvxpy():
     # the path ends at the objective (eps = 1e-14: no visible difference)
     assert abs(model.objective_path_[-1] - value) <= 1e-10 * value
     _non_increasing(model.objective_path_)
-    assert model.n_outer_ == model.objective_path_.size > 1
+    # a spectral penalty: the covariance minimized out, one convex solve
+    assert model.n_outer_ == model.objective_path_.size == 1
     # the certificate bounds the suboptimality, and is small at the optimum
     assert value - best <= model.outer_gap_ + 1e-12 * value
     assert 0 <= model.outer_gap_ <= 1e-9 * value
@@ -264,12 +265,11 @@ def test_mtrl_stacked_matches_cvxpy():
     _psd_trace(model.task_covariance_, 1.0)
 
 
-@pytest.mark.parametrize("case", ["l2", "trace", "graph", "eps"])
+@pytest.mark.parametrize("case", ["l2", "trace", "graph"])
 def test_mtrl_certificate_bounds_the_suboptimality(case):
     """Stopped early, the model is clearly suboptimal: ``outer_gap_`` must
     still bound ``P(W) - P*`` (a too small conjugate would not), for the
-    spectral penalties, with a task graph, and with a large ``eps`` (whose
-    term the bound adds)."""
+    spectral penalties and with a task graph."""
     X, Y, _ = _shared(seed=11)
     tasks = shared_tasks(X, Y)
     kw = dict(alpha=0.05, beta=0.03)
@@ -281,22 +281,17 @@ def test_mtrl_certificate_bounds_the_suboptimality(case):
         A = np.eye(4, k=1) + np.eye(4, k=-1)  # "chain"
         kw.update(graph=(A, 0.2))
         params.update(task_graph="chain", graph_alpha=0.2)
-    eps = 1e-2 if case == "eps" else 1e-14
     W_ref, b_ref = mtrl_reference(tasks, **kw)
     best = mtrl_objective(tasks, W_ref, b_ref, **kw)
-    model = MultiTaskRelationRegressor(relation_eps=eps, **params, **TIGHT)
-    loose = clone(model).set_params(max_outer=1, tol=1e-2)
-    with pytest.warns(ConvergenceWarning, match="max_outer"):
+    model = MultiTaskRelationRegressor(relation_eps=1e-14, **params, **TIGHT)
+    loose = clone(model).set_params(max_iter=3)
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
         loose.fit(X, Y)
     for fitted in (loose, model.fit(X, Y)):
-        value = mtrl_objective(tasks, fitted.coef_.T, fitted.intercept_,
-                               eps=eps, **kw)
+        value = mtrl_objective(tasks, fitted.coef_.T, fitted.intercept_, **kw)
         assert abs(fitted.objective_path_[-1] - value) <= 1e-10 * value
         assert value - best <= fitted.outer_gap_ * (1 + 1e-9) + 1e-12 * value
-    assert value - best >= 0  # the eps = 1e-2 problem is another problem
     assert loose.outer_gap_ >= 1e-6 * value  # the early stop shows in it
-    if case == "eps":  # the bound holds by the eps term's size, not by luck
-        assert model.outer_gap_ > 1e-4 * value
 
 
 def test_mtrl_other_penalties_report_no_outer_gap():
@@ -519,8 +514,9 @@ def test_warm_start_continues_the_alternation():
     shared, clustered = _shared(seed=11)[:2], _clustered(n=60, d=5,
                                                          sizes=(2, 2))[:2]
     for model, (X, Y) in [
-            (MultiTaskRelationRegressor(alpha=0.05, relation_alpha=0.03,
-                                        tol=1e-8, outer_tol=1e-10), shared),
+            (MultiTaskRelationRegressor(penalty="l21", alpha=0.05,
+                                        relation_alpha=0.03, tol=1e-8,
+                                        outer_tol=1e-10), shared),
             (ClusteredMultiTaskRegressor(alpha=0.01, tol=1e-8,
                                          outer_tol=1e-10), clustered)]:
         cold = clone(model).fit(X, Y)
