@@ -112,6 +112,13 @@ class CoupledDatafit:
         self.intercept_weight = datafit.intercept_weight
         self.curvature_factor = datafit.curvature_factor  # g is quadratic
         self.step_shrink = datafit.step_shrink
+        inner_bound = getattr(datafit, "curvature_bound", None)
+        if inner_bound is not None:  # a loss of unbounded curvature
+            def curvature_bound(S_new, S):
+                return (inner_bound(self._inner_state(S_new, None),
+                                    self._inner_state(S, None))
+                        + coupling.lipschitz)
+            self.curvature_bound = curvature_bound
 
     def step_bounds(self):
         start, cap = self.inner.step_bounds()

@@ -33,6 +33,7 @@ by ``c = min(1, lam / N°(X^T Theta))`` when the penalty has no ridge part
 from functools import cached_property
 
 import numpy as np
+import scipy.sparse as sp
 from numba import njit
 from scipy.sparse.linalg import LinearOperator, eigsh
 
@@ -73,29 +74,52 @@ class SampleDatafit:
         curvature; the design is centred, so the intercept block decouples
         and contributes ``curvature * sum_i v_i`` per task.  For a
         non-quadratic loss on a large problem, see :meth:`_lanczos_lipschitz`.
+
+        A loss of unbounded curvature (Poisson) has no such constant: this is
+        then the same quantity for the Hessian at the null model (``W = 0``,
+        the best intercepts), the local curvature where the solvers start
+        and the scale of a ridge's alpha grid; FISTA doubles its ``L`` from
+        there as the curvature test requires (:meth:`step_bounds`).
         """
+        weights, factor = self._curvature_weights
         if (not self.loss.quadratic
                 and min(self.design.n_features, _rows_per_task(self.design))
                 > _DENSE_EIG_MAX):
-            return self.loss.curvature * self._lanczos_lipschitz()
-        L = self.design.lipschitz(self.v)
+            return factor * self._lanczos_lipschitz(weights)
+        L = self.design.lipschitz(weights)
         if self.intercept_variable:
-            L = max(L, float(self.design.task_sum(self.v).max()))
-        return self.loss.curvature * L
+            L = max(L, float(self.design.task_sum(weights).max()))
+        return factor * L
+
+    @cached_property
+    def _curvature_weights(self):
+        """``(h, factor)``: ``factor * h_i`` bounds the curvature of sample
+        ``i``: ``(v, curvature)`` for a loss with a curvature bound, else
+        ``(F''(z_0), 1)`` at the null model's linear predictor ``z_0``
+        (constant per task, so the columns stay proportional in the shared
+        layout, as :meth:`Design.lipschitz` assumes)."""
+        if self.loss.bounded_curvature:
+            return self.v, self.loss.curvature
+        W0 = np.zeros((self.design.n_features, self.design.n_tasks))
+        Z0 = self.linear_predictor(W0, self.initial_intercept())
+        return self.loss.second_derivative(Z0, self.y, self.v), 1.0
 
     @cached_property
     def intercept_weight(self):
         """``kappa``: the intercepts' curvature over the global ``L`` (at most
         1), their metric weight in FISTA's step (see :mod:`mtlinear._fista`);
         the design is centred, so the intercept block's curvature is
-        ``curvature * sum_i v_i`` per task."""
+        ``curvature * sum_i v_i`` per task (at the null model for a loss of
+        unbounded curvature: any fixed ``kappa > 0`` is a valid metric)."""
         if not self.intercept_variable:
             return 1.0
-        intercepts = self.loss.curvature * float(self.design.task_sum(self.v).max())
+        weights, factor = self._curvature_weights
+        intercepts = factor * float(self.design.task_sum(weights).max())
         return min(1.0, intercepts / self.lipschitz) if self.lipschitz > 0 else 1.0
 
-    def _lanczos_lipschitz(self):
-        """Largest eigenvalue of ``[X_c 1]^T V [X_c 1]`` over tasks, by Lanczos.
+    def _lanczos_lipschitz(self, v):
+        """Largest eigenvalue of ``[X_c 1]^T V [X_c 1]`` over tasks, by Lanczos
+        (``V = diag(v)``).
 
         The exact route (a dense eigendecomposition of a Gram matrix of side
         ``min(n_t, d)``) costs cubic time; on large sparse problems (text) it
@@ -105,7 +129,7 @@ class SampleDatafit:
         approach from below: a small margin keeps ``1 / L`` a safe step
         (the logistic curvature bound 1/4 is itself loose).
         """
-        design, v = self.design, self.v
+        design = self.design
         d, T = design.n_features, design.n_tasks
         size = d * T + (T if self.intercept_variable else 0)
 
@@ -136,8 +160,53 @@ class SampleDatafit:
         return self.loss.step_shrink
 
     def step_bounds(self):
-        """Start and cap of ``L``: the global Lipschitz constant, twice it."""
+        """Start and cap of ``L``: the global Lipschitz constant, twice it.
+
+        For a loss of unbounded curvature: the constant at the null model
+        and no cap (``inf``).  FISTA's curvature test (``c = 1/2``) implies
+        the descent lemma for any convex ``F``, so it decides alone; it holds
+        once ``L`` is twice the largest curvature on the segment of the
+        step, which shrinks with the step: the doubling ends."""
+        if not self.loss.bounded_curvature:
+            return self.lipschitz, np.inf
         return self.lipschitz, 2.0 * self.lipschitz
+
+    def curvature_bound(self, Z_new, Z):
+        """A bound on the curvature of ``F`` over the segment between the
+        iterates of linear predictors ``Z`` and ``Z_new``, in FISTA's metric
+        ``||dW||^2 + kappa ||db||^2``: by Cauchy-Schwarz on each sample's
+        ``(x_ci . dw_t + db_t)^2``, ``max_t sum_{i in t} h_i (||x_ci||^2 +
+        1 / kappa)`` (no ``1 / kappa`` without intercepts), with ``h_i`` the
+        loss's bound on ``F''_i`` over the segment.  FISTA's curvature test
+        holds in exact arithmetic once ``c L`` exceeds it, so for a loss
+        without a global bound it ends the doubling where rounding alone
+        would fail the test."""
+        h = self.loss.segment_curvature(Z_new, Z, self.y, self.v)
+        rows = self._centred_row_norms
+        if self.design.shared:
+            rows = rows[:, None]
+        if self.intercept_variable:
+            rows = rows + 1.0 / self.intercept_weight
+        return float(self.design.task_sum(h * rows).max())
+
+    @cached_property
+    def _centred_row_norms(self):
+        """``||x_i - m_t||^2`` of every sample (``m_t`` its task's row mean,
+        if the design is centred)."""
+        design, X = self.design, self.design.X
+        rows = np.asarray((X.multiply(X) if sp.issparse(X) else X * X)
+                          .sum(axis=1)).ravel()
+        if design.x_mean is None:
+            return rows
+        # X_c m = X m - ||m||^2 per task, so ||x - m||^2 = ||x||^2 - 2 (X_c m) - ||m||^2
+        if design.shared:
+            m = design.x_mean
+            rows = rows - 2.0 * design.matmat(m[:, None])[:, 0] - float(m @ m)
+        else:
+            m = design.x_mean  # (T, d)
+            rows = (rows - 2.0 * design.matmat(np.ascontiguousarray(m.T))
+                    - design.task_broadcast(np.einsum("tj,tj->t", m, m)))
+        return np.maximum(rows, 0.0)
 
     def affine_state(self, W, b):
         return self.linear_predictor(W, b)

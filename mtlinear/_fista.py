@@ -41,7 +41,14 @@ state* of the iterate (the linear predictor ``X W + b``, or ``Q W`` for
 sufficient statistics), from which both the gradient and the left side
 follow, and which is extrapolated with the iterate.  With sufficient
 statistics the start needs no eigenvalue computation either (see
-``step_bounds`` of the datafits).
+``step_bounds`` of the datafits).  ``L`` doubles up to a cap, twice the
+global Lipschitz constant, where the test holds anyway.  A loss of unbounded
+curvature (Poisson) has no such constant: ``L`` starts from the curvature at
+the null model and the cap is ``inf``, since the test implies the descent
+lemma whatever the curvature and holds for a small enough step.  Near the
+solution rounding may fail the test at any ``L``; the doubling then ends
+where the test holds in exact arithmetic, ``c L`` above the datafit's
+``curvature_bound`` on the step's segment (or no move at all).
 
 With sufficient statistics and the package's penalties the iterations
 between two gap evaluations run in one compiled call (:func:`_gram_steps`).
@@ -120,7 +127,11 @@ class _Iterate:
         self.W, self.b, self.S = W, b, S
         self.Wy, self.by, self.Sy = W, b, S
         self.t, self.L, self.L_cap = 1.0, L, L_cap
-        self.L_floor = 1e-12 * L_cap
+        # no cap (a loss of unbounded curvature): the floor is the start's,
+        # and the doubling ends where the test can only fail by rounding
+        self.capped = bool(np.isfinite(L_cap))
+        self.L_floor = 1e-12 * (L_cap if self.capped else L)
+        self.bound = getattr(datafit, "curvature_bound", None)
         self.factor, self.shrink = datafit.curvature_factor, datafit.step_shrink
 
 
@@ -143,6 +154,8 @@ def _steps(datafit, penalty, it, n_steps):
             curv = datafit.curvature(S_new, Sy, aux, dW)
             if curv <= it.factor * L * sq or L >= it.L_cap:
                 break
+            if not it.capped and _test_holds_exactly(it, L, sq, S_new, Sy):
+                break
             L = min(2.0 * L, it.L_cap)
         t_new, beta = _momentum(t, (Wy, W_new, W), (by, b_new, b), kappa)
         if beta > 0:
@@ -153,6 +166,15 @@ def _steps(datafit, penalty, it, n_steps):
             Wy, by, Sy = W_new, b_new, S_new
         W, b, S, t = W_new, b_new, S_new, t_new
     it.W, it.b, it.S, it.Wy, it.by, it.Sy, it.t, it.L = W, b, S, Wy, by, Sy, t, L
+
+
+def _test_holds_exactly(it, L, sq, S_new, Sy):
+    """Without a cap on ``L``: whether the failed curvature test holds in
+    exact arithmetic, so that rounding alone failed it (the step does not
+    move, or ``c L`` exceeds the datafit's ``curvature_bound`` on the
+    segment); doubling on would shrink the step to nothing."""
+    return sq == 0.0 or (it.bound is not None
+                         and it.factor * L >= it.bound(S_new, Sy))
 
 
 def _compiled_steps(datafit, record, it, n_steps):

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import PENALTY_TABLE, MultiTaskLinearModel
 from ._classifier import _binary_classes
+from ._regressor import poisson_d2
 from .losses import TaskwiseLoss, make_loss
 
 __all__ = ["MultiTaskEstimator"]
@@ -34,9 +35,10 @@ class MultiTaskEstimator(MultiTaskLinearModel):
         \\qquad n_t = \\sum_{i \\in t} s_i,
 
     where ``ell_t`` is task ``t``'s loss: ``"squared"`` (``(y - z)^2 / 2``),
-    ``"huber"`` (with ``delta``) or ``"logistic"`` (``log(1 + e^{-y z})``,
-    ``y`` in ``{-1, +1}`` for the task's two classes, the larger label
-    positive).  Each task's term is the one of
+    ``"huber"`` (with ``delta``), ``"poisson"`` (``exp(z) - y z`` up to a
+    constant, counts ``y >= 0``, mean ``exp(z)``) or ``"logistic"``
+    (``log(1 + e^{-y z})``, ``y`` in ``{-1, +1}`` for the task's two
+    classes, the larger label positive).  Each task's term is the one of
     :class:`~mtlinear.MultiTaskRegressor` or
     :class:`~mtlinear.MultiTaskClassifier`: where the penalty decouples the
     tasks (``"l1"``, ``"l2"``) the model is their separate fits; ``"l21"``
@@ -47,7 +49,8 @@ class MultiTaskEstimator(MultiTaskLinearModel):
     Parameters
     ----------
     loss : str, list or dict, default="squared"
-        The tasks' losses: one name for every task; a list in the tasks'
+        The tasks' losses (``"squared"``, ``"huber"``, ``"poisson"``,
+        ``"logistic"``): one name for every task; a list in the tasks'
         order (columns of ``y``, or sorted task labels with ``task_col``);
         or a dict keyed by task (column index, ``y``'s DataFrame column
         name, or task label), every task present.
@@ -209,6 +212,9 @@ verbose
                 if not np.all(np.isfinite(values)):
                     raise ValueError(f"Task {tasks[t]!r} has NaN or infinite "
                                      "targets.")
+                label = tasks[t].item() if hasattr(tasks[t], "item") else tasks[t]
+                make_loss(name).check_targets([(label, values)],
+                                              self.fit_intercept)
                 encoded.append(values)
         if task_index is None:
             return np.column_stack(encoded)
@@ -220,23 +226,25 @@ verbose
     # ------------------------------------------------------------ predict
     def decision_function(self, X):
         """Linear predictor ``x^T w_t + b_t`` of every task: (n, T), or (n,)
-        with ``task_col`` (each row's task)."""
+        with ``task_col`` (each row's task); the log of the predicted mean
+        for a Poisson task."""
         return self._linear_predictor(X)
 
     def _outputs(self, Z, task_of):
-        """Values of regression tasks, labels of classification tasks."""
+        """Values of regression tasks (the means ``exp(z)`` of Poisson
+        tasks), labels of classification tasks."""
         numeric = all(c is None or c.dtype.kind in "biuf" for c in self.classes_)
         out = np.empty(Z.shape, dtype=np.float64 if numeric else object)
-        for t, classes in enumerate(self.classes_):
+        for t, (name, classes) in enumerate(zip(self.losses_, self.classes_)):
             rows = task_of(t)
-            out[rows] = (Z[rows] if classes is None
+            out[rows] = (make_loss(name).inverse_link(Z[rows]) if classes is None
                          else classes[(Z[rows] > 0).astype(int)])
         return out
 
     def predict(self, X):
-        """Predictions: values for regression tasks, class labels for
-        classification tasks; a DataFrame with ``y``'s columns when ``y``
-        was one.
+        """Predictions: values for regression tasks (means for Poisson
+        tasks), class labels for classification tasks; a DataFrame with
+        ``y``'s columns when ``y`` was one.
 
         Returns
         -------
@@ -280,7 +288,8 @@ verbose
         return out
 
     def score(self, X, y, sample_weight=None):
-        """Mean over tasks of ``R^2`` (regression tasks) and accuracy
+        """Mean over tasks of ``R^2`` (regression tasks), ``D^2`` (the
+        fraction of Poisson deviance explained, Poisson tasks) and accuracy
         (classification tasks)."""
         P = self.predict(X)
         P = np.asarray(P.to_numpy() if hasattr(P, "to_numpy") else P)
@@ -295,11 +304,13 @@ verbose
             parts = [(Y[:, t], P[:, t], slice(None))
                      for t in range(len(self.classes_))]
         scores = []
-        for classes, (yt, pt, rows) in zip(self.classes_, parts):
+        for name, classes, (yt, pt, rows) in zip(self.losses_, self.classes_,
+                                                 parts):
             st = None if s is None else s[rows]
             if classes is None:
-                scores.append(r2_score(yt.astype(float), pt.astype(float),
-                                       sample_weight=st))
+                metric = poisson_d2 if name == "poisson" else r2_score
+                scores.append(metric(yt.astype(float), pt.astype(float),
+                                     sample_weight=st))
             else:  # labels may be objects (a DataFrame's mixed columns)
                 scores.append(float(np.average(yt == pt, weights=st)))
         return float(np.mean(scores))

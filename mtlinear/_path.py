@@ -138,6 +138,11 @@ def prepare_problem(X, y, *, loss, task_col=None, sample_weight=None,
                          f"got shape {y.shape}.")
     if loss.classification:
         y = _signed_labels(y, task_index, fit_intercept)
+    else:
+        loss.check_targets(
+            enumerate(y.T) if task_col is None
+            else ((label.item(), y[task_index == t])
+                  for t, label in enumerate(tasks)), fit_intercept)
     if sample_weight is not None:
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                              ensure_non_negative=True)
@@ -172,9 +177,10 @@ def alpha_max(X, y, *, penalty="l21", l1_ratio=1.0, fit_intercept=True,
         As for :class:`~mtlinear.MultiTaskRegressor`.
     penalty : {"l1", "l21", "trace", "sparse_group"} or Penalty
     l1_ratio : float in (0, 1]
-    loss : {"squared", "huber", "logistic"}
+    loss : {"squared", "huber", "poisson", "logistic"}
         For ``"logistic"``, ``y`` holds two labels per task (per column in
-        the shared layout); the larger is the positive class.
+        the shared layout); the larger is the positive class.  For
+        ``"poisson"``, counts ``y >= 0``.
     l1_share, penalty_factor, positive, delta
         As for :class:`~mtlinear.MultiTaskRegressor`.
 
@@ -301,8 +307,9 @@ def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
     """Solutions for a decreasing grid of ``alpha``, warm-started.
 
     For each ``alpha`` the function minimizes the objective of
-    :class:`~mtlinear.MultiTaskRegressor` (``loss="squared"`` or
-    ``"huber"``) or of the logistic multi-task model (``loss="logistic"``),
+    :class:`~mtlinear.MultiTaskRegressor` (``loss="squared"``, ``"huber"``
+    or ``"poisson"``) or of the logistic multi-task model
+    (``loss="logistic"``),
 
     .. math::
 
@@ -332,7 +339,7 @@ def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
         Size of the automatic grid.
     eps : float, default=1e-3
         ``alpha_min / alpha_max`` of the automatic grid.
-    loss : {"squared", "huber", "logistic"}, default="squared"
+    loss : {"squared", "huber", "poisson", "logistic"}, default="squared"
     task_col, sample_weight, task_weights, fit_intercept
         As for :class:`~mtlinear.MultiTaskRegressor`.
     l1_share, penalty_factor, positive, delta

@@ -1,6 +1,6 @@
 """Working-set proximal Newton for a twice-differentiable loss (logistic,
-Huber) with a compiled row-separable penalty (l1, l21, sparse-group, l2,
-with penalty factors and sign constraints).
+Huber, Poisson) with a compiled row-separable penalty (l1, l21,
+sparse-group, l2, with penalty factors and sign constraints).
 
 Outer loop (working sets, as in celer / skglm): at ``(W, b)`` compute the
 duality gap of :mod:`mtlinear._datafit` and stop when it is small enough;
@@ -31,7 +31,8 @@ update exact for the model with the curvature of the weighted-centred column
 
 Line search without function-value differences (which rounding dominates
 near the solution): on directional derivatives of the objective, see
-:func:`_line_search`.
+:func:`_line_search` (with a certificate of decrease for a loss of unbounded
+curvature).
 
 A plain ridge penalty (``lam = 0``, no factors or signs) goes to
 :mod:`mtlinear._newton_cg`.  The loss enters through its ``derivatives``, the
@@ -47,7 +48,7 @@ import scipy.sparse as sp
 from numba import njit
 
 from ._design import sorted_csc
-from ._newton_cg import newton_cg
+from ._newton_cg import accepts_step, newton_cg
 from .penalties._compiled import row_prox, row_violation
 
 __all__ = ["prox_newton", "DesignColumns"]
@@ -514,6 +515,8 @@ def _line_search(z, dz, y, v, loss, penalty, W_ws, delta, ws):
     taken too (the trapezoid rule then predicts a decrease of at least ``s
     |P'(0)| / 4``), which keeps the full Newton step near the solution, where
     ``P'(1)`` is a third-order term of either sign.  Otherwise the step halves.
+    See :func:`mtlinear._newton_cg.accepts_step` for a loss of unbounded
+    curvature.
     """
     def slope(s):  # right derivative at 0, left derivative after
         zs = z + s * dz if s != 0 else z
@@ -526,7 +529,7 @@ def _line_search(z, dz, y, v, loss, penalty, W_ws, delta, ws):
         return 0.0
     s = 1.0
     for _ in range(_MAX_BACKTRACK):
-        if slope(s) <= -0.5 * start:
+        if accepts_step(slope, start, s, loss.bounded_curvature):
             return s
         s *= 0.5
     return 0.0

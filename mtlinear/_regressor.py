@@ -1,5 +1,7 @@
-"""MultiTaskRegressor: squared loss with a multi-task penalty."""
+"""MultiTaskRegressor: squared, Huber or Poisson loss with a multi-task
+penalty."""
 import numpy as np
+from scipy.special import xlogy
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 
@@ -14,23 +16,43 @@ from ._dask import fit_dask, is_dask_collection
 from ._statistics_fit import partial_fit, partial_fit_available
 from .losses import make_loss
 
-__all__ = ["MultiTaskRegressor"]
+__all__ = ["MultiTaskRegressor", "poisson_d2"]
+
+
+def poisson_d2(y, mu, sample_weight=None):
+    """``D^2`` of the Poisson loss: the fraction of the (weighted) Poisson
+    deviance ``2 sum_i s_i (y_i log(y_i / mu_i) - y_i + mu_i)`` explained by
+    the means ``mu`` relative to the best constant (the weighted mean of
+    ``y``), as scikit-learn's ``PoissonRegressor.score`` and
+    ``d2_tweedie_score(power=1)``; 1 is a perfect fit."""
+    y, mu = np.asarray(y, dtype=float), np.asarray(mu, dtype=float)
+    s = np.ones_like(y) if sample_weight is None else np.asarray(
+        sample_weight, dtype=float)
+
+    def deviance(mean):
+        with np.errstate(divide="ignore"):
+            return float(np.sum(s * (xlogy(y, y) - xlogy(y, mean) - y + mean)))
+
+    return 1.0 - deviance(mu) / deviance(np.average(y, weights=s))
 
 
 class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
-    __doc__ = """Regularized multi-task least squares (or Huber regression).
+    __doc__ = """Regularized multi-task least squares (or Huber or Poisson regression).
 
     Minimizes, over one weight vector ``w_t`` and intercept ``b_t`` per task,
 
     .. math::
 
         \\sum_t \\frac{\\omega_t}{n_t} \\sum_{i \\in t}
-        s_i\\,\\ell(y_i - x_i^T w_t - b_t) + \\alpha R(W),
+        s_i\\,\\ell(y_i, x_i^T w_t + b_t) + \\alpha R(W),
 
     with ``n_t`` the (sample-weighted) size of task ``t``, ``omega_t`` the
-    ``task_weights``, ``ell(r) = r^2 / 2`` (``loss="squared"``) or Huber's
-    ``r^2 / 2`` for ``|r| <= delta`` and ``delta |r| - delta^2 / 2`` beyond
-    (``loss="huber"``), and ``R`` the penalty:
+    ``task_weights``, ``ell(y, z) = (y - z)^2 / 2`` (``loss="squared"``),
+    Huber's ``r^2 / 2`` for ``|r| <= delta`` and ``delta |r| - delta^2 / 2``
+    beyond, ``r = y - z`` (``loss="huber"``), or the Poisson loss ``exp(z)
+    - y z`` (up to a constant in ``y``: half the Poisson deviance) for counts
+    ``y >= 0`` with the log link, the mean being ``exp(z)``
+    (``loss="poisson"``), and ``R`` the penalty:
 
 %(penalty_table)s
     With a shared ``X`` and unit weights this is exactly scikit-learn's
@@ -56,7 +78,11 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
     positive : bool, default=False
         Constrain the coefficients to be non-negative (l1, l2, l21,
         sparse_group), as scikit-learn's ``Lasso(positive=True)``.
-    loss : {"squared", "huber"}, default="squared"
+    loss : {"squared", "huber", "poisson"}, default="squared"
+        ``"poisson"``: counts or rates ``y >= 0`` (each task with a positive
+        one when ``fit_intercept``), log link; ``predict`` returns the means
+        ``exp(x^T w_t + b_t)`` and ``score`` the fraction of Poisson deviance
+        explained, as scikit-learn's ``PoissonRegressor``.
     delta : float > 0, default=1.0
         Huber's threshold, in the units of ``y`` (``loss="huber"`` only).
     fit_intercept : bool, default=True
@@ -139,7 +165,11 @@ None, default=None
     -----
     ``score`` is scikit-learn's R²: in the shared layout the average of the
     per-task R² (``multioutput="uniform_average"``); in the stacked layout the
-    R² of all rows pooled, about the overall mean of ``y``.
+    R² of all rows pooled, about the overall mean of ``y``.  With
+    ``loss="poisson"`` it is ``D^2``, the fraction of Poisson deviance
+    explained (scikit-learn's ``PoissonRegressor.score``), averaged over the
+    tasks or pooled alike.  The linear predictor ``x^T w_t + b_t`` of the
+    Poisson loss is ``log(predict(X))``, or ``X @ coef_.T + intercept_``.
 
     Examples
     --------
@@ -183,7 +213,8 @@ None, default=None
     def score(self, X, y, sample_weight=None):
         """Coefficient of determination ``R^2``, averaged over tasks (the
         columns of a 2-d ``y``); ``NaN`` targets are left out of their
-        task's ``R^2``.
+        task's ``R^2``.  With ``loss="poisson"``: ``D^2``, the fraction of
+        Poisson deviance explained (:func:`poisson_d2`), in the same way.
 
         Parameters
         ----------
@@ -196,13 +227,20 @@ None, default=None
         float
         """
         Y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
-        if not has_missing(Y):
+        poisson = self._make_loss().name == "poisson"
+        if not (has_missing(Y) or poisson):
             return super().score(X, y, sample_weight)
+        metric = poisson_d2 if poisson else r2_score
         P = self.predict(X)
         s = None if sample_weight is None else np.asarray(sample_weight, float)
+        if Y.ndim == 1 or self.task_col is not None:  # pooled, as R^2 is
+            return float(metric(Y.astype(float).ravel(), np.ravel(P),
+                                sample_weight=s))
+        Y = Y.astype(float)
+        P = P.reshape(len(P), -1)
         return float(np.mean([
-            r2_score(Y[rows, t], P[rows, t],
-                     sample_weight=None if s is None else s[rows])
+            metric(Y[rows, t], P[rows, t],
+                   sample_weight=None if s is None else s[rows])
             for t, rows in enumerate((~np.isnan(Y)).T)]))
 
     def _make_loss(self):
@@ -300,9 +338,15 @@ None, default=None
                              "row needs a target: remove the rows without one.")
         if task_index is None:  # NaN: not observed (mtlinear._missing)
             self._y_ndim = y.ndim
-            return y.reshape(len(y), -1)
-        self._y_ndim = 1
-        return y
+            Y = y.reshape(len(y), -1)
+            targets = enumerate(Y.T)
+        else:
+            self._y_ndim = 1
+            Y = y
+            targets = ((label.item(), y[task_index == t])
+                       for t, label in enumerate(self.tasks_))
+        self._make_loss().check_targets(targets, self.fit_intercept)
+        return Y
 
     def predict(self, X):
         """Predict with each row's task model.
@@ -310,9 +354,10 @@ None, default=None
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_tasks)
-            Shared layout: one column per task (1-d if ``y`` was 1-d).
+            Shared layout: one column per task (1-d if ``y`` was 1-d).  The
+            means ``exp(x^T w_t + b_t)`` with ``loss="poisson"``.
         """
-        Z = self._linear_predictor(X)
+        Z = self._make_loss().inverse_link(self._linear_predictor(X))
         if self.task_col is None and self._y_ndim == 1:
             return Z[:, 0]
         return Z

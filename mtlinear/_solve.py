@@ -10,9 +10,10 @@ one :func:`register_solver` call):
   centring).  Preferred for sparse penalties (l1, l21, sparse-group).
 * ``"prox_newton"`` (:mod:`mtlinear._prox_newton`): working-set proximal
   Newton; a compiled row-separable penalty.  Preferred for
-  twice-differentiable non-quadratic losses (logistic, Huber).
+  twice-differentiable non-quadratic losses (logistic, Huber, Poisson).
 * ``"fista"`` (:mod:`mtlinear._fista`): accelerated proximal gradient; any
-  loss and any penalty, including a penalty written in Python only.
+  loss and any penalty, including a penalty written in Python only (its
+  adaptive step needs no curvature bound, so the Poisson loss too).
 * ``"lstsq"`` (:mod:`mtlinear._lstsq`): the direct least-squares solve of the
   squared loss at ``alpha = 0`` (dense design); preferred there.
 * ``"ridge"`` (:mod:`mtlinear._ridge`): the direct solve of the squared loss

@@ -17,14 +17,15 @@ and, with an intercept variable, makes ``theta`` sum to zero in each task
 
 Capabilities: ``quadratic`` (the squared loss: intercepts by centring,
 sufficient statistics, coordinate descent), ``twice_differentiable``
-(proximal Newton applies), ``curvature`` (a bound on ``loss''``).
+(proximal Newton applies), ``curvature`` (a bound on ``loss''``, ``inf``
+when there is none, as for the Poisson loss).
 A new loss is one subclass registered with :func:`register_loss`.
 """
 import numpy as np
 from scipy.special import expit, xlogy
 
-__all__ = ["Loss", "SquaredLoss", "LogisticLoss", "HuberLoss", "TaskwiseLoss",
-           "LOSSES", "register_loss", "make_loss"]
+__all__ = ["Loss", "SquaredLoss", "LogisticLoss", "HuberLoss", "PoissonLoss",
+           "TaskwiseLoss", "LOSSES", "register_loss", "make_loss"]
 
 
 class Loss:
@@ -35,7 +36,7 @@ class Loss:
     quadratic = False
     twice_differentiable = True
     classification = False
-    curvature = 1.0       # bound on loss''(z)
+    curvature = 1.0       # bound on loss''(z); inf: unbounded
     curvature_factor = 1.0  # FISTA's curvature test (1: exact for a quadratic)
     step_shrink = 0.9     # FISTA's per-iteration decrease of L
     options = {}          # estimator parameters the loss takes
@@ -59,6 +60,30 @@ class Loss:
         """``(F'(z), H(z))`` elementwise: the derivative and the curvature of
         Newton models (``F''`` where it is positive)."""
         return self.derivative(z, y, v), self.second_derivative(z, y, v)
+
+    def segment_curvature(self, z1, z2, y, v):
+        """A bound on ``F''`` elementwise over the segments ``[z1_i, z2_i]``:
+        ``v * curvature`` for a loss with a curvature bound."""
+        return np.broadcast_to(v * self.curvature, np.shape(z1))
+
+    @property
+    def bounded_curvature(self):
+        """Whether ``curvature`` bounds ``loss''`` (a global Lipschitz
+        constant of ``F'`` exists)."""
+        return bool(np.isfinite(self.curvature))
+
+    def inverse_link(self, z):
+        """The prediction at the linear predictor ``z`` (regression losses):
+        ``z`` itself, or the mean ``exp(z)`` of the Poisson loss."""
+        return z
+
+    def check_targets(self, targets, fit_intercept):
+        """``ValueError`` for targets outside the loss's domain.
+
+        ``targets``: ``(task label, y_t)`` pairs, one per task (``NaN``
+        marks a missing target and is not checked here).  Every value is
+        valid for the squared and Huber losses.
+        """
 
 
 class SquaredLoss(Loss):
@@ -219,6 +244,108 @@ class LogisticLoss(Loss):
             return np.where(total > 0, np.log(p) - np.log1p(-p), 0.0)
 
 
+class PoissonLoss(Loss):
+    """Poisson regression (log link): ``loss(y, z) = exp(z) - y z + y log y - y``
+    for counts or rates ``y >= 0``, the mean being ``exp(z)``.
+
+    The loss is half the Poisson unit deviance, the negative log-likelihood
+    ``exp(z) - y z`` (up to ``log y!``) shifted by its minimum over ``z``
+    (reached at ``z = log y``), so that ``F >= 0`` as for the other losses
+    and ``F`` at ``W = 0`` (the scale of ``tol``) is half the mean deviance
+    of the best constant model.  The shift changes no solution.
+
+    ``F'(z) = v (exp(z) - y)`` and ``F''(z) = v exp(z)``, unbounded
+    (``curvature = inf``): FISTA's step starts from the curvature at the
+    null model and doubles without a cap, and the Newton line searches
+    accept a step on a certified decrease (see :mod:`mtlinear._datafit` and
+    :mod:`mtlinear._prox_newton`).
+
+    Conjugate: with ``a = u + v_i y_i``, ``f_i^*(u) = a log(a / v_i) - a -
+    v_i (y_i log y_i - y_i)`` for ``a >= 0`` (``+inf`` otherwise), so that
+
+    .. math:: -F^*(-\\theta) = \\sum_i v_i (y_i \\log y_i - y_i)
+              - a_i \\log(a_i / v_i) + a_i, \\qquad a_i = v_i y_i - \\theta_i,
+
+    on ``theta_i <= v_i y_i``, an interval containing 0 (the default
+    :meth:`Loss.balance` applies).  The dual point ``theta_i = v_i (y_i -
+    exp(z_i))`` gives ``a_i = v_i exp(z_i) > 0``, and ``c theta`` stays in
+    the domain for ``c`` in ``[0, 1]`` (``y_i >= 0``).
+    """
+
+    name = "poisson"
+    curvature = np.inf
+    curvature_factor = 0.5  # the test that holds for any convex F
+
+    @staticmethod
+    def _exp(z):
+        with np.errstate(over="ignore"):  # inf: a trial step rejected
+            return np.exp(z)
+
+    def value(self, z, y, v):
+        return float(np.vdot(v, self._exp(z) - y * z + xlogy(y, y) - y))
+
+    def derivative(self, z, y, v):
+        return v * (self._exp(z) - y)
+
+    def second_derivative(self, z, y, v):
+        return v * self._exp(z)
+
+    def derivatives(self, z, y, v):
+        mu = self._exp(z)
+        return v * (mu - y), v * mu
+
+    def segment_curvature(self, z1, z2, y, v):
+        """``F''`` is increasing in ``z``: its value at the larger end."""
+        return v * self._exp(np.maximum(z1, z2))
+
+    def dual_value(self, theta, y, v):
+        safe_v = np.where(v > 0, v, 1.0)
+        a = np.maximum(v * y - theta, 0.0)  # clip rounding into the domain
+        return float(np.vdot(v, xlogy(y, y) - y)
+                     - np.sum(xlogy(a, a / safe_v) - a))
+
+    def inverse_link(self, z):
+        return self._exp(z)
+
+    def null_intercept(self, y, v, task_sum, task_broadcast):
+        """Per task, the log of the weighted mean of ``y``: the root of
+        ``sum_i v_i (exp(b) - y_i)``.  A task whose weighted targets are all
+        zero has none (the loss decreases as ``b`` goes to ``-inf``)."""
+        total = task_sum(v)
+        counts = task_sum(v * y)
+        empty = (total > 0) & (counts <= 0)
+        if np.any(empty):
+            raise ValueError(
+                f"loss='poisson' with an intercept needs a positive target in "
+                f"every task; the task(s) at position(s) "
+                f"{np.flatnonzero(empty)[:10].tolist()} (in the order of the "
+                "tasks) have only zero targets on the samples of positive "
+                "weight, whose best intercept is -infinity. Drop such tasks "
+                "or fit with fit_intercept=False.")
+        safe = np.where(total > 0, total, 1.0)
+        with np.errstate(divide="ignore"):
+            return np.where(total > 0, np.log(np.where(total > 0, counts, 1.0)
+                                              / safe), 0.0)
+
+    def check_targets(self, targets, fit_intercept):
+        """Targets must be non-negative; with an intercept, each task needs a
+        positive one (see :meth:`null_intercept`)."""
+        for label, y in targets:
+            y = np.asarray(y, dtype=np.float64)
+            y = y[~np.isnan(y)]
+            if np.any(y < 0):
+                raise ValueError(
+                    f"loss='poisson' needs non-negative targets (counts or "
+                    f"rates); task {label!r} has {int(np.sum(y < 0))} negative "
+                    f"value(s), e.g. {float(y[y < 0][0]):g}.")
+            if fit_intercept and y.size and not np.any(y > 0):
+                raise ValueError(
+                    f"loss='poisson' with an intercept needs a positive target "
+                    f"in every task; task {label!r} has only zeros, whose best "
+                    "intercept is -infinity (a predicted mean of 0). Drop the "
+                    "task or fit with fit_intercept=False.")
+
+
 class TaskwiseLoss(Loss):
     """A loss per task: ``losses[k]`` on the samples where ``which == k``.
 
@@ -272,6 +399,13 @@ class TaskwiseLoss(Loss):
     def derivatives(self, z, y, v):
         return self.derivative(z, y, v), self.second_derivative(z, y, v)
 
+    def segment_curvature(self, z1, z2, y, v):
+        out = np.empty(np.shape(z1))
+        for loss, m in zip(self.losses, self.masks):
+            if m.any():
+                out[m] = loss.segment_curvature(z1[m], z2[m], y[m], v[m])
+        return out
+
     def dual_value(self, theta, y, v):
         return float(self._sum("dual_value", theta, y, v))
 
@@ -297,7 +431,7 @@ def register_loss(cls):
     return cls
 
 
-for _cls in (SquaredLoss, LogisticLoss, HuberLoss):
+for _cls in (SquaredLoss, LogisticLoss, HuberLoss, PoissonLoss):
     register_loss(_cls)
 
 

@@ -26,7 +26,9 @@ with ``W`` of shape (d, T) (``coef_`` is its transpose) and
 * ``squared``: ``(y - z)^2 / 2``;
 * ``huber``: with ``r = y - z``, ``r^2 / 2`` if ``|r| <= delta`` else
   ``delta |r| - delta^2 / 2`` (cvxpy's ``huber(r, M)`` is twice this);
-* ``logistic``: ``log(1 + exp(-y z))``.
+* ``logistic``: ``log(1 + exp(-y z))``;
+* ``poisson``: ``exp(z) - y z`` (``y >= 0``; the negative log-likelihood up
+  to a constant in ``y``, so objectives compare by differences only).
 
 The penalty, with ``r`` = ``l1_ratio``, ``s`` = ``l1_share``, ``f`` the
 ``penalty_factor`` (ones by default) and ``W_j`` the rows (features):
@@ -50,7 +52,7 @@ from scipy.special import expit
 
 ROW_PENALTIES = ("l1", "l2", "l21", "sparse_group")
 PENALTIES = ROW_PENALTIES + ("trace",)
-LOSSES = ("squared", "huber", "logistic")
+LOSSES = ("squared", "huber", "logistic", "poisson")
 
 
 # ------------------------------------------------------------ parameters
@@ -118,6 +120,8 @@ def loss_values(loss, y, z, delta):
     if loss == "huber":
         a = np.abs(y - z)
         return np.where(a <= delta, 0.5 * a * a, delta * a - 0.5 * delta ** 2)
+    if loss == "poisson":
+        return np.exp(z) - y * z
     return np.logaddexp(0.0, -y * z)
 
 
@@ -127,7 +131,21 @@ def loss_derivative(loss, y, z, delta):
         return z - y
     if loss == "huber":
         return -np.clip(y - z, -delta, delta)
+    if loss == "poisson":
+        return np.exp(z) - y
     return -y * expit(-y * z)
+
+
+def curvature_bound(loss, z):
+    """A bound on ``loss''`` near the linear predictors ``z`` (a task's):
+    global for the squared, Huber and logistic losses; for the Poisson loss
+    (``exp(z)``, unbounded) the largest value within ``z + 1``, for
+    :func:`_polish`, which starts at a solution and moves little."""
+    if loss == "logistic":
+        return 0.25
+    if loss == "poisson":
+        return float(np.exp(np.max(z) + 1.0))
+    return 1.0
 
 
 # ------------------------------------------------------------ penalty (numpy)
@@ -172,7 +190,8 @@ def objective(tasks, W, b, *, loss, penalty, alpha, l1_ratio=1.0, l1_share=0.5,
         return np.inf
     fit = 0.0
     for t, ((Xt, yt, _), vt) in enumerate(zip(tasks, sample_weights(tasks, omega))):
-        fit += vt @ loss_values(loss, yt, Xt @ W[:, t] + b[t], delta)
+        fit += vt @ loss_values(task_loss(loss, t), yt, Xt @ W[:, t] + b[t],
+                                delta)
     return fit + graph_value(W, graph) + alpha * penalty_value(W, penalty=penalty, l1_ratio=l1_ratio,
                                        l1_share=l1_share,
                                        penalty_factor=penalty_factor)
@@ -205,6 +224,8 @@ def solve_reference(tasks, *, loss, penalty, alpha, l1_ratio=1.0, l1_share=0.5,
             fit = fit + 0.5 * cp.sum_squares(cp.multiply(np.sqrt(vt), yt - z))
         elif loss == "huber":
             fit = fit + 0.5 * cp.sum(cp.multiply(vt, cp.huber(yt - z, delta)))
+        elif loss == "poisson":  # the exponential cone
+            fit = fit + cp.sum(cp.multiply(vt, cp.exp(z) - cp.multiply(yt, z)))
         else:
             fit = fit + cp.sum(cp.multiply(vt, cp.logistic(cp.multiply(-yt, z))))
     reg = 0
@@ -285,11 +306,13 @@ def _polish(tasks, W, b, params, n_iter=5000):
     _, f, omega = _check(tasks, params["loss"], params["penalty"],
                          params["penalty_factor"], params["positive"],
                          params["task_weights"])
-    curvature = 0.25 if params["loss"] == "logistic" else 1.0
     fit_b = params["fit_intercept"]
-    lip = max(curvature * np.linalg.norm(
-        np.sqrt(vt)[:, None] * np.column_stack([Xt, np.ones(len(Xt))]), 2) ** 2
-        for (Xt, _, _), vt in zip(tasks, sample_weights(tasks, omega)))
+    lip = max(curvature_bound(task_loss(params["loss"], t),
+                              Xt @ W[:, t] + (b[t] if fit_b else 0.0))
+              * np.linalg.norm(np.sqrt(vt)[:, None]
+                               * np.column_stack([Xt, np.ones(len(Xt))]), 2) ** 2
+              for t, ((Xt, _, _), vt) in enumerate(
+                  zip(tasks, sample_weights(tasks, omega))))
     if params["graph"] is not None:  # 2 graph_alpha lambda_max(L) <= 4 ga deg
         A, strength = params["graph"]
         lip += 4.0 * strength * A.sum(axis=1).max()

@@ -83,7 +83,12 @@ def _problem(loss, layout, rng):
     X = rng.standard_normal((60, D))
     W = rng.standard_normal((D, T)) * (rng.random(D) < 0.6)[:, None]
     Z = X @ W + 0.3 * rng.standard_normal((60, T))
-    Y = (Z > 0).astype(float) if make_loss(loss).classification else Z
+    if make_loss(loss).classification:
+        Y = (Z > 0).astype(float)
+    elif loss == "poisson":  # counts, with the log link
+        Y = rng.poisson(np.exp(Z)).astype(float)
+    else:
+        Y = Z
     if layout == "shared":
         return X, Y, None
     X_list = [X[t * 20:(t + 1) * 20] for t in range(T)]

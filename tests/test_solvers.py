@@ -304,7 +304,8 @@ def test_compiled_fista_hands_an_inaccurate_trace_prox_back():
     Q = np.eye(20)[None]
     C = np.zeros_like(W)  # the gradient step from W leaves W
     done, W_out, *_ = _gram_steps(Q, np.ones(3), C, W, W, W, W, 1.0, 1.0, 1e-12,
-                                  1.0, 0.9, 5, TraceRecord(1e-10, 0.0))
+                                  1.0, 0.9, 5, TraceRecord(1e-10, 0.0),
+                                  np.zeros((0, 0)))  # no task coupling
     assert done == 0 and W_out is W
 
 
