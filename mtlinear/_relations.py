@@ -635,7 +635,7 @@ _COMMON_ATTRIBUTES = r"""    coef_ : ndarray of shape (n_tasks, n_features)
         The fixed task graph's adjacency (with ``task_graph`` only).
     n_outer_ : int
         Outer iterations (W-step and relation step) performed.
-    objective_path_ : ndarray of shape (n_outer_,)
+    objective_path_ : ndarray of shape (n_outer,)
         The joint objective after each outer iteration (non-increasing).
     n_iter_ : int
         Total iterations of the W-steps.
