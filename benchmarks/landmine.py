@@ -45,6 +45,12 @@ mean
     every task's weights pulled towards the mean task (Evgeniou and Pontil's
     regularized MTL), ``graph_alpha`` searched over :data:`GRAPH_ALPHAS` with
     ``alpha``.
+mtrl, cmtl
+    :class:`mtlinear.MultiTaskRelationClassifier` (a learned task
+    covariance) and :class:`mtlinear.ClusteredMultiTaskClassifier` (3
+    learned clusters), their strengths chosen by ``GridSearchCV`` over
+    :data:`RELATION_MODELS` (task-stratified folds, the per-task held-out
+    log-loss averaged).
 
 Every method runs with BLAS on one thread (as mtlinear's solvers run small
 problems anyway): on a busy 2-core machine OpenBLAS's threads made the
@@ -72,7 +78,12 @@ from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from mtlinear import MultiTaskClassifierCV, stack_tasks
+from sklearn.model_selection import GridSearchCV
+
+from mtlinear import (ClusteredMultiTaskClassifier, MultiTaskClassifierCV,
+                      MultiTaskRelationClassifier, stack_tasks)
+from mtlinear.metrics import task_scorer
+from mtlinear.model_selection import TaskStratifiedKFold
 
 LRCV_FOLDS = 5  # LogisticRegressionCV's default number of stratified folds
 
@@ -179,6 +190,29 @@ def fit_multitask(split, notes, penalty, scoring=None, **graph):
     return model.decision_function(split["X_test"])
 
 
+# the relation models' grids: (estimator, its grid), searched by GridSearchCV
+RELATION_MODELS = {
+    "mtrl": (MultiTaskRelationClassifier(task_col=-1),
+             {"alpha": [1e-3, 1e-2, 1e-1],
+              "relation_alpha": [1e-3, 1e-2, 1e-1, 1.0]}),
+    "cmtl": (ClusteredMultiTaskClassifier(task_col=-1, n_clusters=3),
+             {"alpha": [0.0, 1e-2],
+              "cluster_alpha": [1e-3, 1e-2, 1e-1, 1.0]}),
+}
+
+
+def fit_relation_model(split, notes, name):
+    """Scores of a learned-relation classifier whose strengths are chosen by
+    ``GridSearchCV`` on :data:`RELATION_MODELS`' grid: task-stratified folds,
+    the held-out log-loss of each task averaged (``task_scorer``)."""
+    estimator, grid = RELATION_MODELS[name]
+    search = GridSearchCV(estimator, grid, scoring=task_scorer("neg_log_loss"),
+                          cv=TaskStratifiedKFold(LRCV_FOLDS, task_col=-1))
+    search.fit(split["X_train"], split["y_train"])
+    notes.setdefault("alphas", []).append(search.best_params_["alpha"])
+    return search.decision_function(split["X_test"])
+
+
 # each takes (split, notes) and returns the test rows' decision values
 METHODS = {
     "pooled": fit_pooled,
@@ -188,6 +222,7 @@ METHODS = {
        for p in ("l2", "l21", "trace")},
     "mean": partial(fit_multitask, penalty="l2", task_graph="mean",
                     graph_alpha=list(GRAPH_ALPHAS)),
+    **{name: partial(fit_relation_model, name=name) for name in RELATION_MODELS},
 }
 
 
