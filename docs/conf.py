@@ -36,7 +36,8 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 
-# --- sphinx-gallery: examples run at build time, on generated data only
+# --- sphinx-gallery: examples run at build time (generated data, scikit-learn
+# datasets; School only when MTLINEAR_SCHOOL names its file)
 sphinx_gallery_conf = {
     "examples_dirs": "examples",
     "gallery_dirs": "auto_examples",
