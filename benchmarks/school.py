@@ -1,5 +1,6 @@
-"""School demonstration: independent ridge and lasso vs l21, trace norm and a
-mean-regularized task graph.
+"""School demonstration: independent ridge and lasso vs l21, trace norm and
+models of how the tasks relate (a mean-regularized task graph, a learned
+task covariance, learned task clusters).
 
 Usage (from the repository root)::
 
@@ -21,12 +22,21 @@ R² of the validation rows.  The grid is
 ``alpha_max * geomspace(1, 1e-3)`` for l1, l21 and trace
 (:func:`mtlinear.alpha_max` on the scaled training part) and
 ``geomspace(10, 1e-2)`` times the mean feature variance for l2, three alphas
-per decade.  The model ``mean`` (Evgeniou and Pontil's regularized multi-task
-learning: ``penalty="l2"`` plus ``task_graph="mean"``, each task pulled
-towards the mean task) searches ``graph_alpha`` too, in the units of the l2
-grid: 4 graph alphas from its top down 3 decades, times 7 alphas from a
-hundredth of its top down 6 decades.  The model
-is ``MultiTaskRegressor(task_col=-1, penalty=...)`` after a
+per decade.  The task-relation models add a second strength, searched with
+``alpha`` in the units of the l2 grid (3 values from its top down 2 decades,
+times 5 alphas, every 1.5 decades from a hundredth of its top):
+
+* ``mean``: Evgeniou and Pontil's regularized multi-task learning,
+  ``penalty="l2"`` plus ``task_graph="mean"`` (each task pulled towards the
+  mean task), ``graph_alpha``;
+* ``mtrl``: :class:`mtlinear.MultiTaskRelationRegressor` (a learned task
+  covariance), ``relation_alpha``;
+* ``cmtl``: :class:`mtlinear.ClusteredMultiTaskRegressor` with 5 clusters,
+  ``cluster_alpha`` (only with ``--models ... cmtl``: its alternating fits
+  make the search up to ten times slower than the others').
+
+Each model is ``MultiTaskRegressor(task_col=-1, penalty=...)`` (or the
+relation model) after a
 ``StandardScaler`` of every feature column (``--no-scale`` drops it).  The
 last School feature is a constant 1: with ``fit_intercept`` (one unpenalized
 intercept per task) the features are centred per task, so that column is
@@ -58,18 +68,27 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mtlinear import MultiTaskRegressor, alpha_max, load_school
+from mtlinear import (ClusteredMultiTaskRegressor, MultiTaskRegressor,
+                      MultiTaskRelationRegressor, alpha_max, load_school)
 from mtlinear.datasets import make_multitask_regression
 from mtlinear.model_selection import TaskStratifiedKFold
 
-# name -> MultiTaskRegressor parameters
+# name -> (estimator class, parameters)
 MODELS = {
-    "l2": dict(penalty="l2"),
-    "l1": dict(penalty="l1"),
-    "l21": dict(penalty="l21"),
-    "trace": dict(penalty="trace"),
-    "mean": dict(penalty="l2", task_graph="mean"),
+    "l2": (MultiTaskRegressor, dict(penalty="l2")),
+    "l1": (MultiTaskRegressor, dict(penalty="l1")),
+    "l21": (MultiTaskRegressor, dict(penalty="l21")),
+    "trace": (MultiTaskRegressor, dict(penalty="trace")),
+    "mean": (MultiTaskRegressor, dict(penalty="l2", task_graph="mean")),
+    "mtrl": (MultiTaskRelationRegressor, dict(penalty="l2")),
+    "cmtl": (ClusteredMultiTaskRegressor, dict(penalty="l2", n_clusters=5)),
 }
+# the task-relation models' second strength (searched with alpha), and the
+# span of their alpha grid, in the l2 grid's units: with related tasks pulled
+# together a task needs less ridge than alone
+SECOND_PARAMETER = {"mean": "graph_alpha", "mtrl": "relation_alpha",
+                    "cmtl": "cluster_alpha"}
+RELATION_ALPHA_SPAN = (1e-2, 1e-8)
 GRID_SPAN = 1e-3     # smallest alpha / largest alpha on every grid
 L2_GRID_TOP = 1e1    # largest l2 alpha, in units of the mean feature variance
 
@@ -106,15 +125,16 @@ def make_pipeline(model, scale, task_weights):
     if scale:
         steps.append(("scale", ColumnTransformer(
             [("features", StandardScaler(), slice(0, -1))], remainder="passthrough")))
-    steps.append(("model", MultiTaskRegressor(task_col=-1, task_weights=task_weights,
-                                              **MODELS[model])))
+    cls, params = MODELS[model]
+    steps.append(("model", cls(task_col=-1, task_weights=task_weights, **params)))
     return Pipeline(steps)
 
 
-def parameter_grid(pipe, X, y, n_alphas):
+def parameter_grid(pipe, X, y, n_alphas, name):
     """The search grid: decreasing alphas relative to ``alpha_max`` (l1, l21,
     trace) or to the mean feature variance (l2), computed on the transformed
-    training part; with a task graph, ``graph_alpha`` in the l2 units too."""
+    training part; for the task-relation models, their strength in the l2
+    units too."""
     Xt = pipe[:-1].fit_transform(X) if len(pipe) > 1 else X
     model = pipe[-1]
     if model.penalty == "l2":
@@ -122,12 +142,11 @@ def parameter_grid(pipe, X, y, n_alphas):
     else:
         top = alpha_max(Xt, y, penalty=model.penalty, task_col=-1,
                         task_weights=model.task_weights)
-    alphas = top * np.geomspace(1.0, GRID_SPAN, n_alphas)
-    if model.task_graph is None:
-        return {"model__alpha": alphas}
-    # pulled towards the mean task, the tasks need less ridge than alone
-    return {"model__alpha": top * np.geomspace(1e-2, 1e-2 * GRID_SPAN ** 2, 7),
-            "model__graph_alpha": top * np.geomspace(1.0, GRID_SPAN, 4)}
+    if name not in SECOND_PARAMETER:
+        return {"model__alpha": top * np.geomspace(1.0, GRID_SPAN, n_alphas)}
+    return {"model__alpha": top * np.geomspace(*RELATION_ALPHA_SPAN, 5),
+            f"model__{SECOND_PARAMETER[name]}":
+                top * np.geomspace(1.0, 1e-2, 3)}
 
 
 def structure(coef, rtol=1e-8):
@@ -166,7 +185,7 @@ def run_split(X, y, tasks, model, args, split_seed, rng):
     train, test = per_task_split(tasks, 0.25, rng)
     pipe = make_pipeline(model, not args.no_scale,
                          task_weights_for(args.task_weights, tasks[train]))
-    grid = parameter_grid(pipe, X[train], y[train], args.n_alphas)
+    grid = parameter_grid(pipe, X[train], y[train], args.n_alphas, model)
     alphas = grid["model__alpha"]
     search = GridSearchCV(pipe, grid, scoring="r2",
                           cv=TaskStratifiedKFold(args.inner_folds, shuffle=True,
@@ -209,7 +228,9 @@ def parse_args(argv):
     parser.add_argument("--n-alphas", type=int, default=10)
     parser.add_argument("--inner-folds", type=int, default=5)
     parser.add_argument("--models", nargs="+", choices=list(MODELS),
-                        default=list(MODELS))
+                        default=[m for m in MODELS if m != "cmtl"],
+                        help="default: all but cmtl, whose alternating fits "
+                             "make the search up to ten times slower")
     parser.add_argument("--task-weights", choices=("mean", "size"), default="mean",
                         help="mean: each task's loss is a mean (package default); "
                              "size: task_weights = n_t (MALSAR's plain sum)")
