@@ -190,10 +190,25 @@ class MultiTaskLinearModel(BaseEstimator):
             check_observed(Y, type(self).__name__)
         self._check_samples_per_task(X.shape[0], task_index)
         sample_weight = self._validate_sample_weight(sample_weight, X)
-        tasks = (np.arange(Y.shape[1]) if task_index is None else self.tasks_)
+        tasks = (self._column_labels(Y.shape[1]) if task_index is None
+                 else self.tasks_)
         omega = check_task_weights(
             None if self._auto_task_weights() else self.task_weights, tasks)
         return X, Y, task_index, sample_weight, omega
+
+    def _column_labels(self, n_tasks):
+        """The labels ``task_weights`` names the shared layout's tasks by:
+        ``y``'s DataFrame column names when the model keeps them
+        (``target_names_``) and the weights are keyed by them, else the
+        column indices."""
+        names = getattr(self, "target_names_", None)
+        weights = self.task_weights
+        keys = (weights.keys() if isinstance(weights, dict)
+                else weights.index if hasattr(weights, "to_dict") else ())
+        if names is not None and len(keys) and all(
+                key in set(np.asarray(names).tolist()) for key in keys):
+            return np.asarray(names)
+        return np.arange(n_tasks)
 
     def _auto_task_weights(self):
         """Whether the task weights are learned (``task_weights="auto"``)."""

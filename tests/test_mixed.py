@@ -140,3 +140,15 @@ def test_bad_losses_are_clear_errors():
         MultiTaskEstimator(loss=["squared", "hinge", "squared", "logistic"]).fit(X, Y)
     with pytest.raises(ValueError, match="non-numeric targets"):
         MultiTaskEstimator(loss="squared").fit(X, Y)
+
+
+def test_task_weights_keyed_by_target_names():
+    X, Y = _data(seed=5)
+    names = list(Y.columns)
+    by_name = MultiTaskEstimator(loss=LOSSES, alpha=0.03, task_weights={
+        names[0]: 2.0, names[2]: 0.5}).fit(X, Y)
+    by_index = MultiTaskEstimator(loss=LOSSES, alpha=0.03,
+                                  task_weights={0: 2.0, 2: 0.5}).fit(X, Y)
+    np.testing.assert_allclose(by_name.coef_, by_index.coef_, atol=1e-12)
+    with pytest.raises(ValueError, match="not among the tasks"):
+        MultiTaskEstimator(loss=LOSSES, task_weights={"nope": 1.0}).fit(X, Y)
