@@ -95,6 +95,7 @@ COUNTED_WARNINGS = (
     ("single-class task", UserWarning, "training samples of a single class"),
     ("rare group in folds", UserWarning, "The least populated"),
     ("all-zero model", UserWarning, "every coefficient is zero"),
+    ("task score undefined in a fold", UserWarning, "The score is undefined"),
 )
 
 
