@@ -20,8 +20,6 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.metrics import check_scoring
-from sklearn.utils import _safe_indexing
-
 from ._classifier import _missing_mask
 
 __all__ = ["task_scores", "task_scorer"]
@@ -29,11 +27,16 @@ __all__ = ["task_scores", "task_scorer"]
 
 class _TaskView(BaseEstimator):
     """One task of a fitted multi-task model, as a single-output model: its
-    column of the shared layout's outputs (the caller chooses the rows)."""
+    column of the shared layout's outputs, at its ``rows``.
 
-    def __init__(self, model, column):
-        self.model = model
-        self.column = column
+    The model's outputs on all of ``X`` are computed once per method and
+    shared by the views of every task (``outputs``, a dict): a scorer calls
+    a view's method, which ignores its argument and slices them.
+    """
+
+    def __init__(self, model, column, rows, X, outputs):
+        self.model, self.column, self.rows = model, column, rows
+        self.X, self.outputs = X, outputs
 
     def _pick(self, values):
         if self.column is None:  # stacked layout or a 1-d y: as it is
@@ -41,17 +44,22 @@ class _TaskView(BaseEstimator):
         return values[self.column] if isinstance(values, list) \
             else values[:, self.column]
 
+    def _output(self, method):
+        if method not in self.outputs:
+            self.outputs[method] = getattr(self.model, method)(self.X)
+        return np.asarray(self._pick(self.outputs[method]))[self.rows]
+
     def predict(self, X):
-        return self._pick(self.model.predict(X))
+        return self._output("predict")
 
     def decision_function(self, X):
-        return self._pick(self.model.decision_function(X))
+        return self._output("decision_function")
 
     def predict_proba(self, X):
-        return self._pick(self.model.predict_proba(X))
+        return self._output("predict_proba")
 
     def predict_log_proba(self, X):
-        return self._pick(self.model.predict_log_proba(X))
+        return self._output("predict_log_proba")
 
 
 class _ClassifierTaskView(ClassifierMixin, _TaskView):
@@ -72,7 +80,7 @@ def _tasks_of(model, X, y):
     if getattr(model, "task_col", None) is None:
         Y = np.asarray(y)
         if Y.ndim == 1:
-            return [(0, None, slice(None))]
+            return [(0, None, np.arange(len(Y)))]
         observed = ~_missing_mask(Y)  # a missing target is not scored
         return [(t, t, np.flatnonzero(observed[:, t])) for t in range(Y.shape[1])]
     _, task_index = model._validate_X(X, reset=False)
@@ -107,17 +115,17 @@ def task_scores(model, X, y, scoring, sample_weight=None):
     scorer = check_scoring(model, scoring=scoring)
     view_class = (_ClassifierTaskView if is_classifier(model)
                   else _RegressorTaskView)
-    out, undefined = {}, []
+    out, undefined, outputs = {}, [], {}
     for label, column, rows in _tasks_of(model, X, y):
-        view = view_class(model, column)
-        X_t = _safe_indexing(X, rows)
+        view = view_class(model, column, rows, X, outputs)
         y_t = np.asarray(y)[rows] if column is None else np.asarray(y)[rows, column]
         kwargs = {} if sample_weight is None else {
             "sample_weight": np.asarray(sample_weight)[rows]}
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", UserWarning)
-                out[label] = float(scorer(view, X_t, y_t, **kwargs))
+                # the view ignores X: it slices the shared outputs
+                out[label] = float(scorer(view, X, y_t, **kwargs))
         except (ValueError, UserWarning):  # undefined on these rows
             out[label] = np.nan
             undefined.append(label)
