@@ -729,16 +729,17 @@ _MTRL_DOC = r"""Multi-task relationship learning (MTRL): a learned task covarian
 
     Notes
     -----
-    The alternation converges fast when the optimal ``W`` has full rank
-    ``min(d, T)`` well above ``sqrt(relation_eps)``.  When it is (nearly)
-    low-rank -- tasks that are combinations of fewer others, more tasks than
-    features, a large ``relation_alpha`` -- ``Omega`` approaches
-    singularity: the coupling ``beta Omega^{-1}`` becomes ill-conditioned,
-    the null space of ``Omega`` moves only slowly from one outer iteration
-    to the next, and the alternation may stall above the optimum (Zhang and
-    Yeung's alternating algorithm shares this).  ``outer_gap_`` then shows
-    the distance left; a larger ``relation_eps`` speeds the alternation up
-    (at the price of a larger perturbation of the objective).
+    The alternation (non-spectral penalties) converges fast when the
+    optimal ``W`` has full rank ``min(d, T)`` well above
+    ``sqrt(relation_eps)``.  When it is (nearly) low-rank -- tasks that are
+    combinations of fewer others, more tasks than features, a large
+    ``relation_alpha`` -- ``Omega`` approaches singularity: the coupling
+    ``beta Omega^{-1}`` becomes ill-conditioned, the null space of ``Omega``
+    moves only slowly from one outer iteration to the next, and the
+    alternation may stall above the optimum (Zhang and Yeung's alternating
+    algorithm shares this); a larger ``relation_eps`` speeds it up (at the
+    price of a larger perturbation of the objective).  The spectral
+    penalties' direct solve has no such stall.
 
     Examples
     --------
