@@ -33,7 +33,7 @@ times 5 alphas, every 1.5 decades from a hundredth of its top):
   covariance), ``relation_alpha``;
 * ``cmtl``: :class:`mtlinear.ClusteredMultiTaskRegressor` with 5 clusters,
   ``cluster_alpha`` (only with ``--models ... cmtl``: its alternating fits
-  make the search up to ten times slower than the others').
+  make the search up to ten times slower than the others).
 
 Each model is ``MultiTaskRegressor(task_col=-1, penalty=...)`` (or the
 relation model) after a
