@@ -48,7 +48,7 @@ def test_one_split_on_generated_problem(school, capsys):
     out = capsys.readouterr().out
     assert "generated heterogeneous problem" in out
     ev = {penalty: runs[0]["ev"] for penalty, runs in results.items()}
-    assert set(ev) == {"l2", "l1", "l21", "trace", "mean", "mtrl"}
+    assert set(ev) == {"l2", "l1", "l21", "trace", "mean", "mtrl", "cmtl"}
     assert all(value > 0 for value in ev.values())
     # the truth is row-sparse and low-rank: the sharing penalties beat ridge
     assert ev["l21"] > ev["l2"] and ev["trace"] > ev["l2"]
