@@ -605,7 +605,8 @@ def _independent_scores(estimator, independent, X, train, test, layout, scorer):
 
 def _single_task_clone(estimator, t, layout):
     """``estimator`` for task ``t`` alone: its weight kept, no task graph
-    (the options that name other tasks would not fit one task)."""
+    and one cluster of tasks (the options that name other tasks would not
+    fit one task)."""
     model = clone(estimator)
     params = model.get_params(deep=False)
     updates = {}
@@ -616,6 +617,8 @@ def _single_task_clone(estimator, t, layout):
         updates["task_weights"] = omega[t:t + 1]
     if params.get("task_graph") is not None:
         updates["task_graph"] = None
+    if "n_clusters" in params:
+        updates["n_clusters"] = 1
     return model.set_params(**updates)
 
 

@@ -507,3 +507,16 @@ def test_plot_of_a_fitted_model(pyplot):
         warnings.simplefilter("error")  # no NaN, no RuntimeWarning
         ax = plot_task_relatedness(task_relatedness(model), labels=model.tasks_)
     assert len(ax.get_xticklabels()) == 5
+
+
+def test_sharing_gain_of_the_learned_relation_models():
+    """The task-relation models compare with themselves on one task (a
+    clustered model with one cluster, no task graph)."""
+    from mtlinear import ClusteredMultiTaskRegressor
+
+    rng = np.random.default_rng(21)
+    X = rng.standard_normal((90, 4))
+    Y = X @ rng.standard_normal((4, 3)) + rng.standard_normal((90, 3))
+    result = sharing_gain(ClusteredMultiTaskRegressor(n_clusters=2), X, Y,
+                          cv=3, random_state=0)
+    assert np.all(np.isfinite(result.gain))
