@@ -105,3 +105,26 @@ def test_pickle_round_trip():
     np.testing.assert_array_equal(again.predict(X), model.predict(X))
     np.testing.assert_allclose(again.decision_function(X),
                                model.decision_function(X))
+
+
+def test_text_pipeline_with_a_string_task_column():
+    """Text features and a string domain column, as a user builds them: the
+    ColumnTransformer's output (an object array: tf-idf values, the domain
+    last) fits the stacked layout and predicts per domain."""
+    import pandas as pd
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(0)
+    words = np.array(["good", "bad", "great", "awful", "fine", "poor"])
+    docs = [" ".join(rng.choice(words, 6)) for _ in range(120)]
+    positive = {"good", "great", "fine"}
+    y = np.array([sum(w in positive for w in d.split()) >= 3 for d in docs])
+    frame = pd.DataFrame({"text": docs,
+                          "domain": rng.choice(["books", "dvd"], 120)})
+    columns = ColumnTransformer([("words", TfidfVectorizer(), "text"),
+                                 ("domain", "passthrough", ["domain"])])
+    pipe = make_pipeline(columns, MultiTaskClassifier(task_col=-1, alpha=1e-3))
+    pipe.fit(frame, y)
+    assert pipe[-1].tasks_.tolist() == ["books", "dvd"]
+    assert pipe.score(frame, y) > 0.9
