@@ -281,14 +281,21 @@ class MultiTaskLinearModel(BaseEstimator):
         A, coupling = graph_coupling(
             self.task_graph,
             self.graph_alpha if graph_alpha is None else graph_alpha, tasks)
-        if coupling is not None and problem.reduction is not None:
-            # the graph couples the unpenalized features too, so they cannot
-            # be partialled out; left in, their rows have no dual certificate
-            raise ValueError(
-                "penalty_factor has zeros (unpenalized features), which a "
-                "task_graph does not support; give those features a small "
-                "positive factor instead.")
+        if coupling is not None:
+            self._refuse_partialled_out(problem, "a task_graph")
         return A, coupling
+
+    @staticmethod
+    def _refuse_partialled_out(problem, coupled):
+        """``ValueError`` when ``problem`` partialled out unpenalized
+        features: a term coupling the tasks (``coupled`` names it) couples
+        those features too, and left in the solve their rows have no dual
+        certificate."""
+        if problem.reduction is not None:
+            raise ValueError(
+                f"penalty_factor has zeros (unpenalized features), which "
+                f"{coupled} does not support (it couples every feature); give "
+                "those features a small positive factor instead.")
 
     def _fit(self, X, y, sample_weight):
         """``fit``: the path at the single ``alpha``; fitted state changes

@@ -56,24 +56,16 @@ def _check_penalties(penalty):
     return penalties
 
 
-def _check_l1_ratios(l1_ratio):
-    ratios = np.atleast_1d(np.asarray(l1_ratio, dtype=np.float64))
-    if ratios.ndim != 1 or ratios.size == 0:
-        raise ValueError(f"l1_ratio must be a float or a non-empty 1-d list of "
-                         f"floats, got {l1_ratio!r}.")
-    if not np.all((ratios >= 0) & (ratios <= 1)):
-        raise ValueError(f"Every l1_ratio must be in [0, 1]; got {l1_ratio!r}.")
-    return ratios.tolist()
-
-
-def _check_graph_alphas(graph_alpha):
-    values = np.atleast_1d(np.asarray(graph_alpha, dtype=np.float64))
+def _grid_values(value, name, upper=np.inf):
+    """A searched parameter (a float or a list of them) as a list of floats,
+    each finite and in ``[0, upper]``."""
+    values = np.atleast_1d(np.asarray(value, dtype=np.float64))
     if values.ndim != 1 or values.size == 0:
-        raise ValueError(f"graph_alpha must be a float or a non-empty 1-d list "
-                         f"of floats, got {graph_alpha!r}.")
-    if not np.all(np.isfinite(values) & (values >= 0)):
-        raise ValueError(f"Every graph_alpha must be finite and >= 0; got "
-                         f"{graph_alpha!r}.")
+        raise ValueError(f"{name} must be a float or a non-empty 1-d list of "
+                         f"floats, got {value!r}.")
+    if not np.all(np.isfinite(values) & (values >= 0) & (values <= upper)):
+        bounds = f"in [0, {upper:g}]" if np.isfinite(upper) else "finite and >= 0"
+        raise ValueError(f"Every {name} must be {bounds}; got {value!r}.")
     return values.tolist()
 
 
@@ -209,8 +201,8 @@ class MultiTaskCVMixin:
         """``(grids, shape)``: the ``(penalty, l1_ratio, graph_alpha,
         alphas)`` searched, and the shape of the parameters' product."""
         penalties = _check_penalties(self.penalty)
-        l1_ratios = _check_l1_ratios(self.l1_ratio)
-        graph_alphas = _check_graph_alphas(self.graph_alpha)
+        l1_ratios = _grid_values(self.l1_ratio, "l1_ratio", upper=1.0)
+        graph_alphas = _grid_values(self.graph_alpha, "graph_alpha")
         # alpha_max does not depend on the graph (its gradient is 0 at W = 0)
         grids = [(p, r, a, alphas) for p in penalties for r in l1_ratios
                  for alphas in [self._alpha_grid(problem, loss, p, r)]

@@ -379,12 +379,7 @@ class _LearnedRelation:
 
     def _solve_at(self, problem, loss, penalty, alpha, start, coupling):
         name = type(self).__name__
-        if problem.reduction is not None:
-            raise ValueError(
-                f"penalty_factor has zeros (unpenalized features), which "
-                f"{name} does not support (the learned relation couples every "
-                "feature); give those features a small positive factor "
-                "instead.")
+        self._refuse_partialled_out(problem, name)
         T = problem.n_tasks
         self._check_relation(T)
         datafit = make_datafit(problem, loss)
@@ -465,8 +460,9 @@ class _RelationMixin(_LearnedRelation):
         is the convex ``F + h`` of :class:`NuclearSquarePenalty` in ``W``
         alone, solved at once and certified by its own duality gap; the
         covariance follows from ``W``.  Other penalties alternate."""
+        self._refuse_partialled_out(problem, type(self).__name__)
         parts = _spectral_parts(penalty.with_strength(alpha, penalty.l1_ratio))
-        if parts is None or problem.reduction is not None:
+        if parts is None:
             return super()._solve_at(problem, loss, penalty, alpha, start,
                                      coupling)
         direct = NuclearSquarePenalty(*parts, self.relation_alpha)

@@ -102,12 +102,12 @@ def plot_cv(estimator, *, ax=None, band=True):
     -------
     matplotlib.axes.Axes
     """
-    from ._cv import _check_l1_ratios, _check_penalties
+    from ._cv import _check_penalties, _grid_values
 
     check_is_fitted(estimator, "score_path_")
     ax = _axes(ax)
     penalties = _check_penalties(estimator.penalty)
-    ratios = _check_l1_ratios(estimator.l1_ratio)
+    ratios = _grid_values(estimator.l1_ratio, "l1_ratio", upper=1.0)
     is_mse = hasattr(estimator, "mse_path_")
     path = estimator.mse_path_ if is_mse else estimator.score_path_
     n_alphas, n_folds = path.shape[-2:]
