@@ -14,6 +14,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
 from ._adaptive import fit_task_weights
 from ._design import linear_predictor
 from ._missing import check_observed, has_missing, masked_problem
+from ._multinomial import expand_coupling
 from ._path import path_on_problem
 from ._task_graph import graph_coupling
 from ._task_data import (build_problem, check_task_weights, encode_task_labels,
@@ -277,12 +278,14 @@ class MultiTaskLinearModel(BaseEstimator):
         for ``problem`` at ``graph_alpha`` (the estimator's unless given);
         ``(None, None)`` without a graph."""
         tasks = (self.tasks_ if self.task_col is not None
-                 else np.arange(problem.n_tasks))
+                 else np.arange(problem.n_tasks // max(problem.n_classes, 1)))
         A, coupling = graph_coupling(
             self.task_graph,
             self.graph_alpha if graph_alpha is None else graph_alpha, tasks)
         if coupling is not None:
             self._refuse_partialled_out(problem, "a task_graph")
+            if problem.n_classes:  # one weight column per task and class
+                coupling = expand_coupling(coupling, problem.n_classes)
         return A, coupling
 
     @staticmethod
@@ -315,8 +318,13 @@ class MultiTaskLinearModel(BaseEstimator):
             W0 = b0 = None
             coef = fitted.get("coef_")
             if self.warm_start and coef is not None \
-                    and coef.shape == (problem.n_tasks, n_features):
-                W0, b0 = problem.solver_start(coef.T, fitted["intercept_"])
+                    and coef.size == problem.n_tasks * n_features:
+                # one row per linear predictor (task, or task and class); an
+                # infinite intercept (a class a task lacks) starts at 0
+                b = np.ravel(fitted["intercept_"])
+                W0, b0 = problem.solver_start(
+                    coef.reshape(-1, n_features).T,
+                    np.where(np.isfinite(b), b, 0.0))
             if self._auto_task_weights():
                 problem, result, self.task_weights_ = fit_task_weights(
                     self, data, self._make_loss(), self._make_penalty(n_features),
@@ -371,12 +379,29 @@ class MultiTaskLinearModel(BaseEstimator):
             vars(self).pop("task_graph_", None)
         else:
             self.task_graph_ = graph
-        W, self.intercept_ = problem.full_solution(result.W, result.b)
-        self.coef_ = np.ascontiguousarray(W.T)
+        self._store_weights(*self._weights_of(problem, result))
         # one gap evaluation at least (scikit-learn expects n_iter_ >= 1)
         self.n_iter_ = max(result.n_iter, 1)
         self.dual_gap_ = result.gap
-        self.n_tasks_ = problem.n_tasks
+
+    @staticmethod
+    def _weights_of(problem, result):
+        """``(W, intercepts)`` of the user's problem from a solve: (d, M) and
+        (M,), one column per linear predictor."""
+        return problem.full_solution(result.W, result.b)
+
+    def _store_weights(self, W, intercept):
+        """``coef_``, ``intercept_`` and ``n_tasks_`` from
+        :meth:`_weights_of`'s weights."""
+        self.coef_ = np.ascontiguousarray(W.T)
+        self.intercept_ = intercept
+        self.n_tasks_ = W.shape[1]
+
+    @staticmethod
+    def _scores(X, W, intercept, task_index):
+        """The linear predictors of the weights of :meth:`_weights_of` on
+        validated features (the held-out rows of a cross-validation)."""
+        return linear_predictor(X, W, intercept, task_index)
 
     # ------------------------------------------------------------ predict
     def _linear_predictor(self, X):
@@ -394,8 +419,14 @@ class MultiTaskLinearModel(BaseEstimator):
         ``unseen_task="mean"``), the mean of the tasks' models."""
         if task_index.size == 0 or task_index.max() < len(self.coef_):
             return self.coef_, self.intercept_
-        return (np.vstack([self.coef_, self.coef_.mean(axis=0)]),
-                np.append(self.intercept_, self.intercept_.mean()))
+        # a class some tasks lack (intercept -inf): the mean of the others
+        finite = np.isfinite(self.intercept_)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (np.where(finite, self.intercept_, 0.0).sum(axis=0)
+                    / finite.sum(axis=0))
+        mean = np.where(finite.any(axis=0), mean, -np.inf)
+        return (np.concatenate([self.coef_, self.coef_.mean(axis=0)[None]]),
+                np.concatenate([self.intercept_, mean[None]]))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -4,7 +4,7 @@ from numbers import Real
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit
+from scipy.special import logsumexp
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -14,6 +14,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import PENALTY_TABLE, MultiTaskLinearModel
 from ._dask import is_dask_collection, refuse_dask
+from ._multinomial import (MultinomialLoss, absent_classes, class_scores,
+                           expand_classes)
 from ._task_data import shared_to_stacked
 from .losses import LogisticLoss
 
@@ -31,26 +33,20 @@ def _missing_mask(y):
     return np.zeros(y.shape, dtype=bool)
 
 
-def _binary_classes(y, where):
-    """Sorted two labels of ``y`` (1-d); a clear error for anything else."""
+def _class_labels(y, where):
+    """Sorted labels of ``y`` (1-d), at least two; a clear error for
+    continuous values or a single class."""
     kind = type_of_target(y, input_name="y")
     if kind == "continuous":
         raise ValueError(
             f"Unknown label type: y{where} holds continuous values such as "
             f"{np.unique(y)[:5].tolist()}; MultiTaskClassifier needs class "
-            "labels (two per task). For a numeric target use "
-            "MultiTaskRegressor.")
+            "labels. For a numeric target use MultiTaskRegressor.")
     classes = np.unique(y)
     if classes.size < 2:
         raise ValueError(
-            f"y{where} has only one class {classes.tolist()}; each task needs "
-            "samples of both of its two classes to train a classifier.")
-    if classes.size > 2:
-        raise ValueError(
-            f"y{where} has {classes.size} classes {classes[:10].tolist()}; "
-            "Only binary classification is supported. MultiTaskClassifier "
-            "needs exactly two classes per task. Split a multiclass target "
-            "into one-vs-rest binary tasks (columns of Y).")
+            f"y{where} has only one class {classes.tolist()}; a classifier "
+            "needs samples of at least two classes.")
     return classes
 
 
@@ -271,7 +267,13 @@ None, default=None
 
     # ------------------------------------------------------------ targets
     def _make_loss(self):
-        return LogisticLoss()
+        """The logistic loss for binary tasks, the multinomial for multiclass
+        ones (known once the targets are encoded)."""
+        K = getattr(self, "_n_classes", 2)
+        return LogisticLoss() if K == 2 else MultinomialLoss(K)
+
+    def _bind_loss(self, loss, problem):
+        return self._make_loss()
 
     def _alpha_of(self, X, Y, task_index, sample_weight, omega):
         """``alpha``, or by default ``1 / n`` with ``n`` the mean of the
@@ -293,34 +295,70 @@ None, default=None
                 "(MultiTaskClassifierCV).", UserWarning)
 
     def _encode_targets(self, y, task_index):
-        """Labels to ``{-1, +1}``; sets ``classes_``."""
+        """Labels to the solver's targets; sets ``classes_`` and
+        ``_n_classes`` (2: binary tasks, ``{-1, +1}`` targets; ``K > 2``:
+        multinomial, class codes ``0..K-1`` indexing each task's
+        ``classes_``, ``K`` the most classes of a task)."""
         missing = _missing_mask(y)
         if task_index is None and y.ndim == 2 and y.shape[1] > 1:
             # NaN (or None) in a column: that task's label is not observed
             self._y_ndim = 2
-            classes = [_binary_classes(y[~missing[:, t], t], f" column {t}")
-                       for t in range(y.shape[1])]
-            self.classes_ = classes
+            self.classes_ = [_class_labels(y[~missing[:, t], t], f" column {t}")
+                             for t in range(y.shape[1])]
+            self._n_classes = max(c.size for c in self.classes_)
             return np.column_stack([
-                np.where(missing[:, t], np.nan,
-                         np.where(y[:, t] == c[1], 1.0, -1.0))
-                for t, c in enumerate(classes)])
+                np.where(missing[:, t], np.nan, self._target_values(
+                    np.searchsorted(c, np.where(missing[:, t], c[0], y[:, t]))))
+                for t, c in enumerate(self.classes_)])
         if missing.any():
             raise ValueError("y contains NaN or missing labels; every sample "
                              "needs a class label (a missing label is "
                              "allowed in a 2-d y of several tasks only).")
         y = y.reshape(-1)
         self._y_ndim = 1
-        self.classes_ = _binary_classes(y, "")
-        signs = np.where(y == self.classes_[1], 1.0, -1.0)
+        self.classes_ = _class_labels(y, "")
+        self._n_classes = self.classes_.size
+        targets = self._target_values(np.searchsorted(self.classes_, y))
         if task_index is None:
-            return signs[:, None]
-        return signs  # a task with one class: see _weight_samples
+            return targets[:, None]
+        return targets  # a task with one class: see _weight_samples
+
+    def _target_values(self, codes):
+        """The solver's targets of class codes: ``+1`` / ``-1`` (the larger
+        label positive) for binary tasks, the codes themselves otherwise."""
+        if self._n_classes == 2:
+            return np.where(codes == 1, 1.0, -1.0)
+        return codes.astype(float)
+
+    def _codes(self, targets):
+        """Inverse of :meth:`_target_values` (observed targets)."""
+        if self._n_classes == 2:
+            return (targets > 0).astype(np.intp)
+        return targets.astype(np.intp)
+
+    def _class_weights(self, classes, codes, s, name):
+        """``c`` (one per class of ``classes``) of a task with class codes
+        ``codes`` and sample weights ``s``; ``"balanced"`` over the classes
+        the task has."""
+        c = np.ones(classes.size)
+        if self.class_weight is None:
+            return c
+        seen = (np.unique(codes) if self.class_weight == "balanced"
+                else np.arange(classes.size))
+        c[seen] = compute_class_weight(self.class_weight, classes=classes[seen],
+                                       sample_weight=s, y=classes[codes])
+        if not np.all(np.isfinite(c)) or np.any(c < 0):
+            raise ValueError(
+                f"class_weight must give finite, non-negative weights; got "
+                f"{dict(zip(classes.tolist(), c.tolist()))}{name}.")
+        return c
 
     def _weight_samples(self, X, Y, task_index, s):
-        """Multiply ``s`` by the class weights (per task) and check that both
-        classes of every task keep a positive weight; in the stacked layout a
-        task with one class gets its pseudo-sample (:func:`_one_class_rows`)."""
+        """Multiply ``s`` by the class weights (per task) and check the
+        classes that keep a positive weight: a binary task in the stacked
+        layout with one class left gets its pseudo-sample
+        (:func:`_one_class_rows`); a multiclass task with one class left
+        predicts it (warned)."""
         s = np.ones(X.shape[0]) if s is None else s
         labels = self.tasks_ if task_index is not None else np.arange(Y.shape[1])
         if task_index is None and np.isnan(Y).any():
@@ -338,73 +376,128 @@ None, default=None
         one_class = []
         for t, (name, rows, col) in enumerate(tasks):
             yt, st = Y[rows, col] if Y.ndim == 2 else Y[rows], s[rows]
-            c = np.ones(2)
-            both = np.any(yt > 0) and np.any(yt < 0)
-            if self.class_weight is not None and (
-                    both or self.class_weight != "balanced"):
-                classes = self.classes_ if self._y_ndim == 1 else self.classes_[t]
-                c = compute_class_weight(
-                    self.class_weight, classes=classes, sample_weight=st,
-                    y=np.where(yt > 0, classes[1], classes[0]))
-                if not np.all(np.isfinite(c)) or np.any(c < 0):
-                    raise ValueError(
-                        f"class_weight must give finite, non-negative weights; "
-                        f"got {dict(zip(classes.tolist(), c.tolist()))}{name}.")
-            wt = st * np.where(yt > 0, c[1], c[0])
-            if not (np.any(wt[yt > 0] > 0) and np.any(wt[yt < 0] > 0)):
-                if Y.ndim == 1 and np.any(wt > 0):
-                    one_class.append(t)
-                    weights[rows] = wt
-                    continue
-                raise ValueError(f"The samples of one class{name} all have zero "
-                                 "weight (sample_weight times class_weight); "
-                                 "each task needs both classes with positive "
-                                 "weight.")
+            classes = self.classes_ if self._y_ndim == 1 else self.classes_[t]
+            codes = self._codes(yt)
+            wt = st * self._class_weights(classes, codes, st, name)[codes]
             if Y.ndim == 2:
                 weights[rows, col] = wt
             else:
                 weights[rows] = wt
+            kept = np.count_nonzero(np.bincount(codes, weights=wt) > 0)
+            if kept >= 2:
+                continue
+            if kept == 1 and (Y.ndim == 1 or self._n_classes > 2):
+                one_class.append(t)
+                continue
+            raise ValueError(f"The samples of one class{name} all have zero "
+                             "weight (sample_weight times class_weight); "
+                             "each task needs two classes with positive "
+                             "weight.")
+        if one_class and self._n_classes > 2:
+            named = [labels[t].item() for t in one_class[:10]]
+            warnings.warn(
+                f"{type(self).__name__}: task(s) {named} have training samples "
+                f"of a single class ({len(one_class)} in all); each predicts "
+                "its class with probability 1.", UserWarning)
+        elif one_class:
+            return _one_class_rows(self, X, Y, task_index, weights, one_class,
+                                   labels)
         if Y.ndim == 1:
-            if one_class:
-                return _one_class_rows(self, X, Y, task_index, weights,
-                                       one_class, labels)
             return X, Y, task_index, weights
         if np.all(weights == weights[:, :1]):  # one weight per sample
             return X, Y, None, weights[:, 0]
         return shared_to_stacked(X, Y, weights)
 
+    def _build_problem(self, X, Y, task_index, sample_weight, omega):
+        problem = super()._build_problem(X, Y, task_index, sample_weight, omega)
+        if self._n_classes > 2:
+            return expand_classes(problem, self._n_classes)
+        return problem
+
+    def _weights_of(self, problem, result):
+        """With multiclass tasks, the intercept of a class a task lacks is
+        ``-inf`` (probability 0)."""
+        W, intercept = super()._weights_of(problem, result)
+        if problem.n_classes:
+            intercept = np.where(absent_classes(problem), -np.inf, intercept)
+        return W, intercept
+
+    def _store_weights(self, W, intercept):
+        """Multiclass tasks: ``coef_`` (T, K, d), ``intercept_`` (T, K)."""
+        super()._store_weights(W, intercept)
+        K = self._n_classes
+        if K > 2:
+            self.coef_ = self.coef_.reshape(-1, K, self.coef_.shape[1])
+            self.intercept_ = self.intercept_.reshape(-1, K)
+            self.n_tasks_ = self.coef_.shape[0]
+
+    def _scores(self, X, W, intercept, task_index):
+        if self._n_classes == 2:
+            return super()._scores(X, W, intercept, task_index)
+        K, d = self._n_classes, W.shape[0]
+        return class_scores(X, W.T.reshape(-1, K, d), intercept.reshape(-1, K),
+                            task_index)
+
     # ------------------------------------------------------------ predict
+    def _class_scores(self, X):
+        """Multiclass tasks: the scores of every class, (n, K) for a 1-d
+        ``y`` and a list of T arrays (n, K_t) for a 2-d one."""
+        X, task_index = self._validate_X(X, reset=False)
+        coef, intercept = ((self.coef_, self.intercept_) if task_index is None
+                           else self._task_models(task_index))
+        Z = class_scores(X, coef, intercept, task_index)
+        if task_index is not None:
+            return Z
+        if self._y_ndim == 1:
+            return Z[:, 0, :self.classes_.size]
+        return [Z[:, t, :c.size] for t, c in enumerate(self.classes_)]
+
+    def _each_task(self, Z, function):
+        """``function`` of the scores of one task, or of each task's."""
+        return [function(z) for z in Z] if isinstance(Z, list) else function(Z)
+
     def decision_function(self, X):
-        """Linear predictor ``x^T w_t + b_t``; positive means ``classes_[1]``.
+        """Linear predictors: ``x^T w_t + b_t`` for binary tasks (positive
+        means ``classes_[1]``), the class scores ``x^T w_tk + b_tk`` for
+        multiclass tasks (``-inf`` for a class the task had no training
+        sample of).
 
         Returns
         -------
-        ndarray of shape (n_samples,) or (n_samples, n_tasks)
+        ndarray of shape (n_samples,) or (n_samples, n_tasks) (binary);
+        ndarray of shape (n_samples, n_classes) or a list of n_tasks such
+        arrays (multiclass)
         """
+        check_is_fitted(self)
+        if self._n_classes > 2:
+            return self._class_scores(X)
         Z = self._linear_predictor(X)
         if self.task_col is None and self._y_ndim == 1:
             return Z[:, 0]
         return Z
 
     def predict_proba(self, X):
-        """Class probabilities ``sigmoid(x^T w_t + b_t)`` of ``classes_[1]``.
+        """Class probabilities: ``sigmoid(x^T w_t + b_t)`` of ``classes_[1]``
+        for binary tasks, the softmax of the class scores for multiclass
+        tasks.
 
         Returns
         -------
-        ndarray of shape (n_samples, 2), or a list of n_tasks such arrays
-            Columns in the order of ``classes_`` (of each task).
+        ndarray of shape (n_samples, n_classes), or a list of n_tasks such
+            arrays; columns in the order of ``classes_`` (of each task).
         """
-        Z = self.decision_function(X)
-        if Z.ndim == 1:
-            p = expit(Z)
-            return np.column_stack([1.0 - p, p])
-        P = expit(Z)
-        return [np.column_stack([1.0 - P[:, t], P[:, t]])
-                for t in range(P.shape[1])]
+        return self._each_task(self._scores_of(X), lambda z: np.exp(z))
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`, computed stably."""
+        return self._each_task(self._scores_of(X), lambda z: z)
+
+    def _scores_of(self, X):
+        """Log-probabilities of every class, per task as :meth:`predict_proba`."""
         Z = self.decision_function(X)
+        if self._n_classes > 2:
+            return self._each_task(
+                Z, lambda z: z - logsumexp(z, axis=1, keepdims=True))
 
         def pair(z):
             return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
@@ -413,12 +506,19 @@ None, default=None
         return [pair(Z[:, t]) for t in range(Z.shape[1])]
 
     def predict(self, X):
-        """Predicted labels: ``classes_[1]`` where the decision is positive.
+        """Predicted labels: the class of largest probability of each task.
 
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_tasks)
         """
+        check_is_fitted(self)
+        if self._n_classes > 2:
+            Z = self._class_scores(X)
+            if not isinstance(Z, list):
+                return self.classes_[np.argmax(Z, axis=1)]
+            return np.column_stack([c[np.argmax(z, axis=1)]
+                                    for z, c in zip(Z, self.classes_)])
         Z = self.decision_function(X)
         if Z.ndim == 1:
             return self.classes_[(Z > 0).astype(int)]
@@ -454,7 +554,6 @@ None, default=None
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
         tags.classifier_tags.multi_label = True
         tags.target_tags.multi_output = True
         return tags

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
-from scipy.special import xlogy
+from scipy.special import logsumexp, xlogy
 from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring, get_scorer_names
@@ -27,7 +27,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._classifier import MultiTaskClassifier
 from ._dask import is_dask_collection
 from ._dask_cv import fit_cv_dask
-from ._design import linear_predictor
 from ._path import (alpha_grid, alpha_max_of_problem, check_alphas,
                     path_on_problem, ridge_alpha_top, warn_unconverged)
 from ._progress import Progress
@@ -40,7 +39,7 @@ __all__ = ["MultiTaskRegressorCV", "MultiTaskClassifierCV"]
 
 # fitted attributes that a scoring model copies from the CV estimator
 _VALIDATION_ATTRIBUTES = ("n_features_in_", "feature_names_in_", "tasks_",
-                          "classes_", "_y_ndim")
+                          "classes_", "_y_ndim", "_n_classes")
 
 
 def _check_penalties(penalty):
@@ -122,10 +121,10 @@ def _fold_path(estimator, data, train, test, grids, progress=None):
                                         problem),
                 alphas, tol=data.tol, max_iter=data.max_iter,
                 solver=data.solver, progress=progress, coupling=coupling):
-            W, intercept = problem.full_solution(result.W, result.b)
+            W, intercept = estimator._weights_of(problem, result)
             converged[g, k] = result.converged
             if data.scorer is None:
-                Z = linear_predictor(X_test, W, intercept, ti_test)
+                Z = estimator._scores(X_test, W, intercept, ti_test)
                 scores[g, k] = estimator._default_score(Z, data.Y[test], sw_test)
             else:
                 model = estimator._scoring_model(penalty, l1_ratio, graph_alpha,
@@ -332,9 +331,7 @@ class MultiTaskCVMixin:
         for name in _VALIDATION_ATTRIBUTES:
             if hasattr(self, name):
                 setattr(model, name, getattr(self, name))
-        model.coef_ = np.ascontiguousarray(W.T)
-        model.intercept_ = intercept
-        model.n_tasks_ = W.shape[1]
+        model._store_weights(W, intercept)
         return model
 
     def _refit(self, problem, loss):
@@ -548,6 +545,24 @@ def neg_log_loss(Z, Y, sample_weight):
                        sample_weight)
 
 
+def neg_multinomial_log_loss(Z, Y, sample_weight):
+    """Minus the (weighted) mean cross-entropy of the softmax of the class
+    scores ``Z`` ((n, K) stacked, (n, T K) shared) at the class codes ``Y``
+    ((n,) or (n, T)), as :func:`neg_log_loss`.
+
+    A class its task had no training sample of has probability 0; as in
+    scikit-learn's ``log_loss``, probabilities are clipped at the machine
+    epsilon, so such a sample costs ``-log(eps)`` (about 36), not infinity.
+    """
+    codes = np.nan_to_num(Y).astype(np.intp)
+    scores = Z.reshape(codes.shape + (-1,))
+    observed = np.take_along_axis(scores, codes[..., None], axis=-1)[..., 0]
+    with np.errstate(invalid="ignore"):  # -inf - (-inf) is NaN: clipped
+        loss = logsumexp(scores, axis=-1) - observed
+    return neg_mean_of(np.minimum(np.nan_to_num(loss, nan=np.inf),
+                                  -np.log(np.finfo(float).eps)), Y, sample_weight)
+
+
 
 class MultiTaskClassifierCV(MultiTaskCVMixin, MultiTaskClassifier):
     __doc__ = """Multi-task logistic classifier with alpha chosen by cross-validation.
@@ -601,7 +616,11 @@ class MultiTaskClassifierCV(MultiTaskCVMixin, MultiTaskClassifier):
 
     _parameter_constraints = MultiTaskCVMixin._cv_constraints(MultiTaskClassifier)
     _estimator_class = MultiTaskClassifier
-    _default_score = staticmethod(neg_log_loss)
+
+    def _default_score(self, Z, Y, sample_weight):
+        """Minus the held-out log-loss (binary or multinomial)."""
+        score = neg_log_loss if self._n_classes == 2 else neg_multinomial_log_loss
+        return score(Z, Y, sample_weight)
 
     def __init__(self, penalty="l21", l1_ratio=1.0, *, alphas=10, eps=1e-3,
                  l1_share=0.5, penalty_factor=None, positive=False, cv=None,
@@ -634,5 +653,5 @@ class MultiTaskClassifierCV(MultiTaskCVMixin, MultiTaskClassifier):
     def _cv_strata(self, data):
         """(task, class) pairs: both classes of every task in every fold."""
         task = self.tasks_[data.task_index].astype(str)
-        label = self.classes_[(data.Y > 0).astype(int)].astype(str)
+        label = self.classes_[self._codes(data.Y)].astype(str)
         return np.char.add(np.char.add(task, ", class "), label)

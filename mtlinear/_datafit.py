@@ -280,7 +280,7 @@ class SampleDatafit:
 
         def dual(c):
             if np.ndim(c):  # one factor per task
-                c = self.design.task_broadcast(c)
+                c = self.design.task_broadcast(self.loss.common_factor(c))
             return self.loss.dual_value(c * theta, self.y, self.v)
 
         return (self.loss.value(Z, self.y, self.v), self.design.rmatmat(theta),

@@ -10,7 +10,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import PENALTY_TABLE, MultiTaskLinearModel
-from ._classifier import _binary_classes
+from ._classifier import _class_labels
 from ._regressor import poisson_d2
 from .losses import TaskwiseLoss, make_loss
 
@@ -198,7 +198,13 @@ verbose
         encoded = []
         for t, (name, column) in enumerate(zip(self.losses_, columns)):
             if make_loss(name).classification:
-                classes = _binary_classes(column, f" of task {tasks[t]!r}")
+                classes = _class_labels(column, f" of task {tasks[t]!r}")
+                if classes.size > 2:
+                    raise ValueError(
+                        f"Task {tasks[t]!r} has {classes.size} classes "
+                        f"{classes[:10].tolist()}; the logistic loss here is "
+                        "binary. Fit multiclass tasks with "
+                        "MultiTaskClassifier (multinomial per task).")
                 self.classes_.append(classes)
                 encoded.append(np.where(column == classes[1], 1.0, -1.0))
             else:

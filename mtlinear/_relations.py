@@ -377,9 +377,21 @@ class _LearnedRelation:
     def _check_relation(self, n_tasks):
         """Checks of the parameters against the number of tasks."""
 
-    def _solve_at(self, problem, loss, penalty, alpha, start, coupling):
+    def _refuse_unsupported(self, problem):
+        """``ValueError`` for partialled-out features and multiclass tasks."""
         name = type(self).__name__
         self._refuse_partialled_out(problem, name)
+        if problem.n_classes:
+            raise ValueError(
+                f"Only binary classification is supported. {name} learns "
+                "relations between binary tasks; these tasks are multiclass. "
+                "Use MultiTaskClassifier (multinomial per "
+                "task, with a task_graph to tie the tasks), or split each "
+                "task into one-vs-rest binary tasks.")
+
+    def _solve_at(self, problem, loss, penalty, alpha, start, coupling):
+        name = type(self).__name__
+        self._refuse_unsupported(problem)
         T = problem.n_tasks
         self._check_relation(T)
         datafit = make_datafit(problem, loss)
@@ -460,7 +472,7 @@ class _RelationMixin(_LearnedRelation):
         is the convex ``F + h`` of :class:`NuclearSquarePenalty` in ``W``
         alone, solved at once and certified by its own duality gap; the
         covariance follows from ``W``.  Other penalties alternate."""
-        self._refuse_partialled_out(problem, type(self).__name__)
+        self._refuse_unsupported(problem)
         parts = _spectral_parts(penalty.with_strength(alpha, penalty.l1_ratio))
         if parts is None:
             return super()._solve_at(problem, loss, penalty, alpha, start,
@@ -985,6 +997,11 @@ class _ClassifierFit:
         """
         _check_not_dask(self, X, y, sample_weight)
         return self._fit(X, y, sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # binary tasks only
+        return tags
 
 
 class MultiTaskRelationRegressor(_RelationMixin, _RegressorFit,

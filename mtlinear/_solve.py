@@ -362,6 +362,9 @@ def _bcd_why_not(problem, loss, penalty):
 def _prox_newton_why_not(problem, loss, penalty):
     if not loss.twice_differentiable:
         return "proximal Newton needs a twice-differentiable loss"
+    if not loss.elementwise:
+        return ("proximal Newton models the loss entry by entry; this loss "
+                "couples the entries of a sample (the classes of a softmax)")
     return _compiled_rows(penalty)
 
 

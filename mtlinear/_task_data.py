@@ -339,6 +339,9 @@ class TaskProblem:
     reduction : Reduction or None
         With unpenalized features, how the solvers' problem (the penalized
         features, see :mod:`mtlinear._unpenalized`) maps back to all of them.
+    n_classes : int
+        ``K`` of a multinomial problem, whose columns are the classes of the
+        tasks (see :mod:`mtlinear._multinomial`); 0 otherwise.
     """
 
     design: object
@@ -350,6 +353,7 @@ class TaskProblem:
     y_mean: np.ndarray = None
     cache: dict = field(default_factory=dict, repr=False)
     reduction: object = None
+    n_classes: int = 0
 
     @property
     def n_tasks(self):

@@ -35,6 +35,7 @@ class Loss:
     name = None
     quadratic = False
     twice_differentiable = True
+    elementwise = True    # a sum over the arrays' entries (diagonal Hessian)
     classification = False
     curvature = 1.0       # bound on loss''(z); inf: unbounded
     curvature_factor = 1.0  # FISTA's curvature test (1: exact for a quadratic)
@@ -55,6 +56,11 @@ class Loss:
             p_scale = np.where(p_sum > n_sum, n_sum / p_sum, 1.0)
             n_scale = np.where(n_sum > p_sum, p_sum / n_sum, 1.0)
         return pos * task_broadcast(p_scale) + neg * task_broadcast(n_scale)
+
+    def common_factor(self, c):
+        """Dual factors, one per task (column), that keep the dual point in
+        the conjugate's domain: any factors for an elementwise loss."""
+        return c
 
     def derivatives(self, z, y, v):
         """``(F'(z), H(z))`` elementwise: the derivative and the curvature of

@@ -1,0 +1,254 @@
+"""Multinomial logistic regression per task: the loss and the class layout.
+
+A task ``t`` with classes ``1..K`` has one linear predictor per class,
+``z_ik = x_i . w_tk + b_tk``, and the loss of a sample of class ``y_i`` is
+the softmax cross-entropy ``logsumexp_k z_ik - z_{i y_i}``.  The solvers see
+the weights as one matrix of shape ``(d, T K)``, column ``t K + k`` for
+class ``k`` of task ``t``, so every penalty acts on the class-expanded
+matrix: ``l21`` groups feature ``j`` over all tasks and classes, the trace
+norm is that of the ``(d, T K)`` matrix, ``l1`` and ``l2`` are those of
+scikit-learn's multinomial ``LogisticRegression`` task by task.
+
+Sample arrays carry the classes on their last axis in blocks of ``K``:
+``(n, T K)`` in the shared layout, ``(n, K)`` in the stacked one (the row's
+own task's classes).  Targets are one-hot with a sentinel: ``y_ik = 1`` for
+the observed class, ``0`` for another class of the task, ``-1`` for a class
+the task does not have (none of its training samples, weighted, is of that
+class); such a class has probability 0 for the task, its scores are left out
+of the softmax and its weights get no gradient from the loss.
+
+Tasks whose classes differ are padded to the largest ``K`` that way, and so
+is a binary task among multiclass ones (a two-class softmax, the same model
+family as the binary logistic loss with its own penalty scaling).
+"""
+import numpy as np
+from scipy.special import logsumexp, xlogy
+
+from ._coupling import TaskCoupling
+from ._design import SharedDesign, linear_predictor
+from ._task_data import TaskProblem
+from .losses import Loss
+
+__all__ = ["MultinomialLoss", "ClassExpandedDesign", "expand_classes",
+           "absent_classes", "expand_coupling", "class_scores"]
+
+
+class MultinomialLoss(Loss):
+    """Softmax cross-entropy of each sample over its task's classes.
+
+    ``F(Z) = sum_i v_i (logsumexp_k z_ik - z_{i y_i})``, with the sum over
+    the task's classes (``y_ik >= 0``); ``v_i`` is repeated over a row's
+    ``K`` entries.  ``F'(Z) = v (p - e_y)``, ``p`` the softmax.
+
+    The curvature in a row's scores is ``v_i (diag(p) - p p^T)``, whose
+    largest eigenvalue is at most ``v_i / 2`` (``curvature``); it is not
+    diagonal (``elementwise = False``), so the Newton solvers, which model
+    the loss entry by entry, do not apply.
+
+    Conjugate: with ``u = v_i (s - e_y)``, ``f_i^*(u) = v_i sum_k s_k log
+    s_k`` for ``s`` in the simplex of the task's classes, so at the dual
+    point ``Theta = -F'(Z)``, ``s_i = e_{y_i} - theta_i / v_i = p_i`` and
+
+    .. math:: -F^*(-\\Theta) = -\\sum_i v_i \\sum_k s_{ik} \\log s_{ik}.
+
+    Parameters
+    ----------
+    n_classes : int >= 2
+        ``K``, the classes per task (padded).
+    """
+
+    name = "multinomial"
+    classification = True
+    elementwise = False
+    curvature = 0.5
+    curvature_factor = 0.5  # the global bound is loose: test half of it
+    step_shrink = 0.8
+
+    def __init__(self, n_classes):
+        self.n_classes = int(n_classes)
+
+    def _blocks(self, a):
+        """``a`` (..., M) as (..., M / K, K): one block per task and row."""
+        a = np.asarray(a)
+        return a.reshape(a.shape[:-1] + (-1, self.n_classes))
+
+    def _log_proba(self, z, y):
+        """Log-softmax over each block's classes (``-inf`` where ``y < 0``)."""
+        masked = np.where(self._blocks(y) >= 0, self._blocks(z), -np.inf)
+        return masked - logsumexp(masked, axis=-1, keepdims=True)
+
+    def _row_weights(self, v):
+        return self._blocks(v)[..., 0]
+
+    def value(self, z, y, v):
+        log_p = self._log_proba(z, y)
+        observed = np.where(self._blocks(y) == 1, log_p, 0.0).sum(axis=-1)
+        return -float(np.vdot(self._row_weights(v), observed))
+
+    def derivative(self, z, y, v):
+        p = np.exp(self._log_proba(z, y)).reshape(np.shape(z))
+        return v * (p - (y == 1))
+
+    def second_derivative(self, z, y, v):
+        """``v p``: the diagonal of ``diag(p)``, which bounds the curvature
+        ``diag(p) - p p^T`` from above (a majorizer, not the Hessian)."""
+        return v * np.exp(self._log_proba(z, y)).reshape(np.shape(z))
+
+    def _simplex_point(self, theta, y, v):
+        """``s = e_y - theta / v`` on the task's classes (0 elsewhere)."""
+        safe_v = np.where(v > 0, v, 1.0)
+        return np.where(y >= 0, (y == 1) - theta / safe_v, 0.0)
+
+    def dual_value(self, theta, y, v):
+        s = np.clip(self._simplex_point(theta, y, v), 0.0, 1.0)  # rounding
+        return -float(np.vdot(self._row_weights(v),
+                              xlogy(self._blocks(s), self._blocks(s)).sum(axis=-1)))
+
+    def balance(self, theta, y, v, task_sum, task_broadcast):
+        """Make ``sum_{i in t} theta_ik = 0`` for every task and class while
+        each row's ``s_i`` stays in its simplex.
+
+        With ``N_tk`` the weight of class ``k`` in task ``t``, ``P_tk =
+        sum_i v_i s_ik`` and ``V_t`` the task's weight, the point ``s'_i =
+        lam_t s_i + (N_t - lam_t P_t) / V_t`` with ``lam_t = min(1, min_k
+        N_tk / P_tk)`` is a distribution (the added vector is non-negative
+        by the choice of ``lam_t`` and sums to ``1 - lam_t``) and has class
+        sums ``N_t``, i.e. ``theta' = v (e_y - s')`` is balanced; at the
+        optimum ``P = N`` and nothing moves.
+        """
+        s = self._simplex_point(theta, y, v)
+        N = self._blocks(task_sum(v * (y == 1)))  # (T, K)
+        P = self._blocks(task_sum(v * s))
+        V = N.sum(axis=-1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lam = np.where(P > N, N / P, 1.0).min(axis=-1, keepdims=True)
+            shift = np.where(V > 0, (N - lam * P) / V, 0.0)
+        lam = np.broadcast_to(lam, N.shape)
+        s_balanced = (task_broadcast(lam.ravel()) * s
+                      + task_broadcast(shift.ravel()))
+        return np.where(y >= 0, v * ((y == 1) - s_balanced), 0.0)
+
+    def common_factor(self, c):
+        """Per-column dual factors made equal over each task's classes
+        (their minimum): scaling a row's classes unequally would leave its
+        simplex; a smaller factor keeps a penalty's ball."""
+        blocks = self._blocks(c)
+        return np.repeat(blocks.min(axis=-1), self.n_classes, axis=-1)
+
+    def null_intercept(self, y, v, task_sum, task_broadcast):
+        """Per task, the log of its classes' weighted frequencies, centred
+        over the task's classes (as scikit-learn's intercepts, which start
+        at 0 and move by gradients summing to 0 over the classes); 0 for a
+        class the task does not have."""
+        N = self._blocks(task_sum(v * (y == 1)))
+        present = N > 0
+        with np.errstate(divide="ignore"):
+            log_n = np.where(present, np.log(np.where(present, N, 1.0)), 0.0)
+        mean = log_n.sum(axis=-1, keepdims=True) / np.maximum(
+            present.sum(axis=-1, keepdims=True), 1)
+        return np.where(present, log_n - mean, 0.0).ravel()
+
+
+class ClassExpandedDesign:
+    """The stacked design seen by a multinomial loss: ``W`` (d, T K) to the
+    scores (n, K) of each row's own task, ``z_ik = x_i . w_{t(i) k}``.
+
+    Parameters
+    ----------
+    base : StackedDesign
+    n_classes : int
+    """
+
+    shared = False
+
+    def __init__(self, base, n_classes):
+        self.base, self.n_classes = base, n_classes
+        self.X, self.counts = base.X, base.counts
+        self.n_samples, self.n_features = base.n_samples, base.n_features
+        self.n_tasks = base.n_tasks * n_classes
+        self.x_mean = (None if base.x_mean is None
+                       else np.repeat(base.x_mean, n_classes, axis=0))
+
+    def matmat(self, W):
+        K = self.n_classes
+        return np.column_stack([self.base.matmat(W[:, k::K]) for k in range(K)])
+
+    def rmatmat(self, R):
+        K = self.n_classes
+        G = np.empty((self.n_features, self.n_tasks))
+        for k in range(K):
+            G[:, k::K] = self.base.rmatmat(np.ascontiguousarray(R[:, k]))
+        return G
+
+    def task_sum(self, R):
+        return self.base.task_sum(R).ravel()  # (T, K) -> column t K + k
+
+    def task_broadcast(self, b):
+        return np.repeat(np.reshape(b, (-1, self.n_classes)), self.counts,
+                         axis=0)
+
+    def lipschitz(self, v):
+        return self.base.lipschitz(np.ascontiguousarray(v[:, 0]))
+
+
+def expand_classes(problem, n_classes):
+    """The multinomial :class:`TaskProblem` (the class layout of the module
+    docstring, ``n_classes`` set) of ``problem``, whose ``y`` holds class
+    codes ``0..K-1`` (float, in the layout's sample shape) and whose solver
+    keeps an intercept variable when it has intercepts.
+
+    A class is the task's when its samples in the task have a positive total
+    weight; the others get the sentinel ``-1``.
+    """
+    K = n_classes
+    design, codes, v = problem.design, problem.y, problem.v
+    present = np.stack([design.task_sum(v * (codes == k)) > 0
+                        for k in range(K)], axis=-1)  # (T, K)
+    onehot = (codes[..., None] == np.arange(K)).astype(float)
+    if design.shared:
+        n, T = codes.shape
+        y = np.where(present[None], onehot, -1.0).reshape(n, T * K)
+        expanded = SharedDesign(design.X, T * K, design.x_mean)
+        v = np.repeat(v, K, axis=1)
+    else:
+        y = np.where(np.repeat(present, design.counts, axis=0), onehot, -1.0)
+        expanded = ClassExpandedDesign(design, K)
+        v = np.repeat(v[:, None], K, axis=1)
+    x_mean = (None if problem.x_mean is None
+              else np.repeat(problem.x_mean, K, axis=0))
+    return TaskProblem(design=expanded, y=y, v=v,
+                       fit_intercept=problem.fit_intercept,
+                       intercept_variable=problem.intercept_variable,
+                       x_mean=x_mean, n_classes=K)
+
+
+def absent_classes(problem):
+    """Columns of a multinomial ``problem`` (T K,) whose class the task
+    does not have: their intercepts are ``-inf`` in the fitted model."""
+    return problem.design.task_sum((problem.y >= 0).astype(float)) == 0
+
+
+def expand_coupling(coupling, n_classes):
+    """A task-coupling term over the class columns: ``K kron I_K`` couples
+    each class's weights across the tasks."""
+    return TaskCoupling(np.kron(coupling.K, np.eye(n_classes)))
+
+
+def class_scores(X, coef, intercept, task_index):
+    """The scores ``x_i . w_tk + b_tk`` (``-inf`` for a class the task does
+    not have, whose intercept is ``-inf``): (n, T, K) in the shared layout
+    (``task_index`` ``None``), (n, K) stacked.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n, d)
+    coef : ndarray of shape (T, K, d)
+    intercept : ndarray of shape (T, K)
+    task_index : ndarray of int of shape (n,) or None
+    """
+    T, K, d = coef.shape
+    if task_index is None:
+        return (np.asarray(X @ coef.reshape(T * K, d).T)
+                + intercept.ravel()).reshape(-1, T, K)
+    return np.column_stack([linear_predictor(X, coef[:, k].T, intercept[:, k],
+                                             task_index) for k in range(K)])

@@ -1,0 +1,411 @@
+"""Multiclass tasks: multinomial logistic regression per task.
+
+References: scikit-learn's multinomial ``LogisticRegression`` task by task
+(``l2``, independent tasks), the optimality conditions recomputed here in
+numpy from the softmax (``l1``, ``l21``, ``trace``, task graphs) and a cvxpy
+model of the objective (``l21``, ``trace``).
+"""
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp, softmax
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+
+from _cvxpy_reference import _row_residual, _trace_residual
+from mtlinear import (MultiTaskClassifier, MultiTaskClassifierCV,
+                      MultiTaskEstimator, MultiTaskRelationClassifier)
+from mtlinear.model_selection import TaskStratifiedKFold
+
+TOL = dict(tol=1e-13, max_iter=200_000)
+
+
+def _labels(X, rng, n_classes, noise=1.0):
+    scores = X @ rng.standard_normal((X.shape[1], n_classes))
+    return np.argmax(scores + noise * rng.standard_normal(scores.shape), axis=1)
+
+
+def shared_data(seed=0, n=120, d=5, classes=(3, 3, 4)):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    Y = np.column_stack([_labels(X, rng, k) for k in classes])
+    return X, Y
+
+
+def stacked_data(seed=0, sizes=(40, 70, 55), d=4, n_classes=3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((sum(sizes), d))
+    task = np.repeat(np.arange(len(sizes)), sizes)
+    y = _labels(X, rng, n_classes)
+    return X, y, task
+
+
+# ------------------------------------------------------------ references
+def task_problems(X, y, task, sample_weight=None):
+    """``(X_t, codes_t, s_t)`` per task, tasks sorted, codes over the union."""
+    s = np.ones(len(y)) if sample_weight is None else sample_weight
+    if task is None:  # shared: one column per task
+        return [(X, np.searchsorted(np.unique(col), col), s) for col in y.T]
+    classes = np.unique(y)
+    return [(X[task == t], np.searchsorted(classes, y[task == t]), s[task == t])
+            for t in np.unique(task)]
+
+
+def gradients(problems, coef, intercept):
+    """Gradient of ``sum_t (1/n_t) sum_i s_i CE_i`` in ``coef`` (T, K, d)
+    and ``intercept`` (T, K), softmax over the classes of each task
+    (finite intercepts)."""
+    G, g = np.zeros_like(coef), np.zeros_like(intercept)
+    for t, (Xt, codes, s) in enumerate(problems):
+        present = np.isfinite(intercept[t])
+        Z = Xt @ coef[t].T + np.where(present, intercept[t], 0.0)
+        Z[:, ~present] = -np.inf
+        R = softmax(Z, axis=1)
+        R[np.arange(len(codes)), codes] -= 1.0
+        R *= (s / s.sum())[:, None]
+        G[t], g[t] = R.T @ Xt, np.where(present, R.sum(axis=0), 0.0)
+    return G, g
+
+
+def objective(problems, coef, intercept, penalty, alpha):
+    value = 0.0
+    for t, (Xt, codes, s) in enumerate(problems):
+        Z = Xt @ coef[t].T + intercept[t]
+        ce = logsumexp(Z, axis=1) - Z[np.arange(len(codes)), codes]
+        value += np.dot(s, ce) / s.sum()
+    W = coef.reshape(-1, coef.shape[-1]).T  # (d, T K)
+    norm = {"l21": np.linalg.norm(W, axis=1).sum(),
+            "trace": np.linalg.svd(W, compute_uv=False).sum(),
+            "l1": np.abs(W).sum()}[penalty]
+    return value + alpha * norm
+
+
+def kkt(problems, model, penalty, alpha):
+    """Largest violation of the optimality conditions, relative to the
+    gradient at ``W = 0``."""
+    coef, intercept = model.coef_, model.intercept_
+    G, g = gradients(problems, coef, intercept)
+    scale = np.abs(gradients(problems, 0 * coef, intercept)[0]).max()
+    W, A = coef.reshape(-1, coef.shape[-1]).T, -G.reshape(-1, G.shape[-1]).T
+    worst = np.abs(g).max()
+    if penalty == "trace":
+        return max(worst, _trace_residual(A, W, alpha, 0.0)) / scale
+    share = 1.0 if penalty == "l1" else 0.0
+    for j in range(W.shape[0]):
+        worst = max(worst, _row_residual(A[j], W[j], alpha * share,
+                                         alpha * (1 - share), False))
+    return worst / scale
+
+
+# ------------------------------------------------------------ scikit-learn
+@pytest.mark.parametrize("layout", ["shared", "stacked"])
+def test_l2_equals_multinomial_logistic_regression_per_task(layout):
+    """l2: independent tasks, task t solves LogisticRegression(C = 1 /
+    (alpha n_t)) (multinomial), with sample weights."""
+    alpha = 0.02
+    if layout == "shared":
+        X, Y = shared_data()
+        s = np.random.default_rng(1).uniform(0.5, 2.0, len(X))
+        model = MultiTaskClassifier("l2", alpha, **TOL).fit(X, Y, sample_weight=s)
+        tasks = [(X, Y[:, t], s) for t in range(Y.shape[1])]
+    else:
+        X, y, task = stacked_data()
+        s = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
+        model = MultiTaskClassifier("l2", alpha, task_col=-1, **TOL).fit(
+            np.column_stack([X, task]), y, sample_weight=s)
+        tasks = [(X[task == t], y[task == t], s[task == t]) for t in range(3)]
+    for t, (Xt, yt, st) in enumerate(tasks):
+        ref = LogisticRegression(C=1.0 / (alpha * st.sum()), tol=1e-12,
+                                 max_iter=10_000).fit(Xt, yt, sample_weight=st)
+        K = ref.classes_.size
+        np.testing.assert_allclose(model.coef_[t, :K], ref.coef_, atol=1e-6)
+        np.testing.assert_allclose(model.intercept_[t, :K], ref.intercept_,
+                                   atol=1e-6)
+        if layout == "shared":
+            np.testing.assert_allclose(model.predict_proba(X)[t],
+                                       ref.predict_proba(X), atol=1e-6)
+
+
+def test_default_alpha_is_logistic_regression_default():
+    """alpha=None is C = 1 on a task of average size: equal tasks give
+    LogisticRegression() per task."""
+    X, Y = shared_data(n=90)
+    model = MultiTaskClassifier("l2", tol=1e-10).fit(X, Y)
+    for t in range(Y.shape[1]):
+        ref = LogisticRegression(tol=1e-10, max_iter=10_000).fit(X, Y[:, t])
+        np.testing.assert_allclose(model.coef_[t, :ref.classes_.size],
+                                   ref.coef_, atol=1e-5)
+
+
+def test_task_lacking_a_class_is_its_own_multinomial_model():
+    """A task without training samples of a class gives it probability 0
+    (intercept -inf) and equals LogisticRegression on its own classes."""
+    X, y, task = stacked_data(sizes=(60, 60, 60))
+    keep = ~((task == 1) & (y == 2))  # task 1 has classes 0 and 1 only
+    X, y, task = X[keep], y[keep], task[keep]
+    alpha = 0.05
+    model = MultiTaskClassifier("l2", alpha, task_col=-1, **TOL).fit(
+        np.column_stack([X, task]), y)
+    assert np.isneginf(model.intercept_[1, 2])
+    assert np.isfinite(model.intercept_[[0, 2]]).all()
+    np.testing.assert_array_equal(model.coef_[1, 2], 0.0)
+    rows = task == 1
+    proba = model.predict_proba(np.column_stack([X, task])[rows])
+    np.testing.assert_array_equal(proba[:, 2], 0.0)
+    assert set(model.predict(np.column_stack([X, task])[rows])) <= {0, 1}
+    ref = LogisticRegression(C=1.0 / (alpha * rows.sum()), tol=1e-12,
+                             max_iter=10_000).fit(X[rows], y[rows])
+    # two classes: scikit-learn's binary model is the difference of ours
+    # at twice C (the two-class softmax penalizes both halves)
+    ref2 = LogisticRegression(C=2.0 / (alpha * rows.sum()), tol=1e-12,
+                              max_iter=10_000).fit(X[rows], y[rows])
+    np.testing.assert_allclose(model.coef_[1, 1] - model.coef_[1, 0],
+                               ref2.coef_[0], atol=1e-6)
+    np.testing.assert_allclose(proba[:, :2], ref2.predict_proba(X[rows]),
+                               atol=1e-6)
+    assert ref.classes_.size == 2
+
+
+def test_binary_column_among_multiclass_ones_is_a_two_class_softmax():
+    """A 2-d y mixing a binary and a 3-class column: one multinomial model;
+    the binary task's probabilities are LogisticRegression's at 2C."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((150, 4))
+    Y = np.column_stack([_labels(X, rng, 2), _labels(X, rng, 3)])
+    alpha = 0.02
+    model = MultiTaskClassifier("l2", alpha, **TOL).fit(X, Y)
+    assert [c.size for c in model.classes_] == [2, 3]
+    proba = model.predict_proba(X)
+    assert [p.shape for p in proba] == [(150, 2), (150, 3)]
+    ref = LogisticRegression(C=2.0 / (alpha * 150), tol=1e-12,
+                             max_iter=10_000).fit(X, Y[:, 0])
+    np.testing.assert_allclose(proba[0], ref.predict_proba(X), atol=1e-6)
+    scores = model.decision_function(X)
+    assert [z.shape for z in scores] == [(150, 2), (150, 3)]
+    np.testing.assert_array_equal(model.predict(X)[:, 1],
+                                  np.argmax(proba[1], axis=1))
+
+
+# ------------------------------------------------------------ optimality
+def alpha_max(problems, penalty):
+    """The smallest alpha with W = 0 optimal: the dual norm of the gradient
+    at W = 0 and the best intercepts (log class frequencies)."""
+    T, d = len(problems), problems[0][0].shape[1]
+    K = max(codes.max() + 1 for _, codes, _ in problems)
+    b = np.full((T, K), -np.inf)
+    for t, (_, codes, s) in enumerate(problems):
+        counts = np.bincount(codes, weights=s, minlength=K)
+        b[t] = np.where(counts > 0, np.log(np.maximum(counts, 1e-300)), -np.inf)
+    G = gradients(problems, np.zeros((T, K, d)), b)[0]
+    G = G.reshape(-1, d).T
+    return {"l1": np.abs(G).max(), "l21": np.linalg.norm(G, axis=1).max(),
+            "trace": np.linalg.norm(G, 2)}[penalty]
+
+
+def _fit(layout, penalty, alpha, seed=4, **params):
+    if layout == "shared":
+        X, Y = shared_data(seed=seed)
+        model = MultiTaskClassifier(penalty, alpha, **params).fit(X, Y)
+        return model, task_problems(X, Y, None)
+    X, y, task = stacked_data(seed=seed)
+    model = MultiTaskClassifier(penalty, alpha, task_col=0, **params).fit(
+        np.column_stack([task, X]), y)
+    return model, task_problems(X, y, task)
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l21", "trace"])
+@pytest.mark.parametrize("layout", ["shared", "stacked"])
+def test_kkt_conditions(penalty, layout):
+    top = alpha_max(_fit(layout, "l2", 1.0)[1], penalty)
+    alpha = top / 4
+    model, problems = _fit(layout, penalty, alpha, tol=1e-9)
+    assert kkt(problems, model, penalty, alpha) < 1e-3
+    if penalty != "trace":  # sparse at this alpha
+        assert np.any(model.coef_ == 0)
+    else:
+        d = model.coef_.shape[-1]
+        assert 0 < np.linalg.matrix_rank(model.coef_.reshape(-1, d)) < d
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l21", "trace"])
+def test_alpha_max_zeroes_everything(penalty):
+    """The CV grid's top: all-zero just above it, not just below."""
+    top = alpha_max(_fit("stacked", "l2", 1.0)[1], penalty)
+    with pytest.warns(UserWarning, match="every coefficient is zero"):
+        above, _ = _fit("stacked", penalty, top * 1.01, tol=1e-8)
+    below, _ = _fit("stacked", penalty, top * 0.98, tol=1e-8)
+    assert not np.any(above.coef_) and np.any(below.coef_)
+    cv = MultiTaskClassifierCV(penalty, alphas=3, cv=2, task_col=0)
+    X, y, task = stacked_data(seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cv.fit(np.column_stack([task, X]), y)
+    assert cv.alphas_[0] == pytest.approx(top, rel=1e-9)
+
+
+@pytest.mark.parametrize("penalty", ["l21", "trace"])
+def test_objective_matches_cvxpy(penalty):
+    cp = pytest.importorskip("cvxpy")
+    X, y, task = stacked_data(seed=5, sizes=(25, 35), d=3)
+    alpha = 0.02
+    model = MultiTaskClassifier(penalty, alpha, task_col=-1, **TOL).fit(
+        np.column_stack([X, task]), y)
+    problems = task_problems(X, y, task)
+    K, d = 3, X.shape[1]
+    W = [cp.Variable((d, K)) for _ in problems]
+    b = [cp.Variable(K) for _ in problems]
+    fit = 0
+    for t, (Xt, codes, s) in enumerate(problems):
+        Z = Xt @ W[t] + np.ones((len(codes), 1)) @ cp.reshape(b[t], (1, K),
+                                                              order="C")
+        onehot = np.eye(K)[codes]
+        fit += (cp.sum(cp.log_sum_exp(Z, axis=1))
+                - cp.sum(cp.multiply(onehot, Z))) / len(codes)
+    stacked = cp.hstack(W)
+    norm = (cp.sum(cp.norm(stacked, 2, axis=1)) if penalty == "l21"
+            else cp.normNuc(stacked))
+    problem = cp.Problem(cp.Minimize(fit + alpha * norm))
+    problem.solve(solver=cp.CLARABEL)
+    ours = objective(problems, model.coef_, model.intercept_, penalty, alpha)
+    assert ours <= problem.value + 1e-7
+    assert ours >= problem.value - 1e-6  # cvxpy's accuracy
+    ref = np.stack([Wt.value.T for Wt in W])
+    np.testing.assert_allclose(model.coef_, ref, atol=2e-4)
+
+
+def test_task_graph_couples_each_class_across_tasks():
+    """With a mean graph: grad F + alpha W + W (K kron I) = 0 (l2), and a
+    strong graph pulls the tasks' class weights together."""
+    X, Y = shared_data(seed=6, classes=(3, 3))
+    alpha, graph_alpha = 0.02, 0.5
+    model = MultiTaskClassifier("l2", alpha, task_graph="mean",
+                                graph_alpha=graph_alpha, **TOL).fit(X, Y)
+    problems = task_problems(X, Y, None)
+    G, g = gradients(problems, model.coef_, model.intercept_)
+    # "mean": graph_alpha sum_t ||W_t - mean_s W_s||^2, class by class
+    coupling = 2 * graph_alpha * (model.coef_ - model.coef_.mean(axis=0))
+    residual = G + alpha * model.coef_ + coupling
+    assert np.abs(residual).max() < 1e-6 and np.abs(g).max() < 1e-6
+    strong = MultiTaskClassifier("l2", alpha, task_graph="mean",
+                                 graph_alpha=1e4, tol=1e-8).fit(X, Y)
+    spread = np.abs(strong.coef_[0] - strong.coef_[1]).max()
+    assert spread < 1e-3 * np.abs(strong.coef_).max()
+
+
+# ------------------------------------------------------------ estimator API
+def test_string_labels_stacked_predictions_and_score():
+    X, y, task = stacked_data(seed=7)
+    names = np.array(["cat", "dog", "emu"])[y]
+    Xt = np.column_stack([X, task])
+    model = MultiTaskClassifier("l21", 0.01, task_col=-1).fit(Xt, names)
+    np.testing.assert_array_equal(model.classes_, ["cat", "dog", "emu"])
+    assert model.coef_.shape == (3, 3, X.shape[1])
+    assert model.intercept_.shape == (3, 3)
+    proba = model.predict_proba(Xt)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_allclose(np.log(proba), model.predict_log_proba(Xt),
+                               atol=1e-12)
+    np.testing.assert_array_equal(model.predict(Xt),
+                                  model.classes_[np.argmax(proba, axis=1)])
+    assert model.score(Xt, names) == np.mean(model.predict(Xt) == names)
+
+
+def test_missing_labels_equal_the_fit_of_the_observed_entries():
+    X, Y = shared_data(seed=8, classes=(3, 3))
+    Y = Y.astype(float)
+    rng = np.random.default_rng(8)
+    Y[rng.random(Y.shape) < 0.3] = np.nan
+    model = MultiTaskClassifier("l21", 0.01, tol=1e-10).fit(X, Y)
+    rows = [~np.isnan(Y[:, t]) for t in range(2)]
+    Xs = np.vstack([X[r] for r in rows])
+    task = np.concatenate([np.full(r.sum(), t) for t, r in enumerate(rows)])
+    ys = np.concatenate([Y[r, t] for t, r in enumerate(rows)])
+    ref = MultiTaskClassifier("l21", 0.01, task_col=-1, tol=1e-10).fit(
+        np.column_stack([Xs, task]), ys)
+    np.testing.assert_allclose(model.coef_, ref.coef_, atol=1e-7)
+    np.testing.assert_allclose(model.intercept_, ref.intercept_, atol=1e-7)
+
+
+def test_single_class_task_warns_and_predicts_its_class():
+    X, y, task = stacked_data(seed=9)
+    y = np.where(task == 2, 1, y)
+    Xt = np.column_stack([X, task])
+    with pytest.warns(UserWarning, match="single class"):
+        model = MultiTaskClassifier("l21", 0.01, task_col=-1).fit(Xt, y)
+    rows = task == 2
+    np.testing.assert_array_equal(model.predict(Xt[rows]), 1)
+    np.testing.assert_allclose(model.predict_proba(Xt[rows])[:, 1], 1.0)
+
+
+def test_class_weight_balanced_equals_sample_weights():
+    X, y, task = stacked_data(seed=10)
+    Xt = np.column_stack([X, task])
+    model = MultiTaskClassifier("l21", 0.01, task_col=-1, class_weight="balanced",
+                                tol=1e-10).fit(Xt, y)
+    s = np.empty(len(y))
+    for t in range(3):
+        rows = task == t
+        counts = np.bincount(y[rows], minlength=3)
+        s[rows] = rows.sum() / (3 * counts[y[rows]])
+    ref = MultiTaskClassifier("l21", 0.01, task_col=-1, tol=1e-10).fit(
+        Xt, y, sample_weight=s)
+    np.testing.assert_allclose(model.coef_, ref.coef_, atol=1e-7)
+
+
+def test_unseen_task_mean_and_warm_start():
+    X, y, task = stacked_data(seed=11)
+    Xt = np.column_stack([X, task])
+    model = MultiTaskClassifier("l2", 0.02, task_col=-1, unseen_task="mean",
+                                warm_start=True, tol=1e-8).fit(Xt, y)
+    new = np.column_stack([X[:5], np.full(5, 99)])
+    scores = model.decision_function(new)
+    expected = X[:5] @ model.coef_.mean(axis=0).T + model.intercept_.mean(axis=0)
+    np.testing.assert_allclose(scores, expected, atol=1e-12)
+    first = model.n_iter_
+    model.fit(Xt, y)
+    assert model.n_iter_ < first
+
+
+def test_refusals_name_the_alternative():
+    X, y, task = stacked_data(seed=12)
+    Xt = np.column_stack([X, task])
+    with pytest.raises(ValueError, match="prox_newton.*multinomial"):
+        MultiTaskClassifier("l21", 0.01, task_col=-1,
+                            solver="prox_newton").fit(Xt, y)
+    with pytest.raises(ValueError, match="multiclass"):
+        MultiTaskRelationClassifier(task_col=-1).fit(Xt, y)
+    with pytest.raises(ValueError, match="MultiTaskClassifier"):
+        MultiTaskEstimator(loss="logistic", task_col=-1).fit(Xt, y)
+
+
+# ------------------------------------------------------------ CV
+def test_cv_default_score_is_the_held_out_log_loss():
+    X, y, task = stacked_data(seed=13, sizes=(60, 80, 70))
+    Xt = np.column_stack([X, task])
+    strata = np.char.add(task.astype(str), y.astype(str))
+    folds = list(TaskStratifiedKFold(3).split(Xt, y, strata))
+    model = MultiTaskClassifierCV("l21", alphas=4, cv=folds, task_col=-1,
+                                  tol=1e-10).fit(Xt, y)
+    assert model.coef_.shape == (3, 3, X.shape[1])
+    # the fold scores are minus the log-loss of each fold's model on its
+    # held-out rows: recompute them with the public estimator
+    for k, alpha in enumerate(model.alphas_):
+        for f, (train, test) in enumerate(folds):
+            fold = MultiTaskClassifier("l21", alpha, task_col=-1, tol=1e-10)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # all-zero at the top
+                fold.fit(Xt[train], y[train])
+            expected = -log_loss(y[test], fold.predict_proba(Xt[test]))
+            assert model.score_path_[k, f] == pytest.approx(expected, rel=1e-6)
+
+
+def test_cv_with_a_named_scorer_and_shared_layout():
+    X, Y = shared_data(seed=14, n=150)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MultiTaskClassifierCV(["l21", "trace"], alphas=3, cv=3,
+                                      scoring="accuracy").fit(X, Y)
+    assert model.penalty_ in ("l21", "trace")
+    assert np.isfinite(model.best_score_)
+    assert len(model.predict_proba(X)) == 3
