@@ -14,8 +14,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import PENALTY_TABLE, MultiTaskLinearModel
 from ._dask import is_dask_collection, refuse_dask
-from ._multinomial import (MultinomialLoss, absent_classes, class_scores,
-                           expand_classes)
+from ._multinomial import (MultinomialLoss, class_scores, expand_classes,
+                           model_intercepts)
 from ._task_data import shared_to_stacked
 from .losses import LogisticLoss
 
@@ -415,11 +415,11 @@ None, default=None
         return problem
 
     def _weights_of(self, problem, result):
-        """With multiclass tasks, the intercept of a class a task lacks is
-        ``-inf`` (probability 0)."""
+        """With multiclass tasks, each task's intercepts are centred over its
+        classes, and a class it lacks has ``-inf`` (probability 0)."""
         W, intercept = super()._weights_of(problem, result)
         if problem.n_classes:
-            intercept = np.where(absent_classes(problem), -np.inf, intercept)
+            intercept = model_intercepts(problem, intercept)
         return W, intercept
 
     def _store_weights(self, W, intercept):

@@ -30,7 +30,7 @@ from ._task_data import TaskProblem
 from .losses import Loss
 
 __all__ = ["MultinomialLoss", "ClassExpandedDesign", "expand_classes",
-           "absent_classes", "expand_coupling", "class_scores"]
+           "model_intercepts", "expand_coupling", "class_scores"]
 
 
 class MultinomialLoss(Loss):
@@ -42,8 +42,9 @@ class MultinomialLoss(Loss):
 
     The curvature in a row's scores is ``v_i (diag(p) - p p^T)``, whose
     largest eigenvalue is at most ``v_i / 2`` (``curvature``); it is not
-    diagonal (``elementwise = False``), so the Newton solvers, which model
-    the loss entry by entry, do not apply.
+    diagonal (``elementwise = False``): proximal Newton, which models the
+    loss entry by entry, does not apply; Newton-CG (a ridge penalty) does,
+    through :meth:`newton_model` and :meth:`block_sum`.
 
     Conjugate: with ``u = v_i (s - e_y)``, ``f_i^*(u) = v_i sum_k s_k log
     s_k`` for ``s`` in the simplex of the task's classes, so at the dual
@@ -127,6 +128,23 @@ class MultinomialLoss(Loss):
         s_balanced = (task_broadcast(lam.ravel()) * s
                       + task_broadcast(shift.ravel()))
         return np.where(y >= 0, v * ((y == 1) - s_balanced), 0.0)
+
+    def newton_model(self, z, y, v):
+        """The gradient and the Hessian's action, row by row ``v_i (diag(p_i)
+        - p_i p_i^T) dz_i``."""
+        p = np.exp(self._log_proba(z, y)).reshape(np.shape(z))
+        D = v * (p - (y == 1))
+
+        def hessian(dz):
+            pdz = p * dz
+            shift = self._blocks(pdz).sum(axis=-1, keepdims=True)
+            return v * (pdz - p * np.broadcast_to(
+                shift, self._blocks(pdz).shape).reshape(np.shape(pdz)))
+        return D, hessian
+
+    def block_sum(self, a):
+        """Sums over each task's classes, repeated over them."""
+        return np.repeat(self._blocks(a).sum(axis=-1), self.n_classes, axis=-1)
 
     def common_factor(self, c):
         """Per-column dual factors made equal over each task's classes
@@ -222,10 +240,17 @@ def expand_classes(problem, n_classes):
                        x_mean=x_mean, n_classes=K)
 
 
-def absent_classes(problem):
-    """Columns of a multinomial ``problem`` (T K,) whose class the task
-    does not have: their intercepts are ``-inf`` in the fitted model."""
-    return problem.design.task_sum((problem.y >= 0).astype(float)) == 0
+def model_intercepts(problem, intercept):
+    """The fitted model's intercepts (T K,) from a solve's: centred over each
+    task's classes (the softmax ignores a common shift, which solvers may
+    drift along; scikit-learn's intercepts sum to zero likewise), ``-inf``
+    for a class the task does not have (probability 0)."""
+    K = problem.n_classes
+    absent = (problem.design.task_sum((problem.y >= 0).astype(float))
+              == 0).reshape(-1, K)
+    b = np.where(absent, 0.0, np.reshape(intercept, (-1, K)))
+    b -= b.sum(axis=1, keepdims=True) / np.maximum((~absent).sum(axis=1), 1)[:, None]
+    return np.where(absent, -np.inf, b).ravel()
 
 
 def expand_coupling(coupling, n_classes):

@@ -13,8 +13,10 @@ block diagonal over tasks,
 with ``h`` the weighted second derivative of the loss, so a Hessian-vector
 product costs one product with ``X`` and one with ``X^T`` (BLAS for a dense
 shared design), for all tasks at once.  The Newton system is solved by
-conjugate gradients run **per task** (each column has its own step sizes,
-which is CG on each block, not on the stacked vector), to a relative
+conjugate gradients run **per task** (each task has its own step sizes,
+which is CG on each block, not on the stacked vector; a task's block is its
+column, or its classes' columns for the multinomial loss, whose Hessian
+couples them: ``Loss.newton_model`` and ``Loss.block_sum``), to a relative
 residual ``min(0.5, sqrt(||g||))`` (inexact Newton, superlinear).  The step
 is chosen on directional derivatives only, as in :mod:`mtlinear._prox_newton`
 (the objective is smooth, so ``P'(s) <= |P'(0)| / 2`` accepts the Newton step
@@ -30,11 +32,16 @@ _MAX_CG = 200
 _MAX_BACKTRACK = 30
 
 
-def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, callback=None):
+def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
+              callback=None):
     """Minimize ``datafit(W, b) + mu/2 ||W||^2``.
 
     Same parameters and returns as :func:`mtlinear._prox_newton.prox_newton`
-    (``max_iter`` counts Newton steps).
+    (``max_iter`` counts Newton steps), and ``coef_tol``: the solve also
+    waits for a Newton step that moves no coefficient by more than
+    ``coef_tol`` times the largest (scikit-learn's rule on coefficient
+    changes; the gap bounds the objective, not the coefficients, and near
+    the solution a Newton step costs little and gains many digits).
     """
     design, loss = datafit.design, datafit.loss
     y, v, mu = datafit.y, datafit.v, penalty.mu
@@ -43,19 +50,20 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, callback=None):
     W = np.array(W, dtype=np.float64)
     b = np.array(b, dtype=np.float64) if intercept else None
 
-    def per_task(A, B):  # column-wise inner products of (W-part, b-part) pairs
+    def per_task(A, B):  # per-task inner products of (W-part, b-part) pairs
         out = np.einsum("jt,jt->t", A[0], B[0])
-        return out + A[1] * B[1] if intercept else out
+        return loss.block_sum(out + A[1] * B[1] if intercept else out)
 
     n_iter = 0
+    settled = coef_tol <= 0
     while True:
         primal, gap, _, z = datafit.gap_and_gradient(W, b, penalty)
         if callback is not None:
             callback(n_iter, primal, gap)
-        if gap <= tol_abs or n_iter >= max_iter:
+        if (gap <= tol_abs and settled) or n_iter >= max_iter:
             break
         n_iter += 1
-        D, h = loss.derivatives(z, y, v)
+        D, curvature = loss.newton_model(z, y, v)
         g = (design.rmatmat(D) + mu * W,
              design.task_sum(D) if intercept else np.zeros(T))
         g_norm = np.sqrt(per_task(g, g))
@@ -65,7 +73,7 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, callback=None):
             dz = design.matmat(P[0])
             if intercept:
                 dz += design.task_broadcast(P[1])
-            hdz = h * dz
+            hdz = curvature(dz)
             return (design.rmatmat(hdz) + mu * P[0],
                     design.task_sum(hdz) if intercept else np.zeros(T))
 
@@ -107,6 +115,8 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, callback=None):
         W += t * s[0]
         if intercept:
             b += t * s[1]
+        settled = (t * np.abs(s[0]).max(initial=0.0)
+                   <= coef_tol * np.abs(W).max(initial=0.0))
     return W, b, gap, n_iter
 
 

@@ -48,7 +48,7 @@ import scipy.sparse as sp
 from numba import njit
 
 from ._design import sorted_csc
-from ._newton_cg import accepts_step, newton_cg
+from ._newton_cg import accepts_step
 from .penalties._compiled import row_prox, row_violation
 
 __all__ = ["prox_newton", "DesignColumns"]
@@ -61,9 +61,10 @@ _FORCING = 0.1         # Newton model solved to this share of the violation
 _ANDERSON = 8          # epochs between Anderson extrapolations
 
 
-def _plain_ridge(penalty):
-    """A ridge without factors or signs (Newton-CG's domain)."""
-    return (getattr(penalty, "penalty_factor", None) is None
+def smooth_ridge(penalty):
+    """A ridge alone, without factors or signs: a smooth objective,
+    Newton-CG's domain (see :mod:`mtlinear._newton_cg`)."""
+    return (penalty.lam == 0 and getattr(penalty, "penalty_factor", None) is None
             and not getattr(penalty, "positive", False))
 
 
@@ -348,9 +349,6 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
     -------
     W, b, gap, n_iter
     """
-    if penalty.lam == 0 and _plain_ridge(penalty):
-        # smooth: truncated Newton with BLAS products
-        return newton_cg(datafit, penalty, W, b, max_iter, tol_abs, callback)
     design, loss = datafit.design, datafit.loss
     d, T = design.n_features, design.n_tasks
     intercept = b is not None

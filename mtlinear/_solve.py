@@ -50,7 +50,8 @@ from ._datafit import GramDatafit, SampleDatafit
 from ._fista import fista
 from ._lstsq import least_squares
 from ._numba_cache import announce_compilation
-from ._prox_newton import DesignColumns, prox_newton
+from ._newton_cg import newton_cg
+from ._prox_newton import DesignColumns, prox_newton, smooth_ridge
 from ._ridge import RidgeSpectrum
 from ._threads import blas_threads_for_work
 
@@ -337,9 +338,15 @@ def _run_prox_newton(problem, loss, penalty, start, max_iter, tol, callback,
         b0 = model.initial_intercept()
     tol_abs = _target(model, tol)
     W0, b0 = _lower_start(model, penalty, (W0, b0, fallback))
-    columns = _cached(problem, "columns", lambda: DesignColumns(problem.design))
-    W, b, gap, n_iter = prox_newton(model, penalty, W0, b0, max_iter, tol_abs,
-                                    columns, callback=callback(tol_abs))
+    if smooth_ridge(penalty):  # truncated Newton with BLAS products
+        W, b, gap, n_iter = newton_cg(model, penalty, W0, b0, max_iter, tol_abs,
+                                      coef_tol=tol, callback=callback(tol_abs))
+    else:
+        columns = _cached(problem, "columns",
+                          lambda: DesignColumns(problem.design))
+        W, b, gap, n_iter = prox_newton(model, penalty, W0, b0, max_iter,
+                                        tol_abs, columns,
+                                        callback=callback(tol_abs))
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
 
 
@@ -362,9 +369,10 @@ def _bcd_why_not(problem, loss, penalty):
 def _prox_newton_why_not(problem, loss, penalty):
     if not loss.twice_differentiable:
         return "proximal Newton needs a twice-differentiable loss"
-    if not loss.elementwise:
+    if not loss.elementwise and not smooth_ridge(penalty):
         return ("proximal Newton models the loss entry by entry; this loss "
-                "couples the entries of a sample (the classes of a softmax)")
+                "couples the entries of a sample (the classes of a softmax); "
+                "only its ridge penalty is solved by Newton-CG")
     return _compiled_rows(penalty)
 
 

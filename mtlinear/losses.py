@@ -62,6 +62,18 @@ class Loss:
         the conjugate's domain: any factors for an elementwise loss."""
         return c
 
+    def block_sum(self, a):
+        """Per-column values summed over the columns the loss couples (none
+        for an elementwise loss: ``a`` itself); Newton-CG's inner products
+        are per block."""
+        return a
+
+    def newton_model(self, z, y, v):
+        """``(F'(z), dz -> F''(z)[dz])``: the gradient and the action of the
+        curvature of Newton models (Newton-CG)."""
+        D, h = self.derivatives(z, y, v)
+        return D, lambda dz: h * dz
+
     def derivatives(self, z, y, v):
         """``(F'(z), H(z))`` elementwise: the derivative and the curvature of
         Newton models (``F''`` where it is positive)."""

@@ -409,3 +409,27 @@ def test_cv_with_a_named_scorer_and_shared_layout():
     assert model.penalty_ in ("l21", "trace")
     assert np.isfinite(model.best_score_)
     assert len(model.predict_proba(X)) == 3
+
+
+@pytest.mark.parametrize("condition", [1.0, 1e4])
+@pytest.mark.parametrize("alpha", [1e-2, 1e-4])
+def test_default_accuracy_at_least_scikit_learns(condition, alpha):
+    """At default settings the coefficients (l2, Newton-CG) are as close to
+    the optimum as LogisticRegression's at its defaults, on an
+    ill-conditioned design too."""
+    rng = np.random.default_rng(0)
+    n, d = 300, 10
+    U = np.linalg.qr(rng.standard_normal((n, d)))[0]
+    V = np.linalg.qr(rng.standard_normal((d, d)))[0]
+    X = (U * np.logspace(0, -np.log10(condition), d)) @ V.T * np.sqrt(n)
+    y = _labels(X, rng, 3)
+    C = 1.0 / (alpha * n)
+    exact = LogisticRegression(C=C, tol=1e-14, max_iter=100_000).fit(X, y).coef_
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lbfgs may stop on its iterations
+        theirs = LogisticRegression(C=C).fit(X, y).coef_
+    ours = MultiTaskClassifier("l2", alpha).fit(X, y).coef_[0]
+
+    def error(coef):
+        return np.linalg.norm(coef - exact) / np.linalg.norm(exact)
+    assert error(ours) <= max(error(theirs), 1e-6)
