@@ -1,4 +1,5 @@
-"""MultiTaskClassifier: binary logistic regression per task, fitted jointly."""
+"""MultiTaskClassifier: logistic regression per task (binary or multinomial),
+fitted jointly."""
 import warnings
 from numbers import Real
 
@@ -84,7 +85,7 @@ def _one_class_rows(model, X, Y, task_index, weights, one_class, labels):
 
 
 class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
-    __doc__ = """Regularized multi-task logistic regression (one binary problem per task).
+    __doc__ = """Regularized multi-task logistic regression (binary or multiclass tasks).
 
     Minimizes, over one weight vector ``w_t`` and intercept ``b_t`` per task,
 
@@ -112,6 +113,16 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
 
     With ``class_weight="balanced"`` (or ``None``) ``n_t`` is the sum of the
     sample weights of the task (its number of samples when unweighted).
+
+    **Multiclass tasks.**  When a task has more than two classes, every task
+    is a multinomial logistic regression: one ``(w_tk, b_tk)`` per class,
+    the softmax cross-entropy over the task's classes, and ``R`` on the
+    ``(d, T K)`` matrix of all tasks' class weights (``"l21"`` selects
+    features over all tasks and classes, ``"trace"`` shares a subspace).
+    With ``"l1"`` / ``"l2"`` task ``t`` solves scikit-learn's multinomial
+    ``LogisticRegression(C=C_t)`` on its rows.  A class a task has no
+    training sample of has probability 0 for it (intercept ``-inf``).  See
+    the user guide's multiclass section.
 
     Parameters
     ----------
@@ -144,9 +155,9 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
         labels to weights and applies to every task.
     task_col : int, str or None, default=None
         ``None``: shared design; ``y`` is (n,) for one task or (n, T) with one
-        binary column per task (any two labels per column).  Otherwise the
-        column of ``X`` holding each row's task label; ``y`` is (n,) with two
-        classes overall, and every task must contain both.
+        column of labels per task (its own labels per column).  Otherwise the
+        column of ``X`` holding each row's task label; ``y`` is (n,), its
+        labels shared by the tasks.
     task_weights : None, dict or array-like of shape (T,), default=None
         ``omega_t`` (see :class:`MultiTaskRegressor`).
     task_graph : {"mean", "chain"}, array-like of shape (T, T), dict or \
@@ -171,18 +182,24 @@ None, default=None
         ``"auto"``: working-set proximal Newton for the row-separable
         penalties (l1, l21, sparse_group; Newton-CG for a plain ``"l2"`` or
         ``l1_ratio = 0``), FISTA otherwise (``"trace"``, a penalty written
-        in Python).  ``"fista"``: accelerated proximal gradient with
+        in Python, and every penalty but a plain ridge with multiclass
+        tasks).  ``"fista"``: accelerated proximal gradient with
         adaptive restart and an adaptive step for every penalty.
     verbose : int, default=0
 
     Attributes
     ----------
-    classes_ : ndarray of shape (2,) or list of T such arrays
-        The two labels of each task: one array when ``y`` is 1-d (one task,
-        or the stacked layout), a list with one array per column of ``Y``
-        otherwise (scikit-learn's multi-output convention).
-    coef_ : ndarray of shape (n_tasks, n_features)
-    intercept_ : ndarray of shape (n_tasks,)
+    classes_ : ndarray of shape (n_classes,) or list of T such arrays
+        The labels: one array when ``y`` is 1-d (one task, or the stacked
+        layout), a list with one array per column of ``Y`` otherwise
+        (scikit-learn's multi-output convention).
+    coef_ : ndarray of shape (n_tasks, n_features), or (n_tasks, K, n_features)
+        One weight vector per task (binary tasks) or per task and class
+        (multiclass tasks, ``K`` the most classes of a task; a class a task
+        lacks has zero weights).
+    intercept_ : ndarray of shape (n_tasks,), or (n_tasks, K)
+        Multiclass tasks: centred over each task's classes, ``-inf`` for a
+        class the task lacks.
     n_tasks_ : int
     tasks_ : ndarray
         Sorted task labels (stacked layout only).
@@ -198,9 +215,11 @@ None, default=None
     stacked layout) ``decision_function`` is (n,), ``predict_proba`` (n, 2)
     and ``predict`` (n,); for ``Y`` of shape (n, T), ``decision_function``
     is (n, T), ``predict`` (n, T) and ``predict_proba`` a list of T arrays
-    (n, 2), as for scikit-learn's multi-output classifiers.  ``score`` is the
-    mean accuracy: of all rows in the stacked layout, the average over tasks
-    of the per-task accuracy for a 2-d ``Y``.
+    (n, 2), as for scikit-learn's multi-output classifiers.  Multiclass
+    tasks: ``decision_function`` and ``predict_proba`` have a column per
+    class, (n, K) for a 1-d ``y`` and a list of T arrays (n, K_t) for a 2-d
+    ``Y``.  ``score`` is the mean accuracy: of all rows in the stacked
+    layout, the average over tasks of the per-task accuracy for a 2-d ``Y``.
 
     With class weights that differ between the columns of a 2-d ``Y`` the
     tasks no longer share sample weights; the fit then stacks one copy of
@@ -251,7 +270,7 @@ None, default=None
         X : array-like or sparse matrix of shape (n_samples, n_columns)
             Features, plus the task column when ``task_col`` is set.
         y : array-like of shape (n_samples,) or (n_samples, n_tasks)
-            Class labels: two per task.
+            Class labels (``NaN`` or ``None`` in a 2-d ``y``: not observed).
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights ``s_i``.
 

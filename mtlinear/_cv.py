@@ -572,8 +572,9 @@ class MultiTaskClassifierCV(MultiTaskCVMixin, MultiTaskClassifier):
     and scored on the held-out rows after every alpha; the ``(penalty,
     l1_ratio, alpha)`` with the best mean score is refitted on all the data.
     The default score is the held-out **log-loss** (mean of
-    ``log(1 + exp(-y z))``, weighted by ``sample_weight``, averaged over the
-    tasks in the shared layout): unlike accuracy it is smooth in alpha and
+    ``log(1 + exp(-y z))``, the softmax cross-entropy for multiclass tasks,
+    weighted by ``sample_weight``, averaged over the tasks in the shared
+    layout): unlike accuracy it is smooth in alpha and
     rewards calibrated probabilities, so the choice is stable from fold to
     fold.  Pass ``scoring="accuracy"`` (or any scorer) to choose otherwise.
 
@@ -600,7 +601,7 @@ class MultiTaskClassifierCV(MultiTaskCVMixin, MultiTaskClassifier):
 
     Attributes
     ----------
-%(attributes)s    classes_ : ndarray of shape (2,) or list of such arrays
+%(attributes)s    classes_ : ndarray of shape (n_classes,) or list of such arrays
 
     Examples
     --------
