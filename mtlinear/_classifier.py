@@ -51,36 +51,44 @@ def _class_labels(y, where):
     return classes
 
 
-def _one_class_rows(model, X, Y, task_index, weights, one_class, labels):
-    """Add half a sample of the missing class to each task of ``one_class``
-    (tasks whose training rows, weighted, hold a single class), at the task's
-    weighted mean features and with half its mean sample weight.
+def _missing_class_rows(model, X, Y, task_index, weights, missing, labels):
+    """Add half a sample of each class a task lacks: ``missing`` holds
+    ``(task, class codes)`` pairs of the stacked layout's tasks whose
+    training rows, weighted, miss some of the classes; each pseudo-sample
+    sits at the task's weighted mean features, with half its mean sample
+    weight.
 
-    Centred on the task's mean, the pseudo-sample has no leverage on the
-    task's coefficients; it keeps its intercept finite: the task's model
-    predicts the base rate smoothed as a Jeffreys prior would (``n`` samples
-    of one class: probability ``n / (n + 1/2)``), where the unsmoothed
-    maximum-likelihood intercept is infinite.
+    Centred on the task's mean, a pseudo-sample has no leverage on the
+    task's coefficients; it keeps the task's intercepts finite: the task
+    predicts the class's base rate smoothed as a Jeffreys prior would (a
+    binary task with ``n`` samples of one class: probability ``n / (n +
+    1/2)``), where the unsmoothed maximum-likelihood intercept is infinite
+    and a class unseen in a small task's training rows would have
+    probability 0.
     """
-    named = [labels[t].item() for t in one_class[:10]]
+    named = [labels[t].item() for t, _ in missing[:10]]
+    what = ("have training samples of a single class" if model._n_classes == 2
+            else "lack training samples of some class")
     warnings.warn(
-        f"{type(model).__name__}: task(s) {named} have training samples of a "
-        f"single class ({len(one_class)} in all); each is given half a sample "
-        "of the other class at its mean features, so that its model predicts "
-        "its smoothed base rate (a finite intercept).", UserWarning)
-    rows_X, rows_y, rows_w = [], [], []
-    for t in one_class:
+        f"{type(model).__name__}: task(s) {named} {what} ({len(missing)} in "
+        "all); each is given half a sample of each class it lacks at its mean "
+        "features, so that its model predicts the class's smoothed base rate "
+        "(a finite intercept).", UserWarning)
+    rows_X, rows_y, rows_w, rows_task = [], [], [], []
+    for t, codes in missing:
         rows = task_index == t
         w = weights[rows]
-        mean = (w @ X[rows]) / w.sum()
-        rows_X.append(np.asarray(mean).ravel())
-        rows_y.append(-Y[rows][np.argmax(w)])  # the class the task lacks
-        rows_w.append(0.5 * w[w > 0].mean())
+        mean = np.asarray((w @ X[rows]) / w.sum()).ravel()
+        for code in codes:
+            rows_X.append(mean)
+            rows_y.append(model._target_values(np.array([code]))[0])
+            rows_w.append(0.5 * w[w > 0].mean())
+            rows_task.append(t)
     pseudo = np.array(rows_X)
     X = (sp.vstack([X, sp.csr_matrix(pseudo)], format="csr")
          if sp.issparse(X) else np.vstack([X, pseudo]))
     return (X, np.concatenate([Y, rows_y]),
-            np.concatenate([task_index, one_class]),
+            np.concatenate([task_index, rows_task]),
             np.concatenate([weights, rows_w]))
 
 
@@ -120,9 +128,11 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
     ``(d, T K)`` matrix of all tasks' class weights (``"l21"`` selects
     features over all tasks and classes, ``"trace"`` shares a subspace).
     With ``"l1"`` / ``"l2"`` task ``t`` solves scikit-learn's multinomial
-    ``LogisticRegression(C=C_t)`` on its rows.  A class a task has no
-    training sample of has probability 0 for it (intercept ``-inf``).  See
-    the user guide's multiclass section.
+    ``LogisticRegression(C=C_t)`` on its rows.  In the stacked layout every
+    task has every class: a task whose training rows lack one is given half
+    a sample of it at its mean features (a smoothed base rate, with a
+    warning), as a binary task with one class is.  See the user guide's
+    multiclass section.
 
     Parameters
     ----------
@@ -195,11 +205,11 @@ None, default=None
         (scikit-learn's multi-output convention).
     coef_ : ndarray of shape (n_tasks, n_features), or (n_tasks, K, n_features)
         One weight vector per task (binary tasks) or per task and class
-        (multiclass tasks, ``K`` the most classes of a task; a class a task
-        lacks has zero weights).
+        (multiclass tasks, ``K`` the most classes of a task; a column of a
+        2-d ``Y`` with fewer classes is padded with zero weights).
     intercept_ : ndarray of shape (n_tasks,), or (n_tasks, K)
         Multiclass tasks: centred over each task's classes, ``-inf`` for a
-        class the task lacks.
+        padded class.
     n_tasks_ : int
     tasks_ : ndarray
         Sorted task labels (stacked layout only).
@@ -373,11 +383,9 @@ None, default=None
         return c
 
     def _weight_samples(self, X, Y, task_index, s):
-        """Multiply ``s`` by the class weights (per task) and check the
-        classes that keep a positive weight: a binary task in the stacked
-        layout with one class left gets its pseudo-sample
-        (:func:`_one_class_rows`); a multiclass task with one class left
-        predicts it (warned)."""
+        """Multiply ``s`` by the class weights (per task) and check that every
+        class keeps a positive weight; a task of the stacked layout lacking
+        some class gets pseudo-samples of it (:func:`_missing_class_rows`)."""
         s = np.ones(X.shape[0]) if s is None else s
         labels = self.tasks_ if task_index is not None else np.arange(Y.shape[1])
         if task_index is None and np.isnan(Y).any():
@@ -392,7 +400,7 @@ None, default=None
             tasks = [(f" (task {label.item()!r})", task_index == t, 0)
                      for t, label in enumerate(labels)]
         weights = np.empty(Y.shape)
-        one_class = []
+        missing = []
         for t, (name, rows, col) in enumerate(tasks):
             yt, st = Y[rows, col] if Y.ndim == 2 else Y[rows], s[rows]
             classes = self.classes_ if self._y_ndim == 1 else self.classes_[t]
@@ -402,25 +410,18 @@ None, default=None
                 weights[rows, col] = wt
             else:
                 weights[rows] = wt
-            kept = np.count_nonzero(np.bincount(codes, weights=wt) > 0)
-            if kept >= 2:
+            kept = np.bincount(codes, weights=wt, minlength=classes.size) > 0
+            if kept.all():
                 continue
-            if kept == 1 and (Y.ndim == 1 or self._n_classes > 2):
-                one_class.append(t)
+            if Y.ndim == 1 and kept.any():  # stacked: see _missing_class_rows
+                missing.append((t, np.flatnonzero(~kept)))
                 continue
-            raise ValueError(f"The samples of one class{name} all have zero "
+            raise ValueError(f"The samples of a class{name} all have zero "
                              "weight (sample_weight times class_weight); "
-                             "each task needs two classes with positive "
-                             "weight.")
-        if one_class and self._n_classes > 2:
-            named = [labels[t].item() for t in one_class[:10]]
-            warnings.warn(
-                f"{type(self).__name__}: task(s) {named} have training samples "
-                f"of a single class ({len(one_class)} in all); each predicts "
-                "its class with probability 1.", UserWarning)
-        elif one_class:
-            return _one_class_rows(self, X, Y, task_index, weights, one_class,
-                                   labels)
+                             "each class of a task needs a positive weight.")
+        if missing:
+            return _missing_class_rows(self, X, Y, task_index, weights, missing,
+                                       labels)
         if Y.ndim == 1:
             return X, Y, task_index, weights
         if np.all(weights == weights[:, :1]):  # one weight per sample
@@ -435,7 +436,8 @@ None, default=None
 
     def _weights_of(self, problem, result):
         """With multiclass tasks, each task's intercepts are centred over its
-        classes, and a class it lacks has ``-inf`` (probability 0)."""
+        classes, and a class it does not have (a padded column of a 2-d
+        ``Y``) has ``-inf`` (probability 0)."""
         W, intercept = super()._weights_of(problem, result)
         if problem.n_classes:
             intercept = model_intercepts(problem, intercept)

@@ -13,13 +13,14 @@ Sample arrays carry the classes on their last axis in blocks of ``K``:
 ``(n, T K)`` in the shared layout, ``(n, K)`` in the stacked one (the row's
 own task's classes).  Targets are one-hot with a sentinel: ``y_ik = 1`` for
 the observed class, ``0`` for another class of the task, ``-1`` for a class
-the task does not have (none of its training samples, weighted, is of that
-class); such a class has probability 0 for the task, its scores are left out
-of the softmax and its weights get no gradient from the loss.
-
-Tasks whose classes differ are padded to the largest ``K`` that way, and so
-is a binary task among multiclass ones (a two-class softmax, the same model
-family as the binary logistic loss with its own penalty scaling).
+the task does not have (none of its samples, weighted, is of that class);
+such a class has probability 0 for the task, its scores are left out of the
+softmax and its weights get no gradient from the loss.  The estimator gives
+every task of the stacked layout all the classes (pseudo-samples of those
+its rows lack); the sentinel pads the columns of a shared ``Y`` with fewer
+classes than the most, a binary column among multiclass ones included (a
+two-class softmax, the same model family as the binary logistic loss with
+its own penalty scaling).
 """
 import numpy as np
 from scipy.special import logsumexp, xlogy

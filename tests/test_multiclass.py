@@ -138,33 +138,29 @@ def test_default_alpha_is_logistic_regression_default():
                                    ref.coef_, atol=1e-5)
 
 
-def test_task_lacking_a_class_is_its_own_multinomial_model():
-    """A task without training samples of a class gives it probability 0
-    (intercept -inf) and equals LogisticRegression on its own classes."""
+def test_task_lacking_a_class_gets_pseudo_samples_of_it():
+    """A task without training samples of a class (stacked layout) is given
+    half a sample of it at its mean features, with half its mean sample
+    weight: the same fit as those rows added by hand, a finite intercept
+    and a small probability of the class."""
     X, y, task = stacked_data(sizes=(60, 60, 60))
     keep = ~((task == 1) & (y == 2))  # task 1 has classes 0 and 1 only
     X, y, task = X[keep], y[keep], task[keep]
     alpha = 0.05
-    model = MultiTaskClassifier("l2", alpha, task_col=-1, **TOL).fit(
-        np.column_stack([X, task]), y)
-    assert np.isneginf(model.intercept_[1, 2])
-    assert np.isfinite(model.intercept_[[0, 2]]).all()
-    np.testing.assert_array_equal(model.coef_[1, 2], 0.0)
+    with pytest.warns(UserWarning, match=r"task\(s\) \[1\] lack training "
+                                         "samples of some class"):
+        model = MultiTaskClassifier("l21", alpha, task_col=-1, **TOL).fit(
+            np.column_stack([X, task]), y)
+    assert np.isfinite(model.intercept_).all()
     rows = task == 1
     proba = model.predict_proba(np.column_stack([X, task])[rows])
-    np.testing.assert_array_equal(proba[:, 2], 0.0)
-    assert set(model.predict(np.column_stack([X, task])[rows])) <= {0, 1}
-    ref = LogisticRegression(C=1.0 / (alpha * rows.sum()), tol=1e-12,
-                             max_iter=10_000).fit(X[rows], y[rows])
-    # two classes: scikit-learn's binary model is the difference of ours
-    # at twice C (the two-class softmax penalizes both halves)
-    ref2 = LogisticRegression(C=2.0 / (alpha * rows.sum()), tol=1e-12,
-                              max_iter=10_000).fit(X[rows], y[rows])
-    np.testing.assert_allclose(model.coef_[1, 1] - model.coef_[1, 0],
-                               ref2.coef_[0], atol=1e-6)
-    np.testing.assert_allclose(proba[:, :2], ref2.predict_proba(X[rows]),
-                               atol=1e-6)
-    assert ref.classes_.size == 2
+    assert 0 < proba[:, 2].max() < 0.05
+    pseudo = X[rows].mean(axis=0)
+    by_hand = MultiTaskClassifier("l21", alpha, task_col=-1, **TOL).fit(
+        np.column_stack([np.vstack([X, pseudo]), np.append(task, 1)]),
+        np.append(y, 2), sample_weight=np.append(np.ones(len(y)), 0.5))
+    np.testing.assert_allclose(model.coef_, by_hand.coef_, atol=1e-7)
+    np.testing.assert_allclose(model.intercept_, by_hand.intercept_, atol=1e-7)
 
 
 def test_binary_column_among_multiclass_ones_is_a_two_class_softmax():
@@ -327,15 +323,17 @@ def test_missing_labels_equal_the_fit_of_the_observed_entries():
     np.testing.assert_allclose(model.intercept_, ref.intercept_, atol=1e-7)
 
 
-def test_single_class_task_warns_and_predicts_its_class():
+def test_single_class_task_predicts_its_smoothed_base_rate():
     X, y, task = stacked_data(seed=9)
     y = np.where(task == 2, 1, y)
     Xt = np.column_stack([X, task])
-    with pytest.warns(UserWarning, match="single class"):
-        model = MultiTaskClassifier("l21", 0.01, task_col=-1).fit(Xt, y)
+    with pytest.warns(UserWarning, match="lack training samples"):
+        model = MultiTaskClassifier("l2", 10.0, task_col=-1).fit(Xt, y)
     rows = task == 2
     np.testing.assert_array_equal(model.predict(Xt[rows]), 1)
-    np.testing.assert_allclose(model.predict_proba(Xt[rows])[:, 1], 1.0)
+    n = rows.sum()  # n of class 1, half a sample of each other class
+    np.testing.assert_allclose(model.predict_proba(Xt[rows])[:, 1],
+                               n / (n + 1.0), atol=2e-3)
 
 
 def test_class_weight_balanced_equals_sample_weights():
