@@ -23,7 +23,8 @@ two-class softmax, the same model family as the binary logistic loss with
 its own penalty scaling).
 """
 import numpy as np
-from scipy.special import logsumexp, xlogy
+from numba import njit
+from scipy.special import xlogy
 
 from ._coupling import TaskCoupling
 from ._design import SharedDesign, linear_predictor
@@ -75,9 +76,13 @@ class MultinomialLoss(Loss):
         return a.reshape(a.shape[:-1] + (-1, self.n_classes))
 
     def _log_proba(self, z, y):
-        """Log-softmax over each block's classes (``-inf`` where ``y < 0``)."""
-        masked = np.where(self._blocks(y) >= 0, self._blocks(z), -np.inf)
-        return masked - logsumexp(masked, axis=-1, keepdims=True)
+        """Log-softmax over each block's classes (``-inf`` where ``y < 0``;
+        every block has a class), as ``(..., M / K, K)``."""
+        z2 = np.ascontiguousarray(np.reshape(z, (-1, self.n_classes)),
+                                  dtype=np.float64)
+        y2 = np.ascontiguousarray(np.reshape(y, (-1, self.n_classes)),
+                                  dtype=np.float64)
+        return _log_softmax(z2, y2).reshape(self._blocks(z).shape)
 
     def _row_weights(self, v):
         return self._blocks(v)[..., 0]
@@ -166,6 +171,27 @@ class MultinomialLoss(Loss):
         mean = log_n.sum(axis=-1, keepdims=True) / np.maximum(
             present.sum(axis=-1, keepdims=True), 1)
         return np.where(present, log_n - mean, 0.0).ravel()
+
+
+@njit(cache=True)
+def _log_softmax(z, y):
+    """Row-wise log-softmax of ``z`` (blocks, K) over the entries with
+    ``y >= 0`` (``-inf`` elsewhere); numpy's reductions over a short last
+    axis cost several times this loop."""
+    out = np.empty_like(z)
+    for i in range(z.shape[0]):
+        top = -np.inf
+        for k in range(z.shape[1]):
+            if y[i, k] >= 0 and z[i, k] > top:
+                top = z[i, k]
+        total = 0.0
+        for k in range(z.shape[1]):
+            if y[i, k] >= 0:
+                total += np.exp(z[i, k] - top)
+        shift = top + np.log(total)
+        for k in range(z.shape[1]):
+            out[i, k] = z[i, k] - shift if y[i, k] >= 0 else -np.inf
+    return out
 
 
 class ClassExpandedDesign:
