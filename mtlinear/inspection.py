@@ -38,8 +38,10 @@ def task_relatedness(model, kind="auto"):
     model : fitted mtlinear estimator or array-like of shape (n_tasks, n_features)
         A fitted estimator with ``coef_`` (one row of weights per task, in
         the order of ``tasks_`` in the stacked layout, of the columns of
-        ``y`` in the shared layout), or such a weight matrix itself (then
-        only ``kind="coef"`` applies).
+        ``y`` in the shared layout; multiclass tasks, ``coef_`` of shape
+        (n_tasks, n_classes, n_features): a task's classes' weights taken
+        as one vector), or such a weight matrix itself (then only
+        ``kind="coef"`` applies).
     kind : {"auto", "coef", "covariance", "graph"}, default="auto"
         ``"coef"``: the Pearson correlation of the tasks' weight vectors
         (rows of ``coef_``),
@@ -118,6 +120,8 @@ def _is_model(obj):
 
 def _check_weights(W, name):
     W = np.asarray(W.toarray() if hasattr(W, "toarray") else W, dtype=float)
+    if W.ndim == 3:  # multiclass tasks: a task's classes' weights, one vector
+        W = W.reshape(W.shape[0], -1)
     if W.ndim != 2:
         raise ValueError(f"{name} must be 2-d, (n_tasks, n_features); got "
                          f"shape {W.shape}.")
@@ -627,6 +631,11 @@ def _outputs(model, X, needs_decision):
     probability of the larger label) when the score ranks."""
     if not needs_decision:
         return np.asarray(model.predict(X))
+    if getattr(model, "_n_classes", 2) > 2:
+        raise ValueError(
+            "sharing_gain ranks decision values for binary tasks only; these "
+            "tasks are multiclass. Pass scoring='accuracy', or a callable "
+            "score(y_true, predicted_labels).")
     if hasattr(model, "decision_function"):
         return np.asarray(model.decision_function(X))
     if hasattr(model, "predict_proba"):

@@ -431,3 +431,19 @@ def test_default_accuracy_at_least_scikit_learns(condition, alpha):
     def error(coef):
         return np.linalg.norm(coef - exact) / np.linalg.norm(exact)
     assert error(ours) <= max(error(theirs), 1e-6)
+
+
+def test_inspection_of_multiclass_tasks():
+    """task_relatedness takes a task's classes' weights as one vector;
+    sharing_gain scores accuracy, and refuses a ranking score clearly."""
+    from mtlinear.inspection import sharing_gain, task_relatedness
+    X, y, task = stacked_data(seed=15, sizes=(90, 90, 90))
+    Xt = np.column_stack([X, task])
+    model = MultiTaskClassifier("l21", 0.01, task_col=-1).fit(Xt, y)
+    flat = model.coef_.reshape(3, -1)
+    np.testing.assert_allclose(task_relatedness(model), np.corrcoef(flat))
+    result = sharing_gain(model, Xt, y, cv=3, scoring="accuracy",
+                          random_state=0)
+    assert np.all(np.isfinite(result.gain))
+    with pytest.raises(ValueError, match="scoring='accuracy'"):
+        sharing_gain(model, Xt, y, cv=3)
