@@ -447,3 +447,22 @@ def test_inspection_of_multiclass_tasks():
     assert np.all(np.isfinite(result.gain))
     with pytest.raises(ValueError, match="scoring='accuracy'"):
         sharing_gain(model, Xt, y, cv=3)
+
+
+@pytest.mark.parametrize("penalty", ["l2", "l21"])
+@pytest.mark.parametrize("layout", ["shared", "stacked"])
+def test_sparse_equals_dense(penalty, layout):
+    import scipy.sparse as sp
+    if layout == "shared":
+        X, Y = shared_data(seed=16)
+        X[np.abs(X) < 0.8] = 0.0
+        params, data = {}, (X, Y)
+    else:
+        X, Y, task = stacked_data(seed=16)
+        X[np.abs(X) < 0.8] = 0.0
+        params, data = dict(task_col=-1), (np.column_stack([X, task]), Y)
+    dense = MultiTaskClassifier(penalty, 0.01, tol=1e-10, **params).fit(*data)
+    sparse = MultiTaskClassifier(penalty, 0.01, tol=1e-10, **params).fit(
+        sp.csr_matrix(data[0]), data[1])
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, atol=1e-7)
+    np.testing.assert_allclose(sparse.intercept_, dense.intercept_, atol=1e-7)
