@@ -134,13 +134,18 @@ def test_fit_on_random_task_order_matches_rows_grouped_by_hand(estimator,
 @pytest.mark.parametrize("estimator", [MultiTaskClassifier(alpha=0.01),
                                        MultiTaskRegressor(alpha=0.01)],
                          ids=["classifier", "regressor"])
-def test_read_only_memory_map_in_random_task_order(estimator, tmp_path):
-    """A read-only memory map (task column last: its features are a view
-    of the map) is regrouped without being written."""
+@pytest.mark.parametrize("grouped", [False, True])
+def test_read_only_memory_map(estimator, grouped, tmp_path):
+    """A read-only memory map, task column last (its features are a view of
+    the map): in random task order it is regrouped without being written;
+    grouped and in Fortran order, the kernels read it in place."""
     classify = isinstance(estimator, MultiTaskClassifier)
     features, task, y = _stacked(2000, d=8, n_tasks=5, classify=classify)
+    order = np.argsort(task, kind="stable") if grouped else np.arange(len(y))
+    X = _with_task_column(features[order], task[order], 8)
+    y = y[order]
     path = tmp_path / "X.npy"
-    np.save(path, _with_task_column(features, task, 8))
+    np.save(path, np.asfortranarray(X) if grouped else X)
     X = np.load(path, mmap_mode="r")
     model = clone(estimator).set_params(task_col=-1).fit(X, y)
     reference = clone(estimator).set_params(task_col=-1).fit(np.array(X), y)
