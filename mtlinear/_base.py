@@ -312,6 +312,11 @@ class MultiTaskLinearModel(BaseEstimator):
             # the options are checked before the data work
             penalty = self._make_penalty(n_features)
             problem = self._build_problem(*data)
+            alpha = self._alpha_of(*data)
+            if not self._auto_task_weights():
+                # the problem holds the solve's arrays (regrouped copies):
+                # the validated ones are not kept through it
+                data = None
             loss = self._bind_loss(loss, problem)
             penalty = penalty.restricted(problem.penalized)
             graph, coupling = self._task_coupling(problem)
@@ -328,12 +333,11 @@ class MultiTaskLinearModel(BaseEstimator):
             if self._auto_task_weights():
                 problem, result, self.task_weights_ = fit_task_weights(
                     self, data, self._make_loss(), self._make_penalty(n_features),
-                    self._alpha_of(*data), (W0, b0), coupling, linear_predictor)
+                    alpha, (W0, b0), coupling, linear_predictor)
             else:
                 vars(self).pop("task_weights_", None)
-                result = self._solve_at(problem, loss, penalty,
-                                        self._alpha_of(*data), (W0, b0),
-                                        coupling)
+                result = self._solve_at(problem, loss, penalty, alpha,
+                                        (W0, b0), coupling)
         except BaseException:  # leave the model as it was
             self._restore_fitted_state(fitted)
             raise

@@ -397,8 +397,9 @@ None, default=None
             tasks = [(f" (column {t})" if T > 1 else "", slice(None), t)
                      for t in range(T)]
         else:
-            tasks = [(f" (task {label.item()!r})", task_index == t, 0)
-                     for t, label in enumerate(labels)]
+            # one task's mask at a time (a list of them: n bytes per task)
+            tasks = ((f" (task {label.item()!r})", task_index == t, 0)
+                     for t, label in enumerate(labels))
         weights = np.empty(Y.shape)
         missing = []
         for t, (name, rows, col) in enumerate(tasks):

@@ -194,8 +194,9 @@ class SampleDatafit:
         """``||x_i - m_t||^2`` of every sample (``m_t`` its task's row mean,
         if the design is centred)."""
         design, X = self.design, self.design.X
-        rows = np.asarray((X.multiply(X) if sp.issparse(X) else X * X)
-                          .sum(axis=1)).ravel()
+        # einsum: no (n, d) temporary of squares
+        rows = (np.asarray(X.multiply(X).sum(axis=1)).ravel() if sp.issparse(X)
+                else np.einsum("ij,ij->i", X, X))
         if design.x_mean is None:
             return rows
         # X_c m = X m - ||m||^2 per task, so ||x - m||^2 = ||x||^2 - 2 (X_c m) - ||m||^2
@@ -279,8 +280,10 @@ class SampleDatafit:
                                       self.design.task_broadcast)
 
         def dual(c):
-            if np.ndim(c):  # one factor per task
-                c = self.design.task_broadcast(self.loss.common_factor(c))
+            if np.ndim(c):  # one factor per task (not held through the loss)
+                return self.loss.dual_value(
+                    self.design.task_broadcast(self.loss.common_factor(c))
+                    * theta, self.y, self.v)
             return self.loss.dual_value(c * theta, self.y, self.v)
 
         return (self.loss.value(Z, self.y, self.v), self.design.rmatmat(theta),

@@ -276,33 +276,90 @@ def _cd_epochs_dense(ws, Xf, lane, lo, hi, HwT, W_ws, delta, qT, HqT, c, hs,
     return epoch, largest
 
 
+@njit(cache=True)
+def _predictor_csc(ws, data, indices, indptr, row_task, delta, q):
+    """``q = X delta`` in the sample layout (``q`` overwritten), on CSC
+    columns: the Newton model's predictor of an extrapolated ``delta``."""
+    q[:] = 0.0
+    shared = row_task.size == 0
+    for k in range(ws.size):
+        rows, vals = _column(ws[k], data, indices, indptr)
+        for p in range(rows.size):
+            i, x = rows[p], vals[p]
+            if shared:
+                for t in range(q.shape[1]):
+                    q[i, t] += delta[k, t] * x
+            else:
+                q[i, 0] += delta[k, row_task[i]] * x
+
+
+@njit(cache=True)
+def _predictor_dense(ws, Xf, lane, lo, hi, delta, qT):
+    """:func:`_predictor_csc` on the lanes of :func:`_cd_epochs_dense`
+    (``qT`` overwritten)."""
+    qT[:] = 0.0
+    for k in range(ws.size):
+        col = Xf[:, ws[k]]
+        for t in range(lane.size):
+            step = delta[k, t]
+            if step == 0.0:
+                continue
+            qt = qT[lane[t], lo[t]:hi[t]]
+            xt = col[lo[t]:hi[t]]
+            for i in range(xt.size):
+                qt[i] += step * xt[i]
+
+
+@njit(cache=True)
+def _curvature_term_dense(HwT, qT, lane, lo, hi, dc):
+    """``sum_i h_i (q_i + dc_t(i))^2`` on the lanes of
+    :func:`_cd_epochs_dense`: the Newton model's quadratic term without
+    sample-sized temporaries."""
+    total = 0.0
+    for t in range(lane.size):
+        c, h, q = dc[t], HwT[lane[t]], qT[lane[t]]
+        for i in range(lo[t], hi[t]):
+            r = q[i] + c
+            total += h[i] * r * r
+    return total
+
+
 # ------------------------------------------------------------ helpers
 class DesignColumns:
     """Column access to the uncentred ``X`` for the kernels (cached per
-    problem): CSC arrays, or a Fortran-ordered dense copy with each task's
+    problem): CSC arrays, or a Fortran-ordered dense array with each task's
     samples as a contiguous range (``lane``, ``lo``, ``hi``, see
-    :func:`_cd_epochs_dense`)."""
+    :func:`_cd_epochs_dense`): the design's own when it is in that order
+    (a regrouped stacked design is), else a copy, which a stacked design
+    then uses too."""
 
     def __init__(self, design):
         X = design.X
         self.dense = not sp.issparse(X)
         if self.dense:
             self.Xf = np.asfortranarray(X, dtype=np.float64)
+            if not design.shared and self.Xf is not X:
+                # a stacked design's products run as fast on the columns
+                # (:func:`mtlinear._design.stacked_matvec`): one array for
+                # both, the other freed unless the caller holds it
+                design.X = self.Xf
         else:
             C = sorted_csc(X)
             self.data = np.asarray(C.data, dtype=np.float64)
             self.indices = C.indices.astype(np.int64)
             self.indptr = C.indptr.astype(np.int64)
         T = design.n_tasks
+        # the CSC kernels' task of each row (a dense design has lanes)
+        self.row_task = np.empty(0, dtype=np.int64)
         if design.shared:
-            self.row_task = np.empty(0, dtype=np.int64)
             # dense kernel: a lane of samples per task
             self.lane = np.arange(T, dtype=np.int64)
             self.lo = np.zeros(T, dtype=np.int64)
             self.hi = np.full(T, X.shape[0], dtype=np.int64)
         else:
-            self.row_task = np.repeat(np.arange(T, dtype=np.int64),
-                                      design.counts)
+            if not self.dense:
+                self.row_task = np.repeat(np.arange(T, dtype=np.int64),
+                                          design.counts)
             # dense kernel: one lane cut in task blocks (rows sorted by task)
             self.lane = np.zeros(T, dtype=np.int64)
             self.hi = np.cumsum(design.counts).astype(np.int64)
@@ -358,7 +415,6 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
          if intercept else np.zeros(T))
     y2 = datafit.y.reshape(design.n_samples, -1)
     v2 = datafit.v.reshape(design.n_samples, -1)
-    row_task = columns.row_task
     shared = design.shared
     record = penalty.record(d)
 
@@ -366,11 +422,10 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         return (c + _intercept_shift(design, W)) if intercept else None
 
     def task_sum(A):
-        return A.sum(axis=0) if shared else np.bincount(
-            row_task, weights=A[:, 0], minlength=T)
+        return A.sum(axis=0) if shared else design.task_sum(A[:, 0])
 
     def spread(c):
-        return c[None, :] if shared else c[row_task][:, None]
+        return c[None, :] if shared else design.task_broadcast(c)[:, None]
 
     n_iter = 0
     ws_size = 0
@@ -395,66 +450,116 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         tol_in = _INNER_FRACTION * float(scores.max()) if scores.size else 0.0
         W_ws = np.ascontiguousarray(W[ws])
         for newton in range(max_iter - n_iter):
-            D, Hw = loss.derivatives(z, y2, v2)
-            if columns.dense:  # sample vectors as contiguous lanes
-                HwT = np.ascontiguousarray(Hw.T)
-                G, HX, HXX = _newton_stats_dense(
-                    ws, columns.Xf, columns.lane, columns.lo, columns.hi,
-                    np.ascontiguousarray(D.T), HwT)
-            else:
-                G, HX, HXX = _newton_stats(ws, *columns.csc(), row_task, T, D,
-                                           Hw)
-            gc = task_sum(D) if intercept else np.zeros(T)
-            viol = penalty.violations(W_ws, G, ws).max()
-            if intercept:
-                viol = max(viol, float(np.abs(gc).max()))
-            if viol <= tol_in and newton > 0:
+            direction = _newton_direction(
+                z, y2, v2, loss, penalty, record, W_ws, ws, columns,
+                intercept, task_sum, spread,
+                tol_in if newton > 0 else -np.inf)
+            if direction is None:
                 break
-            hs = task_sum(Hw)
-            dc = np.where(hs > 0, -gc / np.where(hs > 0, hs, 1.0), 0.0) \
-                if intercept else np.zeros(T)
-            delta = np.zeros_like(W_ws)
-            tol_cd = _FORCING * viol
-            if columns.dense:
-                qT, HqT = np.zeros_like(HwT), np.zeros_like(HwT)
-                q, followers = qT.T, (qT, HqT)
-
-                def epoch():
-                    return _cd_epochs_dense(
-                        ws, columns.Xf, columns.lane, columns.lo, columns.hi,
-                        HwT, W_ws, delta, qT, HqT, dc, hs, G, HX, HXX, record,
-                        intercept, 1, tol_cd)[1]
-            else:
-                q = np.zeros_like(z)
-                followers = (q,)
-
-                def epoch():
-                    return _cd_epochs(ws, *columns.csc(), row_task, Hw, W_ws,
-                                      delta, q, dc, hs, G, HX, HXX, record,
-                                      intercept, 1, tol_cd)[1]
-
-            def model(delta, dc, qT, *_):
-                r = (qT.T if columns.dense else qT) + spread(dc)
-                return (float(np.vdot(G, delta)) + float(np.vdot(gc, dc))
-                        + 0.5 * float(np.vdot(Hw, r * r))
-                        + penalty.value_change(W_ws, delta, ws))
-
-            _accelerated_cd(epoch, model, tol_cd, (delta, dc) + followers)
+            delta, dc, dz = direction
             n_iter += 1
-            dz = q + spread(dc)
             step = _line_search(z, dz, y2, v2, loss, penalty, W_ws, delta, ws)
             if step == 0.0:
                 break
             W_ws += step * delta
             c += step * dc
-            z = z + step * dz
+            dz *= step  # in place: no sample-sized temporary
+            z += dz
             W[ws] = W_ws
+            direction = dz = None  # not held through the next direction
+        # sample-sized arrays not held through the next gap evaluation
+        direction = delta = dz = z = Z = None
     return W, centred(W, c), gap, n_iter
 
 
-def _accelerated_cd(epoch, model, tol, state):
+def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, columns,
+                      intercept, task_sum, spread, tol_in):
+    """One proximal Newton direction on the working rows ``ws`` at the
+    linear predictor ``z``.
+
+    Returns ``(delta, dc, dz)`` (the moves of the working rows, of the
+    uncentred intercepts and of ``z``), or ``None`` when the working set's
+    violation is at most ``tol_in``.  The sample-sized arrays of the model
+    (derivatives, curvatures, predictors) are released on return.
+    """
+    T = W_ws.shape[1]
+    D, Hw = loss.derivatives(z, y, v)
+    if columns.dense:  # sample vectors as contiguous lanes
+        HwT = np.ascontiguousarray(Hw.T)
+        G, HX, HXX = _newton_stats_dense(
+            ws, columns.Xf, columns.lane, columns.lo, columns.hi,
+            np.ascontiguousarray(D.T), HwT)
+    else:
+        G, HX, HXX = _newton_stats(ws, *columns.csc(), columns.row_task, T,
+                                   D, Hw)
+    gc = task_sum(D) if intercept else np.zeros(T)
+    del D
+    viol = penalty.violations(W_ws, G, ws).max()
+    if intercept:
+        viol = max(viol, float(np.abs(gc).max()))
+    if viol <= tol_in:
+        return None
+    hs = task_sum(Hw)
+    dc = np.where(hs > 0, -gc / np.where(hs > 0, hs, 1.0), 0.0) \
+        if intercept else np.zeros(T)
+    delta = np.zeros_like(W_ws)
+    tol_cd = _FORCING * viol
+    if columns.dense:
+        qT, HqT = np.zeros_like(HwT), np.zeros_like(HwT)
+        current, samples = qT, np.transpose
+
+        def epoch():
+            return _cd_epochs_dense(
+                ws, columns.Xf, columns.lane, columns.lo, columns.hi, HwT,
+                W_ws, delta, qT, HqT, dc, hs, G, HX, HXX, record, intercept,
+                1, tol_cd)[1]
+
+        def predict(delta):
+            out = np.empty_like(qT)
+            _predictor_dense(ws, columns.Xf, columns.lane, columns.lo,
+                             columns.hi, delta, out)
+            return out
+
+        def adopt(q):
+            qT[...] = q
+            np.multiply(HwT, qT, out=HqT)
+
+        def curvature_term(q, dc):
+            return _curvature_term_dense(HwT, q, columns.lane, columns.lo,
+                                         columns.hi, dc)
+    else:
+        current, samples = np.zeros_like(z), (lambda q: q)
+
+        def epoch():
+            return _cd_epochs(ws, *columns.csc(), columns.row_task, Hw, W_ws,
+                              delta, current, dc, hs, G, HX, HXX, record,
+                              intercept, 1, tol_cd)[1]
+
+        def predict(delta):
+            out = np.empty_like(current)
+            _predictor_csc(ws, *columns.csc(), columns.row_task, delta, out)
+            return out
+
+        def adopt(q):
+            current[...] = q
+
+        def curvature_term(q, dc):
+            r = q + spread(dc)
+            r *= r
+            return float(np.vdot(Hw, r))
+
+    def model(delta, dc, q=None):
+        return (float(np.vdot(G, delta)) + float(np.vdot(gc, dc))
+                + 0.5 * curvature_term(current if q is None else q, dc)
+                + penalty.value_change(W_ws, delta, ws))
+
+    _accelerated_cd(epoch, model, tol_cd, (delta, dc), predict, adopt)
+    return delta, dc, samples(current) + spread(dc)
+
+
+def _accelerated_cd(epoch, model, tol, state, predict, adopt):
     """Coordinate descent on the Newton model with Anderson extrapolation
-    every ``_ANDERSON`` epochs, in place on ``state = (delta, dc, *followers)``.
+    every ``_ANDERSON`` epochs, in place on ``state = (delta, dc)``.
 
     On correlated columns the epochs converge linearly with a rate close to
     one: each epoch moves little while the iterate is still far from the
@@ -464,12 +569,20 @@ def _accelerated_cd(epoch, model, tol, state):
     differences: with ``R`` the ``K x p`` matrix of successive differences
     of ``(delta, dc)``, the combination ``sum_k a_k x_k`` with ``a = (R
     R^T)^{-1} 1 / 1^T (R R^T)^{-1} 1`` (Anderson); it is kept when it lowers
-    the model.  The followers (``X delta`` and the like) are affine in
-    ``delta`` and take the same weights.
+    the model.
+
+    The epochs also keep sample-sized followers of ``delta`` (``X delta``
+    and the like).  Their history would cost ``_ANDERSON + 1`` copies of
+    them, more than the design itself on a tall stacked problem; being
+    linear in ``delta``, a guess's are recomputed instead, by one pass over
+    the working columns.
 
     ``epoch()`` runs one epoch and returns its largest violation;
-    ``model(*state)`` is the model's value.  Stops when that violation is at
-    most ``tol``; returns the number of epochs.
+    ``predict(delta)`` is the followers' source ``X delta`` of a guess,
+    ``model(delta, dc, q)`` the model's value with it (``q=None``: at the
+    current iterate) and ``adopt(q)`` makes it the followers' of the
+    iterate.  Stops when an epoch's violation is at most ``tol``; returns
+    the number of epochs.
     """
     history = []
     done = 0
@@ -497,9 +610,12 @@ def _accelerated_cd(epoch, model, tol, state):
         a /= a.sum()
         guess = [sum(w * it[k] for w, it in zip(a, iterates))
                  for k in range(len(state))]
-        if model(*guess) < model(*state):
+        q = predict(guess[0])
+        if model(*guess, q) < model(*state):
             for x, g in zip(state, guess):
                 x[...] = g
+            adopt(q)
+        q = None
     return done
 
 

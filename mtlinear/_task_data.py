@@ -128,7 +128,9 @@ def split_task_column(X, task_col):
 
     Returns ``(features, labels)`` where ``features`` is what remains of ``X``
     (same container type, not yet validated) and ``labels`` a 1-d array.
-    ``X`` itself is never modified.
+    ``X`` itself is never modified.  A dense array's features are a view of
+    it when the task column is the first or the last (no copy: a fit's one
+    copy is :func:`build_problem`'s regrouping), a copy otherwise.
     """
     if _is_dataframe(X):
         columns = list(X.columns)
@@ -154,7 +156,17 @@ def split_task_column(X, task_col):
         raise ValueError(f"With task_col, X must be 2-d (samples x columns), "
                          f"got shape {X.shape}.")
     j = _check_column_index(task_col, X.shape[1])
-    return np.delete(X, j, axis=1), X[:, j]
+    return _other_columns(X, j), X[:, j]
+
+
+def _other_columns(X, j):
+    """The columns of the dense ``X`` but ``j``: a view when ``j`` is at an
+    edge, else a copy (no view skips a middle column)."""
+    if j == X.shape[1] - 1:
+        return X[:, :j]
+    if j == 0:
+        return X[:, 1:]
+    return np.delete(X, j, axis=1)
 
 
 def _check_column_index(task_col, n_columns):
@@ -274,13 +286,15 @@ _LARGEST = 1e100
 _SMALLEST = 1e-100
 
 
-def _magnitudes(A, block=2 ** 16):
+def _magnitudes(A, block=2 ** 18):
     """Largest and smallest nonzero ``|a|`` of a dense or sparse array (by
-    blocks of rows: no copy of the whole array)."""
+    blocks of rows of about ``block`` values: no copy of the whole array,
+    however wide)."""
     A = A.data if sp.issparse(A) else np.asarray(A)
     largest, smallest = 0.0, np.inf
-    for start in range(0, A.shape[0], block):
-        values = np.abs(A[start:start + block])
+    rows = max(1, block // max(1, int(np.prod(A.shape[1:]))))
+    for start in range(0, A.shape[0], rows):
+        values = np.abs(A[start:start + rows])
         largest = max(largest, float(values.max(initial=0.0)))
         smallest = min(smallest, float(values.min(initial=np.inf,
                                                   where=values > 0)))
@@ -415,6 +429,9 @@ def build_problem(X, Y, task_index=None, n_tasks=None, sample_weight=None,
     Parameters
     ----------
     X : ndarray or sparse matrix, shape (n, d), float64, finite
+        In the stacked layout a dense ``X`` (in any memory order, a view
+        included) is used in place when its rows are grouped by task, else
+        regrouped into one Fortran-ordered copy (:func:`group_rows`).
     Y : ndarray, shape (n, T) for the shared layout or (n,) with ``task_index``
     task_index : ndarray of int, shape (n,), optional
         Task of each row (stacked layout).  ``None`` means shared design.
@@ -470,30 +487,54 @@ def build_problem(X, Y, task_index=None, n_tasks=None, sample_weight=None,
             X = sp.csr_matrix(X[order])
             if not X.has_sorted_indices:  # never the user's arrays in place
                 X = X.sorted_indices()
-        else:  # a copy only when the rows were not grouped by task already
-            X = np.ascontiguousarray(X[order])
+        elif not grouped:  # rows already grouped are used in place
+            X = group_rows(X, order)
         y = np.asarray(Y, dtype=float)[order]
         s = s[order]
+        del order  # sample-sized arrays count next to the one copy of X
         n_t = np.add.reduceat(s, task_ptr[:-1])
         if np.any(n_t <= 0):
             raise ValueError("sample_weight is zero on every sample of some task; "
                              "each task needs a positive total weight.")
         omega = np.ones(T) if task_weights is None else task_weights
-        v = s * np.repeat(omega / n_t, counts)
+        v = np.repeat(omega / n_t, counts)
+        v *= s
+        design = StackedDesign(X, task_ptr)
         x_mean_tasks = y_mean = None
         if fit_intercept:
-            averaging = sp.csr_matrix((s / np.repeat(n_t, counts),
-                                       (np.repeat(np.arange(T), counts),
-                                        np.arange(n))), shape=(T, n))
-            x_mean_tasks = np.asarray((averaging @ X).todense()
-                                      if sp.issparse(X) else averaging @ X)
+            # the stacked products, not a sparse averaging matrix: scipy's
+            # sparse @ dense copies a dense operand not in C order
+            mean_weights = np.repeat(n_t, counts)
+            np.divide(s, mean_weights, out=mean_weights)
+            x_mean_tasks = design.rmatmat(mean_weights).T
+            design.x_mean = x_mean_tasks
             if center_targets:
-                y_mean = averaging @ y
+                y_mean = design.task_sum(mean_weights * y)
                 y = y - np.repeat(y_mean, counts)
-        design = StackedDesign(X, task_ptr, x_mean_tasks)
     return TaskProblem(design=design, y=y, v=v, fit_intercept=fit_intercept,
                        intercept_variable=fit_intercept and not center_targets,
                        x_mean=x_mean_tasks, y_mean=y_mean)
+
+
+_GATHER_ROWS = 4096  # rows regrouped at a time
+
+
+def group_rows(X, order):
+    """``X[order]`` as a new Fortran-ordered array, the one copy of a fit's
+    dense stacked design.
+
+    Filled by blocks of rows (a block's gather is a small C-ordered
+    temporary): ``X`` may be any strided view, such as the features beside
+    the user's task column, which are thus read once and never copied whole
+    before.  Fortran order keeps each task's block of a column contiguous,
+    as proximal Newton's coordinate updates need (the design and its column
+    access then share the array).
+    """
+    out = np.empty(X.shape, dtype=np.float64, order="F")
+    for start in range(0, X.shape[0], _GATHER_ROWS):
+        rows = order[start:start + _GATHER_ROWS]
+        out[start:start + rows.size] = X[rows]
+    return out
 
 
 def _build_reduced(X, Y, task_index, n_tasks, sample_weight, task_weights,

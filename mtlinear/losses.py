@@ -55,7 +55,11 @@ class Loss:
         with np.errstate(divide="ignore", invalid="ignore"):
             p_scale = np.where(p_sum > n_sum, n_sum / p_sum, 1.0)
             n_scale = np.where(n_sum > p_sum, p_sum / n_sum, 1.0)
-        return pos * task_broadcast(p_scale) + neg * task_broadcast(n_scale)
+        # in place: sample-sized temporaries count on a tall stacked problem
+        pos *= task_broadcast(p_scale)
+        neg *= task_broadcast(n_scale)
+        pos += neg
+        return pos
 
     def common_factor(self, c):
         """Dual factors, one per task (column), that keep the dual point in
@@ -250,9 +254,14 @@ class LogisticLoss(Loss):
         return -v * y * p, v * p * (1.0 - p)
 
     def dual_value(self, theta, y, v):
-        safe_v = np.where(v > 0, v, 1.0)
-        s = np.clip(theta * y / safe_v, 0.0, 1.0)
-        return -float(np.vdot(v, xlogy(s, s) + xlogy(1.0 - s, 1.0 - s)))
+        # in place, as few sample-sized temporaries as possible
+        s = theta * y
+        np.divide(s, v, out=s, where=v > 0)
+        np.clip(s, 0.0, 1.0, out=s)
+        entropy = xlogy(s, s)
+        np.subtract(1.0, s, out=s)
+        entropy += xlogy(s, s)
+        return -float(np.vdot(v, entropy))
 
     def null_intercept(self, y, v, task_sum, task_broadcast):
         """Best constant per task: the weighted log-odds of the positive class."""
