@@ -533,6 +533,11 @@ def first_call(problem, obj, tol, paths):
     return float(out.stdout.split()[-1])
 
 
+def ratio_text(value):
+    """Two decimals, three below 0.1 (a ratio of 0.005 is not 0.00)."""
+    return f"{value:.3f}" if value < 0.1 else f"{value:.2f}"
+
+
 def fastest_peer(rows):
     """``(name, median)`` of the fastest peer that reached the target."""
     peers = [(r["median"], name) for name, role, r in rows
@@ -553,7 +558,7 @@ def run_point(problem, obj, target, formats, args):
         rows.append((name, role, r))
     best_name, best = fastest_peer(rows)
     for name, role, r in rows:
-        ratio = f"{r['median'] / best:.2f}" if best and r["reached"] else ""
+        ratio = ratio_text(r["median"] / best) if best and r["reached"] else ""
         first = ""
         if name == "mtlinear-auto" and args.first_call:
             first = f"{first_call(problem, obj, r['tol'], args.paths):.3f}"
@@ -583,7 +588,7 @@ def print_summary(points, goal):
             verdict = "no peer reached the target" if p["peers"] else "no peer"
         else:
             value = auto["median"] / p["best"]
-            ratio = f"{value:.2f}" + ("" if auto["reached"] else " (not reached)")
+            ratio = ratio_text(value) + ("" if auto["reached"] else " (not reached)")
             verdict = "yes" if auto["reached"] and value <= goal else "**no**"
         print(f"| {p['problem']} | {p['point']} | {p['alpha']:.2e} | "
               f"{p['target']:.0e} | {auto['median']:.4f} | "
