@@ -39,9 +39,12 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
     Same parameters and returns as :func:`mtlinear._prox_newton.prox_newton`
     (``max_iter`` counts Newton steps), and ``coef_tol``: the solve also
     waits for a Newton step that moves no coefficient by more than
-    ``coef_tol`` times the largest (scikit-learn's rule on coefficient
-    changes; the gap bounds the objective, not the coefficients, and near
-    the solution a Newton step costs little and gains many digits).
+    ``coef_tol**0.75`` times the largest, after which the error of
+    (super)quadratic convergence is below ``coef_tol`` (scikit-learn's rule
+    is on coefficient changes; the gap bounds the objective, not the
+    coefficients; on ill-conditioned designs the coefficients come out
+    5 to 1000 times closer to the optimum than LogisticRegression's at its
+    defaults, ``tests/test_multiclass.py``).
     """
     design, loss = datafit.design, datafit.loss
     y, v, mu = datafit.y, datafit.v, penalty.mu
@@ -115,8 +118,10 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
         W += t * s[0]
         if intercept:
             b += t * s[1]
-        settled = (t * np.abs(s[0]).max(initial=0.0)
-                   <= coef_tol * np.abs(W).max(initial=0.0))
+        # near the solution Newton converges (super)quadratically: after a
+        # step of relative size coef_tol**0.75 the error is below coef_tol
+        settled = settled or (t * np.abs(s[0]).max(initial=0.0) <= np.power(
+            coef_tol, 0.75) * np.abs(W).max(initial=0.0))
     return W, b, gap, n_iter
 
 
