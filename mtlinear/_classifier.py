@@ -162,7 +162,8 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
         Weights ``c`` of the classes, multiplying the sample weights, as in
         scikit-learn; ``"balanced"`` is computed per task from the task's own
         (sample-weighted) class counts, ``n_t / (2 n_{t,c})``.  A dict maps
-        labels to weights and applies to every task.
+        labels to weights and applies to every task (each
+        task takes its own labels' entries; a label of no task is an error).
     task_col : int, str or None, default=None
         ``None``: shared design; ``y`` is (n,) for one task or (n, T) with one
         column of labels per task (its own labels per column).  Otherwise the
@@ -372,9 +373,13 @@ None, default=None
         c = np.ones(classes.size)
         if self.class_weight is None:
             return c
-        seen = (np.unique(codes) if self.class_weight == "balanced"
-                else np.arange(classes.size))
-        c[seen] = compute_class_weight(self.class_weight, classes=classes[seen],
+        if isinstance(self.class_weight, dict):  # this task's labels' entries
+            weights = {k: w for k, w in self.class_weight.items()
+                       if k in set(classes.tolist())}
+            seen = np.arange(classes.size)
+        else:
+            weights, seen = self.class_weight, np.unique(codes)
+        c[seen] = compute_class_weight(weights, classes=classes[seen],
                                        sample_weight=s, y=classes[codes])
         if not np.all(np.isfinite(c)) or np.any(c < 0):
             raise ValueError(
@@ -382,12 +387,26 @@ None, default=None
                 f"{dict(zip(classes.tolist(), c.tolist()))}{name}.")
         return c
 
+    def _check_class_weight_labels(self):
+        """A ``class_weight`` dict may name any task's labels (each task takes
+        its own), but a label of no task is a mistake: ``ValueError``."""
+        if not isinstance(self.class_weight, dict):
+            return
+        known = set(np.concatenate([np.asarray(c, dtype=object) for c in (
+            self.classes_ if self._y_ndim == 2 else [self.classes_])]).tolist())
+        unknown = [k for k in self.class_weight if k not in known]
+        if unknown:
+            raise ValueError(
+                f"class_weight names label(s) {unknown[:10]} that no task has; "
+                f"the labels are {sorted(map(str, known))[:20]}.")
+
     def _weight_samples(self, X, Y, task_index, s):
         """Multiply ``s`` by the class weights (per task) and check that every
         class keeps a positive weight; a task of the stacked layout lacking
         some class gets pseudo-samples of it (:func:`_missing_class_rows`)."""
         s = np.ones(X.shape[0]) if s is None else s
         labels = self.tasks_ if task_index is not None else np.arange(Y.shape[1])
+        self._check_class_weight_labels()
         if task_index is None and np.isnan(Y).any():
             # missing labels: the observed entries in the stacked layout
             task_index, rows = np.nonzero(~np.isnan(Y).T)  # grouped by task

@@ -466,3 +466,27 @@ def test_sparse_equals_dense(penalty, layout):
         sp.csr_matrix(data[0]), data[1])
     np.testing.assert_allclose(sparse.coef_, dense.coef_, atol=1e-7)
     np.testing.assert_allclose(sparse.intercept_, dense.intercept_, atol=1e-7)
+
+
+def test_class_weight_dict_names_any_tasks_labels():
+    """A dict of weights over the labels of several columns: each column
+    takes its own entries (the others weigh 1); an unknown label is an
+    error."""
+    rng = np.random.default_rng(17)
+    X = rng.standard_normal((150, 4))
+    Y = np.column_stack([np.array(["a", "b", "c"])[_labels(X, rng, 3)],
+                         np.array(["x", "y"])[_labels(X, rng, 2)]])
+    model = MultiTaskClassifier("l2", 0.01, class_weight={"a": 2.0, "x": 3.0},
+                                tol=1e-10).fit(X, Y)
+    s = np.column_stack([np.where(Y[:, 0] == "a", 2.0, 1.0),
+                         np.where(Y[:, 1] == "x", 3.0, 1.0)])
+    # the l2 tasks decouple: each alone with its weights (the binary column
+    # is a two-class softmax: a binary model at half the alpha)
+    for t, alpha in enumerate([0.01, 0.005]):
+        alone = MultiTaskClassifier("l2", alpha, tol=1e-10).fit(
+            X, Y[:, t], sample_weight=s[:, t])
+        np.testing.assert_allclose(
+            model.predict_proba(X)[t][:, :alone.classes_.size],
+            alone.predict_proba(X), atol=1e-6)
+    with pytest.raises(ValueError, match="no task has"):
+        MultiTaskClassifier(class_weight={"z": 2.0}).fit(X, Y)
