@@ -161,9 +161,10 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
     class_weight : dict, "balanced" or None, default=None
         Weights ``c`` of the classes, multiplying the sample weights, as in
         scikit-learn; ``"balanced"`` is computed per task from the task's own
-        (sample-weighted) class counts, ``n_t / (2 n_{t,c})``.  A dict maps
-        labels to weights and applies to every task (each
-        task takes its own labels' entries; a label of no task is an error).
+        (sample-weighted) class counts, ``n_t / (K_t n_{t,c})`` with ``K_t``
+        the classes it has.  A dict maps labels to weights and applies to
+        every task (each task takes its own labels' entries; a label of no
+        task is an error).
     task_col : int, str or None, default=None
         ``None``: shared design; ``y`` is (n,) for one task or (n, T) with one
         column of labels per task (its own labels per column).  Otherwise the
