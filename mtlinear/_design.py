@@ -92,13 +92,16 @@ def _stacked_fortran_rmatvec(X, r, task_ptr):
 
 
 @njit(cache=True)
-def _stacked_csr_matvec(data, indices, indptr, W, task_ptr):
+def _stacked_csr_matvec(data, indices, indptr, Wt, task_ptr):
+    """``z_i = x_i . w_t(i)`` from the CSR arrays and ``Wt`` (T, d): each
+    task's weights contiguous."""
     z = np.zeros(indptr.size - 1)
     for t in range(task_ptr.size - 1):
+        w = Wt[t]
         for i in range(task_ptr[t], task_ptr[t + 1]):
             acc = 0.0
             for k in range(indptr[i], indptr[i + 1]):
-                acc += data[k] * W[indices[k], t]
+                acc += data[k] * w[indices[k]]
             z[i] = acc
     return z
 
@@ -121,12 +124,20 @@ def _fortran(X):
     return X.flags.f_contiguous and not X.flags.c_contiguous
 
 
+def _unsigned(index):
+    """A CSR index array seen as unsigned (no copy: its values are
+    non-negative), which spares the kernels Numba's wrap-around test of
+    negative indices (a quarter of a product's time)."""
+    return index.view(np.uint32 if index.dtype == np.int32 else np.uint64)
+
+
 def stacked_matvec(X, W, task_ptr):
     """``z_i = x_i . w_t(i)`` for rows grouped by task (``task_ptr``): ``X``
     dense in any memory order (never copied) or CSR; ``W`` (d, T)."""
-    W = np.ascontiguousarray(W)
     if sp.issparse(X):
-        return _stacked_csr_matvec(X.data, X.indices, X.indptr, W, task_ptr)
+        return _stacked_csr_matvec(X.data, _unsigned(X.indices), X.indptr,
+                                   np.ascontiguousarray(W.T), task_ptr)
+    W = np.ascontiguousarray(W)
     if _fortran(X):
         return _stacked_fortran_matvec(X, W, task_ptr)
     return _stacked_dense_matvec(X, W, task_ptr)
@@ -137,8 +148,8 @@ def stacked_rmatvec(X, r, task_ptr):
     by task (see :func:`stacked_matvec`)."""
     r = np.ascontiguousarray(r, dtype=np.float64)
     if sp.issparse(X):
-        return _stacked_csr_rmatvec(X.data, X.indices, X.indptr, r, task_ptr,
-                                    X.shape[1])
+        return _stacked_csr_rmatvec(X.data, _unsigned(X.indices), X.indptr, r,
+                                    task_ptr, X.shape[1])
     if _fortran(X):
         return _stacked_fortran_rmatvec(X, r, task_ptr)
     return _stacked_dense_rmatvec(X, r, task_ptr)
