@@ -123,23 +123,20 @@ def _spectral_parts(penalty):
     return None
 
 
-def _graph_value(W, graph_K):
-    return 0.0 if graph_K is None else 0.5 * float(np.vdot(W @ graph_K, W))
-
-
-def _spectral_gap(datafit, W, b, graph_K, primal, conjugate):
+def _spectral_gap(datafit, W, b, graph, primal, conjugate):
     """``primal - D``: the duality gap of ``F + g + h`` at ``(W, b)`` for a
     regularizer ``h`` with a finite conjugate ``conjugate(U) = h*(U)``.
 
     ``D = -F*(-Theta) - g*(-V) - h*(X^T Theta + V)`` with the data-fit's dual
     point ``Theta`` and ``V = -W K_graph`` (``g*(W K) = g(W)``, see
-    :mod:`mtlinear._coupling`); ``h*`` is finite everywhere, so no scaling of
-    the dual point is needed.
+    :mod:`mtlinear._coupling`; ``graph``: the task graph's coupling, or
+    ``None``); ``h*`` is finite everywhere, so no scaling of the dual point is
+    needed.
     """
     _, U, dual, _ = datafit.dual_parts(W, b)
-    g = _graph_value(W, graph_K)
-    if graph_K is not None:
-        U = U - W @ graph_K
+    g = 0.0
+    if graph is not None:
+        g, U = graph.value(W), U - graph.gradient(W)
     return primal - (dual(1.0) - g - conjugate(U))
 
 
@@ -365,8 +362,9 @@ class _LearnedRelation:
     Subclasses define ``_relation_start(T)``, ``_relation_K(state)`` (the
     learned coupling matrix), ``_relation_step(W)`` (returns ``(state,
     term)``, the term's value at its minimum), ``_certificate(datafit,
-    penalty, W, b, graph_K, value)`` (``outer_gap_``, ``value`` the joint
-    objective at ``W``) and ``_set_relation(state)``.
+    penalty, W, b, graph, value)`` (``outer_gap_``, ``graph`` the task
+    graph's coupling or ``None``, ``value`` the joint objective at ``W``) and
+    ``_set_relation(state)``.
     """
 
     _relation_constraints = {
@@ -396,11 +394,9 @@ class _LearnedRelation:
         self._check_relation(T)
         datafit = make_datafit(problem, loss)
         scaled = penalty.with_strength(alpha, penalty.l1_ratio)
-        graph_K = None if coupling is None else coupling.K
-
         def coupling_of(state):
             K = self._relation_K(state)
-            return TaskCoupling(K if graph_K is None else K + graph_K)
+            return TaskCoupling(K if coupling is None else K + coupling.K)
 
         W, b = start
         comparable = W is not None and (b is not None
@@ -423,7 +419,8 @@ class _LearnedRelation:
             W, b, comparable = W_new, b_new, True
             state, term = self._relation_step(W)
             path.append(datafit.value(W, b) + scaled.value(W)
-                        + _graph_value(W, graph_K) + term)
+                        + (0.0 if coupling is None else coupling.value(W))
+                        + term)
             inner = coupling_of(state)
             gap = wstep_gap(datafit, scaled, W, b, inner)
             if self.verbose:
@@ -439,7 +436,7 @@ class _LearnedRelation:
         self._set_relation(state)
         self.objective_path_ = np.array(path)
         self.n_outer_ = len(path)
-        self.outer_gap_ = self._certificate(datafit, scaled, W, b, graph_K,
+        self.outer_gap_ = self._certificate(datafit, scaled, W, b, coupling,
                                             path[-1])
         return AlternatingResult(
             W=W, b=b, gap=float(gap), tol_abs=result.tol_abs, n_iter=n_iter,
@@ -505,7 +502,7 @@ class _RelationMixin(_LearnedRelation):
         scale = 1.0 / np.sqrt(np.diag(Omega))
         self.task_correlation_ = _symmetric(Omega * np.outer(scale, scale))
 
-    def _certificate(self, datafit, penalty, W, b, graph_K, value):
+    def _certificate(self, datafit, penalty, W, b, graph, value):
         """NaN: the alternation runs for non-spectral penalties only (the
         spectral ones are solved directly, certified by their own gap), and
         their joint regularizer has no closed-form conjugate."""
@@ -546,7 +543,7 @@ class _ClusterMixin(_LearnedRelation):
         self.cluster_matrix_ = M
         self.task_clusters_ = cluster_labels(M, self.n_clusters)
 
-    def _certificate(self, datafit, penalty, W, b, graph_K, value):
+    def _certificate(self, datafit, penalty, W, b, graph, value):
         """The joint problem's duality gap (see the estimators' docstring);
         NaN unless the penalty is the ridge (or ``alpha = 0``)."""
         parts = _spectral_parts(penalty)
@@ -559,7 +556,7 @@ class _ClusterMixin(_LearnedRelation):
                                      self.cluster_alpha, mu)
 
         # value = F + g + alpha R + c tr(W (eta I + M)^{-1} W^T) at M(W)
-        return float(max(_spectral_gap(datafit, W, b, graph_K, value,
+        return float(max(_spectral_gap(datafit, W, b, graph, value,
                                        conjugate), 0.0))
 
 
