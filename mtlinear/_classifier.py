@@ -464,20 +464,24 @@ None, default=None
             intercept = model_intercepts(problem, intercept)
         return W, intercept
 
+    def _class_blocks(self, W, intercept):
+        """Multiclass tasks: ``(coef (T, K, d), intercept (T, K))`` of the
+        class columns ``W`` (d, T K) and intercepts (T K,)."""
+        K = self._n_classes
+        return (np.ascontiguousarray(W.T).reshape(-1, K, W.shape[0]),
+                np.reshape(intercept, (-1, K)))
+
     def _store_weights(self, W, intercept):
         """Multiclass tasks: ``coef_`` (T, K, d), ``intercept_`` (T, K)."""
-        super()._store_weights(W, intercept)
-        K = self._n_classes
-        if K > 2:
-            self.coef_ = self.coef_.reshape(-1, K, self.coef_.shape[1])
-            self.intercept_ = self.intercept_.reshape(-1, K)
-            self.n_tasks_ = self.coef_.shape[0]
+        if self._n_classes == 2:
+            return super()._store_weights(W, intercept)
+        self.coef_, self.intercept_ = self._class_blocks(W, intercept)
+        self.n_tasks_ = self.coef_.shape[0]
 
     def _scores(self, X, W, intercept, task_index):
         if self._n_classes == 2:
             return super()._scores(X, W, intercept, task_index)
-        K, d = self._n_classes, W.shape[0]
-        return class_scores(X, W.T.reshape(-1, K, d), intercept.reshape(-1, K),
+        return class_scores(X, *self._class_blocks(W, intercept),
                             task_index)
 
     # ------------------------------------------------------------ predict
