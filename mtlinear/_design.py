@@ -110,12 +110,40 @@ def _stacked_csr_matvec(data, indices, indptr, Wt, task_ptr):
 def _stacked_csr_rmatvec(data, indices, indptr, r, task_ptr, d):
     G = np.zeros((task_ptr.size - 1, d))
     for t in range(task_ptr.size - 1):
+        g = G[t]
         for i in range(task_ptr[t], task_ptr[t + 1]):
             ri = r[i]
             if ri != 0.0:
                 for k in range(indptr[i], indptr[i + 1]):
-                    G[t, indices[k]] += data[k] * ri
+                    g[indices[k]] += data[k] * ri
     return G
+
+
+@njit(cache=True)
+def _stacked_csr_curvature(data, indices, indptr, Pt, shift, h, task_ptr):
+    """One pass over the rows for a Newton-CG Hessian product: ``z_i = x_i .
+    p_t + shift_t``, ``G[t] = sum_{i in t} h_i z_i x_i`` and ``s_t = sum_{i
+    in t} h_i z_i`` (each row is read twice while it is in cache, where the
+    two products would stream the matrix twice)."""
+    T, d = Pt.shape
+    z = np.empty(indptr.size - 1)
+    G = np.zeros((T, d))
+    s = np.zeros(T)
+    for t in range(T):
+        p = Pt[t]
+        g = G[t]
+        for i in range(task_ptr[t], task_ptr[t + 1]):
+            lo, hi = indptr[i], indptr[i + 1]
+            acc = shift[t]
+            for k in range(lo, hi):
+                acc += data[k] * p[indices[k]]
+            z[i] = acc
+            hz = h[i] * acc
+            s[t] += hz
+            if hz != 0.0:
+                for k in range(lo, hi):
+                    g[indices[k]] += data[k] * hz
+    return z, G, s
 
 
 # ------------------------------------------------------------ helpers
@@ -124,10 +152,12 @@ def _fortran(X):
     return X.flags.f_contiguous and not X.flags.c_contiguous
 
 
-def _unsigned(index):
-    """A CSR index array seen as unsigned (no copy: its values are
-    non-negative), which spares the kernels Numba's wrap-around test of
-    negative indices (a quarter of a product's time)."""
+def unsigned_view(index):
+    """An index or offset array (CSR ``indices``, ``indptr``, ``task_ptr``)
+    seen as unsigned (no copy: its values are non-negative).  Numba tests
+    every signed index for wrap-around, loop counters that start from a
+    signed offset included; unsigned ones make the CSR products as fast as
+    scipy's (about 1.6 times faster than with signed offsets)."""
     return index.view(np.uint32 if index.dtype == np.int32 else np.uint64)
 
 
@@ -135,9 +165,12 @@ def stacked_matvec(X, W, task_ptr):
     """``z_i = x_i . w_t(i)`` for rows grouped by task (``task_ptr``): ``X``
     dense in any memory order (never copied) or CSR; ``W`` (d, T)."""
     if sp.issparse(X):
-        return _stacked_csr_matvec(X.data, _unsigned(X.indices), X.indptr,
-                                   np.ascontiguousarray(W.T), task_ptr)
+        return _stacked_csr_matvec(X.data, unsigned_view(X.indices),
+                                   unsigned_view(X.indptr),
+                                   np.ascontiguousarray(W.T),
+                                   unsigned_view(task_ptr))
     W = np.ascontiguousarray(W)
+    task_ptr = unsigned_view(task_ptr)
     if _fortran(X):
         return _stacked_fortran_matvec(X, W, task_ptr)
     return _stacked_dense_matvec(X, W, task_ptr)
@@ -148,11 +181,20 @@ def stacked_rmatvec(X, r, task_ptr):
     by task (see :func:`stacked_matvec`)."""
     r = np.ascontiguousarray(r, dtype=np.float64)
     if sp.issparse(X):
-        return _stacked_csr_rmatvec(X.data, _unsigned(X.indices), X.indptr, r,
-                                    task_ptr, X.shape[1])
+        return _stacked_csr_rmatvec(X.data, unsigned_view(X.indices),
+                                    unsigned_view(X.indptr), r,
+                                    unsigned_view(task_ptr), X.shape[1])
+    task_ptr = unsigned_view(task_ptr)
     if _fortran(X):
         return _stacked_fortran_rmatvec(X, r, task_ptr)
     return _stacked_dense_rmatvec(X, r, task_ptr)
+
+
+def composed_curvature_product(design, P, shift, h):
+    """A design's ``curvature_product`` from its two products."""
+    dz = design.matmat(P) + design.task_broadcast(shift)
+    hdz = h * dz
+    return dz, design.rmatmat(hdz), design.task_sum(hdz)
 
 
 def linear_predictor(X, W, intercept, task_index):
@@ -377,6 +419,11 @@ class SharedDesign:
             G -= np.outer(self.x_mean, R.sum(axis=0))
         return G
 
+    def curvature_product(self, P, shift, h):
+        """``(dz, X_c^T (h dz), task sums of h dz)`` for ``dz = X_c P +
+        shift`` (one Hessian product of Newton-CG, elementwise ``h``)."""
+        return composed_curvature_product(self, P, shift, h)
+
     @staticmethod
     def task_sum(R):
         return R.sum(axis=0)
@@ -522,6 +569,8 @@ class StackedDesign:
         self.n_tasks = task_ptr.size - 1
         self.n_samples, self.n_features = X.shape
         self.counts = np.diff(task_ptr)
+        self._starts = (None if np.all(self.counts > 0)
+                        else task_ptr[:-1][self.counts > 0])
 
     def matmat(self, W):
         z = stacked_matvec(self.X, W, self.task_ptr)
@@ -535,8 +584,31 @@ class StackedDesign:
             G -= self.x_mean * self.task_sum(r)[:, None]
         return G.T
 
+    def curvature_product(self, P, shift, h):
+        """See :meth:`SharedDesign.curvature_product`; one pass over a CSR
+        ``X``."""
+        if not sp.issparse(self.X):
+            return composed_curvature_product(self, P, shift, h)
+        shift = np.asarray(shift, dtype=np.float64)
+        if self.x_mean is not None:
+            shift = shift - np.einsum("tj,jt->t", self.x_mean, P)
+        X = self.X
+        dz, G, s = _stacked_csr_curvature(
+            X.data, unsigned_view(X.indices), unsigned_view(X.indptr),
+            np.ascontiguousarray(P.T), shift,
+            np.ascontiguousarray(h, dtype=np.float64),
+            unsigned_view(self.task_ptr))
+        if self.x_mean is not None:
+            G -= self.x_mean * s[:, None]
+        return dz, G.T, s
+
     def task_sum(self, r):
-        return np.add.reduceat(r, self.task_ptr[:-1])
+        if self._starts is None:
+            return np.add.reduceat(r, self.task_ptr[:-1])
+        # reduceat would give an empty task its successor's first entry
+        out = np.zeros(self.n_tasks)
+        out[self.counts > 0] = np.add.reduceat(r, self._starts)
+        return out
 
     def task_broadcast(self, b):
         return np.repeat(b, self.counts)

@@ -52,77 +52,108 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
     T = design.n_tasks
     W = np.array(W, dtype=np.float64)
     b = np.array(b, dtype=np.float64) if intercept else None
+    no_intercept = np.zeros(T)
 
     def per_task(A, B):  # per-task inner products of (W-part, b-part) pairs
         out = np.einsum("jt,jt->t", A[0], B[0])
         return loss.block_sum(out + A[1] * B[1] if intercept else out)
 
-    n_iter = 0
-    settled = coef_tol <= 0
-    while True:
-        primal, gap, _, z = datafit.gap_and_gradient(W, b, penalty)
+    def certify():
+        # a fresh X W: the certificate is of W itself, not of the z updated
+        # along the steps
+        z = datafit.linear_predictor(W, b)
+        primal, gap, _, _ = datafit.gap_and_gradient(W, b, penalty, z)
         if callback is not None:
             callback(n_iter, primal, gap)
-        if (gap <= tol_abs and settled) or n_iter >= max_iter:
-            break
+        return gap, z
+
+    n_iter = 0
+    settled = coef_tol <= 0
+    z = datafit.linear_predictor(W, b)
+    while True:
+        # the gap (one more product with X^T) is only evaluated once the
+        # coefficient rule holds: the solve stops on both
+        if settled or n_iter >= max_iter:
+            gap, z = certify()
+            if gap <= tol_abs or n_iter >= max_iter:
+                break
         n_iter += 1
-        D, curvature = loss.newton_model(z, y, v)
+        hessian = _NewtonModel(design, loss, z, y, v)
+        D = hessian.gradient
         g = (design.rmatmat(D) + mu * W,
-             design.task_sum(D) if intercept else np.zeros(T))
+             design.task_sum(D) if intercept else no_intercept)
         g_norm = np.sqrt(per_task(g, g))
         forcing = np.minimum(0.5, np.sqrt(np.sqrt(g_norm.sum()))) * g_norm
 
-        def hessian(P):
-            dz = design.matmat(P[0])
-            if intercept:
-                dz += design.task_broadcast(P[1])
-            hdz = curvature(dz)
-            return (design.rmatmat(hdz) + mu * P[0],
-                    design.task_sum(hdz) if intercept else np.zeros(T))
-
-        # conjugate gradients per task on H s = -g
+        # conjugate gradients per task on H s = -g, tracking X s
         s = (np.zeros_like(W), np.zeros(T))
+        dz = np.zeros_like(z)
         r = (-g[0], -g[1])
         d = r
         rr = per_task(r, r)
         for _ in range(_MAX_CG):
             if np.all(np.sqrt(rr) <= forcing):
                 break
-            Hd = hessian(d)
+            Xd, HdW, Hdb = hessian(d[0], d[1])
+            Hd = (HdW + mu * d[0], Hdb if intercept else no_intercept)
             dHd = per_task(d, Hd)
             step = np.where(dHd > 0, rr / np.where(dHd > 0, dHd, 1.0), 0.0)
             s = (s[0] + step * d[0], s[1] + step * d[1])
+            dz += design.task_broadcast(step) * Xd
             r = (r[0] - step * Hd[0], r[1] - step * Hd[1])
             rr_new = per_task(r, r)
             beta = np.where(rr > 0, rr_new / np.where(rr > 0, rr, 1.0), 0.0)
             d = (r[0] + beta * d[0], r[1] + beta * d[1])
             rr = rr_new
-        dz = design.matmat(s[0])
-        if intercept:
-            dz += design.task_broadcast(s[1])
 
         def slope(t):
             return (float(np.vdot(dz, loss.derivative(z + t * dz, y, v)))
                     + mu * float(np.vdot(W + t * s[0], s[0])))
 
         start = slope(0.0)
-        if not start < 0:
-            break
         t = 1.0
-        for _ in range(_MAX_BACKTRACK):
-            if accepts_step(slope, start, t, loss.bounded_curvature):
-                break
-            t *= 0.5
-        else:
+        if start < 0:
+            for _ in range(_MAX_BACKTRACK):
+                if accepts_step(slope, start, t, loss.bounded_curvature):
+                    break
+                t *= 0.5
+            else:
+                t = 0.0
+        if not start < 0 or t == 0.0:  # no descent left at this precision
+            gap, z = certify()
             break
         W += t * s[0]
         if intercept:
             b += t * s[1]
+        z += t * dz
         # near the solution Newton converges (super)quadratically: after a
         # step of relative size coef_tol**0.75 the error is below coef_tol
         settled = settled or (t * np.abs(s[0]).max(initial=0.0) <= np.power(
             coef_tol, 0.75) * np.abs(W).max(initial=0.0))
     return W, b, gap, n_iter
+
+
+class _NewtonModel:
+    """The Newton model at ``z``: ``gradient`` (``F'(z)``) and, called on a
+    direction ``(P, p_b)``, ``(X_c P + p_b, X_c^T H dz, task sums of H dz)``
+    for the curvature ``H`` (one pass over the data for an elementwise
+    loss: ``design.curvature_product``)."""
+
+    def __init__(self, design, loss, z, y, v):
+        self.design = design
+        if loss.elementwise:
+            self.gradient, self.h = loss.derivatives(z, y, v)
+            self.curvature = None
+        else:
+            self.gradient, self.curvature = loss.newton_model(z, y, v)
+
+    def __call__(self, P, p_b):
+        design = self.design
+        if self.curvature is None:
+            return design.curvature_product(P, p_b, self.h)
+        dz = design.matmat(P) + design.task_broadcast(p_b)
+        hdz = self.curvature(dz)
+        return dz, design.rmatmat(hdz), design.task_sum(hdz)
 
 
 def accepts_step(slope, start, s, bounded):

@@ -47,7 +47,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from ._design import sorted_csc
+from ._design import sorted_csc, unsigned_view
 from ._newton_cg import accepts_step
 from .penalties._compiled import row_prox, row_violation
 
@@ -346,11 +346,11 @@ class DesignColumns:
         else:
             C = sorted_csc(X)
             self.data = np.asarray(C.data, dtype=np.float64)
-            self.indices = C.indices.astype(np.int64)
-            self.indptr = C.indptr.astype(np.int64)
+            self.indices = unsigned_view(C.indices)
+            self.indptr = unsigned_view(C.indptr)
         T = design.n_tasks
         # the CSC kernels' task of each row (a dense design has lanes)
-        self.row_task = np.empty(0, dtype=np.int64)
+        self.row_task = np.empty(0, dtype=np.uint64)
         if design.shared:
             # dense kernel: a lane of samples per task
             self.lane = np.arange(T, dtype=np.int64)
@@ -358,7 +358,7 @@ class DesignColumns:
             self.hi = np.full(T, X.shape[0], dtype=np.int64)
         else:
             if not self.dense:
-                self.row_task = np.repeat(np.arange(T, dtype=np.int64),
+                self.row_task = np.repeat(np.arange(T, dtype=np.uint64),
                                           design.counts)
             # dense kernel: one lane cut in task blocks (rows sorted by task)
             self.lane = np.zeros(T, dtype=np.int64)
@@ -429,8 +429,15 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
 
     n_iter = 0
     ws_size = 0
+    Z = None  # the linear predictor, carried along the steps
     while True:
-        primal, gap, U, Z = datafit.gap_and_gradient(W, centred(W, c), penalty)
+        primal, gap, U, Z = datafit.gap_and_gradient(W, centred(W, c), penalty,
+                                                     Z)
+        if gap <= tol_abs and n_iter > 0:
+            # the certificate is of W itself: a fresh X W, not the predictor
+            # updated along the steps
+            primal, gap, U, Z = datafit.gap_and_gradient(W, centred(W, c),
+                                                         penalty)
         if callback is not None:
             callback(n_iter, primal, gap)
         if gap <= tol_abs or n_iter >= max_iter:
@@ -468,7 +475,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
             W[ws] = W_ws
             direction = dz = None  # not held through the next direction
         # sample-sized arrays not held through the next gap evaluation
-        direction = delta = dz = z = Z = None
+        direction = delta = dz = z = None
     return W, centred(W, c), gap, n_iter
 
 

@@ -147,8 +147,10 @@ def split_task_column(X, task_col):
                          "column names; pass a pandas DataFrame or an integer "
                          "column index.")
     if sp.issparse(X):
-        X = X.tocsc()
         j = _check_column_index(task_col, X.shape[1])
+        if X.format == "csr":
+            return _split_csr_column(X, j)
+        X = X.tocsc()
         keep = np.delete(np.arange(X.shape[1]), j)
         return X[:, keep], X[:, j].toarray().ravel()
     X = np.asarray(X)
@@ -157,6 +159,27 @@ def split_task_column(X, task_col):
                          f"got shape {X.shape}.")
     j = _check_column_index(task_col, X.shape[1])
     return _other_columns(X, j), X[:, j]
+
+
+def _split_csr_column(X, j):
+    """``(X without column j, column j)`` of a CSR matrix, staying in CSR
+    (the fit's format: no round trip through CSC).  Entries keep their
+    order, so sorted indices stay sorted; duplicates of the task column's
+    entry are summed, as scipy would."""
+    n = X.shape[0]
+    indptr = X.indptr.astype(np.int64)
+    hit = X.indices == j
+    hit_rows = np.searchsorted(indptr, np.flatnonzero(hit), side="right") - 1
+    labels = np.zeros(n, dtype=X.dtype)
+    np.add.at(labels, hit_rows, X.data[hit])
+    keep = ~hit
+    indices = X.indices[keep]
+    indices -= (indices > j).astype(indices.dtype)
+    kept_per_row = np.diff(indptr) - np.bincount(hit_rows, minlength=n)
+    new_ptr = np.concatenate([[0], np.cumsum(kept_per_row)]).astype(
+        X.indptr.dtype)
+    return (sp.csr_matrix((X.data[keep], indices, new_ptr),
+                          shape=(n, X.shape[1] - 1)), labels)
 
 
 def _other_columns(X, j):
@@ -484,7 +507,7 @@ def build_problem(X, Y, task_index=None, n_tasks=None, sample_weight=None,
         counts = np.bincount(task_index, minlength=T)
         task_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         if sp.issparse(X):
-            X = sp.csr_matrix(X[order])
+            X = sp.csr_matrix(X if grouped else X[order])
             if not X.has_sorted_indices:  # never the user's arrays in place
                 X = X.sorted_indices()
         elif not grouped:  # rows already grouped are used in place

@@ -186,3 +186,75 @@ def test_stacked_products_in_any_memory_order(layout):
                                rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(stacked_rmatvec(X, r, task_ptr), expected_G,
                                rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("centred", [False, True])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_curvature_product_is_the_two_products(sparse, centred):
+    """Newton-CG's one-pass Hessian product (CSR) equals ``X_c^T (h (X_c P
+    + shift))`` from the design's two products, empty tasks included."""
+    import scipy.sparse as sp
+    from mtlinear._design import StackedDesign
+    rng = np.random.default_rng(1)
+    counts = np.array([6, 0, 11, 3])
+    task_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    X = rng.standard_normal((counts.sum(), 8)) * (rng.random((counts.sum(), 8))
+                                                  < 0.4)
+    x_mean = rng.standard_normal((4, 8)) if centred else None
+    P, shift = rng.standard_normal((8, 4)), rng.standard_normal(4)
+    h = rng.random(counts.sum())
+    h[2] = 0.0
+    dense = StackedDesign(X, task_ptr, x_mean)
+    design = StackedDesign(sp.csr_matrix(X) if sparse else X, task_ptr, x_mean)
+    dz, G, s = design.curvature_product(P, shift, h)
+    expected_dz = dense.matmat(P) + dense.task_broadcast(shift)
+    np.testing.assert_allclose(dz, expected_dz, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(G, dense.rmatmat(h * expected_dz), rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_allclose(s, dense.task_sum(h * expected_dz), rtol=1e-12,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("column", [0, 3, -1])
+def test_sparse_task_column_split_in_csr(column):
+    """The task column of a CSR matrix is split off without leaving CSR: the
+    same features and labels as through CSC, with unsorted indices,
+    duplicate entries, explicit zeros and label 0 (no stored entry); the
+    user's arrays are left as they were."""
+    import scipy.sparse as sp
+    from mtlinear._task_data import split_task_column
+    rng = np.random.default_rng(2)
+    dense = rng.standard_normal((30, 6)) * (rng.random((30, 6)) < 0.5)
+    j = column % 6
+    dense[:, j] = rng.integers(0, 4, 30)
+    X = sp.csr_matrix(dense)
+    # scramble the rows' entries and add a duplicate of some task entries
+    order = np.concatenate([rng.permutation(np.arange(lo, hi))
+                            for lo, hi in zip(X.indptr[:-1], X.indptr[1:])])
+    data, indices = X.data[order], X.indices[order]
+    rows = np.repeat(np.arange(30), np.diff(X.indptr))
+    twice = np.flatnonzero((indices == j) & (rows % 3 == 0))
+    data = np.concatenate([data, np.zeros(1)] + [np.zeros(0)])
+    indices = np.concatenate([indices, [(j + 1) % 6]])
+    rows = np.concatenate([rows[order], [5]])
+    halves = data[twice] / 2
+    data[twice] = halves
+    data = np.concatenate([data, halves])
+    indices = np.concatenate([indices, np.full(twice.size, j)])
+    rows = np.concatenate([rows, rows[twice]])
+    by_row = np.argsort(rows, kind="stable")
+    messy = sp.csr_matrix((data[by_row], indices[by_row],
+                           np.concatenate([[0], np.cumsum(np.bincount(
+                               rows, minlength=30))])), shape=(30, 6))
+    before = (messy.data.copy(), messy.indices.copy(), messy.indptr.copy())
+    features, labels = split_task_column(messy, column)
+    assert features.format == "csr"
+    np.testing.assert_allclose(labels, dense[:, j], atol=1e-15)
+    np.testing.assert_allclose(features.toarray(), np.delete(dense, j, axis=1),
+                               atol=1e-15)
+    via_csc, labels_csc = split_task_column(messy.tocsc(), column)
+    np.testing.assert_allclose(features.toarray(), via_csc.toarray(),
+                               atol=1e-15)
+    np.testing.assert_allclose(labels, labels_csc, atol=1e-15)
+    for kept, array in zip(before, (messy.data, messy.indices, messy.indptr)):
+        np.testing.assert_array_equal(kept, array)
