@@ -146,6 +146,34 @@ def _stacked_csr_curvature(data, indices, indptr, Pt, shift, h, task_ptr):
     return z, G, s
 
 
+@njit(cache=True)
+def _stacked_dense_curvature_blocks(X, h, x_mean, task_ptr):
+    """``Q[t] = sum_{i in t} h_i (x_i - m_t)(x_i - m_t)^T`` (``x_mean`` of
+    shape (T, d), or (0, d): no centring), each row centred before it is
+    multiplied (no cancellation of large means)."""
+    n, d = X.shape
+    T = task_ptr.size - 1
+    centred = x_mean.shape[0] > 0
+    Q = np.zeros((T, d, d))
+    row = np.empty(d)
+    for t in range(T):
+        q = Q[t]
+        for i in range(task_ptr[t], task_ptr[t + 1]):
+            hi = h[i]
+            if hi == 0.0:
+                continue
+            for j in range(d):
+                row[j] = X[i, j] - x_mean[t, j] if centred else X[i, j]
+            for j in range(d):
+                a = hi * row[j]
+                for k in range(j + 1):
+                    q[j, k] += a * row[k]
+        for j in range(d):
+            for k in range(j):
+                q[k, j] = q[j, k]
+    return Q
+
+
 # ------------------------------------------------------------ helpers
 def _fortran(X):
     """Whether the stacked kernels should run down the columns of ``X``."""
@@ -253,7 +281,7 @@ _DIGITS_KEPT = 1e-7  # centred / raw diagonal below this: digits were lost
 
 def centred_gram(X, w, mean):
     """``(X - 1 m^T)^T diag(w) (X - 1 m^T)`` as a dense array (``m = None``:
-    no centring).
+    no centring; for a sparse ``X``, ``m`` must be the ``w``-weighted mean).
 
     A dense ``X`` is centred block by block of rows before the product.
     Subtracting ``sum(w) m m^T`` from ``X^T diag(w) X`` afterwards (cheap for
@@ -419,6 +447,16 @@ class SharedDesign:
             G -= np.outer(self.x_mean, R.sum(axis=0))
         return G
 
+    def curvature_blocks(self, h):
+        """Each task's ``X_c^T diag(h_t) X_c``, (T, d, d): Newton's exact
+        Hessian blocks when ``d`` is small; ``None`` for a sparse design
+        centred by means other than the ``h``-weighted ones (the sparse
+        route of :func:`centred_gram` needs those)."""
+        if sp.issparse(self.X) and self.x_mean is not None:
+            return None
+        return np.stack([centred_gram(self.X, h[:, t], self.x_mean)
+                         for t in range(self.n_tasks)])
+
     def curvature_product(self, P, shift, h):
         """``(dz, X_c^T (h dz), task sums of h dz)`` for ``dz = X_c P +
         shift`` (one Hessian product of Newton-CG, elementwise ``h``)."""
@@ -583,6 +621,20 @@ class StackedDesign:
         if self.x_mean is not None:
             G -= self.x_mean * self.task_sum(r)[:, None]
         return G.T
+
+    def curvature_blocks(self, h):
+        """See :meth:`SharedDesign.curvature_blocks`."""
+        if sp.issparse(self.X):
+            if self.x_mean is not None:
+                return None
+            return np.stack([weighted_gram(self.X[self.task_rows(t)],
+                                           h[self.task_rows(t)])
+                             for t in range(self.n_tasks)])
+        x_mean = (np.zeros((0, self.n_features)) if self.x_mean is None
+                  else self.x_mean)
+        return _stacked_dense_curvature_blocks(
+            self.X, np.ascontiguousarray(h, dtype=np.float64), x_mean,
+            unsigned_view(self.task_ptr))
 
     def curvature_product(self, P, shift, h):
         """See :meth:`SharedDesign.curvature_product`; one pass over a CSR

@@ -17,7 +17,9 @@ conjugate gradients run **per task** (each task has its own step sizes,
 which is CG on each block, not on the stacked vector; a task's block is its
 column, or its classes' columns for the multinomial loss, whose Hessian
 couples them: ``Loss.newton_model`` and ``Loss.block_sum``), to a relative
-residual ``min(0.5, sqrt(||g||))`` (inexact Newton, superlinear).  The step
+residual ``min(0.5, sqrt(||g||))`` (inexact Newton, superlinear); with at
+most ``_DIRECT_MAX_FEATURES`` features and an elementwise loss each task's
+Hessian block is formed and the Newton system solved exactly instead.  The step
 is chosen on directional derivatives only, as in :mod:`mtlinear._prox_newton`
 (the objective is smooth, so ``P'(s) <= |P'(0)| / 2`` accepts the Newton step
 near the solution; for a loss of unbounded curvature, with a certified
@@ -29,6 +31,9 @@ import numpy as np
 __all__ = ["newton_cg", "accepts_step"]
 
 _MAX_CG = 200
+# up to this many features Newton systems are solved exactly on each task's
+# Hessian block (n d^2 / 2 flops, about d / 4 conjugate-gradient iterations)
+_DIRECT_MAX_FEATURES = 32
 _MAX_BACKTRACK = 30
 
 
@@ -82,35 +87,21 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
         D = hessian.gradient
         g = (design.rmatmat(D) + mu * W,
              design.task_sum(D) if intercept else no_intercept)
-        g_norm = np.sqrt(per_task(g, g))
-        forcing = np.minimum(0.5, np.sqrt(np.sqrt(g_norm.sum()))) * g_norm
-
-        # conjugate gradients per task on H s = -g, tracking X s
-        s = (np.zeros_like(W), np.zeros(T))
-        dz = np.zeros_like(z)
-        r = (-g[0], -g[1])
-        d = r
-        rr = per_task(r, r)
-        for _ in range(_MAX_CG):
-            if np.all(np.sqrt(rr) <= forcing):
-                break
-            Xd, HdW, Hdb = hessian(d[0], d[1])
-            Hd = (HdW + mu * d[0], Hdb if intercept else no_intercept)
-            dHd = per_task(d, Hd)
-            step = np.where(dHd > 0, rr / np.where(dHd > 0, dHd, 1.0), 0.0)
-            s = (s[0] + step * d[0], s[1] + step * d[1])
-            dz += design.task_broadcast(step) * Xd
-            r = (r[0] - step * Hd[0], r[1] - step * Hd[1])
-            rr_new = per_task(r, r)
-            beta = np.where(rr > 0, rr_new / np.where(rr > 0, rr, 1.0), 0.0)
-            d = (r[0] + beta * d[0], r[1] + beta * d[1])
-            rr = rr_new
+        s = (hessian.solve(g, mu, intercept)
+             if design.n_features <= _DIRECT_MAX_FEATURES else None)
+        if s is not None:
+            dz = design.matmat(s[0]) + design.task_broadcast(s[1])
+        else:
+            s, dz = _conjugate_gradients(hessian, g, mu, intercept, per_task,
+                                         design, z)
 
         def slope(t):
             return (float(np.vdot(dz, loss.derivative(z + t * dz, y, v)))
                     + mu * float(np.vdot(W + t * s[0], s[0])))
 
-        start = slope(0.0)
+        # P'(0) = g . s, without evaluating the loss's derivative again
+        start = float(np.vdot(g[0], s[0])) + (
+            float(np.vdot(g[1], s[1])) if intercept else 0.0)
         t = 1.0
         if start < 0:
             for _ in range(_MAX_BACKTRACK):
@@ -133,6 +124,36 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
     return W, b, gap, n_iter
 
 
+def _conjugate_gradients(hessian, g, mu, intercept, per_task, design, z):
+    """Conjugate gradients per task on ``H s = -g`` to a relative residual
+    ``min(0.5, sqrt(||g||))``; returns ``s`` and ``X_c s_W + s_b``, tracked
+    along."""
+    T = g[1].size
+    g_norm = np.sqrt(per_task(g, g))
+    forcing = np.minimum(0.5, np.sqrt(np.sqrt(g_norm.sum()))) * g_norm
+    no_intercept = np.zeros(T)
+    s = (np.zeros_like(g[0]), np.zeros(T))
+    dz = np.zeros_like(z)
+    r = (-g[0], -g[1])
+    d = r
+    rr = per_task(r, r)
+    for _ in range(_MAX_CG):
+        if np.all(np.sqrt(rr) <= forcing):
+            break
+        Xd, HdW, Hdb = hessian(d[0], d[1])
+        Hd = (HdW + mu * d[0], Hdb if intercept else no_intercept)
+        dHd = per_task(d, Hd)
+        step = np.where(dHd > 0, rr / np.where(dHd > 0, dHd, 1.0), 0.0)
+        s = (s[0] + step * d[0], s[1] + step * d[1])
+        dz += design.task_broadcast(step) * Xd
+        r = (r[0] - step * Hd[0], r[1] - step * Hd[1])
+        rr_new = per_task(r, r)
+        beta = np.where(rr > 0, rr_new / np.where(rr > 0, rr, 1.0), 0.0)
+        d = (r[0] + beta * d[0], r[1] + beta * d[1])
+        rr = rr_new
+    return s, dz
+
+
 class _NewtonModel:
     """The Newton model at ``z``: ``gradient`` (``F'(z)``) and, called on a
     direction ``(P, p_b)``, ``(X_c P + p_b, X_c^T H dz, task sums of H dz)``
@@ -146,6 +167,35 @@ class _NewtonModel:
             self.curvature = None
         else:
             self.gradient, self.curvature = loss.newton_model(z, y, v)
+
+    def solve(self, g, mu, intercept):
+        """The exact Newton step ``-H^-1 g`` from each task's Hessian block
+        (``d`` or ``d + 1`` square, the intercept last), or ``None`` where
+        the curvature is not elementwise or a block is singular."""
+        if self.curvature is not None:
+            return None
+        design, h = self.design, self.h
+        d, T = g[0].shape
+        blocks = design.curvature_blocks(h)
+        if blocks is None:
+            return None
+        blocks[:, np.arange(d), np.arange(d)] += mu
+        rhs = -g[0].T
+        if intercept:
+            cross = design.rmatmat(h).T  # X_c^T h per task, (T, d)
+            full = np.empty((T, d + 1, d + 1))
+            full[:, :d, :d] = blocks
+            full[:, :d, d] = full[:, d, :d] = cross
+            full[:, d, d] = design.task_sum(h)
+            blocks, rhs = full, np.column_stack([rhs, -g[1]])
+        try:
+            step = np.linalg.solve(blocks, rhs[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            return None
+        if not np.all(np.isfinite(step)):
+            return None
+        return (np.ascontiguousarray(step[:, :d].T),
+                step[:, d].copy() if intercept else np.zeros(T))
 
     def __call__(self, P, p_b):
         design = self.design
