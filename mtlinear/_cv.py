@@ -104,6 +104,7 @@ def _fold_path(estimator, data, train, test, grids, progress=None):
     sw_train = None if data.sample_weight is None else data.sample_weight[train]
     problem = estimator._build_problem(data.X[train], data.Y[train], ti_train,
                                        sw_train, data.omega)
+    problem.scores_only = True
     X_test = data.X[test]
     ti_test = None if task_index is None else task_index[test]
     sw_test = None if data.sample_weight is None else data.sample_weight[test]

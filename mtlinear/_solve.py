@@ -253,6 +253,12 @@ def _solve(problem, loss, penalty, W0, b0, max_iter, tol, solver, verbose,
                       callback, solver == "auto", **extra)
 
 
+def _coefficient_tol(problem, tol):
+    """The solvers' rule on coefficient changes, beside the gap: none where
+    only held-out scores are wanted (``TaskProblem.scores_only``)."""
+    return 0.0 if problem.scores_only else tol
+
+
 def _target(model, tol):
     return tol * max(model.null_value(), np.finfo(float).tiny)
 
@@ -274,7 +280,8 @@ def _run_bcd(problem, loss, penalty, start, max_iter, tol, callback, auto):
     tol_abs = _target(model, tol)
     W0, _, fallback = start
     report = callback(tol_abs)
-    W, gap, n_iter = bcd(model, penalty, W0, max_iter, tol_abs, coef_tol=tol,
+    W, gap, n_iter = bcd(model, penalty, W0, max_iter, tol_abs,
+                         coef_tol=_coefficient_tol(problem, tol),
                          callback=report,
                          fallback=None if fallback is None else fallback[0])
     b = None
@@ -339,8 +346,10 @@ def _run_prox_newton(problem, loss, penalty, start, max_iter, tol, callback,
     tol_abs = _target(model, tol)
     W0, b0 = _lower_start(model, penalty, (W0, b0, fallback))
     if smooth_ridge(penalty):  # truncated Newton with BLAS products
-        W, b, gap, n_iter = newton_cg(model, penalty, W0, b0, max_iter, tol_abs,
-                                      coef_tol=tol, callback=callback(tol_abs))
+        W, b, gap, n_iter = newton_cg(
+            model, penalty, W0, b0, max_iter, tol_abs,
+            coef_tol=_coefficient_tol(problem, tol),
+            callback=callback(tol_abs))
     else:
         columns = _cached(problem, "columns",
                           lambda: DesignColumns(problem.design))

@@ -379,6 +379,11 @@ class TaskProblem:
     n_classes : int
         ``K`` of a multinomial problem, whose columns are the classes of the
         tasks (see :mod:`mtlinear._multinomial`); 0 otherwise.
+    scores_only : bool
+        The solutions serve held-out scores only (a cross-validation fold):
+        solvers stop on the duality gap alone, without the rule on
+        coefficient changes that fitted models get (the gap still bounds
+        the objective's error by ``tol`` times its value at zero).
     """
 
     design: object
@@ -391,6 +396,7 @@ class TaskProblem:
     cache: dict = field(default_factory=dict, repr=False)
     reduction: object = None
     n_classes: int = 0
+    scores_only: bool = False
 
     @property
     def n_tasks(self):
