@@ -59,6 +59,11 @@ _MAX_EPOCHS = 200      # coordinate-descent epochs per Newton step
 _INNER_FRACTION = 0.3  # working-set subproblem solved to this share of the violation
 _FORCING = 0.1         # Newton model solved to this share of the violation
 _ANDERSON = 8          # epochs between Anderson extrapolations
+# up to this many working rows (dense design) the Newton model is solved on
+# their Gram matrices: building them costs about K / 4 sample passes, and
+# epochs are then free of the samples
+_GRAM_MAX_ROWS = 32
+_MAX_GRAM_EPOCHS = 5000
 
 
 def smooth_ridge(penalty):
@@ -311,6 +316,63 @@ def _predictor_dense(ws, Xf, lane, lo, hi, delta, qT):
 
 
 @njit(cache=True)
+def _newton_gram_dense(ws, Xf, lane, lo, hi, HwT):
+    """Each task's curvature-weighted Gram matrix of the working columns,
+    ``Hb[t] = X_ws,t^T diag(h_t) X_ws,t`` (uncentred), on the lanes of
+    :func:`_cd_epochs_dense`."""
+    K, T = ws.size, lane.size
+    Hb = np.zeros((T, K, K))
+    for t in range(T):
+        h = HwT[lane[t], lo[t]:hi[t]]
+        for k in range(K):
+            hx = h * Xf[lo[t]:hi[t], ws[k]]
+            for l in range(k + 1):
+                x = Xf[lo[t]:hi[t], ws[l]]
+                value = 0.0
+                for i in range(x.size):
+                    value += hx[i] * x[i]
+                Hb[t, k, l] = value
+                Hb[t, l, k] = value
+    return Hb
+
+
+@njit(cache=True)
+def _cd_epochs_gram(ws, Hb, W_ws, delta, c, hs, G, HX, HXX, pen, intercept,
+                    max_epochs, tol):
+    """:func:`_cd_epochs` on the working rows' Gram matrices ``Hb`` (few
+    working rows): the sample part of a row's model gradient is ``(Hb_t
+    delta_t)_k``, kept up to date in ``P``, so an epoch costs ``K^2 T``
+    instead of a pass over the samples.  ``delta`` starts at zero."""
+    K, T = delta.shape
+    P = np.zeros((T, K))
+    gr = np.empty(T)
+    H = np.empty(T)
+    a = np.empty(T)
+    new = np.empty(T)
+    epoch = 0
+    largest = np.inf
+    for epoch in range(1, max_epochs + 1):
+        largest = 0.0
+        for k in range(K):
+            _row_model(k, G, HX, HXX, hs, c, intercept, gr, H)
+            for t in range(T):
+                gr[t] += P[t, k]
+            viol, moved = _row_update(k, ws[k], gr, H, W_ws, delta, c, HX, hs,
+                                      pen, intercept, a, new)
+            largest = max(largest, viol)
+            if not moved:
+                continue
+            for t in range(T):
+                step = new[t]
+                if step != 0.0:
+                    for l in range(K):
+                        P[t, l] += Hb[t, l, k] * step
+        if largest <= tol:
+            break
+    return epoch, largest
+
+
+@njit(cache=True)
 def _curvature_term_dense(HwT, qT, lane, lo, hi, dc):
     """``sum_i h_i (q_i + dc_t(i))^2`` on the lanes of
     :func:`_cd_epochs_dense`: the Newton model's quadratic term without
@@ -511,6 +573,16 @@ def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, columns,
         if intercept else np.zeros(T)
     delta = np.zeros_like(W_ws)
     tol_cd = _FORCING * viol
+    if columns.dense and ws.size <= _GRAM_MAX_ROWS:
+        # few working rows: epochs on their Gram matrices, no sample passes
+        Hb = _newton_gram_dense(ws, columns.Xf, columns.lane, columns.lo,
+                                columns.hi, HwT)
+        _cd_epochs_gram(ws, Hb, W_ws, delta, dc, hs, G, HX, HXX, record,
+                        intercept, _MAX_GRAM_EPOCHS, tol_cd)
+        qT = np.empty_like(HwT)
+        _predictor_dense(ws, columns.Xf, columns.lane, columns.lo, columns.hi,
+                         delta, qT)
+        return delta, dc, qT.T + spread(dc)
     if columns.dense:
         qT, HqT = np.zeros_like(HwT), np.zeros_like(HwT)
         current, samples = qT, np.transpose

@@ -262,3 +262,47 @@ def test_newton_cg_exact_and_conjugate_gradient_steps(monkeypatch, direct_max,
         np.testing.assert_allclose(Xt.T @ D + alpha * coef[t], 0.0, atol=1e-8)
         if fit_intercept:
             assert abs(D.sum()) <= 1e-8
+
+
+@pytest.mark.parametrize("gram_max_rows", [0, 32])
+@pytest.mark.parametrize("penalty,l1_ratio", [("l1", 1.0), ("l21", 1.0),
+                                              ("l1", 0.5), ("l21", 0.5)])
+@pytest.mark.parametrize("layout", ["shared", "stacked"])
+def test_prox_newton_model_on_gram_or_samples(monkeypatch, gram_max_rows,
+                                              penalty, l1_ratio, layout):
+    """Proximal Newton solves its model by epochs over the samples or, with
+    few working rows, on their Gram matrices: both reach the recomputed
+    duality-gap target and the same solution, with sample weights and
+    intercepts, dense correlated columns, a small alpha."""
+    import mtlinear._prox_newton as prox_newton
+    monkeypatch.setattr(prox_newton, "_GRAM_MAX_ROWS", gram_max_rows)
+    rng = np.random.default_rng(11)
+    n, d, T = 150, 12, 3
+    X = rng.standard_normal((n, d)) + 0.6 * rng.standard_normal((n, 1))
+    W = np.zeros((d, T))
+    W[:4] = rng.standard_normal((4, T)) * 1.5
+    Y = (X @ W + 0.4 + rng.logistic(size=(n, T)) > 0).astype(int)
+    s = rng.uniform(0.5, 2.0, n)
+    alpha, tol = 1e-3, 1e-12
+    model = MultiTaskClassifier(penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
+                                tol=tol, max_iter=10_000)
+    if layout == "stacked":
+        Xs, ys = stack_tasks([X] * T, list(Y.T))
+        model.set_params(task_col=-1).fit(Xs, ys, sample_weight=np.tile(s, T))
+    else:
+        model.fit(X, Y, sample_weight=s)
+    assert model.n_iter_ < 10_000
+    tasks = [(X, np.where(Y[:, t] == 1, 1.0, -1.0), s) for t in range(T)]
+    primal, dual = logistic_duality_gap(tasks, model.coef_, model.intercept_,
+                                        penalty, alpha, l1_ratio)
+    null = sum(-(p * np.log(p) + (1 - p) * np.log(1 - p))
+               for p in (s @ Y) / s.sum())
+    assert -1e-12 <= primal - dual <= 10 * tol * null
+    assert np.sum(model.coef_ != 0) > T  # a model, not a trivial fit
+    reference = MultiTaskClassifier(penalty=penalty, alpha=alpha,
+                                    l1_ratio=l1_ratio, solver="fista",
+                                    tol=1e-13, max_iter=500_000).fit(
+                                        X, Y, sample_weight=s)
+    np.testing.assert_allclose(model.coef_, reference.coef_, atol=1e-5)
+    np.testing.assert_allclose(model.intercept_, reference.intercept_,
+                               atol=1e-5)
