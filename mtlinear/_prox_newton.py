@@ -492,6 +492,9 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
     n_iter = 0
     ws_size = 0
     Z = None  # the linear predictor, carried along the steps
+    # the steps move z = X W + c on the uncentred columns: that is the
+    # design's X_c W + b only with an intercept variable or no centring
+    carry = intercept or design.x_mean is None
     while True:
         primal, gap, U, Z = datafit.gap_and_gradient(W, centred(W, c), penalty,
                                                      Z)
@@ -538,6 +541,8 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
             direction = dz = None  # not held through the next direction
         # sample-sized arrays not held through the next gap evaluation
         direction = delta = dz = z = None
+        if not carry:
+            Z = None
     return W, centred(W, c), gap, n_iter
 
 
