@@ -322,17 +322,36 @@ def _newton_gram_dense(ws, Xf, lane, lo, hi, HwT):
     :func:`_cd_epochs_dense`."""
     K, T = ws.size, lane.size
     Hb = np.zeros((T, K, K))
+    hx = np.empty(Xf.shape[0])
     for t in range(T):
         h = HwT[lane[t], lo[t]:hi[t]]
         for k in range(K):
-            hx = h * Xf[lo[t]:hi[t], ws[k]]
-            for l in range(k + 1):
-                x = Xf[lo[t]:hi[t], ws[l]]
-                value = 0.0
-                for i in range(x.size):
-                    value += hx[i] * x[i]
-                Hb[t, k, l] = value
-                Hb[t, l, k] = value
+            xk = Xf[lo[t]:hi[t], ws[k]]
+            for i in range(xk.size):
+                hx[i] = h[i] * xk[i]
+            l = 0
+            while l + 4 <= k + 1:  # four independent sums in flight
+                x0, x1 = Xf[lo[t]:hi[t], ws[l]], Xf[lo[t]:hi[t], ws[l + 1]]
+                x2, x3 = Xf[lo[t]:hi[t], ws[l + 2]], Xf[lo[t]:hi[t], ws[l + 3]]
+                a0 = a1 = a2 = a3 = 0.0
+                for i in range(xk.size):
+                    v = hx[i]
+                    a0 += v * x0[i]
+                    a1 += v * x1[i]
+                    a2 += v * x2[i]
+                    a3 += v * x3[i]
+                Hb[t, k, l], Hb[t, k, l + 1] = a0, a1
+                Hb[t, k, l + 2], Hb[t, k, l + 3] = a2, a3
+                l += 4
+            for m in range(l, k + 1):
+                x = Xf[lo[t]:hi[t], ws[m]]
+                a0 = 0.0
+                for i in range(xk.size):
+                    a0 += hx[i] * x[i]
+                Hb[t, k, m] = a0
+        for k in range(K):
+            for l in range(k):
+                Hb[t, l, k] = Hb[t, k, l]
     return Hb
 
 
@@ -528,9 +547,10 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
                 tol_in if newton > 0 else -np.inf)
             if direction is None:
                 break
-            delta, dc, dz = direction
+            delta, dc, dz, data_slope = direction
             n_iter += 1
-            step = _line_search(z, dz, y2, v2, loss, penalty, W_ws, delta, ws)
+            step = _line_search(z, dz, y2, v2, loss, penalty, W_ws, delta, ws,
+                                data_slope)
             if step == 0.0:
                 break
             W_ws += step * delta
@@ -551,8 +571,9 @@ def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, columns,
     """One proximal Newton direction on the working rows ``ws`` at the
     linear predictor ``z``.
 
-    Returns ``(delta, dc, dz)`` (the moves of the working rows, of the
-    uncentred intercepts and of ``z``), or ``None`` when the working set's
+    Returns ``(delta, dc, dz, data_slope)`` (the moves of the working rows,
+    of the uncentred intercepts and of ``z``, and the data fit's directional
+    derivative along them), or ``None`` when the working set's
     violation is at most ``tol_in``.  The sample-sized arrays of the model
     (derivatives, curvatures, predictors) are released on return.
     """
@@ -568,6 +589,10 @@ def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, columns,
                                    D, Hw)
     gc = task_sum(D) if intercept else np.zeros(T)
     del D
+
+    def data_slope(delta, dc):  # F'(z) . dz for dz = X delta + dc
+        return float(np.vdot(G, delta)) + float(np.vdot(gc, dc))
+
     viol = penalty.violations(W_ws, G, ws).max()
     if intercept:
         viol = max(viol, float(np.abs(gc).max()))
@@ -587,7 +612,7 @@ def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, columns,
         qT = np.empty_like(HwT)
         _predictor_dense(ws, columns.Xf, columns.lane, columns.lo, columns.hi,
                          delta, qT)
-        return delta, dc, qT.T + spread(dc)
+        return delta, dc, qT.T + spread(dc), data_slope(delta, dc)
     if columns.dense:
         qT, HqT = np.zeros_like(HwT), np.zeros_like(HwT)
         current, samples = qT, np.transpose
@@ -633,12 +658,13 @@ def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, columns,
             return float(np.vdot(Hw, r))
 
     def model(delta, dc, q=None):
-        return (float(np.vdot(G, delta)) + float(np.vdot(gc, dc))
+        return (data_slope(delta, dc)
                 + 0.5 * curvature_term(current if q is None else q, dc)
                 + penalty.value_change(W_ws, delta, ws))
 
     _accelerated_cd(epoch, model, tol_cd, (delta, dc), predict, adopt)
-    return delta, dc, samples(current) + spread(dc)
+    return (delta, dc, samples(current) + spread(dc),
+            data_slope(delta, dc))
 
 
 def _accelerated_cd(epoch, model, tol, state, predict, adopt):
@@ -703,7 +729,7 @@ def _accelerated_cd(epoch, model, tol, state, predict, adopt):
     return done
 
 
-def _line_search(z, dz, y, v, loss, penalty, W_ws, delta, ws):
+def _line_search(z, dz, y, v, loss, penalty, W_ws, delta, ws, data_slope):
     """Step along ``(delta, dz)``; 0 when the direction does not descend.
 
     ``P'(s)`` is the left derivative of the objective along the line at step
@@ -714,13 +740,14 @@ def _line_search(z, dz, y, v, loss, penalty, W_ws, delta, ws):
     |P'(0)| / 4``), which keeps the full Newton step near the solution, where
     ``P'(1)`` is a third-order term of either sign.  Otherwise the step halves.
     See :func:`mtlinear._newton_cg.accepts_step` for a loss of unbounded
-    curvature.
+    curvature.  ``data_slope`` is the data fit's part of ``P'(0)``, known
+    from the Newton model's gradient.
     """
     def slope(s):  # right derivative at 0, left derivative after
-        zs = z + s * dz if s != 0 else z
-        return (float(np.vdot(dz, loss.derivative(zs, y, v)))
-                + penalty.slope(W_ws + s * delta, delta, -1.0 if s > 0 else 1.0,
-                                ws))
+        data = (data_slope if s == 0 else
+                float(np.vdot(dz, loss.derivative(z + s * dz, y, v))))
+        return data + penalty.slope(W_ws + s * delta, delta,
+                                    -1.0 if s > 0 else 1.0, ws)
 
     start = slope(0.0)
     if not start < 0:
