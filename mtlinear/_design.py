@@ -174,6 +174,20 @@ def _stacked_dense_curvature_blocks(X, h, x_mean, task_ptr):
     return Q
 
 
+@njit(cache=True)
+def _csr_task_rows_matvec(data, indices, indptr, Wt, task_index):
+    """``z_i = x_i . w_t`` with ``t = task_index[i]`` (rows in any order),
+    from the CSR arrays and ``Wt`` (tasks, d)."""
+    z = np.empty(indptr.size - 1)
+    for i in range(indptr.size - 1):
+        w = Wt[task_index[i]]
+        acc = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            acc += data[k] * w[indices[k]]
+        z[i] = acc
+    return z
+
+
 # ------------------------------------------------------------ helpers
 def _fortran(X):
     """Whether the stacked kernels should run down the columns of ``X``."""
@@ -234,9 +248,13 @@ def linear_predictor(X, W, intercept, task_index):
     coef = W.T
     if sp.issparse(X):  # O(nnz): never a dense (n, d) array of weights
         X = sp.csr_matrix(X)
-        row = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-        z = np.bincount(row, minlength=X.shape[0], weights=(
-            X.data * coef[task_index[row], X.indices]))
+        if task_index.size and task_index.max() >= coef.shape[0]:
+            raise IndexError("a row's task has no weights")  # compiled: no check
+        z = _csr_task_rows_matvec(X.data, unsigned_view(X.indices),
+                                  unsigned_view(X.indptr),
+                                  np.ascontiguousarray(coef, dtype=np.float64),
+                                  unsigned_view(np.asarray(task_index,
+                                                           dtype=np.int64)))
     else:
         z = np.einsum("ij,ij->i", X, coef[task_index])
     return z + intercept[task_index]
