@@ -76,8 +76,8 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
     settled = coef_tol <= 0
     z = datafit.linear_predictor(W, b)
     while True:
-        # the gap (one more product with X^T) is only evaluated once the
-        # coefficient rule holds: the solve stops on both
+        # the gap (a product with X and one with X^T) is only evaluated once
+        # the coefficient rule holds: the solve stops on both
         if settled or n_iter >= max_iter:
             gap, z = certify()
             if gap <= tol_abs or n_iter >= max_iter:
