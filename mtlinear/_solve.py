@@ -253,12 +253,6 @@ def _solve(problem, loss, penalty, W0, b0, max_iter, tol, solver, verbose,
                       callback, solver == "auto", **extra)
 
 
-def _coefficient_tol(problem, tol):
-    """The solvers' rule on coefficient changes, beside the gap: none where
-    only held-out scores are wanted (``TaskProblem.scores_only``)."""
-    return 0.0 if problem.scores_only else tol
-
-
 def _target(model, tol):
     return tol * max(model.null_value(), np.finfo(float).tiny)
 
@@ -280,8 +274,10 @@ def _run_bcd(problem, loss, penalty, start, max_iter, tol, callback, auto):
     tol_abs = _target(model, tol)
     W0, _, fallback = start
     report = callback(tol_abs)
-    W, gap, n_iter = bcd(model, penalty, W0, max_iter, tol_abs,
-                         coef_tol=_coefficient_tol(problem, tol),
+    # the coefficient rule stays in cross-validation folds too: on tiny
+    # collinear tasks the gap-only working sets crawled (a 3-fold l21 CV of
+    # 42 tasks: 140 s against 0.5 s)
+    W, gap, n_iter = bcd(model, penalty, W0, max_iter, tol_abs, coef_tol=tol,
                          callback=report,
                          fallback=None if fallback is None else fallback[0])
     b = None
@@ -348,7 +344,7 @@ def _run_prox_newton(problem, loss, penalty, start, max_iter, tol, callback,
     if smooth_ridge(penalty):  # truncated Newton with BLAS products
         W, b, gap, n_iter = newton_cg(
             model, penalty, W0, b0, max_iter, tol_abs,
-            coef_tol=_coefficient_tol(problem, tol),
+            coef_tol=0.0 if problem.scores_only else tol,
             callback=callback(tol_abs))
     else:
         columns = _cached(problem, "columns",

@@ -395,7 +395,7 @@ class TaskProblem:
         tasks (see :mod:`mtlinear._multinomial`); 0 otherwise.
     scores_only : bool
         The solutions serve held-out scores only (a cross-validation fold):
-        solvers stop on the duality gap alone, without the rule on
+        Newton-CG stops on the duality gap alone, without the rule on
         coefficient changes that fitted models get (the gap still bounds
         the objective's error by ``tol`` times its value at zero).
     """
