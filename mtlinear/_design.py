@@ -232,10 +232,12 @@ def stacked_rmatvec(X, r, task_ptr):
     return _stacked_dense_rmatvec(X, r, task_ptr)
 
 
-def composed_curvature_product(design, P, shift, h):
-    """A design's ``curvature_product`` from its two products."""
+def composed_curvature_product(design, P, shift, curvature):
+    """``curvature_product`` from the design's two products, for any
+    ``curvature`` action ``dz -> H dz`` (elementwise, or a loss's
+    ``newton_model`` coupling a sample's columns)."""
     dz = design.matmat(P) + design.task_broadcast(shift)
-    hdz = h * dz
+    hdz = curvature(dz)
     return dz, design.rmatmat(hdz), design.task_sum(hdz)
 
 
@@ -478,7 +480,8 @@ class SharedDesign:
     def curvature_product(self, P, shift, h):
         """``(dz, X_c^T (h dz), task sums of h dz)`` for ``dz = X_c P +
         shift`` (one Hessian product of Newton-CG, elementwise ``h``)."""
-        return composed_curvature_product(self, P, shift, h)
+        return composed_curvature_product(self, P, shift,
+                                              lambda dz: h * dz)
 
     @staticmethod
     def task_sum(R):
@@ -658,7 +661,8 @@ class StackedDesign:
         """See :meth:`SharedDesign.curvature_product`; one pass over a CSR
         ``X``."""
         if not sp.issparse(self.X):
-            return composed_curvature_product(self, P, shift, h)
+            return composed_curvature_product(self, P, shift,
+                                              lambda dz: h * dz)
         shift = np.asarray(shift, dtype=np.float64)
         if self.x_mean is not None:
             shift = shift - np.einsum("tj,jt->t", self.x_mean, P)

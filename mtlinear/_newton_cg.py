@@ -28,6 +28,8 @@ decrease: :func:`accepts_step`).  Stopping: the duality gap of
 """
 import numpy as np
 
+from ._design import composed_curvature_product
+
 __all__ = ["newton_cg", "accepts_step"]
 
 _MAX_CG = 200
@@ -198,12 +200,9 @@ class _NewtonModel:
                 step[:, d].copy() if intercept else np.zeros(T))
 
     def __call__(self, P, p_b):
-        design = self.design
         if self.curvature is None:
-            return design.curvature_product(P, p_b, self.h)
-        dz = design.matmat(P) + design.task_broadcast(p_b)
-        hdz = self.curvature(dz)
-        return dz, design.rmatmat(hdz), design.task_sum(hdz)
+            return self.design.curvature_product(P, p_b, self.h)
+        return composed_curvature_product(self.design, P, p_b, self.curvature)
 
 
 def accepts_step(slope, start, s, bounded):

@@ -72,12 +72,6 @@ class Loss:
         are per block."""
         return a
 
-    def newton_model(self, z, y, v):
-        """``(F'(z), dz -> F''(z)[dz])``: the gradient and the action of the
-        curvature of Newton models (Newton-CG)."""
-        D, h = self.derivatives(z, y, v)
-        return D, lambda dz: h * dz
-
     def derivatives(self, z, y, v):
         """``(F'(z), H(z))`` elementwise: the derivative and the curvature of
         Newton models (``F''`` where it is positive)."""
