@@ -244,10 +244,15 @@ class SampleDatafit:
         return self.loss.null_intercept(self.y, self.v, self.design.task_sum,
                                         self.design.task_broadcast)
 
-    def null_value(self):
-        """Objective at ``W = 0`` with the best intercept."""
+    @cached_property
+    def _null_value(self):
         W0 = np.zeros((self.design.n_features, self.design.n_tasks))
         return self.value(W0, self.initial_intercept())
+
+    def null_value(self):
+        """Objective at ``W = 0`` with the best intercept (once per data-fit:
+        a path or a cross-validation asks at every alpha)."""
+        return self._null_value
 
     def duality_gap(self, W, b, penalty, state=None):
         """Return ``(primal, gap)`` at ``(W, b)`` (``state``: its linear
@@ -263,6 +268,30 @@ class SampleDatafit:
         c, conj = penalty.feasible_dual(U)
         return primal, primal - (dual(c) - conj), U, Z
 
+    def gap_and_data_gradient(self, W, b, penalty, Z, D):
+        """``(primal, gap, G)`` at ``(W, b)`` with linear predictor ``Z`` and
+        ``D = F'(Z)``: also the data fit's gradient ``G = X_c^T D`` (Newton's
+        next gradient), from the same pass over ``X`` as the gap's
+        ``X_c^T Theta``."""
+        theta = self._dual_point(D)
+        if theta is None:  # Theta = -D
+            G = self.design.rmatmat(D)
+            U = -G
+        else:
+            U, G = self.design.rmatmat_pair(theta, D)
+        primal = self.loss.value(Z, self.y, self.v) + penalty.value(W)
+        c, conj = penalty.feasible_dual(U)
+        dual = self._dual_function(-D if theta is None else theta)
+        return primal, primal - (dual(c) - conj), G
+
+    def _dual_point(self, D):
+        """``Theta = -D`` balanced per task with an intercept variable; ``None``
+        without one (``Theta = -D`` itself)."""
+        if not self.intercept_variable:
+            return None
+        return self.loss.balance(-D, self.y, self.v, self.design.task_sum,
+                                 self.design.task_broadcast)
+
     def dual_parts(self, W, b, Z=None):
         """The data-fit's share of the duality gap at ``(W, b)``.
 
@@ -273,11 +302,15 @@ class SampleDatafit:
         """
         if Z is None:
             Z = self.linear_predictor(W, b)
-        theta = -self.loss.derivative(Z, self.y, self.v)
-        if self.intercept_variable:
-            theta = self.loss.balance(theta, self.y, self.v,
-                                      self.design.task_sum,
-                                      self.design.task_broadcast)
+        D = self.loss.derivative(Z, self.y, self.v)
+        theta = self._dual_point(D)
+        if theta is None:
+            theta = -D
+        return (self.loss.value(Z, self.y, self.v), self.design.rmatmat(theta),
+                self._dual_function(theta), Z)
+
+    def _dual_function(self, theta):
+        """``c -> -F*(-c Theta)`` (``c`` a float or one factor per task)."""
 
         def dual(c):
             if np.ndim(c):  # one factor per task (not held through the loss)
@@ -286,8 +319,7 @@ class SampleDatafit:
                     * theta, self.y, self.v)
             return self.loss.dual_value(c * theta, self.y, self.v)
 
-        return (self.loss.value(Z, self.y, self.v), self.design.rmatmat(theta),
-                dual, Z)
+        return dual
 
 
 class GramDatafit:

@@ -120,6 +120,25 @@ def _stacked_csr_rmatvec(data, indices, indptr, r, task_ptr, d):
 
 
 @njit(cache=True)
+def _stacked_csr_rmatvec_pair(data, indices, indptr, r, q, task_ptr, d):
+    """:func:`_stacked_csr_rmatvec` of two sample vectors in one pass over
+    the rows."""
+    G = np.zeros((task_ptr.size - 1, d))
+    H = np.zeros((task_ptr.size - 1, d))
+    for t in range(task_ptr.size - 1):
+        g = G[t]
+        h = H[t]
+        for i in range(task_ptr[t], task_ptr[t + 1]):
+            ri = r[i]
+            qi = q[i]
+            for k in range(indptr[i], indptr[i + 1]):
+                j = indices[k]
+                g[j] += data[k] * ri
+                h[j] += data[k] * qi
+    return G, H
+
+
+@njit(cache=True)
 def _stacked_csr_curvature(data, indices, indptr, Pt, shift, h, task_ptr):
     """One pass over the rows for a Newton-CG Hessian product: ``z_i = x_i .
     p_t + shift_t``, ``G[t] = sum_{i in t} h_i z_i x_i`` and ``s_t = sum_{i
@@ -467,6 +486,11 @@ class SharedDesign:
             G -= np.outer(self.x_mean, R.sum(axis=0))
         return G
 
+    def rmatmat_pair(self, R, Q):
+        """``(X_c^T R, X_c^T Q)`` in one product."""
+        G = self.rmatmat(np.concatenate([R, Q], axis=1))
+        return G[:, :self.n_tasks], G[:, self.n_tasks:]
+
     def curvature_blocks(self, h):
         """Each task's ``X_c^T diag(h_t) X_c``, (T, d, d): Newton's exact
         Hessian blocks when ``d`` is small; ``None`` for a sparse design
@@ -642,6 +666,21 @@ class StackedDesign:
         if self.x_mean is not None:
             G -= self.x_mean * self.task_sum(r)[:, None]
         return G.T
+
+    def rmatmat_pair(self, r, q):
+        """``(X_c^T r, X_c^T q)``, one pass over a CSR ``X``."""
+        if not sp.issparse(self.X):
+            return self.rmatmat(r), self.rmatmat(q)
+        X = self.X
+        G, H = _stacked_csr_rmatvec_pair(
+            X.data, unsigned_view(X.indices), unsigned_view(X.indptr),
+            np.ascontiguousarray(r, dtype=np.float64),
+            np.ascontiguousarray(q, dtype=np.float64),
+            unsigned_view(self.task_ptr), X.shape[1])
+        if self.x_mean is not None:
+            G -= self.x_mean * self.task_sum(r)[:, None]
+            H -= self.x_mean * self.task_sum(q)[:, None]
+        return G.T, H.T
 
     def curvature_blocks(self, h):
         """See :meth:`SharedDesign.curvature_blocks`."""

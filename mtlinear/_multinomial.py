@@ -225,6 +225,9 @@ class ClassExpandedDesign:
             G[:, k::K] = self.base.rmatmat(np.ascontiguousarray(R[:, k]))
         return G
 
+    def rmatmat_pair(self, R, Q):
+        return self.rmatmat(R), self.rmatmat(Q)
+
     def task_sum(self, R):
         return self.base.task_sum(R).ravel()  # (T, K) -> column t K + k
 

@@ -40,7 +40,7 @@ _MAX_BACKTRACK = 30
 
 
 def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
-              callback=None):
+              callback=None, z=None):
     """Minimize ``datafit(W, b) + mu/2 ||W||^2``.
 
     Same parameters and returns as :func:`mtlinear._prox_newton.prox_newton`
@@ -51,7 +51,8 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
     is on coefficient changes; the gap bounds the objective, not the
     coefficients; on ill-conditioned designs the coefficients come out
     ten times closer to the optimum than LogisticRegression's at its
-    defaults, or more: ``tests/test_multiclass.py``).
+    defaults, or more: ``tests/test_multiclass.py``).  ``z``: the linear
+    predictor of the start, if at hand.
     """
     design, loss = datafit.design, datafit.loss
     y, v, mu = datafit.y, datafit.v, penalty.mu
@@ -65,30 +66,30 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
         out = np.einsum("jt,jt->t", A[0], B[0])
         return loss.block_sum(out + A[1] * B[1] if intercept else out)
 
-    def certify():
-        # a fresh X W: the certificate is of W itself, not of the z updated
-        # along the steps
-        z = datafit.linear_predictor(W, b)
-        primal, gap, _, _ = datafit.gap_and_gradient(W, b, penalty, z)
-        if callback is not None:
-            callback(n_iter, primal, gap)
-        return gap, z
-
     n_iter = 0
     settled = coef_tol <= 0
-    z = datafit.linear_predictor(W, b)
+    # z is carried along the steps; the final certificate is repeated on a
+    # fresh X W (it is of W itself)
+    fresh = True
+    z = datafit.linear_predictor(W, b) if z is None else np.array(z)
     while True:
-        # the gap (a product with X and one with X^T) is only evaluated once
-        # the coefficient rule holds: the solve stops on both
-        if settled or n_iter >= max_iter:
-            gap, z = certify()
-            if gap <= tol_abs or n_iter >= max_iter:
-                break
-        n_iter += 1
         hessian = _NewtonModel(design, loss, z, y, v)
         D = hessian.gradient
-        g = (design.rmatmat(D) + mu * W,
-             design.task_sum(D) if intercept else no_intercept)
+        # the gap is only evaluated once the coefficient rule holds (the
+        # solve stops on both); its product with X^T gives the gradient too
+        if settled or n_iter >= max_iter:
+            primal, gap, G = datafit.gap_and_data_gradient(W, b, penalty, z, D)
+            if (gap <= tol_abs or n_iter >= max_iter) and not fresh:
+                z, fresh = datafit.linear_predictor(W, b), True
+                continue
+            if callback is not None:
+                callback(n_iter, primal, gap)
+            if gap <= tol_abs or n_iter >= max_iter:
+                break
+        else:
+            G = design.rmatmat(D)
+        n_iter += 1
+        g = (G + mu * W, design.task_sum(D) if intercept else no_intercept)
         s = (hessian.solve(g, mu, intercept)
              if design.n_features <= _DIRECT_MAX_FEATURES else None)
         if s is not None:
@@ -113,12 +114,16 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
             else:
                 t = 0.0
         if not start < 0 or t == 0.0:  # no descent left at this precision
-            gap, z = certify()
+            z = datafit.linear_predictor(W, b)
+            primal, gap, _, _ = datafit.gap_and_gradient(W, b, penalty, z)
+            if callback is not None:
+                callback(n_iter, primal, gap)
             break
         W += t * s[0]
         if intercept:
             b += t * s[1]
         z += t * dz
+        fresh = False
         # near the solution Newton converges (super)quadratically: after a
         # step of relative size coef_tol**0.75 the error is below coef_tol
         settled = settled or (t * np.abs(s[0]).max(initial=0.0) <= np.power(

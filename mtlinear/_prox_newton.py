@@ -461,7 +461,7 @@ def _intercept_shift(design, W):
 
 # ------------------------------------------------------------ solver
 def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
-                callback=None):
+                callback=None, z=None):
     """Minimize ``datafit(W, b) + penalty(W)`` (a twice-differentiable loss).
 
     Parameters
@@ -482,6 +482,8 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         Column access to the design.
     callback : callable, optional
         ``callback(n_iter, primal, gap)`` at each gap evaluation.
+    z : ndarray, optional
+        The linear predictor of the start, if at hand.
 
     Returns
     -------
@@ -510,7 +512,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
 
     n_iter = 0
     ws_size = 0
-    Z = None  # the linear predictor, carried along the steps
+    Z = z  # the linear predictor, carried along the steps
     # the steps move z = X W + c on the uncentred columns: that is the
     # design's X_c W + b only with an intercept variable or no centring
     carry = intercept or design.x_mean is None

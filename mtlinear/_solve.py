@@ -268,6 +268,21 @@ def _lower_start(model, penalty, start, to_model=lambda W: W):
     return starts[0] if values[0] <= values[1] else starts[1]
 
 
+def _lower_sample_start(model, penalty, start):
+    """:func:`_lower_start` through the samples: ``(W, b, Z)`` with the
+    chosen start's linear predictor ``Z``, where the Newton solvers begin."""
+    W0, b0, fallback = start
+    best = None
+    for W, b in [(W0, b0)] + ([] if fallback is None else [fallback]):
+        Z = model.linear_predictor(W, b)
+        if fallback is None:
+            return W, b, Z
+        value = model.loss.value(Z, model.y, model.v) + penalty.value(W)
+        if best is None or value < best[0]:
+            best = (value, W, b, Z)
+    return best[1:]
+
+
 def _run_bcd(problem, loss, penalty, start, max_iter, tol, callback, auto):
     model = _cached(problem, "bcd", lambda: make_bcd_state(
         problem, _gram_pays_off(problem)))
@@ -340,18 +355,18 @@ def _run_prox_newton(problem, loss, penalty, start, max_iter, tol, callback,
     if problem.intercept_variable and b0 is None:
         b0 = model.initial_intercept()
     tol_abs = _target(model, tol)
-    W0, b0 = _lower_start(model, penalty, (W0, b0, fallback))
+    W0, b0, z0 = _lower_sample_start(model, penalty, (W0, b0, fallback))
     if smooth_ridge(penalty):  # truncated Newton with BLAS products
         W, b, gap, n_iter = newton_cg(
             model, penalty, W0, b0, max_iter, tol_abs,
             coef_tol=0.0 if problem.scores_only else tol,
-            callback=callback(tol_abs))
+            callback=callback(tol_abs), z=z0)
     else:
         columns = _cached(problem, "columns",
                           lambda: DesignColumns(problem.design))
         W, b, gap, n_iter = prox_newton(model, penalty, W0, b0, max_iter,
                                         tol_abs, columns,
-                                        callback=callback(tol_abs))
+                                        callback=callback(tol_abs), z=z0)
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
 
 
