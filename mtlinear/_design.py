@@ -719,7 +719,7 @@ class StackedDesign:
         if self._starts is None:
             return np.add.reduceat(r, self.task_ptr[:-1])
         # reduceat would give an empty task its successor's first entry
-        out = np.zeros(self.n_tasks)
+        out = np.zeros((self.n_tasks,) + np.shape(r)[1:])
         out[self.counts > 0] = np.add.reduceat(r, self._starts)
         return out
 

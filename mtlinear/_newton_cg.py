@@ -68,25 +68,34 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
 
     n_iter = 0
     settled = coef_tol <= 0
-    # z is carried along the steps; the final certificate is repeated on a
-    # fresh X W (it is of W itself)
-    fresh = True
+    # z is carried along the steps, and recomputed (a fresh X W: the
+    # certificate is of W itself) for a gap expected to be final
+    fresh, expect_pass = True, False
     z = datafit.linear_predictor(W, b) if z is None else np.array(z)
     while True:
-        hessian = _NewtonModel(design, loss, z, y, v)
-        D = hessian.gradient
+        hessian = G = None
         # the gap is only evaluated once the coefficient rule holds (the
-        # solve stops on both); its product with X^T gives the gradient too
+        # solve stops on both); unless it is expected to pass, its product
+        # with X^T gives the next gradient too
         if settled or n_iter >= max_iter:
-            primal, gap, G = datafit.gap_and_data_gradient(W, b, penalty, z, D)
-            if (gap <= tol_abs or n_iter >= max_iter) and not fresh:
-                z, fresh = datafit.linear_predictor(W, b), True
-                continue
+            if expect_pass:
+                primal, gap, _, _ = datafit.gap_and_gradient(W, b, penalty, z)
+            else:
+                hessian = _NewtonModel(design, loss, z, y, v)
+                primal, gap, G = datafit.gap_and_data_gradient(
+                    W, b, penalty, z, hessian.gradient)
+                if (gap <= tol_abs or n_iter >= max_iter) and not fresh:
+                    z = datafit.linear_predictor(W, b)
+                    fresh = expect_pass = True
+                    continue
             if callback is not None:
                 callback(n_iter, primal, gap)
             if gap <= tol_abs or n_iter >= max_iter:
                 break
-        else:
+        if hessian is None:
+            hessian = _NewtonModel(design, loss, z, y, v)
+        D = hessian.gradient
+        if G is None:
             G = design.rmatmat(D)
         n_iter += 1
         g = (G + mu * W, design.task_sum(D) if intercept else no_intercept)
@@ -122,12 +131,15 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
         W += t * s[0]
         if intercept:
             b += t * s[1]
-        z += t * dz
-        fresh = False
         # near the solution Newton converges (super)quadratically: after a
         # step of relative size coef_tol**0.75 the error is below coef_tol
         settled = settled or (t * np.abs(s[0]).max(initial=0.0) <= np.power(
             coef_tol, 0.75) * np.abs(W).max(initial=0.0))
+        fresh = expect_pass = settled and coef_tol > 0
+        if fresh:
+            z = datafit.linear_predictor(W, b)
+        else:
+            z += t * dz
     return W, b, gap, n_iter
 
 

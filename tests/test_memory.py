@@ -215,6 +215,56 @@ def test_curvature_product_is_the_two_products(sparse, centred):
                                atol=1e-12)
 
 
+@pytest.mark.parametrize("layout", ["shared", "stacked", "stacked_csr",
+                                    "classes"])
+@pytest.mark.parametrize("centred", [False, True])
+def test_gap_with_data_gradient_is_the_gap_and_the_gradient(layout, centred):
+    """Newton-CG's certificate from one pass over ``X``
+    (``gap_and_data_gradient``, through ``rmatmat_pair``) equals the plain
+    duality gap and ``X_c^T F'(Z)`` computed apart, with an intercept
+    variable (a balanced dual point) and without; empty tasks included."""
+    import scipy.sparse as sp
+    from mtlinear._datafit import SampleDatafit
+    from mtlinear._design import SharedDesign, StackedDesign
+    from mtlinear._multinomial import ClassExpandedDesign, MultinomialLoss
+    from mtlinear.losses import LogisticLoss
+    from mtlinear.penalties import make_penalty
+    rng = np.random.default_rng(3)
+    counts = np.array([7, 0, 12, 5])
+    n, d, T = counts.sum(), 6, counts.size
+    task_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    X = rng.standard_normal((n, d)) * (rng.random((n, d)) < 0.6)
+    loss = LogisticLoss()
+    if layout == "shared":
+        design = SharedDesign(X, T, rng.standard_normal(d) if centred else None)
+        y = (rng.random((n, T)) < 0.4).astype(float)
+    else:
+        base = StackedDesign(sp.csr_matrix(X) if layout == "stacked_csr" else X,
+                             task_ptr,
+                             rng.standard_normal((T, d)) if centred else None)
+        design, y = base, (rng.random(n) < 0.4).astype(float)
+        if layout == "classes":
+            design, loss = ClassExpandedDesign(base, 3), MultinomialLoss(3)
+            y = np.eye(3)[rng.integers(0, 3, n)]  # one-hot classes
+    T_all = design.n_tasks
+    v = rng.random(y.shape[0]) + 0.5
+    v = v[:, None] * np.ones((1, y.shape[1])) if y.ndim == 2 else v
+    for intercept in (False, True):
+        problem = type("Problem", (), dict(design=design, y=y, v=v,
+                                           intercept_variable=intercept))
+        datafit = SampleDatafit(loss, problem)
+        W = rng.standard_normal((d, T_all))
+        b = rng.standard_normal(T_all) if intercept else None
+        penalty = make_penalty("l2", 0.1)
+        Z = datafit.linear_predictor(W, b)
+        D = loss.derivative(Z, y, v)
+        primal, gap, G = datafit.gap_and_data_gradient(W, b, penalty, Z, D)
+        expected = datafit.gap_and_gradient(W, b, penalty)
+        np.testing.assert_allclose([primal, gap], expected[:2], rtol=1e-12)
+        np.testing.assert_allclose(G, design.rmatmat(D), rtol=1e-12,
+                                   atol=1e-12)
+
+
 @pytest.mark.parametrize("column", [0, 3, -1])
 def test_sparse_task_column_split_in_csr(column):
     """The task column of a CSR matrix is split off without leaving CSR: the
