@@ -44,6 +44,7 @@ from typing import Callable
 import numpy as np
 import scipy.sparse as sp
 
+from ._admm import admm
 from ._bcd import bcd, make_bcd_state
 from ._coupling import with_coupling
 from ._datafit import GramDatafit, SampleDatafit
@@ -60,6 +61,9 @@ __all__ = ["solve", "SolveResult", "make_datafit", "Solver", "SOLVERS",
 
 # sufficient statistics are used while they take at most this many floats
 _GRAM_MAX_FLOATS = 2 ** 25  # 256 MiB
+# ADMM's eigendecompositions of the Gram matrices: at most this many flops
+# (d^3 per distinct matrix; a few seconds)
+_ADMM_MAX_FLOPS = 1e10
 
 
 @dataclass
@@ -303,6 +307,8 @@ def _run_bcd(problem, loss, penalty, start, max_iter, tol, callback, auto):
         W, b, gap, more = fista(make_datafit(problem, loss), penalty, W, None,
                                 max_iter, tol_abs, callback=report)
         n_iter += more
+        W, gap, n_iter = _finish_with_admm(problem, loss, penalty, W, gap,
+                                           tol_abs, max_iter, n_iter, report)
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
 
 
@@ -317,9 +323,36 @@ def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto,
         b0 = model.initial_intercept()
     tol_abs = _target(model, tol)
     W0, b0 = _lower_start(model, penalty, (W0, b0, fallback))
+    report = callback(tol_abs)
     W, b, gap, n_iter = fista(model, penalty, W0, b0, max_iter, tol_abs,
-                              callback=callback(tol_abs))
+                              callback=report)
+    if auto and coupling is None:
+        W, gap, n_iter = _finish_with_admm(problem, loss, penalty, W, gap,
+                                           tol_abs, max_iter, n_iter, report)
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
+
+
+def _finish_with_admm(problem, loss, penalty, W, gap, tol_abs, max_iter,
+                      n_iter, report):
+    """Where the proximal gradient stopped unconverged, ADMM continues from
+    its iterate for up to ``max_iter`` iterations, if it applies: its exact
+    steps do not stall on features of very different scales."""
+    if gap <= tol_abs or _admm_why_not(problem, loss, penalty) is not None:
+        return W, gap, n_iter
+    W, gap, more = _run_admm_from(problem, loss, penalty, W, max_iter,
+                                  tol_abs, report)
+    return W, gap, n_iter + more
+
+
+def _run_admm_from(problem, loss, penalty, W0, max_iter, tol_abs, report):
+    datafit = make_datafit(problem, loss)  # the sufficient statistics
+    ones = np.ones(problem.n_features)
+    # the ridge solver's spectrum (unit penalty factors), shared with it
+    spectrum = _cached(problem, ("ridge", "gram", ones.tobytes()),
+                       lambda: RidgeSpectrum(datafit.kernel_statistics()[0],
+                                             ones))
+    return admm(datafit, penalty, W0, max_iter, tol_abs, spectrum,
+                callback=report)
 
 
 def _run_fista_row_space(problem, loss, penalty, start, max_iter, tol,
@@ -477,3 +510,30 @@ def _ridge_solution(problem, statistics, datafit, factors, mu):
 
 register_solver(Solver(
     "ridge", _ridge_why_not, lambda problem, loss, penalty: 10.0, _run_ridge))
+
+
+def _admm_why_not(problem, loss, penalty):
+    if not loss.quadratic or problem.intercept_variable:
+        return "ADMM works on the squared loss's sufficient statistics"
+    if not _gram_pays_off(problem):
+        return ("ADMM needs the d x d sufficient statistics (more rows per task "
+                "than features, and in memory)")
+    n_matrices = 1 if problem.design.shared else problem.n_tasks
+    if n_matrices * float(problem.n_features) ** 3 > _ADMM_MAX_FLOPS:
+        return "the eigendecompositions of its Gram matrices would take too long"
+    return None
+
+
+def _run_admm(problem, loss, penalty, start, max_iter, tol, callback, auto):
+    datafit = make_datafit(problem, loss)
+    tol_abs = _target(datafit, tol)
+    W0, _ = _lower_start(datafit, penalty, start)
+    W, gap, n_iter = _run_admm_from(problem, loss, penalty, W0, max_iter,
+                                    tol_abs, callback(tol_abs))
+    return SolveResult(W=W, b=None, gap=float(gap), tol_abs=tol_abs,
+                       n_iter=n_iter)
+
+
+# "auto" takes ADMM only to finish an unconverged proximal gradient
+register_solver(Solver(
+    "admm", _admm_why_not, lambda problem, loss, penalty: -1.0, _run_admm))
