@@ -35,10 +35,59 @@ iterations.
 """
 import numpy as np
 
-__all__ = ["admm"]
+__all__ = ["admm", "AdmmSplit"]
 
 # rho changes when one residual exceeds the other this many times
 _BALANCE = 10.0
+
+
+class AdmmSplit:
+    """ADMM's iterates ``(V, U, rho)`` on ``sum_t w_t^T (omega_t Q_t) w_t / 2
+    - C_t^T w_t + h(W)`` (module docstring).
+
+    Parameters
+    ----------
+    spectrum : RidgeSpectrum
+        Of the ``Q_t``, with unit factors.
+    omega, C : ndarray of shape (T,) and (d, T)
+    V : ndarray of shape (d, T)
+        The start (copied).
+    gradient : ndarray of shape (d, T)
+        Of the smooth part at ``V``: the dual variable starts at ``-gradient
+        / rho``.
+    """
+
+    def __init__(self, spectrum, omega, C, V, gradient):
+        self.spectrum, self.omega, self.C = spectrum, omega, C
+        rho = float(spectrum.evals.max()) * float(omega.max())
+        self.rho = rho if rho > 0 else 1.0  # F constant: an all-zero design
+        self.V = np.array(V, dtype=np.float64)
+        self.U = -gradient / self.rho
+        self.primal_residual = self.dual_residual = np.inf
+
+    def run(self, penalty, n_steps):
+        """``n_steps`` iterations, then the residuals and the balance of
+        ``rho``."""
+        rho = self.rho
+        for _ in range(n_steps):
+            W = self.spectrum.solve(self.omega, self.C + rho * (self.V - self.U),
+                                    rho)
+            V_prev = self.V
+            self.V = penalty.prox(W + self.U, 1.0 / rho)
+            self.U += W - self.V
+        self.primal_residual = float(np.linalg.norm(W - self.V))
+        self.dual_residual = rho * float(np.linalg.norm(self.V - V_prev))
+        if self.primal_residual > _BALANCE * self.dual_residual:
+            self.rho, self.U = 2.0 * rho, 0.5 * self.U
+        elif self.dual_residual > _BALANCE * self.primal_residual:
+            self.rho, self.U = 0.5 * rho, 2.0 * self.U
+
+    def settled(self, rel_tol):
+        """Boyd et al.'s relative stopping rule: both residuals at most
+        ``rel_tol`` times the size of what they are residuals of."""
+        return (self.primal_residual <= rel_tol * np.linalg.norm(self.V)
+                and self.dual_residual
+                <= rel_tol * self.rho * np.linalg.norm(self.U))
 
 
 def admm(datafit, penalty, W, max_iter, tol_abs, spectrum, gap_every=10,
@@ -66,32 +115,17 @@ def admm(datafit, penalty, W, max_iter, tol_abs, spectrum, gap_every=10,
     -------
     W, gap, n_iter
     """
-    Q, omega, C = datafit.kernel_statistics()
-    rho = float(spectrum.evals.max()) * float(omega.max())
-    if not rho > 0:  # F is constant (an all-zero design)
-        rho = 1.0
-    V = np.array(W, dtype=np.float64)
-    U = -datafit.gradient(V)[0] / rho
+    _, omega, C = datafit.kernel_statistics()
+    split = AdmmSplit(spectrum, omega, C, W, datafit.gradient(W)[0])
     n_iter = 0
-    primal, gap = datafit.duality_gap(V, None, penalty)
+    primal, gap = datafit.duality_gap(split.V, None, penalty)
     while True:
         if callback is not None:
             callback(n_iter, primal, gap)
         if gap <= tol_abs or n_iter >= max_iter:
             break
-        for _ in range(min(gap_every, max_iter - n_iter)):
-            W = spectrum.solve(omega, C + rho * (V - U), rho)
-            V_prev = V
-            V = penalty.prox(W + U, 1.0 / rho)
-            U += W - V
-            n_iter += 1
-        primal, gap = datafit.duality_gap(V, None, penalty)
-        primal_residual = np.linalg.norm(W - V)
-        dual_residual = rho * np.linalg.norm(V - V_prev)
-        if primal_residual > _BALANCE * dual_residual:
-            rho *= 2.0
-            U *= 0.5
-        elif dual_residual > _BALANCE * primal_residual:
-            rho *= 0.5
-            U *= 2.0
-    return V, gap, n_iter
+        steps = min(gap_every, max_iter - n_iter)
+        split.run(penalty, steps)
+        n_iter += steps
+        primal, gap = datafit.duality_gap(split.V, None, penalty)
+    return split.V, gap, n_iter

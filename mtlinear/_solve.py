@@ -51,6 +51,7 @@ from ._datafit import GramDatafit, SampleDatafit
 from ._fista import fista
 from ._lstsq import least_squares
 from ._numba_cache import announce_compilation
+from ._newton_admm import newton_admm
 from ._newton_cg import newton_cg
 from ._prox_newton import DesignColumns, prox_newton, smooth_ridge
 from ._ridge import RidgeSpectrum
@@ -307,8 +308,10 @@ def _run_bcd(problem, loss, penalty, start, max_iter, tol, callback, auto):
         W, b, gap, more = fista(make_datafit(problem, loss), penalty, W, None,
                                 max_iter, tol_abs, callback=report)
         n_iter += more
-        W, gap, n_iter = _finish_with_admm(problem, loss, penalty, W, gap,
-                                           tol_abs, max_iter, n_iter, report)
+        if gap > tol_abs:
+            W, b, gap, n_iter = _finish_unconverged(
+                problem, loss, penalty, W, b, gap, tol_abs, max_iter, n_iter,
+                report)
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
 
 
@@ -326,22 +329,27 @@ def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto,
     report = callback(tol_abs)
     W, b, gap, n_iter = fista(model, penalty, W0, b0, max_iter, tol_abs,
                               callback=report)
-    if auto and coupling is None:
-        W, gap, n_iter = _finish_with_admm(problem, loss, penalty, W, gap,
-                                           tol_abs, max_iter, n_iter, report)
+    if auto and coupling is None and gap > tol_abs:
+        W, b, gap, n_iter = _finish_unconverged(
+            problem, loss, penalty, W, b, gap, tol_abs, max_iter, n_iter, report)
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
 
 
-def _finish_with_admm(problem, loss, penalty, W, gap, tol_abs, max_iter,
-                      n_iter, report):
-    """Where the proximal gradient stopped unconverged, ADMM continues from
-    its iterate for up to ``max_iter`` iterations, if it applies: its exact
-    steps do not stall on features of very different scales."""
-    if gap <= tol_abs or _admm_why_not(problem, loss, penalty) is not None:
-        return W, gap, n_iter
-    W, gap, more = _run_admm_from(problem, loss, penalty, W, max_iter,
-                                  tol_abs, report)
-    return W, gap, n_iter + more
+def _finish_unconverged(problem, loss, penalty, W, b, gap, tol_abs, max_iter,
+                        n_iter, report):
+    """Where the proximal gradient stopped unconverged, ADMM (squared loss) or
+    proximal Newton with ADMM steps (other losses) continues from its iterate
+    for up to ``max_iter`` iterations, if one applies: their exact steps do
+    not stall on features of very different scales."""
+    if _admm_why_not(problem, loss, penalty) is None:
+        W, gap, more = _run_admm_from(problem, loss, penalty, W, max_iter,
+                                      tol_abs, report)
+    elif _newton_admm_why_not(problem, loss, penalty) is None:
+        W, b, gap, more = newton_admm(_sample_datafit(problem, loss), penalty,
+                                      W, b, max_iter, tol_abs, callback=report)
+    else:
+        more = 0
+    return W, b, gap, n_iter + more
 
 
 def _run_admm_from(problem, loss, penalty, W0, max_iter, tol_abs, report):
@@ -537,3 +545,36 @@ def _run_admm(problem, loss, penalty, start, max_iter, tol, callback, auto):
 # "auto" takes ADMM only to finish an unconverged proximal gradient
 register_solver(Solver(
     "admm", _admm_why_not, lambda problem, loss, penalty: -1.0, _run_admm))
+
+
+def _newton_admm_why_not(problem, loss, penalty):
+    if not (loss.twice_differentiable and loss.elementwise):
+        return ("proximal Newton with ADMM steps needs a twice-differentiable "
+                "loss of one entry per sample")
+    design = problem.design
+    if sp.issparse(design.X) and design.x_mean is not None:
+        return ("it forms each task's Hessian block, which a sparse design "
+                "centred for intercepts does not give accurately")
+    d, T = problem.n_features, problem.n_tasks
+    if T * float(d) ** 3 > _ADMM_MAX_FLOPS or T * d * d > _GRAM_MAX_FLOATS:
+        return "its d x d Hessian blocks per task would take too long"
+    return None
+
+
+def _run_newton_admm(problem, loss, penalty, start, max_iter, tol, callback,
+                     auto):
+    model = _sample_datafit(problem, loss)
+    W0, b0, fallback = start
+    if problem.intercept_variable and b0 is None:
+        b0 = model.initial_intercept()
+    tol_abs = _target(model, tol)
+    W0, b0, z0 = _lower_sample_start(model, penalty, (W0, b0, fallback))
+    W, b, gap, n_iter = newton_admm(model, penalty, W0, b0, max_iter, tol_abs,
+                                    callback=callback(tol_abs), z=z0)
+    return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
+
+
+# "auto" takes it only to finish an unconverged proximal gradient
+register_solver(Solver(
+    "newton_admm", _newton_admm_why_not, lambda problem, loss, penalty: -1.0,
+    _run_newton_admm))

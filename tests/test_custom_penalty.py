@@ -7,9 +7,10 @@ of a test.  Everything that takes a penalty must then solve it:
 MultiTaskRegressor (by name and as an instance), MultiTaskClassifier,
 MultiTaskRegressorCV, regularization_path and alpha_max, with every
 ``solver`` value.  "auto" and "fista" must work; a solver that does not
-handle a penalty defined in Python only ("bcd", "prox_newton") may instead
-raise a ValueError naming itself, never crash or silently solve another
-problem.
+handle a penalty defined in Python only ("bcd", "prox_newton") or the
+problem ("admm": the squared loss's sufficient statistics; "newton_admm":
+Hessian blocks per task) may instead raise a ValueError naming itself, never
+crash or silently solve another problem.
 
 References: with ``l1_ratio=1`` this is ``"l21"`` with ``penalty_factor=c``,
 solved by cvxpy (:mod:`_cvxpy_reference`), and, substituting ``V_j = c_j
@@ -40,8 +41,8 @@ converged = pytest.mark.filterwarnings(
 NAME = "test_weighted_group"
 C = np.array([0.5, 1.0, 2.0, 0.8, 1.5, 1.2])   # c_j, one per feature
 D, T = C.size, 3
-SOLVERS = ["auto", "fista", "bcd", "prox_newton"]
-MAY_REFUSE = ("bcd", "prox_newton")
+SOLVERS = ["auto", "fista", "bcd", "prox_newton", "admm", "newton_admm"]
+MAY_REFUSE = ("bcd", "prox_newton", "admm", "newton_admm")
 TOL = {"squared": 1e-14, "logistic": 1e-13}
 MAX_ITER = 100_000
 
@@ -182,8 +183,8 @@ def _assert_solution(model, tasks, *, loss, alpha, l1_ratio=1.0,
 
 
 def _run(solver, action):
-    """``action()``; "bcd" and "prox_newton" may refuse with a ValueError
-    naming the solver (then ``None``)."""
+    """``action()``; the solvers of ``MAY_REFUSE`` may refuse with a
+    ValueError naming the solver (then ``None``)."""
     if solver not in MAY_REFUSE:
         return action()
     try:

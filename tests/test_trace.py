@@ -193,6 +193,102 @@ def test_prox_is_accurate_on_ill_conditioned_matrices():
                                    atol=1e-15)
 
 
+def _one_large_feature(layout, loss, seed=11):
+    """Tasks ``(X_t, y_t, s_t)`` whose first feature is 1000 times larger
+    than the others, task weights, and the estimator's inputs."""
+    rng = np.random.default_rng(seed)
+    d, T = 6, 4
+    sizes = [50] * T if layout == "shared" else [40, 65, 30, 55]
+    X_common = rng.standard_normal((sizes[0], d))
+    X_list = [X_common if layout == "shared" else rng.standard_normal((m, d))
+              for m in sizes]
+    for Xt in {id(Xt): Xt for Xt in X_list}.values():  # X_common once
+        Xt[:, 0] *= 1000.0
+    W_true = rng.standard_normal((d, 2)) @ rng.standard_normal((2, T))
+    W_true[0] /= 1000.0
+    y_list = [Xt @ W_true[:, t] + 0.3 * t + 0.3 * rng.standard_normal(len(Xt))
+              for t, Xt in enumerate(X_list)]
+    if loss == "logistic":  # labels in {-1, +1} for the reference
+        y_list = [np.where(yt > 0.3 * t, 1.0, -1.0)
+                  for t, yt in enumerate(y_list)]
+    s_list = [rng.uniform(0.5, 2.0, len(y)) for y in y_list]
+    omega = rng.uniform(0.5, 2.0, T)
+    if layout == "shared":
+        s_list = [s_list[0]] * T
+        X, y, s, task_col = X_common, np.column_stack(y_list), s_list[0], None
+    else:
+        X, y = stack_tasks(X_list, y_list)
+        s, task_col = np.concatenate(s_list), -1
+    return list(zip(X_list, y_list, s_list)), omega, (X, y, s, task_col)
+
+
+@pytest.mark.parametrize("layout", ["shared", "stacked"])
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.7])
+@pytest.mark.parametrize("loss", ["logistic", "huber"])
+def test_newton_admm_matches_fista(layout, l1_ratio, loss):
+    """Proximal Newton whose steps ADMM solves on each task's Hessian block,
+    for the logistic and Huber losses with the trace norm (a feature 1000
+    times larger than the others, sample and task weights): the optimality
+    conditions recomputed here hold, and FISTA, which converges on these
+    problems, reaches the same coefficients."""
+    from _cvxpy_reference import kkt_violation
+    from mtlinear import MultiTaskClassifier
+    tasks, omega, (X, y, s, task_col) = _one_large_feature(layout, loss)
+    Estimator = MultiTaskClassifier if loss == "logistic" else MultiTaskRegressor
+    extra = {} if loss == "logistic" else {"loss": "huber"}
+    target = y > 0 if loss == "logistic" else y
+    alpha = 0.05 * alpha_max(X, target, penalty="trace", l1_ratio=l1_ratio,
+                             loss=loss, task_col=task_col, sample_weight=s,
+                             task_weights=omega)
+    params = dict(penalty="trace", alpha=alpha, l1_ratio=l1_ratio,
+                  task_col=task_col, task_weights=omega, **extra)
+    model = Estimator(solver="newton_admm", tol=1e-10, **params).fit(
+        X, target, sample_weight=s)
+    assert kkt_violation(tasks, model.coef_.T, model.intercept_, loss=loss,
+                         penalty="trace", alpha=alpha, l1_ratio=l1_ratio,
+                         task_weights=omega, zero_tol=1e-9) < 1e-4
+    fista = Estimator(solver="fista", tol=1e-12, max_iter=100_000,
+                      **params).fit(X, target, sample_weight=s)
+    unit = np.vstack([t[0] for t in tasks]).std(axis=0)  # standardized units
+    np.testing.assert_allclose(model.coef_ * unit, fista.coef_ * unit,
+                               atol=1e-5 * np.abs(fista.coef_ * unit).max())
+    np.testing.assert_allclose(model.intercept_, fista.intercept_, atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", ["shared", "stacked"])
+def test_trace_classifier_with_one_large_feature_converges(layout):
+    """The case FISTA alone cannot solve (5000 iterations, gap hundreds of
+    times its target: one feature of 10 multiplied by 1000): "auto" finishes
+    with proximal Newton and ADMM steps, to the recomputed optimality
+    conditions."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    from _cvxpy_reference import kkt_violation
+    from mtlinear import MultiTaskClassifier
+    rng = np.random.default_rng(2)
+    n, d, T = 300, 10, 4
+    X = rng.standard_normal((n, d))
+    Y = X @ rng.standard_normal((d, T)) + rng.standard_normal((n, T)) > 0
+    X[:, 0] *= 1000.0
+    if layout == "shared":
+        tasks = [(X, np.where(Y[:, t], 1.0, -1.0), np.ones(n)) for t in range(T)]
+        fit_X, fit_y, task_col = X, Y, None
+    else:  # each task on a quarter of the rows
+        parts = np.array_split(np.arange(n), T)
+        tasks = [(X[rows], np.where(Y[rows, t], 1.0, -1.0), np.ones(rows.size))
+                 for t, rows in enumerate(parts)]
+        fit_X, fit_y = stack_tasks([t[0] for t in tasks],
+                                   [t[1] > 0 for t in tasks])
+        task_col = -1
+    params = dict(penalty="trace", alpha=0.01, task_col=task_col)
+    with pytest.warns(ConvergenceWarning):
+        MultiTaskClassifier(solver="fista", **params).fit(fit_X, fit_y)
+    model = MultiTaskClassifier(**params).fit(fit_X, fit_y)  # no warning
+    assert kkt_violation(tasks, model.coef_.T, model.intercept_,
+                         loss="logistic", penalty="trace", alpha=0.01,
+                         zero_tol=1e-9) < 1e-3
+
+
 @pytest.mark.parametrize("layout", ["shared", "stacked"])
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.7])
 @pytest.mark.parametrize("solver", ["auto", "admm"])

@@ -1,0 +1,163 @@
+"""Proximal Newton with steps solved by ADMM on each task's Hessian block: a
+twice-differentiable elementwise loss (logistic, Huber, Poisson) with any
+penalty that has a prox, whatever the scales of the features (for few
+features: the blocks are ``d x d``).
+
+At ``(W, b)``, with ``D`` and ``h`` the derivative and the second derivative
+of the weighted loss at the linear predictor, the data fit's quadratic model
+in the step ``(delta_t, beta_t)`` of task ``t`` has the gradient ``(g_t,
+gb_t) = (X_{c,t}^T D_t, sum D_t)`` and the Hessian
+``[[A_t, a_t], [a_t^T, s_t]]`` with ``A_t = X_{c,t}^T diag(h_t) X_{c,t}``,
+``a_t = X_{c,t}^T h_t`` and ``s_t = sum h_t``.  The intercept's step is
+optimal given ``delta_t`` (``beta_t = -(gb_t + a_t^T delta_t) / s_t``), which
+leaves for ``x_t = w_t + delta_t`` the Gram problem
+
+.. math::
+
+    \\min_X \\sum_t \\tfrac12 x_t^\\top Q_t x_t - c_t^\\top x_t + h(X),
+    \\quad Q_t = A_t - a_t a_t^\\top / s_t, \\quad
+    c_t = Q_t w_t - (g_t - a_t\\, gb_t / s_t),
+
+solved by ADMM (:class:`mtlinear._admm.AdmmSplit`, exact steps through the
+eigendecomposition of each ``Q_t``) to a relative residual that tightens
+with the gap (inexact Newton).  The step along ``(X - W, beta)`` is chosen by
+backtracking on slopes (:func:`_backtrack`), starting from the model's
+decrease ``g.delta + gb.beta + h(X) - h(W)``.  Stopping: the duality gap of
+:mod:`mtlinear._datafit`, on the linear predictor carried along the steps and,
+once that passes, on a fresh ``X W``.
+
+``solver="auto"`` continues an unconverged proximal gradient (FISTA) with it
+where it applies: a feature a thousand times larger than the others stalls
+FISTA (its step is set by that feature's curvature), not Newton's steps.
+"""
+import numpy as np
+
+from ._admm import AdmmSplit
+from ._newton_cg import accepts_step
+from ._ridge import RidgeSpectrum
+
+__all__ = ["newton_admm"]
+
+_MAX_BACKTRACK = 30
+# a model decrease this small relative to the objective is rounding
+_ROUNDING = 1e-13
+# Newton steps without a 10% fall of the gap before the solve stops
+_STALL = 5
+# ADMM iterations per Newton step, at most, and between residual checks
+_INNER_MAX = 2000
+_INNER_CHECK = 10
+
+
+def newton_admm(datafit, penalty, W, b, max_iter, tol_abs, callback=None,
+                z=None):
+    """Minimize ``datafit(W, b) + penalty(W)`` (a :class:`SampleDatafit`
+    whose design forms its Hessian blocks: ``curvature_blocks``).
+
+    Same parameters and returns as :func:`mtlinear._prox_newton.prox_newton`
+    without ``columns``; ``max_iter`` counts Newton steps.
+    """
+    design, loss = datafit.design, datafit.loss
+    y, v = datafit.y, datafit.v
+    intercept = b is not None
+    W = np.array(W, dtype=np.float64)
+    b = np.array(b, dtype=np.float64) if intercept else None
+    null = max(datafit.null_value(), np.finfo(float).tiny)
+    n_iter = 0
+    fresh, stalled = True, False
+    best, since_best = np.inf, 0
+    z = datafit.linear_predictor(W, b) if z is None else np.array(z)
+    while True:
+        primal, gap, _, _ = datafit.gap_and_gradient(W, b, penalty, z)
+        done = gap <= tol_abs or n_iter >= max_iter or stalled
+        if done and not fresh:
+            # the certificate is of W itself: a fresh X W
+            z, fresh = datafit.linear_predictor(W, b), True
+            continue
+        if callback is not None:
+            callback(n_iter, primal, gap)
+        if done:
+            break
+        # the gap stops falling once the steps are at rounding level
+        best, since_best = ((gap, 0) if gap < 0.9 * best
+                            else (best, since_best + 1))
+        rounding = _ROUNDING * abs(primal)
+        step = _newton_step(design, loss, penalty, W, z, y, v, intercept,
+                            min(1e-2, gap / null), rounding)
+        t = (0.0 if step is None else
+             _backtrack(loss, penalty, z, step[2], y, v, W, step[0], step[3],
+                        rounding))
+        stalled = t == 0.0 or since_best >= _STALL
+        if t == 0.0:
+            continue
+        dW, db, dz, _ = step
+        n_iter += 1
+        W += t * dW
+        if intercept:
+            b += t * db
+        z += t * dz
+        fresh = False
+    return W, b, gap, n_iter
+
+
+def _newton_step(design, loss, penalty, W, z, y, v, intercept, rel_tol,
+                 rounding):
+    """``(dW, db, dz, decrease)``: the proximal Newton step, its move of the
+    linear predictor and the model's decrease; ``None`` if it increases the
+    model by more than ``rounding``."""
+    T = design.n_tasks
+    D, h = loss.derivatives(z, y, v)
+    Q = design.curvature_blocks(h)
+    G = design.rmatmat(D)
+    gb = design.task_sum(D) if intercept else np.zeros(T)
+    G_model = G
+    if intercept:
+        a = design.rmatmat(h).T  # (T, d)
+        s = design.task_sum(h)
+        inv = np.where(s > 0, 1.0 / np.where(s > 0, s, 1.0), 0.0)
+        Q = Q - a[:, :, None] * (a * inv[:, None])[:, None, :]
+        G_model = G - (a * (gb * inv)[:, None]).T
+    C = np.einsum("tij,jt->it", Q, W) - G_model
+    split = AdmmSplit(RidgeSpectrum(Q, np.ones(W.shape[0])), np.ones(T), C,
+                      W, G_model)
+    for _ in range(_INNER_MAX // _INNER_CHECK):
+        split.run(penalty, _INNER_CHECK)
+        if split.settled(rel_tol):
+            break
+    dW = split.V - W
+    db = -(gb + np.einsum("td,dt->t", a, dW)) * inv if intercept else None
+    decrease = (float(np.vdot(G, dW)) + penalty.value(split.V)
+                - penalty.value(W))
+    if intercept:
+        decrease += float(np.vdot(gb, db))
+    if not decrease <= rounding:
+        return None
+    dz = design.matmat(dW)
+    if intercept:
+        dz += design.task_broadcast(db)
+    return dW, db, dz, decrease
+
+
+def _backtrack(loss, penalty, z, dz, y, v, W, dW, decrease, rounding):
+    """The step along the direction: ``1, 1/2, ...`` until
+    :func:`mtlinear._newton_cg.accepts_step` takes it on the slope of the
+    convex bound ``phi(t) = F(z + t dz) + (1 - t) h(W) + t h(W + dW) >= P(t)``
+    (``phi(0) = P(0)``, ``phi'(0) = decrease``); 0 when none passes.  A
+    decrease within ``rounding`` of 0 (which the difference of penalty
+    values in it cannot resolve) takes the model's minimizer, ``t = 1``.
+
+    Slopes, not differences of objective values: near the solution those are
+    rounding, and a test on them accepted only steps of ``1e-8``.
+    """
+    if decrease >= -rounding:
+        return 1.0
+    jump = penalty.value(W + dW) - penalty.value(W)
+
+    def slope(t):
+        return float(np.vdot(dz, loss.derivative(z + t * dz, y, v))) + jump
+
+    t = 1.0
+    for _ in range(_MAX_BACKTRACK):
+        if accepts_step(slope, decrease, t, loss.bounded_curvature):
+            return t
+        t *= 0.5
+    return 0.0
