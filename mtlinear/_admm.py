@@ -77,6 +77,8 @@ class AdmmSplit:
             self.U += W - self.V
         self.primal_residual = float(np.linalg.norm(W - self.V))
         self.dual_residual = rho * float(np.linalg.norm(self.V - V_prev))
+        self._size = max(float(np.linalg.norm(W)),
+                         float(np.linalg.norm(self.V)))
         if self.primal_residual > _BALANCE * self.dual_residual:
             self.rho, self.U = 2.0 * rho, 0.5 * self.U
         elif self.dual_residual > _BALANCE * self.primal_residual:
@@ -84,10 +86,13 @@ class AdmmSplit:
 
     def settled(self, rel_tol):
         """Boyd et al.'s relative stopping rule: both residuals at most
-        ``rel_tol`` times the size of what they are residuals of."""
-        return (self.primal_residual <= rel_tol * np.linalg.norm(self.V)
+        ``rel_tol`` times the size of what they are residuals of (``W`` and
+        ``V``, the dual variable ``rho U``)."""
+        tiny = np.finfo(float).tiny
+        return (self.primal_residual <= rel_tol * max(self._size, tiny)
                 and self.dual_residual
-                <= rel_tol * self.rho * np.linalg.norm(self.U))
+                <= rel_tol * max(self.rho * float(np.linalg.norm(self.U)),
+                                 tiny))
 
 
 def admm(datafit, penalty, W, max_iter, tol_abs, spectrum, gap_every=10,

@@ -190,13 +190,15 @@ None, default=None
         intercepts.
     warm_start : bool, default=False
         Start from the previous solution when refitting with the same shapes.
-    solver : {"auto", "prox_newton", "fista"}, default="auto"
+    solver : {"auto", "prox_newton", "fista", "newton_admm"}, default="auto"
         ``"auto"``: working-set proximal Newton for the row-separable
         penalties (l1, l21, sparse_group; Newton-CG for a plain ``"l2"`` or
         ``l1_ratio = 0``), FISTA otherwise (``"trace"``, a penalty written
         in Python, and every penalty but a plain ridge with multiclass
-        tasks).  ``"fista"``: accelerated proximal gradient with
-        adaptive restart and an adaptive step for every penalty.
+        tasks), finished by ``"newton_admm"`` (proximal Newton with ADMM
+        steps, binary tasks with few features) if it ends unconverged.
+        ``"fista"``: accelerated proximal gradient with adaptive restart and
+        an adaptive step for every penalty.
     verbose : int, default=0
 
     Attributes

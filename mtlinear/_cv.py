@@ -383,7 +383,8 @@ _SHARED_DOC_PARAMETERS = """    penalty : str or list of str, default="l21"
         Iteration limit of each solve.
     tol : float, default=1e-4
         Relative duality-gap tolerance of each solve.
-    solver : {"auto", "bcd", "prox_newton", "fista"}, default="auto"
+    solver : {"auto", "bcd", "prox_newton", "fista", "admm", "newton_admm"}, \
+            default="auto"
     l1_share, penalty_factor, positive
         As for the estimator (fixed, not searched; in a grid, use
         ``GridSearchCV``).

@@ -348,7 +348,8 @@ def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
         Relative duality-gap tolerance of each solve.
     max_iter : int, default=5000
         Iteration limit of each solve.
-    solver : {"auto", "bcd", "prox_newton", "fista"}, default="auto"
+    solver : {"auto", "bcd", "prox_newton", "fista", "admm", "newton_admm"}, \
+            default="auto"
     verbose : int, default=0
         1: progress over the alphas (a bar on a terminal); 2: one line per
         alpha; 3: also the solver's iterations.

@@ -132,10 +132,13 @@ None, default=None
         intercepts).
     warm_start : bool, default=False
         Start from the previous ``coef_`` when refitting with the same shapes.
-    solver : {"auto", "bcd", "prox_newton", "fista"}, default="auto"
+    solver : {"auto", "bcd", "prox_newton", "fista", "admm", "newton_admm"}, \
+            default="auto"
         ``"auto"`` picks among the solvers that support the problem (see the
         solvers' page of the user guide); ``"fista"``: accelerated proximal
-        gradient, for every penalty and loss.
+        gradient, for every penalty and loss; ``"admm"`` /
+        ``"newton_admm"``: exact steps whatever the features' scales (few
+        features), with which ``"auto"`` finishes an unconverged FISTA.
     verbose : int, default=0
         Print the objective and duality gap at each gap evaluation (for
         coordinate descent on sufficient statistics, compiled as a whole,

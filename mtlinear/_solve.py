@@ -20,6 +20,12 @@ one :func:`register_solver` call):
   with a penalty that is the ridge term alone (``l2``, ``l1_ratio = 0``)
   from the sufficient statistics (or the row space of a wide shared
   design); preferred there.
+* ``"admm"`` (:mod:`mtlinear._admm`): ADMM on the squared loss's sufficient
+  statistics, any penalty with a prox; exact steps whatever the features'
+  scales.
+* ``"newton_admm"`` (:mod:`mtlinear._newton_admm`): proximal Newton with
+  ADMM steps on each task's Hessian block, for the other twice-differentiable
+  losses.  ``"auto"`` takes these two only to finish an unconverged FISTA.
 
 A smooth task-coupling term (:mod:`mtlinear._coupling`: task graphs,
 learned task covariances) is added to the data fit; only the solvers declared
@@ -29,7 +35,8 @@ learned task covariances) is added to the data fit; only the solvers declared
 explicit solver that does not support the problem is a ``ValueError`` that
 says why.  When coordinate descent chosen by ``"auto"`` exhausts
 ``max_iter`` epochs unconverged, FISTA continues from its iterate for up to
-``max_iter`` iterations.  For the squared loss, both work on the per-task
+``max_iter`` iterations, and when FISTA ends unconverged, ``"admm"`` or
+``"newton_admm"`` does, if one applies.  For the squared loss, both work on the per-task
 sufficient statistics when rows outnumber features and they fit in memory.
 
 ``tol`` is relative: a solve stops when the duality gap is at most
@@ -552,6 +559,8 @@ def _newton_admm_why_not(problem, loss, penalty):
         return ("proximal Newton with ADMM steps needs a twice-differentiable "
                 "loss of one entry per sample")
     design = problem.design
+    if problem.y is None:
+        return "it needs the samples (the problem is known by its statistics)"
     if sp.issparse(design.X) and design.x_mean is not None:
         return ("it forms each task's Hessian block, which a sparse design "
                 "centred for intercepts does not give accurately")

@@ -118,4 +118,6 @@ def test_convergence_warning_when_max_iter_is_too_small(penalty, l1_ratio, solve
     with pytest.warns(ConvergenceWarning, match="max_iter=1"):
         model.fit(X, y, sample_weight=s)
     assert model.dual_gap_ > 1e-12 * null_objective(tasks, True)
-    assert model.n_iter_ == 1
+    # "auto" may finish an unconverged FISTA with another solver, which has
+    # its own max_iter (as FISTA after coordinate descent)
+    assert model.n_iter_ in ((1, 2) if solver == "auto" else (1,))
