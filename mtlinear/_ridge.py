@@ -38,9 +38,8 @@ class RidgeSpectrum:
         if self.evecs.shape[0] == 1:  # one Q for every task: BLAS-3 products
             V, lam = self.evecs[0], self.evals[0]
             Z = V @ ((V.T @ B) / (lam[:, None] * omega[None, :] + mu))
-        else:
-            Z = np.empty_like(B)
-            for t in range(B.shape[1]):
-                V, lam = self.evecs[t], self.evals[t]
-                Z[:, t] = V @ ((V.T @ B[:, t]) / (lam * omega[t] + mu))
+        else:  # one Q_t per task: batched matrix-vector products
+            proj = np.matmul(B.T[:, None, :], self.evecs)[:, 0, :]  # V_t^T b_t
+            proj /= self.evals * omega[:, None] + mu
+            Z = np.matmul(self.evecs, proj[:, :, None])[:, :, 0].T
         return self.scale[:, None] * Z

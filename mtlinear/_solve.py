@@ -36,7 +36,8 @@ explicit solver that does not support the problem is a ``ValueError`` that
 says why.  When coordinate descent chosen by ``"auto"`` exhausts
 ``max_iter`` epochs unconverged, FISTA continues from its iterate for up to
 ``max_iter`` iterations, and when FISTA ends unconverged, ``"admm"`` or
-``"newton_admm"`` does, if one applies.  For the squared loss, both work on the per-task
+``"newton_admm"`` does, if one applies (after 200 FISTA iterations where
+their eigendecompositions are cheap).  For the squared loss, both work on the per-task
 sufficient statistics when rows outnumber features and they fit in memory.
 
 ``tol`` is relative: a solve stops when the duality gap is at most
@@ -72,6 +73,9 @@ _GRAM_MAX_FLOATS = 2 ** 25  # 256 MiB
 # ADMM's eigendecompositions of the Gram matrices: at most this many flops
 # (d^3 per distinct matrix; a few seconds)
 _ADMM_MAX_FLOPS = 1e10
+# below this many, "auto" gives FISTA _FISTA_BUDGET iterations before them
+_CHEAP_FLOPS = 1e8
+_FISTA_BUDGET = 200
 
 
 @dataclass
@@ -334,12 +338,24 @@ def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto,
     tol_abs = _target(model, tol)
     W0, b0 = _lower_start(model, penalty, (W0, b0, fallback))
     report = callback(tol_abs)
-    W, b, gap, n_iter = fista(model, penalty, W0, b0, max_iter, tol_abs,
+    finish = auto and coupling is None
+    # where the exact-step solvers are cheap, FISTA gets a short budget
+    # before them: it crawls when the features' scales differ
+    budget = (min(max_iter, _FISTA_BUDGET)
+              if finish and _exact_steps_are_cheap(problem) else max_iter)
+    W, b, gap, n_iter = fista(model, penalty, W0, b0, budget, tol_abs,
                               callback=report)
-    if auto and coupling is None and gap > tol_abs:
+    if finish and gap > tol_abs:
         W, b, gap, n_iter = _finish_unconverged(
             problem, loss, penalty, W, b, gap, tol_abs, max_iter, n_iter, report)
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
+
+
+def _exact_steps_are_cheap(problem):
+    """Whether the ``d x d`` eigendecompositions of ``"admm"`` and
+    ``"newton_admm"`` cost less than a few hundred FISTA iterations."""
+    n_matrices = 1 if problem.design.shared else problem.n_tasks
+    return n_matrices * float(problem.n_features) ** 3 <= _CHEAP_FLOPS
 
 
 def _finish_unconverged(problem, loss, penalty, W, b, gap, tol_abs, max_iter,
