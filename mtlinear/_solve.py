@@ -338,14 +338,16 @@ def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto,
     tol_abs = _target(model, tol)
     W0, b0 = _lower_start(model, penalty, (W0, b0, fallback))
     report = callback(tol_abs)
-    finish = auto and coupling is None
+    finisher = (_finishing_solver(problem, loss, penalty)
+                if auto and coupling is None else None)
     # where the exact-step solvers are cheap, FISTA gets a short budget
     # before them: it crawls when the features' scales differ
     budget = (min(max_iter, _FISTA_BUDGET)
-              if finish and _exact_steps_are_cheap(problem) else max_iter)
+              if finisher is not None and _exact_steps_are_cheap(problem)
+              else max_iter)
     W, b, gap, n_iter = fista(model, penalty, W0, b0, budget, tol_abs,
                               callback=report)
-    if finish and gap > tol_abs:
+    if finisher is not None and gap > tol_abs:
         W, b, gap, n_iter = _finish_unconverged(
             problem, loss, penalty, W, b, gap, tol_abs, max_iter, n_iter, report)
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
@@ -358,16 +360,27 @@ def _exact_steps_are_cheap(problem):
     return n_matrices * float(problem.n_features) ** 3 <= _CHEAP_FLOPS
 
 
+def _finishing_solver(problem, loss, penalty):
+    """``"admm"`` (squared loss) or ``"newton_admm"`` (other losses), the
+    first that applies, or ``None``."""
+    for name, why_not in (("admm", _admm_why_not),
+                          ("newton_admm", _newton_admm_why_not)):
+        if why_not(problem, loss, penalty) is None:
+            return name
+    return None
+
+
 def _finish_unconverged(problem, loss, penalty, W, b, gap, tol_abs, max_iter,
                         n_iter, report):
     """Where the proximal gradient stopped unconverged, ADMM (squared loss) or
     proximal Newton with ADMM steps (other losses) continues from its iterate
     for up to ``max_iter`` iterations, if one applies: their exact steps do
     not stall on features of very different scales."""
-    if _admm_why_not(problem, loss, penalty) is None:
+    finisher = _finishing_solver(problem, loss, penalty)
+    if finisher == "admm":
         W, gap, more = _run_admm_from(problem, loss, penalty, W, max_iter,
                                       tol_abs, report)
-    elif _newton_admm_why_not(problem, loss, penalty) is None:
+    elif finisher == "newton_admm":
         W, b, gap, more = newton_admm(_sample_datafit(problem, loss), penalty,
                                       W, b, max_iter, tol_abs, callback=report)
     else:
