@@ -33,7 +33,7 @@ FISTA (its step is set by that feature's curvature), not Newton's steps.
 import numpy as np
 
 from ._admm import AdmmSplit
-from ._newton_cg import accepts_step
+from ._newton_cg import backtrack
 from ._ridge import RidgeSpectrum
 
 __all__ = ["newton_admm"]
@@ -155,9 +155,4 @@ def _backtrack(loss, penalty, z, dz, y, v, W, dW, decrease, rounding):
     def slope(t):
         return float(np.vdot(dz, loss.derivative(z + t * dz, y, v))) + jump
 
-    t = 1.0
-    for _ in range(_MAX_BACKTRACK):
-        if accepts_step(slope, decrease, t, loss.bounded_curvature):
-            return t
-        t *= 0.5
-    return 0.0
+    return backtrack(slope, decrease, loss.bounded_curvature, _MAX_BACKTRACK)

@@ -30,7 +30,7 @@ import numpy as np
 
 from ._design import composed_curvature_product
 
-__all__ = ["newton_cg", "accepts_step"]
+__all__ = ["newton_cg", "accepts_step", "backtrack"]
 
 _MAX_CG = 200
 # up to this many features Newton systems are solved exactly on each task's
@@ -114,15 +114,9 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
         # P'(0) = g . s, without evaluating the loss's derivative again
         start = float(np.vdot(g[0], s[0])) + (
             float(np.vdot(g[1], s[1])) if intercept else 0.0)
-        t = 1.0
-        if start < 0:
-            for _ in range(_MAX_BACKTRACK):
-                if accepts_step(slope, start, t, loss.bounded_curvature):
-                    break
-                t *= 0.5
-            else:
-                t = 0.0
-        if not start < 0 or t == 0.0:  # no descent left at this precision
+        t = (backtrack(slope, start, loss.bounded_curvature, _MAX_BACKTRACK)
+             if start < 0 else 0.0)
+        if t == 0.0:  # no descent left at this precision
             z = datafit.linear_predictor(W, b)
             primal, gap, _, _ = datafit.gap_and_gradient(W, b, penalty, z)
             if callback is not None:
@@ -220,6 +214,17 @@ class _NewtonModel:
         if self.curvature is None:
             return self.design.curvature_product(P, p_b, self.h)
         return composed_curvature_product(self.design, P, p_b, self.curvature)
+
+
+def backtrack(slope, start, bounded, max_halvings):
+    """The first step of ``1, 1/2, 1/4, ...`` (at most ``max_halvings``
+    halvings) that :func:`accepts_step` takes, or 0."""
+    s = 1.0
+    for _ in range(max_halvings):
+        if accepts_step(slope, start, s, bounded):
+            return s
+        s *= 0.5
+    return 0.0
 
 
 def accepts_step(slope, start, s, bounded):

@@ -48,7 +48,7 @@ import scipy.sparse as sp
 from numba import njit
 
 from ._design import sorted_csc, unsigned_view
-from ._newton_cg import accepts_step
+from ._newton_cg import backtrack
 from .penalties._compiled import row_prox, row_violation
 
 __all__ = ["prox_newton", "DesignColumns"]
@@ -754,9 +754,4 @@ def _line_search(z, dz, y, v, loss, penalty, W_ws, delta, ws, data_slope):
     start = slope(0.0)
     if not start < 0:
         return 0.0
-    s = 1.0
-    for _ in range(_MAX_BACKTRACK):
-        if accepts_step(slope, start, s, loss.bounded_curvature):
-            return s
-        s *= 0.5
-    return 0.0
+    return backtrack(slope, start, loss.bounded_curvature, _MAX_BACKTRACK)

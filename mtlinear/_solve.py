@@ -423,16 +423,23 @@ def _run_fista_row_space(problem, loss, penalty, start, max_iter, tol,
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
 
 
-def _run_prox_newton(problem, loss, penalty, start, max_iter, tol, callback,
-                     auto):
-    # Newton steps need the samples (the sufficient statistics do not carry
-    # the loss's curvature per sample)
+def _newton_start(problem, loss, penalty, start, tol):
+    """``(model, tol_abs, W0, b0, z0)`` for the Newton solvers: the data-fit
+    through the samples (the sufficient statistics do not carry the loss's
+    curvature per sample), the gap target and the start with its linear
+    predictor (:func:`_lower_sample_start`)."""
     model = _sample_datafit(problem, loss)
     W0, b0, fallback = start
     if problem.intercept_variable and b0 is None:
         b0 = model.initial_intercept()
-    tol_abs = _target(model, tol)
-    W0, b0, z0 = _lower_sample_start(model, penalty, (W0, b0, fallback))
+    return (model, _target(model, tol),
+            *_lower_sample_start(model, penalty, (W0, b0, fallback)))
+
+
+def _run_prox_newton(problem, loss, penalty, start, max_iter, tol, callback,
+                     auto):
+    model, tol_abs, W0, b0, z0 = _newton_start(problem, loss, penalty, start,
+                                               tol)
     if smooth_ridge(penalty):  # truncated Newton with BLAS products
         W, b, gap, n_iter = newton_cg(
             model, penalty, W0, b0, max_iter, tol_abs,
@@ -601,12 +608,8 @@ def _newton_admm_why_not(problem, loss, penalty):
 
 def _run_newton_admm(problem, loss, penalty, start, max_iter, tol, callback,
                      auto):
-    model = _sample_datafit(problem, loss)
-    W0, b0, fallback = start
-    if problem.intercept_variable and b0 is None:
-        b0 = model.initial_intercept()
-    tol_abs = _target(model, tol)
-    W0, b0, z0 = _lower_sample_start(model, penalty, (W0, b0, fallback))
+    model, tol_abs, W0, b0, z0 = _newton_start(problem, loss, penalty, start,
+                                               tol)
     W, b, gap, n_iter = newton_admm(model, penalty, W0, b0, max_iter, tol_abs,
                                     callback=callback(tol_abs), z=z0)
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)

@@ -256,11 +256,12 @@ def test_newton_admm_matches_fista(layout, l1_ratio, loss):
 
 
 @pytest.mark.parametrize("layout", ["shared", "stacked"])
-def test_trace_classifier_with_one_large_feature_converges(layout):
-    """The case FISTA alone cannot solve (5000 iterations, gap hundreds of
-    times its target: one feature of 10 multiplied by 1000): "auto" finishes
-    with proximal Newton and ADMM steps, to the recomputed optimality
-    conditions."""
+@pytest.mark.parametrize("loss", ["logistic", "squared"])
+def test_trace_with_one_large_feature_converges(layout, loss):
+    """The case FISTA alone cannot solve (5000 iterations, gaps hundreds of
+    times their targets: one feature of 10 multiplied by 1000): "auto"
+    finishes with proximal Newton and ADMM steps (logistic) or ADMM
+    (squared), to the recomputed optimality conditions."""
     from sklearn.exceptions import ConvergenceWarning
 
     from _cvxpy_reference import kkt_violation
@@ -268,58 +269,41 @@ def test_trace_classifier_with_one_large_feature_converges(layout):
     rng = np.random.default_rng(2)
     n, d, T = 300, 10, 4
     X = rng.standard_normal((n, d))
-    Y = X @ rng.standard_normal((d, T)) + rng.standard_normal((n, T)) > 0
+    Y = X @ rng.standard_normal((d, T)) + rng.standard_normal((n, T))
     X[:, 0] *= 1000.0
+    if loss == "logistic":
+        Estimator, Y, labels = MultiTaskClassifier, Y > 0, np.where(Y > 0, 1.0, -1.0)
+    else:
+        Estimator, labels = MultiTaskRegressor, Y
     if layout == "shared":
-        tasks = [(X, np.where(Y[:, t], 1.0, -1.0), np.ones(n)) for t in range(T)]
+        tasks = [(X, labels[:, t], np.ones(n)) for t in range(T)]
         fit_X, fit_y, task_col = X, Y, None
     else:  # each task on a quarter of the rows
         parts = np.array_split(np.arange(n), T)
-        tasks = [(X[rows], np.where(Y[rows, t], 1.0, -1.0), np.ones(rows.size))
+        tasks = [(X[rows], labels[rows, t], np.ones(rows.size))
                  for t, rows in enumerate(parts)]
-        fit_X, fit_y = stack_tasks([t[0] for t in tasks],
-                                   [t[1] > 0 for t in tasks])
+        fit_X, fit_y = stack_tasks([X[rows] for rows in parts],
+                                   [Y[rows, t] for t, rows in enumerate(parts)])
         task_col = -1
     params = dict(penalty="trace", alpha=0.01, task_col=task_col)
     with pytest.warns(ConvergenceWarning):
-        MultiTaskClassifier(solver="fista", **params).fit(fit_X, fit_y)
-    model = MultiTaskClassifier(**params).fit(fit_X, fit_y)  # no warning
-    assert kkt_violation(tasks, model.coef_.T, model.intercept_,
-                         loss="logistic", penalty="trace", alpha=0.01,
-                         zero_tol=1e-9) < 1e-3
+        Estimator(solver="fista", **params).fit(fit_X, fit_y)
+    model = Estimator(**params).fit(fit_X, fit_y)  # no warning
+    assert kkt_violation(tasks, model.coef_.T, model.intercept_, loss=loss,
+                         penalty="trace", alpha=0.01, zero_tol=1e-9) < 1e-3
 
 
 @pytest.mark.parametrize("layout", ["shared", "stacked"])
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.7])
 @pytest.mark.parametrize("solver", ["auto", "admm"])
 def test_one_feature_a_thousand_times_larger(layout, l1_ratio, solver):
-    """A feature 1000 times larger than the others makes the problem so
-    ill-conditioned that the proximal gradient stalls (5000 iterations at a
-    gap hundreds of times its target); ADMM's exact steps do not: "auto"
-    finishes with it, "admm" solves alone.  Checked against cvxpy and the
-    optimality conditions recomputed here, with sample and task weights."""
+    """ADMM on a feature 1000 times larger than the others ("admm" alone,
+    and "auto", which may finish FISTA with it), with sample and task
+    weights: cvxpy's solution and the optimality conditions recomputed
+    here."""
     from _cvxpy_reference import kkt_violation, solve_reference
     pytest.importorskip("cvxpy")
-    rng = np.random.default_rng(11)
-    d, T = 6, 4
-    sizes = [50] * T if layout == "shared" else [40, 65, 30, 55]
-    X_common = rng.standard_normal((sizes[0], d))
-    X_list = [X_common if layout == "shared" else rng.standard_normal((m, d))
-              for m in sizes]
-    for Xt in {id(Xt): Xt for Xt in X_list}.values():  # X_common once
-        Xt[:, 0] *= 1000.0
-    W_true = rng.standard_normal((d, 2)) @ rng.standard_normal((2, T))
-    W_true[0] /= 1000.0
-    y_list = [Xt @ W_true[:, t] + t + 0.3 * rng.standard_normal(len(Xt))
-              for t, Xt in enumerate(X_list)]
-    s_list = [rng.uniform(0.5, 2.0, len(y)) for y in y_list]
-    omega = rng.uniform(0.5, 2.0, T)
-    if layout == "shared":
-        s_list = [s_list[0]] * T
-        X, y, s, task_col = X_common, np.column_stack(y_list), s_list[0], None
-    else:
-        X, y = stack_tasks(X_list, y_list)
-        s, task_col = np.concatenate(s_list), -1
+    tasks, omega, (X, y, s, task_col) = _one_large_feature(layout, "squared")
     alpha = 0.1 * alpha_max(X, y, penalty="trace", l1_ratio=l1_ratio,
                             task_col=task_col, sample_weight=s,
                             task_weights=omega)
@@ -327,12 +311,11 @@ def test_one_feature_a_thousand_times_larger(layout, l1_ratio, solver):
                                task_col=task_col, task_weights=omega,
                                solver=solver, tol=1e-10).fit(
         X, y, sample_weight=s)
-    tasks = list(zip(X_list, y_list, s_list))
     params = dict(loss="squared", penalty="trace", alpha=alpha,
                   l1_ratio=l1_ratio, task_weights=omega)
     W, b, _ = solve_reference(tasks, **params)
     # in standardized units: a coefficient times its feature's scale
-    unit = np.vstack(X_list).std(axis=0)[:, None]
+    unit = np.vstack([t[0] for t in tasks]).std(axis=0)[:, None]
     np.testing.assert_allclose(model.coef_.T * unit, W * unit,
                                atol=1e-6 * np.abs(W * unit).max())
     np.testing.assert_allclose(model.intercept_, b, atol=1e-5 * np.abs(b).max())
