@@ -55,11 +55,15 @@ class AdmmSplit:
     gradient : ndarray of shape (d, T)
         Of the smooth part at ``V``: the dual variable starts at ``-gradient
         / rho``.
+    rho : float, optional
+        The start of ``rho`` (by default the largest eigenvalue of the
+        ``omega_t Q_t``; a path passes on its last balanced value).
     """
 
-    def __init__(self, spectrum, omega, C, V, gradient):
+    def __init__(self, spectrum, omega, C, V, gradient, rho=None):
         self.spectrum, self.omega, self.C = spectrum, omega, C
-        rho = float(spectrum.evals.max()) * float(omega.max())
+        if rho is None:
+            rho = float(spectrum.evals.max()) * float(omega.max())
         self.rho = rho if rho > 0 else 1.0  # F constant: an all-zero design
         self.V = np.array(V, dtype=np.float64)
         self.U = -gradient / self.rho
@@ -96,7 +100,7 @@ class AdmmSplit:
 
 
 def admm(datafit, penalty, W, max_iter, tol_abs, spectrum, gap_every=10,
-         callback=None):
+         callback=None, rho=None):
     """Minimize ``datafit(W) + penalty(W)`` for a :class:`GramDatafit`.
 
     Parameters
@@ -115,13 +119,17 @@ def admm(datafit, penalty, W, max_iter, tol_abs, spectrum, gap_every=10,
         Iterations between two gap evaluations.
     callback : callable, optional
         ``callback(n_iter, primal, gap)`` at each gap evaluation.
+    rho : float, optional
+        See :class:`AdmmSplit`.
 
     Returns
     -------
-    W, gap, n_iter
+    W, gap, n_iter, rho
+        ``rho``: its last balanced value, a good start for the next solve of
+        a path.
     """
     _, omega, C = datafit.kernel_statistics()
-    split = AdmmSplit(spectrum, omega, C, W, datafit.gradient(W)[0])
+    split = AdmmSplit(spectrum, omega, C, W, datafit.gradient(W)[0], rho)
     n_iter = 0
     primal, gap = datafit.duality_gap(split.V, None, penalty)
     while True:
@@ -133,4 +141,4 @@ def admm(datafit, penalty, W, max_iter, tol_abs, spectrum, gap_every=10,
         split.run(penalty, steps)
         n_iter += steps
         primal, gap = datafit.duality_gap(split.V, None, penalty)
-    return split.V, gap, n_iter
+    return split.V, gap, n_iter, split.rho

@@ -342,12 +342,17 @@ def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto,
                 if auto and coupling is None else None)
     # where the exact-step solvers are cheap, FISTA gets a short budget
     # before them: it crawls when the features' scales differ
-    budget = (min(max_iter, _FISTA_BUDGET)
-              if finisher is not None and _exact_steps_are_cheap(problem)
-              else max_iter)
+    # (none at all once it stalled on this problem: the other solves of a
+    # path or a cross-validation fold go straight to them)
+    cheap = finisher is not None and _exact_steps_are_cheap(problem)
+    budget = max_iter
+    if cheap:
+        budget = 0 if problem.cache.get("fista_stalls") else min(
+            max_iter, _FISTA_BUDGET)
     W, b, gap, n_iter = fista(model, penalty, W0, b0, budget, tol_abs,
                               callback=report)
     if finisher is not None and gap > tol_abs:
+        problem.cache["fista_stalls"] = cheap
         W, b, gap, n_iter = _finish_unconverged(
             problem, loss, penalty, W, b, gap, tol_abs, max_iter, n_iter, report)
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
@@ -395,8 +400,10 @@ def _run_admm_from(problem, loss, penalty, W0, max_iter, tol_abs, report):
     spectrum = _cached(problem, ("ridge", "gram", ones.tobytes()),
                        lambda: RidgeSpectrum(datafit.kernel_statistics()[0],
                                              ones))
-    return admm(datafit, penalty, W0, max_iter, tol_abs, spectrum,
-                callback=report)
+    W, gap, n_iter, problem.cache["admm_rho"] = admm(
+        datafit, penalty, W0, max_iter, tol_abs, spectrum, callback=report,
+        rho=problem.cache.get("admm_rho"))
+    return W, gap, n_iter
 
 
 def _run_fista_row_space(problem, loss, penalty, start, max_iter, tol,

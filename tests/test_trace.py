@@ -323,3 +323,24 @@ def test_one_feature_a_thousand_times_larger(layout, l1_ratio, solver):
     # gap of 1e-10 P(0) leaves about sqrt(2 L gap) on the stiff direction
     assert kkt_violation(tasks, model.coef_.T, model.intercept_, **params,
                          zero_tol=1e-9) < 1e-4
+
+
+def test_path_on_one_large_feature_goes_on_with_admm():
+    """Along a path on the problem FISTA cannot solve, "auto" goes straight
+    to ADMM once FISTA stalled: every alpha's solution is certified and is
+    the one of a separate fit with "admm"."""
+    from mtlinear import regularization_path
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((300, 10))
+    Y = X @ rng.standard_normal((10, 4)) + rng.standard_normal((300, 4))
+    X[:, 0] *= 1000.0
+    alphas = np.geomspace(0.1, 0.001, 5)
+    _, coefs, intercepts, gaps, n_iters = regularization_path(
+        X, Y, penalty="trace", alphas=alphas)
+    for k, alpha in enumerate(alphas):
+        alone = MultiTaskRegressor(penalty="trace", alpha=alpha, solver="admm",
+                                   tol=1e-10).fit(X, Y)
+        assert gaps[k] <= 1e-4 * 0.5 * np.sum(Y.var(axis=0)) * 1.0001
+        scale = np.abs(alone.coef_).max(axis=0)  # per feature: scales differ
+        np.testing.assert_allclose(coefs[..., k] / scale, alone.coef_ / scale,
+                                   atol=1e-2)
