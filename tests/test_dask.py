@@ -88,6 +88,25 @@ def test_dask_array_equals_in_memory_fit(client, penalty, fit_intercept):
     assert not hasattr(model, "feature_names_in_")
 
 
+def test_trace_norm_on_one_large_feature_from_the_statistics(client):
+    """The trace norm with a feature 1000 times larger than the others, on
+    dask (the problem is known by its sufficient statistics): FISTA alone
+    stalls, and "auto" finishes with ADMM on the statistics, to the
+    in-memory fit with ADMM."""
+    from sklearn.exceptions import ConvergenceWarning
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((300, 10))
+    Y = X @ rng.standard_normal((10, 4)) + rng.standard_normal((300, 4))
+    X[:, 0] *= 1000.0
+    dX, dY = da.from_array(X, chunks=(100, 10)), da.from_array(Y, chunks=(100, 4))
+    with pytest.warns(ConvergenceWarning):
+        MultiTaskRegressor(penalty="trace", alpha=0.01, solver="fista").fit(dX, dY)
+    model = MultiTaskRegressor(penalty="trace", alpha=0.01, tol=1e-10).fit(dX, dY)
+    ref = MultiTaskRegressor(penalty="trace", alpha=0.01, tol=1e-10,
+                             solver="admm").fit(X, Y)
+    assert_same_fit(model, ref, rtol=1e-4)
+
+
 def test_in_memory_targets_with_dask_features(client):
     X, Y, _ = shared_data()
     ref = MultiTaskRegressor(alpha=0.05, **TIGHT).fit(X, Y[:, 0])
