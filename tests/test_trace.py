@@ -63,6 +63,17 @@ def test_optimality_conditions_from_svd(n, d, l1_ratio, fit_intercept):
     assert np.all(sv[rank:] < 1e-12 * sv[0])
 
 
+def _in_layout(layout, X_list, y_list, s_list):
+    """``(s_list, (X, y, s, task_col))``: the estimator's inputs for tasks
+    given as lists (shared: the tasks share ``X_list[0]`` and the first
+    task's sample weights, which ``s_list`` then repeats)."""
+    if layout == "shared":
+        s_list = [s_list[0]] * len(y_list)
+        return s_list, (X_list[0], np.column_stack(y_list), s_list[0], None)
+    X, y = stack_tasks(X_list, y_list)
+    return s_list, (X, y, np.concatenate(s_list), -1)
+
+
 def _cvxpy_trace(cp, tasks, alpha, l1_ratio, fit_intercept, d):
     """Solve the objective with cvxpy; ``tasks`` is a list of (X_t, y_t, s_t)."""
     T = len(tasks)
@@ -92,13 +103,8 @@ def test_matches_cvxpy(layout, l1_ratio, fit_intercept, sparse):
     W_true = rng.standard_normal((d, 2)) @ rng.standard_normal((2, T))
     y_list = [Xt @ W_true[:, t] + t + 0.3 * rng.standard_normal(len(Xt))
               for t, Xt in enumerate(X_list)]
-    s_list = [rng.uniform(0.5, 2.0, len(y)) for y in y_list]
-    if layout == "shared":
-        s_list = [s_list[0]] * T
-        X, y, s, task_col = X_common, np.column_stack(y_list), s_list[0], None
-    else:
-        X, y = stack_tasks(X_list, y_list)
-        s, task_col = np.concatenate(s_list), -1
+    s_list, (X, y, s, task_col) = _in_layout(
+        layout, X_list, y_list, [rng.uniform(0.5, 2.0, len(y)) for y in y_list])
     X = sp.csr_matrix(X) if sparse else X
     alpha = 0.2 * alpha_max(X, y, penalty="trace", l1_ratio=l1_ratio,
                             fit_intercept=fit_intercept, task_col=task_col,
@@ -211,15 +217,10 @@ def _one_large_feature(layout, loss, seed=11):
     if loss == "logistic":  # labels in {-1, +1} for the reference
         y_list = [np.where(yt > 0.3 * t, 1.0, -1.0)
                   for t, yt in enumerate(y_list)]
-    s_list = [rng.uniform(0.5, 2.0, len(y)) for y in y_list]
+    s_list, fit_data = _in_layout(
+        layout, X_list, y_list, [rng.uniform(0.5, 2.0, len(y)) for y in y_list])
     omega = rng.uniform(0.5, 2.0, T)
-    if layout == "shared":
-        s_list = [s_list[0]] * T
-        X, y, s, task_col = X_common, np.column_stack(y_list), s_list[0], None
-    else:
-        X, y = stack_tasks(X_list, y_list)
-        s, task_col = np.concatenate(s_list), -1
-    return list(zip(X_list, y_list, s_list)), omega, (X, y, s, task_col)
+    return list(zip(X_list, y_list, s_list)), omega, fit_data
 
 
 @pytest.mark.parametrize("layout", ["shared", "stacked"])
