@@ -166,6 +166,85 @@ def _stacked_csr_curvature(data, indices, indptr, Pt, shift, h, task_ptr):
 
 
 @njit(cache=True)
+def _stacked_csr_cg(data, indices, indptr, task_ptr, h, x_mean, gWt, gb, mu,
+                    intercept, forcing, max_iter):
+    """Newton-CG's conjugate gradients, task by task, on ``H s = -g`` with
+    ``H`` a task's Hessian block (curvature ``h``, ridge ``mu``, the
+    intercept last when ``intercept``), to ``||r_t|| <= forcing[t]``.
+
+    Each product is one pass over the task's rows (as
+    :func:`_stacked_csr_curvature`), which stay in cache from one iteration
+    to the next.  Returns ``(s_W^T (T, d), s_b, X_c s_W + s_b)``.
+    """
+    T, d = gWt.shape
+    centred = x_mean.shape[0] > 0
+    sWt = np.zeros((T, d))
+    sb = np.zeros(T)
+    dz = np.zeros(indptr.size - 1)
+    Xp = np.empty(indptr.size - 1)
+    r = np.empty(d)
+    p = np.empty(d)
+    G = np.empty(d)
+    for t in range(T):
+        lo, hi = task_ptr[t], task_ptr[t + 1]
+        rr = 0.0
+        for j in range(d):
+            r[j] = -gWt[t, j]
+            p[j] = r[j]
+            rr += r[j] * r[j]
+        rb = -gb[t] if intercept else 0.0
+        pb = rb
+        rr += rb * rb
+        for _ in range(max_iter):
+            if np.sqrt(rr) <= forcing[t]:
+                break
+            shift = pb
+            if centred:
+                for j in range(d):
+                    shift -= x_mean[t, j] * p[j]
+            for j in range(d):
+                G[j] = 0.0
+            hsum = 0.0
+            for i in range(lo, hi):
+                acc = shift
+                for k in range(indptr[i], indptr[i + 1]):
+                    acc += data[k] * p[indices[k]]
+                Xp[i] = acc
+                hz = h[i] * acc
+                hsum += hz
+                if hz != 0.0:
+                    for k in range(indptr[i], indptr[i + 1]):
+                        G[indices[k]] += data[k] * hz
+            pHp = 0.0
+            for j in range(d):
+                if centred:
+                    G[j] -= x_mean[t, j] * hsum
+                G[j] += mu * p[j]
+                pHp += p[j] * G[j]
+            Hpb = hsum if intercept else 0.0
+            pHp += pb * Hpb
+            if not pHp > 0.0:
+                break
+            step = rr / pHp
+            rr_new = 0.0
+            for j in range(d):
+                sWt[t, j] += step * p[j]
+                r[j] -= step * G[j]
+                rr_new += r[j] * r[j]
+            sb[t] += step * pb
+            rb -= step * Hpb
+            rr_new += rb * rb
+            for i in range(lo, hi):
+                dz[i] += step * Xp[i]
+            beta = rr_new / rr
+            for j in range(d):
+                p[j] = r[j] + beta * p[j]
+            pb = rb + beta * pb
+            rr = rr_new
+    return sWt, sb, dz
+
+
+@njit(cache=True)
 def _stacked_dense_curvature_blocks(X, h, x_mean, task_ptr):
     """``Q[t] = sum_{i in t} h_i (x_i - m_t)(x_i - m_t)^T`` (``x_mean`` of
     shape (T, d), or (0, d): no centring), each row centred before it is
@@ -507,6 +586,11 @@ class SharedDesign:
         return composed_curvature_product(self, P, shift,
                                               lambda dz: h * dz)
 
+    def curvature_cg(self, h, g, mu, intercept, forcing, max_iter):
+        """Newton-CG's conjugate gradients in one compiled call, or ``None``
+        (here: BLAS products over all tasks at once pay more)."""
+        return None
+
     @staticmethod
     def task_sum(R):
         return R.sum(axis=0)
@@ -714,6 +798,24 @@ class StackedDesign:
         if self.x_mean is not None:
             G -= self.x_mean * s[:, None]
         return dz, G.T, s
+
+    def curvature_cg(self, h, g, mu, intercept, forcing, max_iter):
+        """``(s, X_c s_W + s_b)``: Newton-CG's conjugate gradients on ``H s
+        = -g`` (``g = (g_W, g_b)``), task by task to ``||r_t|| <=
+        forcing[t]``, in one compiled call for a CSR ``X``
+        (:func:`_stacked_csr_cg`); ``None`` for a dense one."""
+        if not sp.issparse(self.X):
+            return None
+        X, d = self.X, self.n_features
+        sWt, sb, dz = _stacked_csr_cg(
+            X.data, unsigned_view(X.indices), unsigned_view(X.indptr),
+            unsigned_view(self.task_ptr),
+            np.ascontiguousarray(h, dtype=np.float64),
+            np.zeros((0, d)) if self.x_mean is None else self.x_mean,
+            np.ascontiguousarray(g[0].T), np.asarray(g[1], dtype=np.float64),
+            float(mu), bool(intercept), np.asarray(forcing, dtype=np.float64),
+            int(max_iter))
+        return (sWt.T, sb), dz
 
     def task_sum(self, r):
         if self._starts is None:

@@ -140,10 +140,17 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
 def _conjugate_gradients(hessian, g, mu, intercept, per_task, design, z):
     """Conjugate gradients per task on ``H s = -g`` to a relative residual
     ``min(0.5, sqrt(||g||))``; returns ``s`` and ``X_c s_W + s_b``, tracked
-    along."""
+    along.  A design that runs them compiled (``curvature_cg``, a sparse
+    stacked one) does, task by task; otherwise all tasks advance together
+    through ``hessian``'s products."""
     T = g[1].size
     g_norm = np.sqrt(per_task(g, g))
     forcing = np.minimum(0.5, np.sqrt(np.sqrt(g_norm.sum()))) * g_norm
+    if hessian.curvature is None:  # elementwise: the design may run them
+        compiled = design.curvature_cg(hessian.h, g, mu, intercept, forcing,
+                                       _MAX_CG)
+        if compiled is not None:
+            return compiled
     no_intercept = np.zeros(T)
     s = (np.zeros_like(g[0]), np.zeros(T))
     dz = np.zeros_like(z)

@@ -308,3 +308,51 @@ def test_sparse_task_column_split_in_csr(column):
     np.testing.assert_allclose(labels, labels_csc, atol=1e-15)
     for kept, array in zip(before, (messy.data, messy.indices, messy.indptr)):
         np.testing.assert_array_equal(kept, array)
+
+
+@pytest.mark.parametrize("centred", [False, True])
+@pytest.mark.parametrize("intercept", [False, True])
+def test_compiled_conjugate_gradients_solve_the_newton_system(centred,
+                                                              intercept):
+    """The sparse stacked design's compiled conjugate gradients
+    (``curvature_cg``) solve each task's Newton system ``(H_t + mu) s_t =
+    -g_t``, formed here in numpy (the intercept last), to a tight forcing,
+    and return ``X_c s_W + s_b``; empty tasks and zero curvatures
+    included."""
+    import scipy.sparse as sp
+    from mtlinear._design import StackedDesign
+    rng = np.random.default_rng(4)
+    counts = np.array([9, 0, 14, 6])
+    n, d, T = counts.sum(), 7, counts.size
+    task_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    X = rng.standard_normal((n, d)) * (rng.random((n, d)) < 0.5)
+    x_mean = rng.standard_normal((T, d)) if centred else None
+    h = rng.random(n)
+    h[3] = 0.0
+    mu = 0.3
+    g = (rng.standard_normal((d, T)), rng.standard_normal(T) if intercept
+         else np.zeros(T))
+    g[1][counts == 0] = 0.0  # a task sum over no rows
+    design = StackedDesign(sp.csr_matrix(X), task_ptr, x_mean)
+    (sW, sb), dz = design.curvature_cg(h, g, mu, intercept,
+                                       np.full(T, 1e-13), 500)
+    for t in range(T):
+        rows = slice(task_ptr[t], task_ptr[t + 1])
+        A = X[rows] - (0.0 if x_mean is None else x_mean[t])
+        if intercept:
+            A = np.column_stack([A, np.ones(counts[t])])
+        H = A.T @ (h[rows, None] * A) + mu * np.diag(
+            [1.0] * d + ([0.0] if intercept else []))
+        rhs = -np.concatenate([g[0][:, t], [g[1][t]] if intercept else []])
+        if counts[t] == 0:
+            H[:d, :d] = mu * np.eye(d)
+            if intercept:  # no rows: no curvature, no gradient
+                H[d, d] = 1.0
+        expected = np.linalg.solve(H, rhs)
+        np.testing.assert_allclose(sW[:, t], expected[:d], rtol=1e-8,
+                                   atol=1e-10)
+        if intercept and counts[t]:
+            assert sb[t] == pytest.approx(expected[d], rel=1e-8, abs=1e-10)
+        np.testing.assert_allclose(
+            dz[rows], A @ np.concatenate([sW[:, t], [sb[t]]] if intercept
+                                         else [sW[:, t]]), atol=1e-10)
