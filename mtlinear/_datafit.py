@@ -274,21 +274,20 @@ class SampleDatafit:
         next gradient), from the same pass over ``X`` as the gap's
         ``X_c^T Theta``."""
         theta = self._dual_point(D)
-        if theta is None:  # Theta = -D
+        if self.intercept_variable:
+            U, G = self.design.rmatmat_pair(theta, D)
+        else:  # Theta = -D: one product
             G = self.design.rmatmat(D)
             U = -G
-        else:
-            U, G = self.design.rmatmat_pair(theta, D)
         primal = self.loss.value(Z, self.y, self.v) + penalty.value(W)
         c, conj = penalty.feasible_dual(U)
-        dual = self._dual_function(-D if theta is None else theta)
+        dual = self._dual_function(theta)
         return primal, primal - (dual(c) - conj), G
 
     def _dual_point(self, D):
-        """``Theta = -D`` balanced per task with an intercept variable; ``None``
-        without one (``Theta = -D`` itself)."""
+        """``Theta = -D``, balanced per task with an intercept variable."""
         if not self.intercept_variable:
-            return None
+            return -D
         return self.loss.balance(-D, self.y, self.v, self.design.task_sum,
                                  self.design.task_broadcast)
 
@@ -302,10 +301,7 @@ class SampleDatafit:
         """
         if Z is None:
             Z = self.linear_predictor(W, b)
-        D = self.loss.derivative(Z, self.y, self.v)
-        theta = self._dual_point(D)
-        if theta is None:
-            theta = -D
+        theta = self._dual_point(self.loss.derivative(Z, self.y, self.v))
         return (self.loss.value(Z, self.y, self.v), self.design.rmatmat(theta),
                 self._dual_function(theta), Z)
 

@@ -139,42 +139,16 @@ def _stacked_csr_rmatvec_pair(data, indices, indptr, r, q, task_ptr, d):
 
 
 @njit(cache=True)
-def _stacked_csr_curvature(data, indices, indptr, Pt, shift, h, task_ptr):
-    """One pass over the rows for a Newton-CG Hessian product: ``z_i = x_i .
-    p_t + shift_t``, ``G[t] = sum_{i in t} h_i z_i x_i`` and ``s_t = sum_{i
-    in t} h_i z_i`` (each row is read twice while it is in cache, where the
-    two products would stream the matrix twice)."""
-    T, d = Pt.shape
-    z = np.empty(indptr.size - 1)
-    G = np.zeros((T, d))
-    s = np.zeros(T)
-    for t in range(T):
-        p = Pt[t]
-        g = G[t]
-        for i in range(task_ptr[t], task_ptr[t + 1]):
-            lo, hi = indptr[i], indptr[i + 1]
-            acc = shift[t]
-            for k in range(lo, hi):
-                acc += data[k] * p[indices[k]]
-            z[i] = acc
-            hz = h[i] * acc
-            s[t] += hz
-            if hz != 0.0:
-                for k in range(lo, hi):
-                    g[indices[k]] += data[k] * hz
-    return z, G, s
-
-
-@njit(cache=True)
 def _stacked_csr_cg(data, indices, indptr, task_ptr, h, x_mean, gWt, gb, mu,
                     intercept, forcing, max_iter):
     """Newton-CG's conjugate gradients, task by task, on ``H s = -g`` with
     ``H`` a task's Hessian block (curvature ``h``, ridge ``mu``, the
     intercept last when ``intercept``), to ``||r_t|| <= forcing[t]``.
 
-    Each product is one pass over the task's rows (as
-    :func:`_stacked_csr_curvature`), which stay in cache from one iteration
-    to the next.  Returns ``(s_W^T (T, d), s_b, X_c s_W + s_b)``.
+    Each Hessian product is one pass over the task's rows (``z_i = x_i . p
+    + shift``, then ``h_i z_i x_i`` added while the row is in cache), and
+    the rows stay in cache from one iteration to the next.  Returns ``(s_W^T
+    (T, d), s_b, X_c s_W + s_b)``.
     """
     T, d = gWt.shape
     centred = x_mean.shape[0] > 0
@@ -328,15 +302,6 @@ def stacked_rmatvec(X, r, task_ptr):
     if _fortran(X):
         return _stacked_fortran_rmatvec(X, r, task_ptr)
     return _stacked_dense_rmatvec(X, r, task_ptr)
-
-
-def composed_curvature_product(design, P, shift, curvature):
-    """``curvature_product`` from the design's two products, for any
-    ``curvature`` action ``dz -> H dz`` (elementwise, or a loss's
-    ``newton_model`` coupling a sample's columns)."""
-    dz = design.matmat(P) + design.task_broadcast(shift)
-    hdz = curvature(dz)
-    return dz, design.rmatmat(hdz), design.task_sum(hdz)
 
 
 def linear_predictor(X, W, intercept, task_index):
@@ -580,12 +545,6 @@ class SharedDesign:
         return np.stack([centred_gram(self.X, h[:, t], self.x_mean)
                          for t in range(self.n_tasks)])
 
-    def curvature_product(self, P, shift, h):
-        """``(dz, X_c^T (h dz), task sums of h dz)`` for ``dz = X_c P +
-        shift`` (one Hessian product of Newton-CG, elementwise ``h``)."""
-        return composed_curvature_product(self, P, shift,
-                                              lambda dz: h * dz)
-
     def curvature_cg(self, h, g, mu, intercept, forcing, max_iter):
         """Newton-CG's conjugate gradients in one compiled call, or ``None``
         (here: BLAS products over all tasks at once pay more)."""
@@ -779,25 +738,6 @@ class StackedDesign:
         return _stacked_dense_curvature_blocks(
             self.X, np.ascontiguousarray(h, dtype=np.float64), x_mean,
             unsigned_view(self.task_ptr))
-
-    def curvature_product(self, P, shift, h):
-        """See :meth:`SharedDesign.curvature_product`; one pass over a CSR
-        ``X``."""
-        if not sp.issparse(self.X):
-            return composed_curvature_product(self, P, shift,
-                                              lambda dz: h * dz)
-        shift = np.asarray(shift, dtype=np.float64)
-        if self.x_mean is not None:
-            shift = shift - np.einsum("tj,jt->t", self.x_mean, P)
-        X = self.X
-        dz, G, s = _stacked_csr_curvature(
-            X.data, unsigned_view(X.indices), unsigned_view(X.indptr),
-            np.ascontiguousarray(P.T), shift,
-            np.ascontiguousarray(h, dtype=np.float64),
-            unsigned_view(self.task_ptr))
-        if self.x_mean is not None:
-            G -= self.x_mean * s[:, None]
-        return dz, G.T, s
 
     def curvature_cg(self, h, g, mu, intercept, forcing, max_iter):
         """``(s, X_c s_W + s_b)``: Newton-CG's conjugate gradients on ``H s

@@ -28,8 +28,6 @@ decrease: :func:`accepts_step`).  Stopping: the duality gap of
 """
 import numpy as np
 
-from ._design import composed_curvature_product
-
 __all__ = ["newton_cg", "accepts_step", "backtrack"]
 
 _MAX_CG = 200
@@ -146,7 +144,7 @@ def _conjugate_gradients(hessian, g, mu, intercept, per_task, design, z):
     T = g[1].size
     g_norm = np.sqrt(per_task(g, g))
     forcing = np.minimum(0.5, np.sqrt(np.sqrt(g_norm.sum()))) * g_norm
-    if hessian.curvature is None:  # elementwise: the design may run them
+    if hessian.h is not None:  # elementwise: the design may run them
         compiled = design.curvature_cg(hessian.h, g, mu, intercept, forcing,
                                        _MAX_CG)
         if compiled is not None:
@@ -175,24 +173,26 @@ def _conjugate_gradients(hessian, g, mu, intercept, per_task, design, z):
 
 
 class _NewtonModel:
-    """The Newton model at ``z``: ``gradient`` (``F'(z)``) and, called on a
-    direction ``(P, p_b)``, ``(X_c P + p_b, X_c^T H dz, task sums of H dz)``
-    for the curvature ``H`` (one pass over the data for an elementwise
-    loss: ``design.curvature_product``)."""
+    """The Newton model at ``z``: ``gradient`` (``F'(z)``), ``h`` (the
+    curvature of an elementwise loss, else ``None``) and, called on a
+    direction ``(P, p_b)``, ``(dz, X_c^T H dz, task sums of H dz)`` for
+    ``dz = X_c P + p_b`` and the curvature ``H`` (``h`` elementwise, or the
+    action of a loss's ``newton_model`` coupling a sample's columns)."""
 
     def __init__(self, design, loss, z, y, v):
         self.design = design
         if loss.elementwise:
             self.gradient, self.h = loss.derivatives(z, y, v)
-            self.curvature = None
+            self.curvature = lambda dz: self.h * dz
         else:
+            self.h = None
             self.gradient, self.curvature = loss.newton_model(z, y, v)
 
     def solve(self, g, mu, intercept):
         """The exact Newton step ``-H^-1 g`` from each task's Hessian block
         (``d`` or ``d + 1`` square, the intercept last), or ``None`` where
         the curvature is not elementwise or a block is singular."""
-        if self.curvature is not None:
+        if self.h is None:
             return None
         design, h = self.design, self.h
         d, T = g[0].shape
@@ -218,9 +218,10 @@ class _NewtonModel:
                 step[:, d].copy() if intercept else np.zeros(T))
 
     def __call__(self, P, p_b):
-        if self.curvature is None:
-            return self.design.curvature_product(P, p_b, self.h)
-        return composed_curvature_product(self.design, P, p_b, self.curvature)
+        design = self.design
+        dz = design.matmat(P) + design.task_broadcast(p_b)
+        hdz = self.curvature(dz)
+        return dz, design.rmatmat(hdz), design.task_sum(hdz)
 
 
 def backtrack(slope, start, bounded, max_halvings):

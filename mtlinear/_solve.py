@@ -319,10 +319,11 @@ def _run_bcd(problem, loss, penalty, start, max_iter, tol, callback, auto):
         W, b, gap, more = fista(make_datafit(problem, loss), penalty, W, None,
                                 max_iter, tol_abs, callback=report)
         n_iter += more
-        if gap > tol_abs:
+        finisher = _finishing_solver(problem, loss, penalty)
+        if gap > tol_abs and finisher is not None:
             W, b, gap, n_iter = _finish_unconverged(
-                problem, loss, penalty, W, b, gap, tol_abs, max_iter, n_iter,
-                report)
+                finisher, problem, loss, penalty, W, b, tol_abs, max_iter,
+                n_iter, report)
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
 
 
@@ -354,7 +355,8 @@ def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto,
     if finisher is not None and gap > tol_abs:
         problem.cache["fista_stalls"] = cheap
         W, b, gap, n_iter = _finish_unconverged(
-            problem, loss, penalty, W, b, gap, tol_abs, max_iter, n_iter, report)
+            finisher, problem, loss, penalty, W, b, tol_abs, max_iter, n_iter,
+            report)
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
 
 
@@ -375,21 +377,18 @@ def _finishing_solver(problem, loss, penalty):
     return None
 
 
-def _finish_unconverged(problem, loss, penalty, W, b, gap, tol_abs, max_iter,
-                        n_iter, report):
-    """Where the proximal gradient stopped unconverged, ADMM (squared loss) or
-    proximal Newton with ADMM steps (other losses) continues from its iterate
-    for up to ``max_iter`` iterations, if one applies: their exact steps do
-    not stall on features of very different scales."""
-    finisher = _finishing_solver(problem, loss, penalty)
+def _finish_unconverged(finisher, problem, loss, penalty, W, b, tol_abs,
+                        max_iter, n_iter, report):
+    """Where the proximal gradient stopped unconverged, the ``finisher``
+    (:func:`_finishing_solver`) continues from its iterate for up to
+    ``max_iter`` iterations: its exact steps do not stall on features of
+    very different scales.  Returns ``(W, b, gap, n_iter)``."""
     if finisher == "admm":
         W, gap, more = _run_admm_from(problem, loss, penalty, W, max_iter,
                                       tol_abs, report)
-    elif finisher == "newton_admm":
+    else:
         W, b, gap, more = newton_admm(_sample_datafit(problem, loss), penalty,
                                       W, b, max_iter, tol_abs, callback=report)
-    else:
-        more = 0
     return W, b, gap, n_iter + more
 
 

@@ -188,33 +188,6 @@ def test_stacked_products_in_any_memory_order(layout):
                                rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("centred", [False, True])
-@pytest.mark.parametrize("sparse", [False, True])
-def test_curvature_product_is_the_two_products(sparse, centred):
-    """Newton-CG's one-pass Hessian product (CSR) equals ``X_c^T (h (X_c P
-    + shift))`` from the design's two products, empty tasks included."""
-    import scipy.sparse as sp
-    from mtlinear._design import StackedDesign
-    rng = np.random.default_rng(1)
-    counts = np.array([6, 0, 11, 3])
-    task_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    X = rng.standard_normal((counts.sum(), 8)) * (rng.random((counts.sum(), 8))
-                                                  < 0.4)
-    x_mean = rng.standard_normal((4, 8)) if centred else None
-    P, shift = rng.standard_normal((8, 4)), rng.standard_normal(4)
-    h = rng.random(counts.sum())
-    h[2] = 0.0
-    dense = StackedDesign(X, task_ptr, x_mean)
-    design = StackedDesign(sp.csr_matrix(X) if sparse else X, task_ptr, x_mean)
-    dz, G, s = design.curvature_product(P, shift, h)
-    expected_dz = dense.matmat(P) + dense.task_broadcast(shift)
-    np.testing.assert_allclose(dz, expected_dz, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(G, dense.rmatmat(h * expected_dz), rtol=1e-12,
-                               atol=1e-12)
-    np.testing.assert_allclose(s, dense.task_sum(h * expected_dz), rtol=1e-12,
-                               atol=1e-12)
-
-
 @pytest.mark.parametrize("layout", ["shared", "stacked", "stacked_csr",
                                     "classes"])
 @pytest.mark.parametrize("centred", [False, True])
