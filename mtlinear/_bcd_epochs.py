@@ -89,7 +89,7 @@ def _epoch_dense(XT, R, lo, hi, col, a, seg_w, means, beta, curv, W, ws, p):
                              means, beta, xj, no_rows, R)
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _sweep_block(G, gram_b, Lb, rows, W, scale, p, delta):
     """Prox updates of the feature ``rows`` of ``W`` in turn, within one block.
 
@@ -189,7 +189,7 @@ def _epoch_csc(data, indices, indptr, R, lo, hi, col, a, seg_w, means, beta,
                              means, beta, vals, rows, R)
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _epoch_gram(Q, omega, C, W, P, ws, p):
     """One pass over ``ws`` with ``P[:, t] = Q_t W[:, t]`` kept in sync.
 
@@ -226,7 +226,7 @@ def _epoch_gram(Q, omega, C, W, P, ws, p):
                     P[k, t] += Q[t, j, k] * delta[t]
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _epoch_gram_blocks(rows, gram, ws, omega, C, W, P, p):
     """:func:`_epoch_gram` for one shared ``Q``, by blocks of rows.
 

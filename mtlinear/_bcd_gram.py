@@ -18,7 +18,7 @@ _GRAM_BLOCK_MAX_FLOATS = 2 ** 23  # copy of Q's working-set rows
 _FIRST_CHECK = 2  # epochs before the first inner gap check
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _gram_objective(W, P, omega, C, yy, p):
     """The primal objective from the statistics."""
     return _gram_gap_from(W, P, omega, C, yy, value(p, W),
@@ -35,7 +35,7 @@ def _gram_neg_gradient(C, P, omega, rows):
     return U
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _gram_gap(W, P, omega, C, yy, U, rows, p):
     """:func:`_gap` from the statistics: ``(primal, gap, c)`` with the dual
     factors ``c`` of ``U`` (the negative gradient on the feature ``rows``)."""
@@ -44,14 +44,14 @@ def _gram_gap(W, P, omega, C, yy, U, rows, p):
     return primal, gap, c
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _gram_ws_gap(W, P, omega, C, yy, ws, p):
     """The gap of the problem restricted to the working set ``ws``."""
     U = _gram_neg_gradient(C, P, omega, ws)
     return _gram_gap(W, P, omega, C, yy, U, ws, p)[1]
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, p,
                 max_epochs, inner_tol, outer_gap, check_every, need_settled,
                 coef_tol):
