@@ -527,9 +527,9 @@ def build_problem(X, Y, task_index=None, n_tasks=None, sample_weight=None,
         counts = np.bincount(task_index, minlength=T)
         task_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         if sp.issparse(X):
+            # the CSR kernels take indices in any order (and duplicates);
+            # the CSC copies for coordinate access come out sorted
             X = sp.csr_matrix(X if grouped else X[order])
-            if not X.has_sorted_indices:  # never the user's arrays in place
-                X = X.sorted_indices()
         elif not grouped:  # rows already grouped are used in place
             X = group_rows(X, order)
         y = np.asarray(Y, dtype=float)[order]

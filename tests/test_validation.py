@@ -305,6 +305,43 @@ def test_unsorted_read_only_csc_is_left_untouched(estimator):
     np.testing.assert_array_equal(X.indices, indices)
 
 
+def _scrambled_csr(dense):
+    """``dense`` as a CSR matrix whose rows hold their entries in reverse
+    order, each split into two duplicates (0.3 and 0.7 of the value)."""
+    data, indices, indptr = [], [], [0]
+    for row in dense:
+        for j in np.flatnonzero(row)[::-1]:
+            data += [0.3 * row[j], 0.7 * row[j]]
+            indices += [j, j]
+        indptr.append(len(data))
+    X = sp.csr_matrix((np.array(data), np.array(indices), np.array(indptr)),
+                      shape=dense.shape)
+    assert not X.has_sorted_indices
+    return X
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l2", "l21", "trace"])
+@pytest.mark.parametrize("classifier", [False, True])
+def test_stacked_csr_with_unsorted_duplicate_entries(penalty, classifier):
+    # the stacked CSR kernels read rows in any order, duplicates summed: the
+    # fit equals the dense one, and the user's matrix stays as it was
+    rng = np.random.default_rng(3)
+    features = rng.standard_normal((90, 12)) * (rng.random((90, 12)) < 0.4)
+    dense = np.column_stack([features, rng.integers(0, 3, 90)])
+    X = _scrambled_csr(dense)
+    data, indices = X.data.copy(), X.indices.copy()
+    y = features @ rng.standard_normal(12) + 0.3 * rng.standard_normal(90)
+    if classifier:
+        y = (y > 0).astype(int)
+    Estimator = MultiTaskClassifier if classifier else MultiTaskRegressor
+    estimator = Estimator(penalty=penalty, alpha=0.01, task_col=-1, tol=1e-10)
+    model = clone(estimator).fit(X, y)
+    reference = clone(estimator).fit(dense, y)
+    np.testing.assert_allclose(model.coef_, reference.coef_, atol=1e-6)
+    np.testing.assert_array_equal(X.data, data)
+    np.testing.assert_array_equal(X.indices, indices)
+
+
 def test_large_float_task_labels_are_an_error_not_a_merge():
     X = np.column_stack([RNG.standard_normal((6, 2)),
                          np.repeat([2.0 ** 63, 2.0 ** 64, 3.0 * 2 ** 63], 2)])
