@@ -294,6 +294,35 @@ def test_trace_with_one_large_feature_converges(layout, loss):
                          penalty="trace", alpha=0.01, zero_tol=1e-9) < 1e-3
 
 
+@pytest.mark.slow
+def test_trace_with_one_large_feature_among_many_converges():
+    """Many features (2200, one of them x1000; d^3 = 1.1e10, beyond the
+    bound ADMM had): FISTA stops far from its target after max_iter, and
+    "auto" finishes with ADMM, to the recomputed optimality conditions."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from _cvxpy_reference import kkt_violation
+    rng = np.random.default_rng(0)
+    n, d, T = 2300, 2200, 3
+    X = rng.standard_normal((n, d))
+    X[:, 3] *= 1000.0
+    W = (rng.standard_normal((d, 2)) @ rng.standard_normal((2, T))
+         * (rng.random((d, 1)) < 0.1))
+    Y = X @ W / np.sqrt(d) + rng.standard_normal((n, T))
+    params = dict(penalty="trace", alpha=0.01, max_iter=500)
+    with pytest.warns(ConvergenceWarning):
+        MultiTaskRegressor(solver="fista", **params).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = MultiTaskRegressor(**params).fit(X, Y)
+    tasks = [(X, Y[:, t], np.ones(n)) for t in range(T)]
+    assert kkt_violation(tasks, model.coef_.T, model.intercept_,
+                         loss="squared", penalty="trace", alpha=0.01,
+                         zero_tol=1e-9) < 1e-3
+
+
 @pytest.mark.parametrize("layout", ["shared", "stacked"])
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.7])
 @pytest.mark.parametrize("solver", ["auto", "admm"])
