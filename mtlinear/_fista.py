@@ -67,7 +67,8 @@ from .penalties._compiled import prox
 __all__ = ["fista"]
 
 
-def fista(datafit, penalty, W, b, max_iter, tol_abs, gap_every=10, callback=None):
+def fista(datafit, penalty, W, b, max_iter, tol_abs, gap_every=10, callback=None,
+          give_up=None):
     """Minimize ``datafit(W, b) + penalty(W)``.
 
     Parameters
@@ -85,6 +86,9 @@ def fista(datafit, penalty, W, b, max_iter, tol_abs, gap_every=10, callback=None
         Most iterations between two gap evaluations.
     callback : callable, optional
         Called as ``callback(n_iter, primal, gap)`` at each gap evaluation.
+    give_up : callable, optional
+        Called as ``give_up(n_iter, gap)`` at each gap evaluation; the solve
+        stops (unconverged) when it returns true.
 
     Returns
     -------
@@ -116,6 +120,8 @@ def fista(datafit, penalty, W, b, max_iter, tol_abs, gap_every=10, callback=None
         steps = _epochs_to_target(last_gap, gap, last_steps, tol_abs, gap_every)
         if callback is not None:
             callback(n_iter, primal, gap)
+        if give_up is not None and gap > tol_abs and give_up(n_iter, gap):
+            break
     return it.W, it.b, gap, n_iter
 
 

@@ -316,10 +316,12 @@ def _run_bcd(problem, loss, penalty, start, max_iter, tol, callback, auto):
         # coordinate descent can crawl where FISTA does not (a tiny,
         # underdetermined, correlated task at a small alpha: 5080 epochs
         # against 830 iterations); FISTA continues from its iterate
-        W, b, gap, more = fista(make_datafit(problem, loss), penalty, W, None,
-                                max_iter, tol_abs, callback=report)
-        n_iter += more
         finisher = _finishing_solver(problem, loss, penalty)
+        W, b, gap, more = fista(
+            make_datafit(problem, loss), penalty, W, None, max_iter, tol_abs,
+            callback=report,
+            give_up=None if finisher is None else _out_of_reach(max_iter, tol_abs))
+        n_iter += more
         if gap > tol_abs and finisher is not None:
             W, b, gap, n_iter = _finish_unconverged(
                 finisher, problem, loss, penalty, W, b, tol_abs, max_iter,
@@ -341,19 +343,24 @@ def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto,
     report = callback(tol_abs)
     finisher = (_finishing_solver(problem, loss, penalty)
                 if auto and coupling is None else None)
-    # where the exact-step solvers are cheap, FISTA gets a short budget
-    # before them: it crawls when the features' scales differ
-    # (none at all once it stalled on this problem: the other solves of a
-    # path or a cross-validation fold go straight to them)
+    # FISTA crawls when the features' scales differ: where the exact-step
+    # solvers are cheap it gets a short budget before them, elsewhere it
+    # hands over once it cannot reach the target within its budget (and
+    # once it stalled on this problem, the other solves of a path or a
+    # cross-validation fold go straight to the finisher, whose
+    # eigendecompositions are then made, if they are made once)
     cheap = finisher is not None and _exact_steps_are_cheap(problem)
-    budget = max_iter
-    if cheap:
-        budget = 0 if problem.cache.get("fista_stalls") else min(
-            max_iter, _FISTA_BUDGET)
+    budget, give_up = max_iter, None
+    if finisher is not None and problem.cache.get("fista_stalls"):
+        budget = 0
+    elif cheap:
+        budget = min(max_iter, _FISTA_BUDGET)
+    elif finisher is not None:
+        give_up = _out_of_reach(max_iter, tol_abs)
     W, b, gap, n_iter = fista(model, penalty, W0, b0, budget, tol_abs,
-                              callback=report)
+                              callback=report, give_up=give_up)
     if finisher is not None and gap > tol_abs:
-        problem.cache["fista_stalls"] = cheap
+        problem.cache["fista_stalls"] = cheap or finisher == "admm"
         W, b, gap, n_iter = _finish_unconverged(
             finisher, problem, loss, penalty, W, b, tol_abs, max_iter, n_iter,
             report)
@@ -365,6 +372,35 @@ def _exact_steps_are_cheap(problem):
     ``"newton_admm"`` cost less than a few hundred FISTA iterations."""
     n_matrices = 1 if problem.design.shared else problem.n_tasks
     return n_matrices * float(problem.n_features) ** 3 <= _CHEAP_FLOPS
+
+
+def _out_of_reach(max_iter, tol_abs, after=_FISTA_BUDGET, window=100):
+    """FISTA's ``give_up(n_iter, gap)``: true once, after ``after``
+    iterations, the gap's decrease over the last ``window`` iterations,
+    continued at the same linear rate, would need more than twice the
+    iterations left to reach ``tol_abs`` (or the gap did not decrease).
+
+    Where it says so, FISTA would end unconverged anyway and the finisher
+    would take over then; its steps are exact whatever the features'
+    scales, so it takes over at once.  The factor 2 leaves FISTA the
+    problems on which it accelerates as it nears the solution.
+    """
+    history = []
+
+    def give_up(n_iter, gap):
+        history.append((n_iter, gap))
+        if n_iter < after:
+            return False
+        past = [(k, g) for k, g in history if k <= n_iter - window]
+        if not past:
+            return False
+        k, g = past[-1]
+        if not gap < g:
+            return True
+        rate = np.log(gap / g) / (n_iter - k)  # log decrease per iteration
+        needed = np.log(tol_abs / gap) / rate
+        return needed > 2 * (max_iter - n_iter)
+    return give_up
 
 
 def _finishing_solver(problem, loss, penalty):

@@ -294,11 +294,41 @@ def test_trace_with_one_large_feature_converges(layout, loss):
                          penalty="trace", alpha=0.01, zero_tol=1e-9) < 1e-3
 
 
+def test_fista_gives_up_only_when_the_target_is_out_of_reach():
+    from mtlinear._solve import _out_of_reach
+    # a gap halving every 10 iterations reaches 1e-6 in 200 more
+    give_up = _out_of_reach(max_iter=1000, tol_abs=1e-6)
+    assert not any(give_up(k, 0.5 ** (k / 10)) for k in range(10, 310, 10))
+    # a gap that falls 1% per 100 iterations would need about 1e5 more
+    give_up = _out_of_reach(max_iter=5000, tol_abs=1e-4)
+    answers = [give_up(k, 1.0 - 1e-4 * k) for k in range(10, 310, 10)]
+    assert not any(answers[:19]) and all(answers[19:])  # from iteration 200
+    # no decrease at all
+    give_up = _out_of_reach(max_iter=5000, tol_abs=1e-4)
+    assert [give_up(k, 1.0) for k in range(10, 310, 10)][19]
+
+
+def test_auto_leaves_fista_alone_where_it_converges():
+    # many features (no short FISTA budget), well scaled: "auto" runs FISTA
+    # to the target, exactly as solver="fista"
+    rng = np.random.default_rng(1)
+    n, d, T = 700, 500, 3
+    X = rng.standard_normal((n, d))
+    Y = X[:, :5] @ rng.standard_normal((5, T)) + rng.standard_normal((n, T))
+    alpha = alpha_max(X, Y, penalty="trace") / 100
+    auto = MultiTaskRegressor(penalty="trace", alpha=alpha, tol=1e-10).fit(X, Y)
+    fista = MultiTaskRegressor(penalty="trace", alpha=alpha, tol=1e-10,
+                               solver="fista").fit(X, Y)
+    assert auto.n_iter_ == fista.n_iter_
+    np.testing.assert_array_equal(auto.coef_, fista.coef_)
+
+
 @pytest.mark.slow
 def test_trace_with_one_large_feature_among_many_converges():
     """Many features (2200, one of them x1000; d^3 = 1.1e10, beyond the
     bound ADMM had): FISTA stops far from its target after max_iter, and
-    "auto" finishes with ADMM, to the recomputed optimality conditions."""
+    "auto" finishes with ADMM, to the recomputed optimality conditions,
+    handing over once FISTA's rate cannot reach the target in time."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -317,6 +347,8 @@ def test_trace_with_one_large_feature_among_many_converges():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         model = MultiTaskRegressor(**params).fit(X, Y)
+    # FISTA handed over after 200 of its 500 iterations (ADMM takes 340)
+    assert model.n_iter_ < 700
     tasks = [(X, Y[:, t], np.ones(n)) for t in range(T)]
     assert kkt_violation(tasks, model.coef_.T, model.intercept_,
                          loss="squared", penalty="trace", alpha=0.01,
