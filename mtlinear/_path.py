@@ -96,11 +96,7 @@ def _signed_labels(y, task_index, fit_intercept):
                else [y[task_index == t] for t in range(task_index.max() + 1)])
     signed = np.empty_like(y)
     for t, labels in enumerate(columns):
-        classes = np.unique(labels)
-        if classes.size > 2:
-            raise ValueError(f"With loss='logistic', each task needs two labels; "
-                             f"task {t} has {classes.size} "
-                             f"({classes[:5].tolist()}...).")
+        classes = np.unique(labels)  # at most two (else _multiclass)
         if classes.size == 1 and (fit_intercept or classes[0] not in (-1, 1)):
             raise ValueError(
                 f"Task {t} has a single class ({classes[0]:g}); every task "
@@ -155,6 +151,62 @@ def prepare_problem(X, y, *, loss, task_col=None, sample_weight=None,
                          else penalty.unpenalized())
 
 
+def _multiclass(y, task_col):
+    """Whether :class:`~mtlinear.MultiTaskClassifier` fits labels ``y`` as
+    multinomial tasks: three labels or more overall (a 1-d ``y``) or in a
+    column of a 2-d ``y`` (shared layout)."""
+    y = np.asarray(y)
+    columns = y.T if task_col is None and y.ndim == 2 else [y.reshape(-1)]
+    try:
+        return any(np.unique(column).size > 2 for column in columns)
+    except TypeError:  # unorderable labels: the binary checks name them
+        return False
+
+
+def _functions_problem(X, y, *, loss, penalty, l1_ratio, task_col,
+                       sample_weight, task_weights, fit_intercept, l1_share,
+                       penalty_factor, positive):
+    """``(problem, loss, penalty, weights, shape)`` of :func:`alpha_max` and
+    :func:`regularization_path`: ``weights(result)`` gives a solve's
+    ``(coef, intercept)`` as the estimators store them, of leading ``shape``.
+
+    Multiclass labels are built as :class:`~mtlinear.MultiTaskClassifier`
+    builds them (the same classes, pseudo-samples of a class a task lacks,
+    class-expanded weights) by an unfitted classifier, whose
+    ``_class_blocks`` gives ``coef`` (T, K, d) and ``intercept`` (T, K).
+    """
+    if not (loss.classification and _multiclass(y, task_col)):
+        problem = prepare_problem(X, y, loss=loss, task_col=task_col,
+                                  sample_weight=sample_weight,
+                                  task_weights=task_weights,
+                                  fit_intercept=fit_intercept, penalty=penalty)
+
+        def weights(result):
+            W, b = problem.full_solution(result.W, result.b)
+            return W.T, b
+        return (problem, loss, penalty.restricted(problem.penalized), weights,
+                (problem.n_tasks,))
+    from ._classifier import MultiTaskClassifier
+    if isinstance(task_weights, str):
+        raise ValueError(f"task_weights={task_weights!r} is an estimator option; "
+                         "the functions take an array of weights per task.")
+    model = MultiTaskClassifier(
+        penalty=penalty, l1_ratio=l1_ratio, l1_share=l1_share,
+        penalty_factor=penalty_factor, positive=positive,
+        fit_intercept=fit_intercept, task_col=task_col,
+        task_weights=task_weights)
+    model._validate_params()
+    data = model._validate_fit_data(X, y, sample_weight)
+    problem = model._build_problem(*data)
+
+    def class_weights(result):
+        return model._class_blocks(*model._weights_of(problem, result))
+    return (problem, model._make_loss(),
+            model._make_penalty(data[0].shape[1], problem=problem),
+            class_weights, (problem.n_tasks // model._n_classes,
+                            model._n_classes))
+
+
 def _penalty_and_loss(penalty, l1_ratio, loss, *, l1_share, penalty_factor,
                       positive, delta):
     """The validated penalty (unit strength) and loss of the functions."""
@@ -179,8 +231,12 @@ def alpha_max(X, y, *, penalty="l21", l1_ratio=1.0, fit_intercept=True,
     l1_ratio : float in (0, 1]
     loss : {"squared", "huber", "poisson", "logistic"}
         For ``"logistic"``, ``y`` holds two labels per task (per column in
-        the shared layout); the larger is the positive class.  For
-        ``"poisson"``, counts ``y >= 0``.
+        the shared layout), the larger being the positive class, or, as for
+        :class:`~mtlinear.MultiTaskClassifier`, three or more labels (in a
+        1-d ``y``, or in a column of a 2-d one), which makes every task a
+        multinomial logistic regression, its penalty on the ``(d, T K)``
+        matrix of all tasks' class weights.  For ``"poisson"``, counts
+        ``y >= 0``.
     l1_share, penalty_factor, positive, delta
         As for :class:`~mtlinear.MultiTaskRegressor`.
 
@@ -204,12 +260,12 @@ def alpha_max(X, y, *, penalty="l21", l1_ratio=1.0, fit_intercept=True,
     penalty, loss = _penalty_and_loss(
         penalty, l1_ratio, loss, l1_share=l1_share,
         penalty_factor=penalty_factor, positive=positive, delta=delta)
-    problem = prepare_problem(X, y, loss=loss, task_col=task_col,
-                              sample_weight=sample_weight,
-                              task_weights=task_weights,
-                              fit_intercept=fit_intercept, penalty=penalty)
-    return alpha_max_of_problem(problem, loss,
-                                penalty.restricted(problem.penalized))
+    problem, loss, penalty, _, _ = _functions_problem(
+        X, y, loss=loss, penalty=penalty, l1_ratio=l1_ratio, task_col=task_col,
+        sample_weight=sample_weight, task_weights=task_weights,
+        fit_intercept=fit_intercept, l1_share=l1_share,
+        penalty_factor=penalty_factor, positive=positive)
+    return alpha_max_of_problem(problem, loss, penalty)
 
 
 def path_on_problem(problem, loss, penalty, alphas, *, start=(None, None),
@@ -328,7 +384,10 @@ def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
     y : array-like of shape (n_samples,) or (n_samples, n_tasks)
         Targets; with ``loss="logistic"``, two labels per task (per column
         in the shared layout), the larger being the positive class (as
-        ``classes_[1]`` of a scikit-learn classifier).
+        ``classes_[1]`` of a scikit-learn classifier), or multiclass labels,
+        fitted as :class:`~mtlinear.MultiTaskClassifier` fits them
+        (multinomial tasks, every task with the classes of
+        ``MultiTaskClassifier.classes_``).
     penalty : {"l21", "l1", "l2", "trace", "sparse_group"} or Penalty, default="l21"
         A registered name or a penalty instance.
     l1_ratio : float in [0, 1], default=1.0
@@ -359,8 +418,13 @@ def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
     alphas : ndarray of shape (n_alphas,)
         Decreasing.
     coefs : ndarray of shape (n_tasks, n_features, n_alphas)
-        ``coefs[..., k]`` is ``coef_`` at ``alphas[k]`` (task columns excluded).
+        ``coefs[..., k]`` is ``coef_`` at ``alphas[k]`` (task columns
+        excluded); with multiclass labels ``(n_tasks, n_classes, n_features,
+        n_alphas)``, as ``MultiTaskClassifier.coef_`` (a task of the shared
+        layout with fewer classes padded with zeros).
     intercepts : ndarray of shape (n_tasks, n_alphas)
+        With multiclass labels ``(n_tasks, n_classes, n_alphas)``, each
+        task's centred over its classes (``-inf`` for the padding).
     dual_gaps : ndarray of shape (n_alphas,)
         Absolute duality gaps at the returned solutions.
     n_iters : ndarray of shape (n_alphas,)
@@ -389,19 +453,18 @@ def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
         penalty, l1_ratio, loss, l1_share=l1_share,
         penalty_factor=penalty_factor, positive=positive, delta=delta)
     check_solver(solver)
-    problem = prepare_problem(X, y, loss=loss, task_col=task_col,
-                              sample_weight=sample_weight,
-                              task_weights=task_weights,
-                              fit_intercept=fit_intercept, penalty=penalty)
-    penalty = penalty.restricted(problem.penalized)
+    problem, loss, penalty, weights, shape = _functions_problem(
+        X, y, loss=loss, penalty=penalty, l1_ratio=l1_ratio, task_col=task_col,
+        sample_weight=sample_weight, task_weights=task_weights,
+        fit_intercept=fit_intercept, l1_share=l1_share,
+        penalty_factor=penalty_factor, positive=positive)
     if alphas is None:
         alphas = alpha_grid(alpha_max_of_problem(problem, loss, penalty),
                             int(n_alphas), eps)
     else:
         alphas = check_alphas(alphas)
-    T, d = problem.n_tasks, problem.n_features_in
-    coefs = np.empty((T, d, len(alphas)))
-    intercepts = np.empty((T, len(alphas)))
+    coefs = np.empty(shape + (problem.n_features_in, len(alphas)))
+    intercepts = np.empty(shape + (len(alphas),))
     gaps = np.empty(len(alphas))
     n_iters = np.empty(len(alphas), dtype=np.int64)
     converged = np.empty(len(alphas), dtype=bool)
@@ -410,8 +473,7 @@ def regularization_path(X, y, *, penalty="l21", l1_ratio=1.0, alphas=None,
                                      tol=tol, max_iter=max_iter, solver=solver,
                                      solver_verbose=max(verbose - 2, 0),
                                      progress=progress):
-        W, intercepts[:, k] = problem.full_solution(result.W, result.b)
-        coefs[..., k] = W.T
+        coefs[..., k], intercepts[..., k] = weights(result)
         gaps[k], n_iters[k], converged[k] = result.gap, result.n_iter, result.converged
     warn_unconverged(alphas, converged, "regularization_path")
     return alphas, coefs, intercepts, gaps, n_iters

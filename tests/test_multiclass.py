@@ -240,6 +240,64 @@ def test_alpha_max_zeroes_everything(penalty):
     assert cv.alphas_[0] == pytest.approx(top, rel=1e-9)
 
 
+def _function_args(layout, seed=4):
+    """``(args, kwargs, problems, tasks)`` of the functions on the data of
+    :func:`_fit`: ``tasks`` are each task's ``(X_t, labels_t)``."""
+    if layout == "shared":
+        X, Y = shared_data(seed=seed)
+        return ((X, Y), {}, task_problems(X, Y, None),
+                [(X, Y[:, t]) for t in range(Y.shape[1])])
+    X, y, task = stacked_data(seed=seed)
+    return ((np.column_stack([task, X]), y), dict(task_col=0),
+            task_problems(X, y, task),
+            [(X[task == t], y[task == t]) for t in np.unique(task)])
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l21", "trace"])
+@pytest.mark.parametrize("layout", ["shared", "stacked"])
+def test_alpha_max_function_of_multiclass_tasks(penalty, layout):
+    """``mtlinear.alpha_max`` of multiclass labels: the dual norm of the
+    gradient at W = 0, recomputed here from the softmax."""
+    from mtlinear import alpha_max as mtlinear_alpha_max
+    args, kwargs, problems, _ = _function_args(layout)
+    value = mtlinear_alpha_max(*args, penalty=penalty, loss="logistic", **kwargs)
+    assert value == pytest.approx(alpha_max(problems, penalty), rel=1e-9)
+
+
+@pytest.mark.parametrize("layout", ["shared", "stacked"])
+def test_regularization_path_of_multiclass_tasks(layout):
+    """The path of multiclass labels, in the estimator's layout (coef
+    (T, K, d), intercept (T, K)): zero at alpha_max and optimal at every
+    alpha (l21: the recomputed optimality conditions; l2: scikit-learn's
+    multinomial LogisticRegression task by task)."""
+    from types import SimpleNamespace
+
+    from mtlinear import regularization_path
+    args, kwargs, problems, tasks = _function_args(layout)
+    T, d = len(tasks), tasks[0][0].shape[1]
+    K = 4 if layout == "shared" else 3  # the most classes of a task
+    alphas, coefs, intercepts, _, _ = regularization_path(
+        *args, penalty="l21", loss="logistic", n_alphas=4, eps=0.05,
+        tol=1e-10, **kwargs)
+    assert coefs.shape == (T, K, d, 4) and intercepts.shape == (T, K, 4)
+    assert not np.any(coefs[..., 0]) and np.all(np.any(coefs[..., 1:], axis=(0, 1, 2)))
+    for k in range(1, 4):
+        solution = SimpleNamespace(coef_=coefs[..., k], intercept_=intercepts[..., k])
+        assert kkt(problems, solution, "l21", alphas[k]) < 1e-5
+    alphas, coefs, intercepts, _, _ = regularization_path(
+        *args, penalty="l2", loss="logistic", alphas=[0.1, 0.01], tol=1e-12,
+        max_iter=100_000, **kwargs)
+    for k, alpha in enumerate(alphas):
+        for t, (Xt, yt) in enumerate(tasks):
+            ref = LogisticRegression(C=1.0 / (alpha * len(yt)), tol=1e-12,
+                                     max_iter=10_000).fit(Xt, yt)
+            n_classes = ref.classes_.size
+            np.testing.assert_allclose(coefs[t, :n_classes, :, k], ref.coef_,
+                                       atol=1e-6)
+            np.testing.assert_allclose(intercepts[t, :n_classes, k],
+                                       ref.intercept_, atol=1e-6)
+
+
 @pytest.mark.parametrize("penalty", ["l21", "trace"])
 def test_objective_matches_cvxpy(penalty):
     cp = pytest.importorskip("cvxpy")

@@ -121,8 +121,8 @@ def test_bad_input_is_a_clear_error():
             regularization_path(X, Y, **bad)
     with pytest.raises(ValueError, match="alphas must be finite and non-negative"):
         regularization_path(X, Y, alphas=[1.0, -1.0])
-    with pytest.raises(ValueError, match="each task needs two labels"):
-        regularization_path(X, np.round(Y), loss="logistic")
+    with pytest.raises(ValueError, match="continuous values"):
+        regularization_path(X, Y, loss="logistic")
     with pytest.raises(ValueError, match="single class"):
         regularization_path(X, np.ones_like(Y), loss="logistic")
     with pytest.raises(ValueError, match="single class"):
