@@ -345,10 +345,10 @@ def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto,
                 if auto and coupling is None else None)
     # FISTA crawls when the features' scales differ: where the exact-step
     # solvers are cheap it gets a short budget before them, elsewhere it
-    # hands over once it cannot reach the target within its budget (and
-    # once it stalled on this problem, the other solves of a path or a
-    # cross-validation fold go straight to the finisher, whose
-    # eigendecompositions are then made, if they are made once)
+    # hands over once it cannot reach the target within its budget; once it
+    # stalled on this problem, the other solves of a path or a
+    # cross-validation fold go straight to the finisher where that is cheap
+    # or is ADMM (its eigendecompositions, made once, are then made)
     cheap = finisher is not None and _exact_steps_are_cheap(problem)
     budget, give_up = max_iter, None
     if finisher is not None and problem.cache.get("fista_stalls"):
