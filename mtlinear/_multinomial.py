@@ -23,6 +23,7 @@ two-class softmax, the same model family as the binary logistic loss with
 its own penalty scaling).
 """
 import numpy as np
+import scipy.sparse as sp
 from numba import njit
 from scipy.special import xlogy
 
@@ -32,7 +33,12 @@ from ._task_data import TaskProblem
 from .losses import Loss
 
 __all__ = ["MultinomialLoss", "ClassExpandedDesign", "expand_classes",
-           "model_intercepts", "expand_coupling", "class_scores"]
+           "model_intercepts", "expand_coupling", "class_scores",
+           "class_hessian_blocks"]
+
+# exact Newton steps while d (K + 1) is at most this (the blocks' side)
+_DIRECT_MAX_SIZE = 128
+_HESSIAN_ROWS = 4096  # rows of X densified at a time
 
 
 class MultinomialLoss(Loss):
@@ -148,6 +154,55 @@ class MultinomialLoss(Loss):
                 shift, self._blocks(pdz).shape).reshape(np.shape(pdz)))
         return D, hessian
 
+    def newton_step_cost(self, design):
+        """About ``d (K + 1) / 8`` Hessian products (forming each task's
+        ``K (K + 1) / 2`` weighted Gram matrices by BLAS and solving its
+        block, measured on School); ``None`` past ``_DIRECT_MAX_SIZE``."""
+        size = design.n_features * (self.n_classes + 1)
+        return None if size > _DIRECT_MAX_SIZE else max(1, size // 8)
+
+    def newton_step(self, design, z, y, v, g, mu, intercept):
+        """The exact Newton step, task by task, on the Hessian blocks of
+        :func:`class_hessian_blocks` (the ridge ``mu`` on the weights), or
+        ``None`` where a block is singular.
+
+        The softmax ignores a common shift of a row's scores, so each block
+        is singular along the shift of the task's intercepts over its
+        classes (the weights' shift has the ridge); ``g`` is orthogonal to
+        it (the class totals of ``p - e_y`` cancel), so adding ``c u u^T``
+        along that unit direction ``u`` leaves the step as it is.  A class
+        the task lacks has a zero intercept row: its step is 0.
+        """
+        K, d = self.n_classes, design.n_features
+        H = class_hessian_blocks(design, np.exp(self._log_proba(z, y)),
+                                 self._row_weights(v))
+        T = H.shape[0]
+        weights = np.arange(d * K)
+        H[:, weights, weights] += mu
+        rhs = -np.reshape(g[0], (d, T, K)).transpose(1, 0, 2).reshape(T, d * K)
+        if intercept:
+            present = np.reshape(design.task_sum((y >= 0).astype(float)) > 0,
+                                 (T, K))
+            b = d * K + np.arange(K)
+            block = H[:, b[:, None], b]
+            u = present / np.sqrt(np.maximum(present.sum(axis=1), 1))[:, None]
+            scale = np.maximum(np.trace(block, axis1=1, axis2=2), 1e-300)
+            block += scale[:, None, None] * u[:, :, None] * u[:, None, :]
+            block[:, np.arange(K), np.arange(K)] += ~present
+            H[:, b[:, None], b] = block
+            rhs = np.column_stack([rhs, -np.reshape(g[1], (T, K))])
+        else:
+            H = H[:, :d * K, :d * K]
+        try:
+            step = np.linalg.solve(H, rhs[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            return None
+        if not np.all(np.isfinite(step)):
+            return None
+        s_W = step[:, :d * K].reshape(T, d, K).transpose(1, 0, 2).reshape(d, T * K)
+        s_b = step[:, d * K:].ravel() if intercept else np.zeros(T * K)
+        return np.ascontiguousarray(s_W), s_b
+
     def block_sum(self, a):
         """Sums over each task's classes, repeated over them."""
         return np.repeat(self._blocks(a).sum(axis=-1), self.n_classes, axis=-1)
@@ -192,6 +247,68 @@ def _log_softmax(z, y):
         for k in range(z.shape[1]):
             out[i, k] = z[i, k] - shift if y[i, k] >= 0 else -np.inf
     return out
+
+
+def class_hessian_blocks(design, p, v):
+    """Each task's Hessian of the multinomial data fit in its weights and
+    intercepts, ``(T, (d + 1) K, (d + 1) K)``: entry ``(j K + k, j' K + l)``
+    is ``sum_i c_i^kl x~_ij x~_ij'`` over the task's rows, with ``c_i^kl =
+    v_i (p_ik [k = l] - p_ik p_il)`` and ``x~_i = (x_c,i, 1)`` (the
+    intercept as feature ``j = d``).
+
+    ``p`` (n, B, K) are the rows' probabilities and ``v`` (n, B) their
+    weights (``B`` blocks per row: the tasks of the shared layout, 1
+    stacked).  A task's ``K (K + 1) / 2`` Gram matrices, one per pair of
+    classes, come from one BLAS product, by chunks of rows (a sparse ``X``
+    densified a chunk at a time).
+    """
+    n, B, K = p.shape
+    X = design.X
+    d = X.shape[1]
+    if isinstance(design, ClassExpandedDesign):  # stacked: one block per row
+        T, ptr, mean = design.base.n_tasks, design.base.task_ptr, design.base.x_mean
+    else:  # shared: every row in every task
+        T, ptr, mean = B, None, design.x_mean
+    ks, ls = np.tril_indices(K)  # the pairs of classes, k >= l
+    grams = np.zeros((T, ks.size * (d + 1), d + 1))
+    A = np.empty((min(n, _HESSIAN_ROWS), d + 1))
+    A[:, d] = 1.0
+    for start in range(0, n, _HESSIAN_ROWS):
+        stop = min(n, start + _HESSIAN_ROWS)
+        a = A[:stop - start]
+        a[:, :d] = X[start:stop].toarray() if sp.issparse(X) else X[start:stop]
+        if ptr is None:
+            if mean is not None:
+                a[:, :d] -= mean
+            for t in range(T):
+                grams[t] += _pair_weighted(a, p[start:stop, t], v[start:stop, t],
+                                           ks, ls).T @ a
+            continue
+        # the tasks' rows in this chunk, centred by their task's means
+        segments = []
+        for t in range(np.searchsorted(ptr, start, side="right") - 1,
+                       np.searchsorted(ptr, stop, side="left")):
+            rows = slice(max(ptr[t], start) - start, min(ptr[t + 1], stop) - start)
+            if rows.stop > rows.start:
+                segments.append((t, rows))
+                if mean is not None:
+                    a[rows, :d] -= mean[t]
+        weighted = _pair_weighted(a, p[start:stop, 0], v[start:stop, 0], ks, ls)
+        for t, rows in segments:
+            grams[t] += weighted[rows].T @ a[rows]
+    grams = grams.reshape(T, ks.size, d + 1, d + 1)
+    H = np.empty((T, d + 1, K, d + 1, K))
+    pairs = grams.transpose(1, 0, 2, 3)  # (pairs, T, d + 1, d + 1)
+    H[:, :, ks, :, ls] = pairs  # each Gram matrix is symmetric
+    H[:, :, ls, :, ks] = pairs
+    return H.reshape(T, (d + 1) * K, (d + 1) * K)
+
+
+def _pair_weighted(a, P, w, ks, ls):
+    """Rows ``a`` (n, m) times each pair's curvature ``w (P_k [k = l] - P_k
+    P_l)``, side by side: (n, pairs m)."""
+    c = w[:, None] * P[:, ks] * ((ks == ls) - P[:, ls])
+    return (a[:, None, :] * c[:, :, None]).reshape(len(a), -1)
 
 
 class ClassExpandedDesign:

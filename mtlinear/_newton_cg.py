@@ -65,6 +65,11 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
         return loss.block_sum(out + A[1] * B[1] if intercept else out)
 
     n_iter = 0
+    # exact steps on each task's Hessian block: an elementwise loss's (few
+    # features) from the start; a loss coupling columns forms its own, once
+    # conjugate gradients have needed more Hessian products than that costs
+    block_cost = None if loss.elementwise else loss.newton_step_cost(design)
+    exact = loss.elementwise
     settled = coef_tol <= 0
     # z is carried along the steps, and recomputed (a fresh X W: the
     # certificate is of W itself) for a gap expected to be final
@@ -98,12 +103,15 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
         n_iter += 1
         g = (G + mu * W, design.task_sum(D) if intercept else no_intercept)
         s = (hessian.solve(g, mu, intercept)
-             if design.n_features <= _DIRECT_MAX_FEATURES else None)
+             if exact and design.n_features <= _DIRECT_MAX_FEATURES else None)
         if s is not None:
             dz = design.matmat(s[0]) + design.task_broadcast(s[1])
         else:
-            s, dz = _conjugate_gradients(hessian, g, mu, intercept, per_task,
-                                         design, z)
+            s, dz, converged = _conjugate_gradients(
+                hessian, g, mu, intercept, per_task, design, z,
+                _MAX_CG if block_cost is None else block_cost)
+            # the truncated step serves; the next ones are exact
+            exact = exact or not converged
 
         def slope(t):
             return (float(np.vdot(dz, loss.derivative(z + t * dz, y, v)))
@@ -135,12 +143,15 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
     return W, b, gap, n_iter
 
 
-def _conjugate_gradients(hessian, g, mu, intercept, per_task, design, z):
+def _conjugate_gradients(hessian, g, mu, intercept, per_task, design, z,
+                         max_products=_MAX_CG):
     """Conjugate gradients per task on ``H s = -g`` to a relative residual
-    ``min(0.5, sqrt(||g||))``; returns ``s`` and ``X_c s_W + s_b``, tracked
-    along.  A design that runs them compiled (``curvature_cg``, a sparse
-    stacked one) does, task by task; otherwise all tasks advance together
-    through ``hessian``'s products."""
+    ``min(0.5, sqrt(||g||))``, in at most ``max_products`` Hessian
+    products; returns ``s``, ``X_c s_W + s_b`` (tracked along) and whether
+    the residual was reached (the products ran out: a truncated, still
+    descending step).  A design that runs them compiled (``curvature_cg``, a
+    sparse stacked one) does, task by task; otherwise all tasks advance
+    together through ``hessian``'s products."""
     T = g[1].size
     g_norm = np.sqrt(per_task(g, g))
     forcing = np.minimum(0.5, np.sqrt(np.sqrt(g_norm.sum()))) * g_norm
@@ -148,14 +159,14 @@ def _conjugate_gradients(hessian, g, mu, intercept, per_task, design, z):
         compiled = design.curvature_cg(hessian.h, g, mu, intercept, forcing,
                                        _MAX_CG)
         if compiled is not None:
-            return compiled
+            return (*compiled, True)
     no_intercept = np.zeros(T)
     s = (np.zeros_like(g[0]), np.zeros(T))
     dz = np.zeros_like(z)
     r = (-g[0], -g[1])
     d = r
     rr = per_task(r, r)
-    for _ in range(_MAX_CG):
+    for _ in range(max_products):
         if np.all(np.sqrt(rr) <= forcing):
             break
         Xd, HdW, Hdb = hessian(d[0], d[1])
@@ -169,7 +180,7 @@ def _conjugate_gradients(hessian, g, mu, intercept, per_task, design, z):
         beta = np.where(rr > 0, rr_new / np.where(rr > 0, rr, 1.0), 0.0)
         d = (r[0] + beta * d[0], r[1] + beta * d[1])
         rr = rr_new
-    return s, dz
+    return s, dz, bool(np.all(np.sqrt(rr) <= forcing))
 
 
 class _NewtonModel:
@@ -180,7 +191,7 @@ class _NewtonModel:
     action of a loss's ``newton_model`` coupling a sample's columns)."""
 
     def __init__(self, design, loss, z, y, v):
-        self.design = design
+        self.design, self.loss, self.point = design, loss, (z, y, v)
         if loss.elementwise:
             self.gradient, self.h = loss.derivatives(z, y, v)
             self.curvature = lambda dz: self.h * dz
@@ -190,10 +201,12 @@ class _NewtonModel:
 
     def solve(self, g, mu, intercept):
         """The exact Newton step ``-H^-1 g`` from each task's Hessian block
-        (``d`` or ``d + 1`` square, the intercept last), or ``None`` where
-        the curvature is not elementwise or a block is singular."""
+        (``d`` or ``d + 1`` square, the intercept last; a loss coupling
+        columns forms its own, ``Loss.newton_step``), or ``None`` where a
+        block is singular."""
         if self.h is None:
-            return None
+            return self.loss.newton_step(self.design, *self.point, g, mu,
+                                         intercept)
         design, h = self.design, self.h
         d, T = g[0].shape
         blocks = design.curvature_blocks(h)

@@ -72,6 +72,20 @@ class Loss:
         are per block."""
         return a
 
+    def newton_step_cost(self, design):
+        """For a loss that couples columns (not elementwise): what its
+        :meth:`newton_step` costs, in Hessian products of conjugate
+        gradients, or ``None`` where it forms no Hessian blocks."""
+        return None
+
+    def newton_step(self, design, z, y, v, g, mu, intercept):
+        """The exact Newton step ``-H^-1 g`` at ``z`` of a loss that couples
+        columns (``g = (g_W, g_b)``, ``mu`` the ridge), from each task's
+        Hessian block, or ``None`` (a singular block); see
+        :meth:`newton_step_cost`.  An elementwise loss's blocks are formed
+        by Newton-CG itself, from :meth:`derivatives`."""
+        return None
+
     def derivatives(self, z, y, v):
         """``(F'(z), H(z))`` elementwise: the derivative and the curvature of
         Newton models (``F''`` where it is positive)."""

@@ -183,6 +183,43 @@ def test_binary_column_among_multiclass_ones_is_a_two_class_softmax():
                                   np.argmax(proba[1], axis=1))
 
 
+@pytest.mark.parametrize("layout", ["shared", "stacked"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_exact_newton_step_solves_the_newton_system(layout, fit_intercept):
+    """The multinomial's exact Newton step (each task's Hessian block formed
+    and solved) satisfies ``H s = -g`` for ``H`` applied as conjugate
+    gradients apply it (the softmax's curvature through the design); in
+    the shared layout a binary column among multiclass ones has a class it
+    lacks."""
+    from mtlinear._newton_cg import _NewtonModel
+    if layout == "shared":
+        X, Y = shared_data(seed=5, classes=(3, 2, 4))
+        model = MultiTaskClassifier("l2", 0.05, fit_intercept=fit_intercept)
+        data = model._validate_fit_data(X, Y, None)
+    else:
+        X, y, task = stacked_data(seed=5)
+        model = MultiTaskClassifier("l2", 0.05, task_col=0,
+                                    fit_intercept=fit_intercept)
+        data = model._validate_fit_data(np.column_stack([task, X]), y, None)
+    problem = model._build_problem(*data)
+    design, mu = problem.design, 0.05
+    rng = np.random.default_rng(0)
+    W = 0.3 * rng.standard_normal((design.n_features, design.n_tasks))
+    b = 0.3 * rng.standard_normal(design.n_tasks) * fit_intercept
+    z = design.matmat(W) + design.task_broadcast(b)
+    hessian = _NewtonModel(design, model._make_loss(), z, problem.y, problem.v)
+    D = hessian.gradient
+    g = (design.rmatmat(D) + mu * W, design.task_sum(D) * fit_intercept)
+    s = hessian.solve(g, mu, fit_intercept)
+    _, HW, Hb = hessian(s[0], s[1])
+    scale = np.abs(g[0]).max()
+    np.testing.assert_allclose(HW + mu * s[0], -g[0], atol=1e-10 * scale)
+    if fit_intercept:
+        np.testing.assert_allclose(Hb, -g[1], atol=1e-10 * scale)
+    else:
+        assert not np.any(s[1])
+
+
 # ------------------------------------------------------------ optimality
 def alpha_max(problems, penalty):
     """The smallest alpha with W = 0 optimal: the dual norm of the gradient
