@@ -107,9 +107,11 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
         if s is not None:
             dz = design.matmat(s[0]) + design.task_broadcast(s[1])
         else:
+            # capped at the blocks' cost until an exact step is due (one
+            # that failed, a singular block, leaves them uncapped)
             s, dz, converged = _conjugate_gradients(
                 hessian, g, mu, intercept, per_task, design, z,
-                _MAX_CG if block_cost is None else block_cost)
+                _MAX_CG if block_cost is None or exact else block_cost)
             # the truncated step serves; the next ones are exact
             exact = exact or not converged
 
