@@ -29,6 +29,7 @@ from scipy.special import xlogy
 
 from ._coupling import TaskCoupling
 from ._design import SharedDesign, linear_predictor
+from ._newton_cg import solve_blocks
 from ._task_data import TaskProblem
 from .losses import Loss
 
@@ -193,11 +194,8 @@ class MultinomialLoss(Loss):
             rhs = np.column_stack([rhs, -np.reshape(g[1], (T, K))])
         else:
             H = H[:, :d * K, :d * K]
-        try:
-            step = np.linalg.solve(H, rhs[:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:
-            return None
-        if not np.all(np.isfinite(step)):
+        step = solve_blocks(H, rhs)
+        if step is None:
             return None
         s_W = step[:, :d * K].reshape(T, d, K).transpose(1, 0, 2).reshape(d, T * K)
         s_b = step[:, d * K:].ravel() if intercept else np.zeros(T * K)

@@ -28,7 +28,7 @@ decrease: :func:`accepts_step`).  Stopping: the duality gap of
 """
 import numpy as np
 
-__all__ = ["newton_cg", "accepts_step", "backtrack"]
+__all__ = ["newton_cg", "accepts_step", "backtrack", "solve_blocks"]
 
 _MAX_CG = 200
 # up to this many features Newton systems are solved exactly on each task's
@@ -223,11 +223,8 @@ class _NewtonModel:
             full[:, :d, d] = full[:, d, :d] = cross
             full[:, d, d] = design.task_sum(h)
             blocks, rhs = full, np.column_stack([rhs, -g[1]])
-        try:
-            step = np.linalg.solve(blocks, rhs[:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:
-            return None
-        if not np.all(np.isfinite(step)):
+        step = solve_blocks(blocks, rhs)
+        if step is None:
             return None
         return (np.ascontiguousarray(step[:, :d].T),
                 step[:, d].copy() if intercept else np.zeros(T))
@@ -237,6 +234,16 @@ class _NewtonModel:
         dz = design.matmat(P) + design.task_broadcast(p_b)
         hdz = self.curvature(dz)
         return dz, design.rmatmat(hdz), design.task_sum(hdz)
+
+
+def solve_blocks(blocks, rhs):
+    """``blocks[t]^-1 rhs[t]`` for every task ``t`` (one batched LAPACK
+    call), or ``None`` where a block is singular."""
+    try:
+        step = np.linalg.solve(blocks, rhs[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:
+        return None
+    return step if np.all(np.isfinite(step)) else None
 
 
 def backtrack(slope, start, bounded, max_halvings):
