@@ -158,7 +158,9 @@ def _multiclass(y, task_col):
     y = np.asarray(y)
     columns = y.T if task_col is None and y.ndim == 2 else [y.reshape(-1)]
     try:
-        return any(np.unique(column).size > 2 for column in columns)
+        # NaN is no label (the binary checks refuse it)
+        return any(np.unique(column[column == column]).size > 2
+                   for column in columns)
     except TypeError:  # unorderable labels: the binary checks name them
         return False
 
