@@ -123,6 +123,10 @@ def test_bad_input_is_a_clear_error():
         regularization_path(X, Y, alphas=[1.0, -1.0])
     with pytest.raises(ValueError, match="continuous values"):
         regularization_path(X, Y, loss="logistic")
+    labels = (Y > 0).astype(float)
+    labels[0, 0] = np.nan  # not a third label: binary tasks refuse it
+    with pytest.raises(ValueError, match="contains NaN"):
+        regularization_path(X, labels, loss="logistic")
     with pytest.raises(ValueError, match="single class"):
         regularization_path(X, np.ones_like(Y), loss="logistic")
     with pytest.raises(ValueError, match="single class"):
