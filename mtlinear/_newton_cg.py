@@ -28,7 +28,8 @@ decrease: :func:`accepts_step`).  Stopping: the duality gap of
 """
 import numpy as np
 
-__all__ = ["newton_cg", "accepts_step", "backtrack", "solve_blocks"]
+__all__ = ["newton_cg", "accepts_step", "backtrack", "backtrack_tasks",
+           "solve_blocks"]
 
 _MAX_CG = 200
 # up to this many features Newton systems are solved exactly on each task's
@@ -115,16 +116,18 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
             # the truncated step serves; the next ones are exact
             exact = exact or not converged
 
-        def slope(t):
-            return (float(np.vdot(dz, loss.derivative(z + t * dz, y, v)))
-                    + mu * float(np.vdot(W + t * s[0], s[0])))
+        def slopes(t):  # each task's P_t'(t_t), per column
+            moved = z + design.task_broadcast(t) * dz
+            return loss.block_sum(
+                design.task_sum(dz * loss.derivative(moved, y, v))
+                + mu * np.einsum("jt,jt->t", W + t * s[0], s[0]))
 
-        # P'(0) = g . s, without evaluating the loss's derivative again
-        start = float(np.vdot(g[0], s[0])) + (
-            float(np.vdot(g[1], s[1])) if intercept else 0.0)
-        t = (backtrack(slope, start, loss.bounded_curvature, _MAX_BACKTRACK)
-             if start < 0 else 0.0)
-        if t == 0.0:  # no descent left at this precision
+        # the objective is a sum over tasks (a ridge, no coupling): each
+        # task takes its own step, so one far from its solution (nearly
+        # separable) does not shorten every other task's; P_t'(0) = g_t . s_t
+        t = backtrack_tasks(slopes, per_task(g, s), loss.bounded_curvature,
+                            _MAX_BACKTRACK)
+        if not np.any(t):  # no descent left at this precision
             z = datafit.linear_predictor(W, b)
             primal, gap, _, _ = datafit.gap_and_gradient(W, b, penalty, z)
             if callback is not None:
@@ -135,13 +138,13 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
             b += t * s[1]
         # near the solution Newton converges (super)quadratically: after a
         # step of relative size coef_tol**0.75 the error is below coef_tol
-        settled = settled or (t * np.abs(s[0]).max(initial=0.0) <= np.power(
+        settled = settled or (np.abs(t * s[0]).max(initial=0.0) <= np.power(
             coef_tol, 0.75) * np.abs(W).max(initial=0.0))
         fresh = expect_pass = settled and coef_tol > 0
         if fresh:
             z = datafit.linear_predictor(W, b)
         else:
-            z += t * dz
+            z += design.task_broadcast(t) * dz
     return W, b, gap, n_iter
 
 
@@ -255,6 +258,26 @@ def backtrack(slope, start, bounded, max_halvings):
             return s
         s *= 0.5
     return 0.0
+
+
+def backtrack_tasks(slopes, start, bounded, max_halvings):
+    """:func:`backtrack` for every task at once: ``slopes(t)`` gives each
+    task's ``P_t'(t_t)`` for the steps ``t`` (one per task, as ``start``,
+    the tasks' ``P_t'(0)``); each task halves its own step until
+    :func:`accepts_step`'s test passes, and gets 0 where ``P_t'(0) >= 0``
+    or no step passed."""
+    t = np.where(start < 0, 1.0, 0.0)
+    pending = start < 0
+    for _ in range(max_halvings):
+        if not pending.any():
+            break
+        end = slopes(t)
+        passed = end <= -0.5 * start
+        if not bounded:
+            passed &= (end <= 0.0) | (slopes(0.5 * t) + end <= 0.25 * start)
+        pending &= ~passed
+        t = np.where(pending, 0.5 * t, t)
+    return np.where(pending, 0.0, t)
 
 
 def accepts_step(slope, start, s, bounded):

@@ -367,6 +367,27 @@ def test_line_search_certifies_a_decrease_without_curvature_bound():
     assert accepts_step(lambda u: u - 1.0, -1.0, 1.0, bounded=False)
 
 
+@pytest.mark.parametrize("bounded", [True, False])
+def test_each_task_backtracks_on_its_own(bounded):
+    """``backtrack_tasks`` gives every task the step the scalar line search
+    gives it alone: a full step, a step shortened by halvings, none (no
+    descent), the unbounded-curvature certificate of the first example."""
+    from mtlinear._newton_cg import backtrack, backtrack_tasks
+    lines = [lambda u: u - 1.0,            # minimum at the full step
+             lambda u: 8.0 * u - 1.0,      # minimum at 1/8
+             lambda u: 1.0 + u,            # no descent: P'(0) > 0
+             lambda u: -1.0 if u < 0.01 else 0.4]
+
+    def slopes(t):
+        return np.array([line(u) for line, u in zip(lines, t)])
+    start = slopes(np.zeros(len(lines)))
+    alone = [backtrack(line, p, bounded, 30) if p < 0 else 0.0
+             for line, p in zip(lines, start)]
+    np.testing.assert_array_equal(backtrack_tasks(slopes, start, bounded, 30),
+                                  alone)
+    assert alone[:3] == [1.0, 0.125, 0.0]
+
+
 # ============================================================== errors
 def test_errors():
     X, Y, _, _, _ = _data("shared", False)
