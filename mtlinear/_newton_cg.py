@@ -19,11 +19,14 @@ column, or its classes' columns for the multinomial loss, whose Hessian
 couples them: ``Loss.newton_model`` and ``Loss.block_sum``), to a relative
 residual ``min(0.5, sqrt(||g||))`` (inexact Newton, superlinear); with at
 most ``_DIRECT_MAX_FEATURES`` features and an elementwise loss each task's
-Hessian block is formed and the Newton system solved exactly instead.  The step
-is chosen on directional derivatives only, as in :mod:`mtlinear._prox_newton`
-(the objective is smooth, so ``P'(s) <= |P'(0)| / 2`` accepts the Newton step
-near the solution; for a loss of unbounded curvature, with a certified
-decrease: :func:`accepts_step`).  Stopping: the duality gap of
+Hessian block is formed and the Newton system solved exactly instead (a
+loss coupling columns forms its own blocks, ``Loss.newton_step``, once
+conjugate gradients cost more).  Each task's step is chosen on its own
+directional derivatives only, as in :mod:`mtlinear._prox_newton` (the
+objective is a sum over tasks and smooth, so ``P_t'(s) <= |P_t'(0)| / 2``
+accepts the Newton step near the solution; for a loss of unbounded
+curvature, with a certified decrease: :func:`accepts_step`,
+:func:`backtrack_tasks`).  Stopping: the duality gap of
 :mod:`mtlinear._datafit`.
 """
 import numpy as np
