@@ -185,13 +185,17 @@ def test_binary_column_among_multiclass_ones_is_a_two_class_softmax():
 
 @pytest.mark.parametrize("layout", ["shared", "stacked"])
 @pytest.mark.parametrize("fit_intercept", [True, False])
-def test_exact_newton_step_solves_the_newton_system(layout, fit_intercept):
+@pytest.mark.parametrize("chunk", [4096, 7])
+def test_exact_newton_step_solves_the_newton_system(layout, fit_intercept,
+                                                    chunk, monkeypatch):
     """The multinomial's exact Newton step (each task's Hessian block formed
     and solved) satisfies ``H s = -g`` for ``H`` applied as conjugate
     gradients apply it (the softmax's curvature through the design); in
     the shared layout a binary column among multiclass ones has a class it
-    lacks."""
+    lacks.  Chunks of 7 rows cut the tasks' rows anywhere."""
+    from mtlinear import _multinomial
     from mtlinear._newton_cg import _NewtonModel
+    monkeypatch.setattr(_multinomial, "_HESSIAN_ROWS", chunk)
     if layout == "shared":
         X, Y = shared_data(seed=5, classes=(3, 2, 4))
         model = MultiTaskClassifier("l2", 0.05, fit_intercept=fit_intercept)
