@@ -264,9 +264,7 @@ class SampleDatafit:
         scaling (``-U`` is the data-fit gradient at the optimum; working-set
         solvers rank features by it) and the linear predictor ``Z``."""
         value, U, dual, Z = self.dual_parts(W, b, Z)
-        primal = value + penalty.value(W)
-        c, conj = penalty.feasible_dual(U)
-        return primal, primal - (dual(c) - conj), U, Z
+        return (*_penalized_gap(value, U, dual, W, penalty), U, Z)
 
     def gap_and_data_gradient(self, W, b, penalty, Z, D):
         """``(primal, gap, G)`` at ``(W, b)`` with linear predictor ``Z`` and
@@ -279,10 +277,8 @@ class SampleDatafit:
         else:  # Theta = -D: one product
             G = self.design.rmatmat(D)
             U = -G
-        primal = self.loss.value(Z, self.y, self.v) + penalty.value(W)
-        c, conj = penalty.feasible_dual(U)
-        dual = self._dual_function(theta)
-        return primal, primal - (dual(c) - conj), G
+        return (*_penalized_gap(self.loss.value(Z, self.y, self.v), U,
+                                self._dual_function(theta), W, penalty), G)
 
     def _dual_point(self, D):
         """``Theta = -D``, balanced per task with an intercept variable."""
@@ -403,10 +399,7 @@ class GramDatafit:
                 np.ascontiguousarray(W), np.ascontiguousarray(QW), self.C,
                 self.yy_t, record)
             return float(primal), float(gap)
-        value, U, dual, _ = self.dual_parts(W, None, QW)
-        primal = value + penalty.value(W)
-        c, conj = penalty.feasible_dual(U)
-        return primal, primal - (dual(c) - conj)
+        return _penalized_gap(*self.dual_parts(W, None, QW)[:3], W, penalty)
 
     def dual_parts(self, W, b=None, QW=None):
         """As :meth:`SampleDatafit.dual_parts`, from the statistics: with
@@ -423,6 +416,15 @@ class GramDatafit:
             return float(np.sum(c * (self.yy_t - CW) - 0.5 * c * c * residual_sq))
 
         return 0.5 * float(np.sum(residual_sq)), self.C - QW, dual, QW
+
+
+def _penalized_gap(value, U, dual, W, penalty):
+    """``(primal, gap)`` from a data-fit's :meth:`SampleDatafit.dual_parts`
+    (its value, ``U = X_c^T Theta`` and ``dual``) and the penalty at
+    ``W``, the dual point scaled into the penalty's dual ball."""
+    primal = value + penalty.value(W)
+    c, conj = penalty.feasible_dual(U)
+    return primal, primal - (dual(c) - conj)
 
 
 def gap_from_sums(residual_sq, residual_y, value, c, conj):

@@ -705,7 +705,10 @@ class StackedDesign:
         return z
 
     def rmatmat(self, r):
-        G = stacked_rmatvec(self.X, r, self.task_ptr)
+        return self._centred(stacked_rmatvec(self.X, r, self.task_ptr), r)
+
+    def _centred(self, G, r):
+        """``X_c^T r`` (d, T) from the uncentred ``G = X^T r`` per task (T, d)."""
         if self.x_mean is not None:
             G -= self.x_mean * self.task_sum(r)[:, None]
         return G.T
@@ -720,10 +723,7 @@ class StackedDesign:
             np.ascontiguousarray(r, dtype=np.float64),
             np.ascontiguousarray(q, dtype=np.float64),
             unsigned_view(self.task_ptr), X.shape[1])
-        if self.x_mean is not None:
-            G -= self.x_mean * self.task_sum(r)[:, None]
-            H -= self.x_mean * self.task_sum(q)[:, None]
-        return G.T, H.T
+        return self._centred(G, r), self._centred(H, q)
 
     def curvature_blocks(self, h):
         """See :meth:`SharedDesign.curvature_blocks`."""

@@ -182,8 +182,7 @@ class MultinomialLoss(Loss):
         H[:, weights, weights] += mu
         rhs = -np.reshape(g[0], (d, T, K)).transpose(1, 0, 2).reshape(T, d * K)
         if intercept:
-            present = np.reshape(design.task_sum((y >= 0).astype(float)) > 0,
-                                 (T, K))
+            present = _classes_present(design, y, K)
             b = d * K + np.arange(K)
             block = H[:, b[:, None], b]
             u = present / np.sqrt(np.maximum(present.sum(axis=1), 1))[:, None]
@@ -391,11 +390,16 @@ def model_intercepts(problem, intercept):
     drift along; scikit-learn's intercepts sum to zero likewise), ``-inf``
     for a class the task does not have (probability 0)."""
     K = problem.n_classes
-    absent = (problem.design.task_sum((problem.y >= 0).astype(float))
-              == 0).reshape(-1, K)
+    absent = ~_classes_present(problem.design, problem.y, K)
     b = np.where(absent, 0.0, np.reshape(intercept, (-1, K)))
     b -= b.sum(axis=1, keepdims=True) / np.maximum((~absent).sum(axis=1), 1)[:, None]
     return np.where(absent, -np.inf, b).ravel()
+
+
+def _classes_present(design, y, K):
+    """``(T, K)``: whether each task has each class (the targets ``y`` of
+    :func:`expand_classes`, ``-1`` for a class the task lacks)."""
+    return np.reshape(design.task_sum((y >= 0).astype(float)) > 0, (-1, K))
 
 
 def expand_coupling(coupling, n_classes):

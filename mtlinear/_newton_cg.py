@@ -254,13 +254,12 @@ def solve_blocks(blocks, rhs):
 
 def backtrack(slope, start, bounded, max_halvings):
     """The first step of ``1, 1/2, 1/4, ...`` (at most ``max_halvings``
-    halvings) that :func:`accepts_step` takes, or 0."""
-    s = 1.0
-    for _ in range(max_halvings):
-        if accepts_step(slope, start, s, bounded):
-            return s
-        s *= 0.5
-    return 0.0
+    halvings) that :func:`accepts_step` takes, or 0 (``start = P'(0) <
+    0``): :func:`backtrack_tasks` for one task."""
+    steps = backtrack_tasks(lambda t: np.array([slope(float(t[0]))]),
+                            np.array([start], dtype=np.float64), bounded,
+                            max_halvings)
+    return float(steps[0])
 
 
 def backtrack_tasks(slopes, start, bounded, max_halvings):
@@ -274,13 +273,24 @@ def backtrack_tasks(slopes, start, bounded, max_halvings):
     for _ in range(max_halvings):
         if not pending.any():
             break
-        end = slopes(t)
-        passed = end <= -0.5 * start
-        if not bounded:
-            passed &= (end <= 0.0) | (slopes(0.5 * t) + end <= 0.25 * start)
+        passed = _passes(slopes(t), lambda: slopes(0.5 * t), start, bounded)
         pending &= ~passed
         t = np.where(pending, 0.5 * t, t)
     return np.where(pending, 0.0, t)
+
+
+def _passes(end, half, start, bounded):
+    """:func:`accepts_step`'s test, entrywise: ``end = P'(s)``, and
+    ``half()`` gives ``P'(s / 2)``, asked for only where the certificate of
+    a loss without a curvature bound is needed."""
+    end = np.asarray(end)
+    passed = end <= -0.5 * start
+    if bounded:
+        return passed
+    uncertain = passed & ~(end <= 0.0)
+    if np.any(uncertain):
+        passed = passed & ((end <= 0.0) | (half() + end <= 0.25 * start))
+    return passed
 
 
 def accepts_step(slope, start, s, bounded):
@@ -300,8 +310,4 @@ def accepts_step(slope, start, s, bounded):
     solution ``P'(s/2)`` is close to ``P'(0) / 2`` and the full Newton step
     still passes; no difference of objective values is involved.
     """
-    end = slope(s)
-    if not end <= -0.5 * start:
-        return False
-    return (bounded or end <= 0.0
-            or slope(0.5 * s) + end <= 0.25 * start)
+    return bool(_passes(slope(s), lambda: slope(0.5 * s), start, bounded))
