@@ -22,8 +22,15 @@ CASES = {
                                   penalty="l21"),
     "stacked regressor l21, rows grouped by task": dict(
         kind="stacked", estimator="regressor", penalty="l21", grouped=True),
+    "stacked regressor l21, task column in the middle": dict(
+        kind="stacked", estimator="regressor", penalty="l21", task_col=10),
+    "stacked regressor l21, float32": dict(
+        kind="stacked", estimator="regressor", penalty="l21", dtype="float32"),
     "stacked classifier l21": dict(kind="stacked", estimator="classifier",
                                    penalty="l21"),
+    "stacked classifier l21, float32, task column in the middle": dict(
+        kind="stacked", estimator="classifier", penalty="l21", task_col=10,
+        dtype="float32"),
     "sparse 300 x 100000 trace": dict(kind="sparse", estimator="regressor",
                                       penalty="trace"),
     "sparse 300 x 100000 l2": dict(kind="sparse", estimator="regressor",
@@ -50,7 +57,10 @@ def data(n_rows):
         y += rng.standard_normal(n_rows)
         if case["estimator"] == "classifier":
             y = y > 0
-        return np.column_stack([X, task]), y, X.nbytes + y.nbytes, -1
+        col = case.get("task_col", d)
+        X = np.insert(X, col, task, axis=1).astype(case.get("dtype", "float64"))
+        features = X.nbytes // (d + 1) * d  # the input, task column apart
+        return X, y, features + y.nbytes, col
     n, d = (300, 100_000) if n_rows else (30, 1000)  # n_rows 0: the warm-up
     X = sp.random(n, d, density=1e-3, format="csr", random_state=0)
     Y = np.asarray(X @ rng.standard_normal((d, 5))) + rng.standard_normal((n, 5))

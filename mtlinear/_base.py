@@ -6,7 +6,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array
+from sklearn.utils import assert_all_finite, check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
                                       validate_data)
@@ -17,8 +17,9 @@ from ._missing import check_observed, has_missing, masked_problem
 from ._multinomial import expand_coupling
 from ._path import path_on_problem
 from ._task_graph import graph_coupling
-from ._task_data import (build_problem, check_task_weights, encode_task_labels,
-                         split_task_column)
+from ._task_data import (_check_column_index, build_problem, check_task_weights,
+                         encode_task_labels, split_task_column,
+                         task_ordered_features)
 from .penalties import Penalty, make_penalty
 
 __all__ = ["MultiTaskLinearModel"]
@@ -116,14 +117,32 @@ class MultiTaskLinearModel(BaseEstimator):
     # ------------------------------------------------------------ inputs
     def _validate_X(self, X, reset):
         """Return ``(features, task_index or None)``; sets tasks_ on reset."""
+        features, task_index, _ = self._validate_task_rows(X, reset)
+        return features, task_index
+
+    def _validate_task_rows(self, X, reset, task_order=False):
+        """:meth:`_validate_X`, and with ``task_order`` (a fit, whose
+        objective does not depend on the rows' order) a dense array's rows
+        may come back grouped by task: ``(features, task_index, order)``,
+        ``order`` the permutation applied (``None``: rows as given)."""
         name = type(self).__name__
         if self.task_col is None:
             X = validate_data(self, X, reset=reset, accept_sparse=("csr", "csc"),
                               dtype=np.float64, ensure_all_finite=True)
-            return X, None
+            return X, None, None
         validate_data(self, X, reset=reset, skip_check_array=True)
-        features, labels = split_task_column(X, self.task_col)
-        features = check_features(features, estimator_name=name)
+        in_place = (task_order and isinstance(X, np.ndarray) and X.ndim == 2
+                    and X.dtype.kind in "biuf" and not isinstance(self.task_col, str))
+        if in_place:
+            # the features are checked on one row (shape, dtype), then taken
+            # from X in task order, converted, in one copy, and checked finite
+            j = _check_column_index(self.task_col, X.shape[1])
+            features, labels = split_task_column(X[:1], j)
+            check_features(features, estimator_name=name)
+            labels = X[:, j]
+        else:
+            features, labels = split_task_column(X, self.task_col)
+            features = check_features(features, estimator_name=name)
         if reset:
             self.tasks_, task_index = encode_task_labels(labels)
         else:  # a task not seen in fit: index T (see _task_models)
@@ -134,7 +153,13 @@ class MultiTaskLinearModel(BaseEstimator):
         if features.shape[1] == 0:
             raise ValueError(f"{name}: X has only the task column; it needs at "
                              "least one feature column besides it.")
-        return features, task_index
+        order = None
+        if in_place:
+            features, order = task_ordered_features(X, j, task_index)
+            assert_all_finite(features, input_name="X", estimator_name=name)
+            if order is not None:
+                task_index = task_index[order]
+        return features, task_index, order
 
     def _check_samples_per_task(self, n_samples, task_index):
         name = type(self).__name__
@@ -158,9 +183,11 @@ class MultiTaskLinearModel(BaseEstimator):
         return X, Y, task_index, sample_weight
 
     # ------------------------------------------------------------ fit
-    def _validate_fit_data(self, X, y, sample_weight):
+    def _validate_fit_data(self, X, y, sample_weight, task_order=False):
         """Validate the arrays of a fit; set ``n_features_in_``, ``tasks_`` and
-        what ``_encode_targets`` records.
+        what ``_encode_targets`` records.  ``task_order``: the rows may be
+        put in task order (see :meth:`_validate_task_rows`), ``y`` and
+        ``sample_weight`` with them.
 
         Returns
         -------
@@ -171,7 +198,8 @@ class MultiTaskLinearModel(BaseEstimator):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, "
                              "but the target y is None.")
-        X, task_index = self._validate_X(X, reset=True)
+        X, task_index, order = self._validate_task_rows(
+            X, reset=True, task_order=task_order)
         if task_index is None:
             # targets validated once X's feature names are recorded
             y = check_array(y, ensure_2d=False, dtype=None, input_name="y",
@@ -186,11 +214,15 @@ class MultiTaskLinearModel(BaseEstimator):
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}; "
                              "they must match.")
+        if order is not None:
+            y = y[order]
         Y = self._encode_targets(y, task_index)
         if has_missing(Y):
             check_observed(Y, type(self).__name__)
         self._check_samples_per_task(X.shape[0], task_index)
         sample_weight = self._validate_sample_weight(sample_weight, X)
+        if order is not None and sample_weight is not None:
+            sample_weight = sample_weight[order]
         tasks = (self._column_labels(Y.shape[1]) if task_index is None
                  else self.tasks_)
         omega = check_task_weights(
@@ -307,7 +339,7 @@ class MultiTaskLinearModel(BaseEstimator):
         loss = self._make_loss()
         fitted = self._fitted_state()
         try:
-            data = self._validate_fit_data(X, y, sample_weight)
+            data = self._validate_fit_data(X, y, sample_weight, task_order=True)
             n_features = data[0].shape[1]
             # the options are checked before the data work
             penalty = self._make_penalty(n_features)

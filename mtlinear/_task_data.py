@@ -237,7 +237,7 @@ def _normalize_labels(labels):
             raise ValueError(f"Task labels must be integers or strings, got "
                              f"non-integral values such as {bad.tolist()}; is "
                              "task_col pointing at a feature column?")
-        if labels.size and np.abs(labels).max() >= 2.0 ** 53:
+        if labels.size and float(np.abs(labels).max()) >= 2.0 ** 53:
             # beyond 2**53 a float no longer holds every integer, and beyond
             # 2**63 the conversion would wrap: distinct tasks would merge
             raise ValueError("Task labels stored as floats must be below 2**53 "
@@ -562,22 +562,52 @@ def build_problem(X, Y, task_index=None, n_tasks=None, sample_weight=None,
 _GATHER_ROWS = 4096  # rows regrouped at a time
 
 
-def group_rows(X, order):
-    """``X[order]`` as a new Fortran-ordered array, the one copy of a fit's
-    dense stacked design.
+def group_rows(X, order, skip_column=None):
+    """``X[order]`` (without column ``skip_column``) as a new
+    Fortran-ordered float64 array, the one copy of a fit's dense stacked
+    design.
 
-    Filled by blocks of rows (a block's gather is a small C-ordered
-    temporary): ``X`` may be any strided view, such as the features beside
-    the user's task column, which are thus read once and never copied whole
-    before.  Fortran order keeps each task's block of a column contiguous,
-    as proximal Newton's coordinate updates need (the design and its column
+    Filled by blocks of rows (a block's gather is a small temporary in
+    ``X``'s dtype, converted as it is written): ``X`` may be any strided
+    view, such as the features beside the user's task column, or the user's
+    array itself with its task column skipped, which is thus read once and
+    never copied whole before.  ``order=None`` keeps the rows in place.
+    Fortran order keeps each task's block of a column contiguous, as
+    proximal Newton's coordinate updates need (the design and its column
     access then share the array).
     """
-    out = np.empty(X.shape, dtype=np.float64, order="F")
-    for start in range(0, X.shape[0], _GATHER_ROWS):
-        rows = order[start:start + _GATHER_ROWS]
-        out[start:start + rows.size] = X[rows]
+    n, width = X.shape
+    j = skip_column
+    out = np.empty((n, width - (j is not None)), dtype=np.float64, order="F")
+    for start in range(0, n, _GATHER_ROWS):
+        stop = min(start + _GATHER_ROWS, n)
+        block = X[start:stop] if order is None else X[order[start:stop]]
+        if j is None:
+            out[start:stop] = block
+        else:
+            out[start:stop, :j] = block[:, :j]
+            out[start:stop, j:] = block[:, j + 1:]
     return out
+
+
+def task_ordered_features(X, j, task_index):
+    """The features of the dense ``X`` (every column but the task column
+    ``j``) with the rows grouped by task: ``(features, order)``.
+
+    A fit's objective is a sum over rows, so it may take them in any order;
+    in task order they are the stacked design's own array
+    (:func:`build_problem` uses grouped rows in place), made in one pass
+    over the user's ``X`` however its columns lie and whatever its numeric
+    dtype, instead of a validated copy and then a regrouped one.  ``order``
+    is the rows' permutation (``None``: kept in place); the other per-row
+    arrays of the fit must follow it.  ``X`` is not modified; finiteness is
+    the caller's check.
+    """
+    grouped = bool(np.all(task_index[1:] >= task_index[:-1]))
+    order = None if grouped else np.argsort(task_index, kind="stable")
+    if grouped and X.dtype == np.float64 and j in (0, X.shape[1] - 1):
+        return _other_columns(X, j), None  # a view: nothing to copy
+    return group_rows(X, order, skip_column=j), order
 
 
 def _build_reduced(X, Y, task_index, n_tasks, sample_weight, task_weights,

@@ -40,16 +40,23 @@ def _with_task_column(features, task, position):
 @pytest.mark.parametrize("estimator", [MultiTaskClassifier(alpha=0.01),
                                        MultiTaskRegressor(alpha=0.01)],
                          ids=["classifier", "regressor"])
-def test_stacked_fit_copies_the_features_once(estimator):
-    """Extra peak allocations of a fit on rows in random task order, task
-    column last: one copy of the features plus sample-sized vectors, at
-    most 1.5x the input (before: 4.4x for the classifier, which kept a
-    copy without the task column, a regrouped one and a Fortran-ordered
-    one, and 2.4x for the regressor)."""
+@pytest.mark.parametrize("position, dtype", [(-1, np.float64), (7, np.float64),
+                                             (-1, np.float32), (7, np.float32)],
+                         ids=["last", "middle", "last-float32",
+                              "middle-float32"])
+def test_stacked_fit_copies_the_features_once(estimator, position, dtype):
+    """Extra peak allocations of a fit on rows in random task order: one
+    float64 copy of the features plus sample-sized vectors, at most 1.5x
+    the features in float64 (the input itself, or twice a float32 input),
+    wherever the task column is (before: 4.4x for the classifier, which kept
+    a copy without the task column, a regrouped one and a Fortran-ordered
+    one, and 2.4x for the regressor; a task column in the middle or float32
+    features, validated into a copy and then regrouped, 2.2x and 4.5x the
+    input)."""
     classify = isinstance(estimator, MultiTaskClassifier)
     features, task, y = _stacked(100_000, classify=classify)
-    X = _with_task_column(features, task, features.shape[1])
-    model = clone(estimator).set_params(task_col=-1)
+    X = _with_task_column(features, task, position % 21).astype(dtype)
+    model = clone(estimator).set_params(task_col=position)
     model.fit(X[:2000], y[:2000])  # the compiled kernels loaded first
     tracemalloc.start()
     try:
@@ -152,6 +159,40 @@ def test_read_only_memory_map(estimator, grouped, tmp_path):
     np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-7,
                                atol=1e-10)
     np.testing.assert_array_equal(X, np.load(path))
+
+
+@pytest.mark.parametrize("estimator", [MultiTaskClassifier(alpha=0.01),
+                                       MultiTaskRegressor(alpha=0.01)],
+                         ids=["classifier", "regressor"])
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.float16])
+def test_features_of_another_dtype_converted_once(estimator, dtype):
+    """Features not in float64, task column in the middle: converted while
+    they are regrouped, the fit equals the one on their float64 values and
+    the user's array is left as it was."""
+    classify = isinstance(estimator, MultiTaskClassifier)
+    features, task, y = _stacked(1500, d=6, n_tasks=5, classify=classify)
+    X = _with_task_column(np.round(4 * features), task, 3).astype(dtype)
+    before = X.copy()
+    model = clone(estimator).set_params(task_col=3, **TIGHT).fit(X, y)
+    reference = clone(estimator).set_params(task_col=3, **TIGHT).fit(
+        X.astype(np.float64), y)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-12,
+                               atol=1e-14)
+    np.testing.assert_array_equal(X, before)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("position", [0, 3, -1])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_features_are_refused_wherever_the_task_column(dtype,
+                                                                  position,
+                                                                  bad):
+    features, task, y = _stacked(200, d=6, n_tasks=3, classify=False)
+    features[150, 2] = bad
+    X = _with_task_column(features, task, position % 7).astype(dtype)
+    message = "NaN" if np.isnan(bad) else "infinity"
+    with pytest.raises(ValueError, match=f"Input X contains {message}"):
+        MultiTaskRegressor(task_col=position).fit(X, y)
 
 
 def test_failed_fit_leaves_the_model_as_it_was():
