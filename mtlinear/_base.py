@@ -131,7 +131,9 @@ class MultiTaskLinearModel(BaseEstimator):
                               dtype=np.float64, ensure_all_finite=True)
             return X, None, None
         validate_data(self, X, reset=reset, skip_check_array=True)
-        in_place = (task_order and isinstance(X, np.ndarray) and X.ndim == 2
+        # a NumPy array or memory map (not np.matrix, whose rows stay 2-d)
+        in_place = (task_order and isinstance(X, np.ndarray)
+                    and not isinstance(X, np.matrix) and X.ndim == 2
                     and X.dtype.kind in "biuf" and not isinstance(self.task_col, str))
         if in_place:
             # the features are checked on one row (shape, dtype), then taken

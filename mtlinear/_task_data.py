@@ -333,8 +333,10 @@ def _magnitudes(A, block=2 ** 18):
     for start in range(0, A.shape[0], rows):
         values = np.abs(A[start:start + rows])
         largest = max(largest, float(values.max(initial=0.0)))
-        smallest = min(smallest, float(values.min(initial=np.inf,
-                                                  where=values > 0)))
+        low = float(values.min(initial=np.inf))
+        if low == 0.0:  # zeros present: the smallest nonzero, a masked pass
+            low = float(values.min(initial=np.inf, where=values > 0))
+        smallest = min(smallest, low)
     return largest, (0.0 if smallest == np.inf else smallest)
 
 

@@ -195,6 +195,16 @@ def test_non_finite_features_are_refused_wherever_the_task_column(dtype,
         MultiTaskRegressor(task_col=position).fit(X, y)
 
 
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix
+@pytest.mark.parametrize("container", [np.asmatrix, np.asfortranarray])
+def test_other_array_containers_fit_as_arrays(container):
+    features, task, y = _stacked(300, d=5, n_tasks=3, classify=False)
+    X = _with_task_column(features, task, 2)
+    model = MultiTaskRegressor(alpha=0.01, task_col=2, **TIGHT)
+    np.testing.assert_allclose(clone(model).fit(container(X), y).coef_,
+                               clone(model).fit(X, y).coef_, rtol=1e-10)
+
+
 def test_failed_fit_leaves_the_model_as_it_was():
     features, task, y = _stacked(600, d=4, n_tasks=3)
     X = _with_task_column(features, task, 4)
