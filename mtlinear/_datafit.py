@@ -224,7 +224,8 @@ class SampleDatafit:
                              Z_new - Z))
 
     def linear_predictor(self, W, b):
-        Z = self.design.matmat(W)
+        # a start or the null model at W = 0: no pass over X
+        Z = self.design.matmat(W) if W.any() else np.zeros(self.y.shape)
         if b is not None:
             Z += self.design.task_broadcast(b)
         return Z

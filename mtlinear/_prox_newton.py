@@ -53,7 +53,8 @@ from .penalties._compiled import row_prox, row_violation
 
 __all__ = ["prox_newton", "DesignColumns"]
 
-_FIRST_WS = 10         # smallest working set
+_FIRST_WS = 32         # smallest working set: an outer iteration (a gap) costs
+                       # more than a Newton step on 32 rows
 _MAX_BACKTRACK = 20
 _MAX_EPOCHS = 200      # coordinate-descent epochs per Newton step
 _INNER_FRACTION = 0.3  # working-set subproblem solved to this share of the violation
