@@ -146,13 +146,27 @@ def _backtrack(loss, penalty, z, dz, y, v, W, dW, decrease, rounding):
     values in it cannot resolve) takes the model's minimizer, ``t = 1``.
 
     Slopes, not differences of objective values: near the solution those are
-    rounding, and a test on them accepted only steps of ``1e-8``.
+    rounding, and a test on them accepted only steps of ``1e-8``; values
+    only refuse a clear rise (far above rounding) that the slopes missed.
     """
     if decrease >= -rounding:
         return 1.0
-    jump = penalty.value(W + dW) - penalty.value(W)
+    h_W = penalty.value(W)
+    jump = penalty.value(W + dW) - h_W
 
     def slope(t):
         return float(np.vdot(dz, loss.derivative(z + t * dz, y, v))) + jump
 
-    return backtrack(slope, decrease, loss.bounded_curvature, _MAX_BACKTRACK)
+    t = backtrack(slope, decrease, loss.bounded_curvature, _MAX_BACKTRACK)
+    # the slope test trusts the trapezoid rule, which a derivative that
+    # saturates (logistic, softmax) breaks on a very long step: P' climbs
+    # from P'(0) to a value below |P'(0)| / 2 and stays there while P rises.
+    # A step that raises the bound by more than a millionth of the objective
+    # (a difference far above rounding) is halved instead.
+    start = loss.value(z, y, v)
+    rise = 1e-6 * (abs(start) + abs(h_W))
+    for _ in range(_MAX_BACKTRACK):
+        if t == 0.0 or loss.value(z + t * dz, y, v) - start + t * jump <= rise:
+            return t
+        t *= 0.5
+    return 0.0

@@ -406,3 +406,27 @@ def test_path_on_one_large_feature_goes_on_with_admm():
         scale = np.abs(alone.coef_).max(axis=0)  # per feature: scales differ
         np.testing.assert_allclose(coefs[..., k] / scale, alone.coef_ / scale,
                                    atol=1e-2)
+
+
+def test_newton_admm_line_search_refuses_a_long_step_that_raises_the_objective():
+    """A direction along which the logistic loss saturates at once (its
+    derivative climbs from -1/2 to 0) while the penalty rises: ``P'(0) =
+    -1e6``, then ``P' = +4e5`` (below ``|P'(0)| / 2``, so the slope test
+    alone takes the step 1), whereas ``P(1) - P(0)`` is about ``+4e5``.  The
+    step taken must not raise the objective."""
+    from mtlinear._newton_admm import _backtrack
+    from mtlinear.losses import LogisticLoss
+
+    class Rising:  # a penalty whose value rises by 4e5 along dW = 1
+        def value(self, W):
+            return 4e5 * float(np.abs(W).sum())
+
+    loss = LogisticLoss()
+    z, dz = np.zeros(1), np.full(1, 2.8e6)
+    y, v = np.ones(1), np.ones(1)
+    W, dW = np.zeros((1, 1)), np.ones((1, 1))
+    slope0 = float(dz @ loss.derivative(z, y, v)) + 4e5
+    assert slope0 == pytest.approx(-1e6)
+    t = _backtrack(loss, Rising(), z, dz, y, v, W, dW, slope0, 0.0)
+    change = loss.value(z + t * dz, y, v) - loss.value(z, y, v) + t * 4e5
+    assert change <= 0.0
