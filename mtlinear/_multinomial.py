@@ -182,14 +182,9 @@ class MultinomialLoss(Loss):
         H[:, weights, weights] += mu
         rhs = -np.reshape(g[0], (d, T, K)).transpose(1, 0, 2).reshape(T, d * K)
         if intercept:
-            present = _classes_present(design, y, K)
             b = d * K + np.arange(K)
-            block = H[:, b[:, None], b]
-            u = present / np.sqrt(np.maximum(present.sum(axis=1), 1))[:, None]
-            scale = np.maximum(np.trace(block, axis1=1, axis2=2), 1e-300)
-            block += scale[:, None, None] * u[:, :, None] * u[:, None, :]
-            block[:, np.arange(K), np.arange(K)] += ~present
-            H[:, b[:, None], b] = block
+            H[:, b[:, None], b] = _shift_regularized(
+                H[:, b[:, None], b], _classes_present(design, y, K))
             rhs = np.column_stack([rhs, -np.reshape(g[1], (T, K))])
         else:
             H = H[:, :d * K, :d * K]
@@ -199,6 +194,28 @@ class MultinomialLoss(Loss):
         s_W = step[:, :d * K].reshape(T, d, K).transpose(1, 0, 2).reshape(d, T * K)
         s_b = step[:, d * K:].ravel() if intercept else np.zeros(T * K)
         return np.ascontiguousarray(s_W), s_b
+
+    hessian_blocks = True
+
+    @property
+    def coupled_columns(self):
+        return self.n_classes
+
+    def newton_blocks(self, design, z, y, v):
+        """:meth:`Loss.newton_blocks` from :func:`class_hessian_blocks`: a
+        task's ``K`` classes are its coupled columns.  The intercepts' block
+        ``S`` is singular along the common shift ``u`` of the task's
+        intercepts (the softmax ignores it) and zero on a class the task
+        lacks; the gradients ``a^T delta + g_b`` are orthogonal to both, so
+        ``(S + c u u^T)^-1`` (with 1 on a lacking class) serves as its
+        pseudo-inverse, without a rounding-level eigenvalue to invert."""
+        K = self.n_classes
+        p = np.exp(self._log_proba(z, y))
+        D = v * (p.reshape(np.shape(z)) - (y == 1))
+        H = class_hessian_blocks(design, p, self._row_weights(v))
+        m = design.n_features * K
+        return D, H[:, :m, :m], H[:, :m, m:], np.linalg.inv(
+            _shift_regularized(H[:, m:, m:], _classes_present(design, y, K)))
 
     def block_sum(self, a):
         """Sums over each task's classes, repeated over them."""
@@ -223,6 +240,19 @@ class MultinomialLoss(Loss):
         mean = log_n.sum(axis=-1, keepdims=True) / np.maximum(
             present.sum(axis=-1, keepdims=True), 1)
         return np.where(present, log_n - mean, 0.0).ravel()
+
+
+def _shift_regularized(S, present):
+    """The intercepts' blocks ``S`` (T, K, K) plus ``c u u^T`` along each
+    task's common shift ``u`` of its present classes (``c`` the block's
+    trace) and 1 on the diagonal of a class it lacks: nonsingular, and
+    equal to ``S`` on the directions orthogonal to both."""
+    K = S.shape[1]
+    u = present / np.sqrt(np.maximum(present.sum(axis=1), 1))[:, None]
+    scale = np.maximum(np.trace(S, axis1=1, axis2=2), 1e-300)
+    S = S + scale[:, None, None] * u[:, :, None] * u[:, None, :]
+    S[:, np.arange(K), np.arange(K)] += ~present
+    return S
 
 
 @njit(cache=True)

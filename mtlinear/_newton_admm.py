@@ -34,7 +34,6 @@ import numpy as np
 
 from ._admm import AdmmSplit
 from ._newton_cg import backtrack
-from ._ridge import RidgeSpectrum
 
 __all__ = ["newton_admm"]
 
@@ -46,12 +45,15 @@ _STALL = 5
 # ADMM iterations per Newton step, at most, and between residual checks
 _INNER_MAX = 2000
 _INNER_CHECK = 10
+# the model's damping, relative to each block's largest eigenvalue: where
+# it starts once a step is cut short, below what it stops, its cap
+_DAMPING_START, _DAMPING_MIN, _DAMPING_MAX = 1e-4, 1e-10, 1.0
 
 
 def newton_admm(datafit, penalty, W, b, max_iter, tol_abs, callback=None,
                 z=None):
     """Minimize ``datafit(W, b) + penalty(W)`` (a :class:`SampleDatafit`
-    whose design forms its Hessian blocks: ``curvature_blocks``).
+    whose loss forms its Hessian blocks: :meth:`Loss.newton_blocks`).
 
     Same parameters and returns as :func:`mtlinear._prox_newton.prox_newton`
     without ``columns``; ``max_iter`` counts Newton steps.
@@ -64,7 +66,8 @@ def newton_admm(datafit, penalty, W, b, max_iter, tol_abs, callback=None,
     null = max(datafit.null_value(), np.finfo(float).tiny)
     n_iter = 0
     fresh, stalled = True, False
-    best, since_best = np.inf, 0
+    best, since_best, last_primal = np.inf, 0, np.inf
+    damping, damping_exhausted = 0.0, False
     z = datafit.linear_predictor(W, b) if z is None else np.array(z)
     while True:
         primal, gap, _, _ = datafit.gap_and_gradient(W, b, penalty, z)
@@ -77,18 +80,31 @@ def newton_admm(datafit, penalty, W, b, max_iter, tol_abs, callback=None,
             callback(n_iter, primal, gap)
         if done:
             break
-        # the gap stops falling once the steps are at rounding level
-        best, since_best = ((gap, 0) if gap < 0.9 * best
-                            else (best, since_best + 1))
+        # the gap stops falling once the steps are at rounding level (far
+        # from the solution the objective falls while a poor dual point
+        # keeps the gap up: progress too)
         rounding = _ROUNDING * abs(primal)
+        progress = gap < 0.9 * best or primal < last_primal - 1e3 * rounding
+        best, since_best = ((min(gap, best), 0) if progress
+                            else (best, since_best + 1))
+        last_primal = primal
         step = _newton_step(design, loss, penalty, W, z, y, v, intercept,
-                            min(1e-2, gap / null), rounding)
+                            min(1e-2, gap / null), rounding, damping)
         t = (0.0 if step is None else
              _backtrack(loss, penalty, z, step[2], y, v, W, step[0], step[3],
                         rounding))
-        stalled = t == 0.0 or since_best >= _STALL
+        # Levenberg-Marquardt: a step cut to a tenth or less turns damping
+        # on or raises it, a full one lowers it (to none: the exact Newton
+        # step where the model is trustworthy)
+        if t < 0.1:
+            damping = min(max(10.0 * damping, _DAMPING_START), _DAMPING_MAX)
+        elif t == 1.0:
+            damping = 0.1 * damping if damping > _DAMPING_MIN else 0.0
         if t == 0.0:
+            stalled = damping_exhausted
+            damping_exhausted = damping == _DAMPING_MAX
             continue
+        stalled, damping_exhausted = since_best >= _STALL, False
         dW, db, dz, _ = step
         n_iter += 1
         W += t * dW
@@ -100,31 +116,39 @@ def newton_admm(datafit, penalty, W, b, max_iter, tol_abs, callback=None,
 
 
 def _newton_step(design, loss, penalty, W, z, y, v, intercept, rel_tol,
-                 rounding):
+                 rounding, damping):
     """``(dW, db, dz, decrease)``: the proximal Newton step, its move of the
     linear predictor and the model's decrease; ``None`` if it increases the
-    model by more than ``rounding``."""
-    T = design.n_tasks
-    D, h = loss.derivatives(z, y, v)
-    Q = design.curvature_blocks(h)
+    model by more than ``rounding``.  ``damping``: the proximal term
+    ``lambda_t / 2 ||x_t - w_t||^2`` added to each task's model, ``lambda_t``
+    that share of the largest eigenvalue of its block."""
+    D, A, a, S_inv = loss.newton_blocks(design, z, y, v)
+    blocks = _Blocks(W.shape[0], loss.coupled_columns)
     G = design.rmatmat(D)
-    gb = design.task_sum(D) if intercept else np.zeros(T)
+    gb = design.task_sum(D) if intercept else np.zeros(np.size(W, 1))
     G_model = G
     if intercept:
-        a = design.rmatmat(h).T  # (T, d)
-        s = design.task_sum(h)
-        inv = np.where(s > 0, 1.0 / np.where(s > 0, s, 1.0), 0.0)
-        Q = Q - a[:, :, None] * (a * inv[:, None])[:, None, :]
-        G_model = G - (a * (gb * inv)[:, None]).T
-    C = np.einsum("tij,jt->it", Q, W) - G_model
-    split = AdmmSplit(RidgeSpectrum(Q, np.ones(W.shape[0])), np.ones(T), C,
-                      W, G_model)
+        aS = a @ S_inv
+        A = A - aS @ a.transpose(0, 2, 1)
+        G_model = G - blocks.to_matrix((aS @ blocks.intercepts(gb))[:, :, 0])
+    C = blocks.to_matrix((A @ blocks.of(W)[:, :, None])[:, :, 0]) - G_model
+    spectrum = _BlockSpectrum(A, blocks)
+    # a task with fewer samples than weights (or features constant within
+    # it) has a singular block: along its flat directions only the penalty
+    # bounds the model, weakly, and its minimizer may lie far away
+    lam = damping * spectrum.evals.max(axis=1, keepdims=True)
+    spectrum.evals = spectrum.evals + lam
+    C += blocks.to_matrix(lam * blocks.of(W))
+    split = AdmmSplit(spectrum, np.ones(np.size(W, 1)), C, W, G_model)
     for _ in range(_INNER_MAX // _INNER_CHECK):
         split.run(penalty, _INNER_CHECK)
         if split.settled(rel_tol):
             break
     dW = split.V - W
-    db = -(gb + np.einsum("td,dt->t", a, dW)) * inv if intercept else None
+    db = None
+    if intercept:
+        cross = a.transpose(0, 2, 1) @ blocks.of(dW)[:, :, None]
+        db = -(S_inv @ (blocks.intercepts(gb) + cross)).ravel()
     decrease = (float(np.vdot(G, dW)) + penalty.value(split.V)
                 - penalty.value(W))
     if intercept:
@@ -135,6 +159,47 @@ def _newton_step(design, loss, penalty, W, z, y, v, intercept, rel_tol,
     if intercept:
         dz += design.task_broadcast(db)
     return dW, db, dz, decrease
+
+
+class _Blocks:
+    """The weights ``(d, T K)`` by tasks of ``K`` coupled columns: ``(T, d
+    K)``, entry ``j K + k`` (the layout of :meth:`Loss.newton_blocks`)."""
+
+    def __init__(self, d, K):
+        self.d, self.K = d, K
+
+    def of(self, M):
+        T = M.shape[1] // self.K
+        return M.reshape(self.d, T, self.K).transpose(1, 0, 2).reshape(
+            T, self.d * self.K)
+
+    def to_matrix(self, B):
+        T = B.shape[0]
+        return B.reshape(T, self.d, self.K).transpose(1, 0, 2).reshape(
+            self.d, T * self.K)
+
+    def intercepts(self, b):
+        """``(T K,)`` to ``(T, K, 1)``."""
+        return np.reshape(b, (-1, self.K, 1))
+
+
+class _BlockSpectrum:
+    """Eigendecompositions of the tasks' blocks ``A_t``, which solve ADMM's
+    ``(A_t + rho I) x_t = c_t`` (the interface of
+    :class:`mtlinear._ridge.RidgeSpectrum` that :class:`AdmmSplit` uses,
+    unit ``omega``)."""
+
+    def __init__(self, A, blocks):
+        evals, self.evecs = np.linalg.eigh(A)
+        self.evals = np.maximum(evals, 0.0)  # A is PSD: the rest is rounding
+        self.blocks = blocks
+
+    def solve(self, omega, C, mu):
+        B = self.blocks.of(C)
+        proj = np.matmul(B[:, None, :], self.evecs)[:, 0, :]
+        proj /= self.evals + mu
+        return self.blocks.to_matrix(
+            np.matmul(self.evecs, proj[:, :, None])[:, :, 0])
 
 
 def _backtrack(loss, penalty, z, dz, y, v, W, dW, decrease, rounding):

@@ -349,7 +349,7 @@ def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto,
     # stalled on this problem, the other solves of a path or a
     # cross-validation fold go straight to the finisher where that is cheap
     # or is ADMM (its eigendecompositions, made once, are then made)
-    cheap = finisher is not None and _exact_steps_are_cheap(problem)
+    cheap = finisher is not None and _exact_steps_are_cheap(problem, loss)
     budget, give_up = max_iter, None
     if finisher is not None and problem.cache.get("fista_stalls"):
         budget = 0
@@ -367,9 +367,12 @@ def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto,
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
 
 
-def _exact_steps_are_cheap(problem):
-    """Whether the ``d x d`` eigendecompositions of ``"admm"`` and
-    ``"newton_admm"`` cost less than a few hundred FISTA iterations."""
+def _exact_steps_are_cheap(problem, loss):
+    """Whether the eigendecompositions of ``"admm"`` (``d x d``) and
+    ``"newton_admm"`` (``d K`` square) cost less than a few hundred FISTA
+    iterations."""
+    if loss.coupled_columns > 1:
+        return _hessian_block_sizes(problem, loss)[0] <= _CHEAP_FLOPS
     n_matrices = 1 if problem.design.shared else problem.n_tasks
     return n_matrices * float(problem.n_features) ** 3 <= _CHEAP_FLOPS
 
@@ -634,19 +637,29 @@ register_solver(Solver(
 
 
 def _newton_admm_why_not(problem, loss, penalty):
-    if not (loss.twice_differentiable and loss.elementwise):
+    if not loss.hessian_blocks:
         return ("proximal Newton with ADMM steps needs a twice-differentiable "
-                "loss of one entry per sample")
+                "loss that forms its Hessian blocks (one entry per sample, or "
+                "the multinomial's classes)")
     design = problem.design
     if problem.y is None:
         return "it needs the samples (the problem is known by its statistics)"
-    if sp.issparse(design.X) and design.x_mean is not None:
+    if loss.elementwise and sp.issparse(design.X) and design.x_mean is not None:
         return ("it forms each task's Hessian block, which a sparse design "
                 "centred for intercepts does not give accurately")
-    d, T = problem.n_features, problem.n_tasks
-    if T * float(d) ** 3 > _NEWTON_ADMM_MAX_FLOPS or T * d * d > _GRAM_MAX_FLOATS:
-        return "its d x d Hessian blocks per task would take too long"
+    flops, floats = _hessian_block_sizes(problem, loss)
+    if flops > _NEWTON_ADMM_MAX_FLOPS or floats > _GRAM_MAX_FLOATS:
+        return "its Hessian blocks per task would take too long"
     return None
+
+
+def _hessian_block_sizes(problem, loss):
+    """``(flops, floats)`` of one eigendecomposition of each task's Hessian
+    block (side ``d K``, ``K`` the columns the loss couples)."""
+    K = loss.coupled_columns
+    blocks = problem.n_tasks // K
+    side = float(problem.n_features) * K
+    return blocks * side ** 3, blocks * side ** 2
 
 
 def _run_newton_admm(problem, loss, penalty, start, max_iter, tol, callback,

@@ -86,6 +86,38 @@ class Loss:
         by Newton-CG itself, from :meth:`derivatives`."""
         return None
 
+    coupled_columns = 1   # columns of W one task's Hessian block couples
+
+    @property
+    def hessian_blocks(self):
+        """Whether :meth:`newton_blocks` forms Newton's exact Hessian blocks
+        (proximal Newton with ADMM steps): an elementwise loss does, from
+        :meth:`derivatives`; a loss that couples columns, where it says so."""
+        return self.elementwise and self.twice_differentiable
+
+    def newton_blocks(self, design, z, y, v):
+        """The data fit's Newton model at ``z`` by tasks: ``(D, A, a,
+        S_inv)``.
+
+        ``D = F'(z)`` (sample shape); per task, for its ``K =
+        coupled_columns`` columns of ``W``, the Hessian in the weights
+        ``A`` (T, d K, d K) (index ``j K + k``: feature ``j``, column
+        ``k``), the cross terms of weights and intercepts ``a`` (T, d K, K),
+        both of the centred design, and ``S_inv`` (T, K, K), the
+        intercepts' block ``S`` inverted on the directions the model's
+        gradients span (a pseudo-inverse: ``S`` may be singular where the
+        loss ignores a direction); ``None`` where the design does not form
+        them.  An elementwise loss (``K = 1``): ``A_t = X_c^T diag(h_t)
+        X_c``, ``a_t = X_c^T h_t``, ``S_t = sum h_t`` with ``h = F''``."""
+        D, h = self.derivatives(z, y, v)
+        A = design.curvature_blocks(h)
+        if A is None:
+            return None
+        s = design.task_sum(h)
+        s_inv = np.where(s > 0, 1.0 / np.where(s > 0, s, 1.0), 0.0)
+        return (D, A, design.rmatmat(h).T[:, :, None],
+                np.reshape(s_inv, (-1, 1, 1)))
+
     def derivatives(self, z, y, v):
         """``(F'(z), H(z))`` elementwise: the derivative and the curvature of
         Newton models (``F''`` where it is positive)."""

@@ -266,6 +266,74 @@ def test_kkt_conditions(penalty, layout):
 
 
 @pytest.mark.parametrize("penalty", ["l1", "l21", "trace"])
+@pytest.mark.parametrize("layout", ["shared", "stacked", "few-rows"])
+def test_newton_admm_meets_the_kkt_conditions(penalty, layout):
+    """Proximal Newton with ADMM steps on the classes' Hessian blocks: the
+    optimality conditions recomputed from the softmax, and FISTA's
+    objective.  The shared layout has a task with 3 classes of 4 (a padded
+    class); "few-rows" gives each task fewer rows than weights (3 classes x
+    4 features), so its blocks are singular beyond the classes' common
+    shift, at a small alpha."""
+    if layout == "few-rows":
+        X, y, task = stacked_data(seed=0, sizes=(9, 11, 10))  # every class
+        top = alpha_max(task_problems(X, y, task), penalty)
+        alpha = top / 50
+
+        def fit(solver):
+            return MultiTaskClassifier(penalty, alpha, task_col=0, tol=1e-10,
+                                       max_iter=100_000, solver=solver).fit(
+                np.column_stack([task, X]), y)
+        problems = task_problems(X, y, task)
+        model, reference = fit("newton_admm"), fit("fista")
+    else:
+        top = alpha_max(_fit(layout, "l2", 1.0)[1], penalty)
+        alpha = top / 20
+        model, problems = _fit(layout, penalty, alpha, tol=1e-10,
+                               solver="newton_admm")
+        reference = _fit(layout, penalty, alpha, tol=1e-10, max_iter=100_000,
+                         solver="fista")[0]
+    assert kkt(problems, model, penalty, alpha) < 1e-5
+    finite = np.isfinite(reference.intercept_)
+    np.testing.assert_array_equal(np.isfinite(model.intercept_), finite)
+    assert objective(problems, model.coef_, np.where(finite, model.intercept_, 0),
+                     penalty, alpha) <= objective(
+        problems, reference.coef_, np.where(finite, reference.intercept_, 0),
+        penalty, alpha) + 1e-8
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l21"])
+def test_newton_admm_converges_where_newton_models_overshoot(penalty):
+    """Rare binary features (a handful of ones in a task) and features
+    constant within a task, at a small alpha: the Newton model is nearly
+    flat along them and its minimizer lies far away.  Undamped, the steps
+    were cut to nothing and the solve stopped unconverged, its gap orders of
+    magnitude above the target; the Levenberg-Marquardt damping converges."""
+    from sklearn.exceptions import ConvergenceWarning
+    rng = np.random.default_rng(0)
+    T, d = 40, 15
+    sizes = rng.integers(15, 120, T)
+    task = np.repeat(np.arange(T), sizes)
+    X = rng.standard_normal((sizes.sum(), d)) + 0.8 * rng.standard_normal(
+        (sizes.sum(), 1))
+    X[:, :5] = (rng.random((T, 5)) < 0.3)[task]         # constant in a task
+    X[:, 5:10] = rng.random((len(task), 5)) < 0.02       # rare
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    score = (0.3 * X @ rng.standard_normal(d) + rng.standard_normal(T)[task]
+             + rng.standard_normal(len(task)))
+    y = np.digitize(score, np.quantile(score, [1 / 3, 2 / 3]))
+    # the tasks with every class (the reference has no pseudo-samples)
+    keep = np.isin(task, [t for t in range(T) if np.unique(y[task == t]).size == 3])
+    X, y, task = X[keep], y[keep], task[keep]
+    alpha = 1e-3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = MultiTaskClassifier(penalty, alpha, task_col=-1, tol=1e-6,
+                                    solver="newton_admm").fit(
+            np.column_stack([X, task]), y)
+    assert kkt(task_problems(X, y, task), model, penalty, alpha) < 1e-3
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l21", "trace"])
 def test_alpha_max_zeroes_everything(penalty):
     """The CV grid's top: all-zero just above it, not just below."""
     top = alpha_max(_fit("stacked", "l2", 1.0)[1], penalty)
