@@ -26,6 +26,12 @@ decrease ``g.delta + gb.beta + h(X) - h(W)``.  Stopping: the duality gap of
 :mod:`mtlinear._datafit`, on the linear predictor carried along the steps and,
 once that passes, on a fresh ``X W``.
 
+A step cut to a tenth or less turns on a Levenberg-Marquardt damping
+(:func:`_newton_step`'s ``damping``), raised tenfold at each such step and
+lowered tenfold at each full one: a task with rare binary features, or
+features constant within it, has nearly flat directions along which the
+model's minimizer lies far from where the model holds.
+
 ``solver="auto"`` continues an unconverged proximal gradient (FISTA) with it
 where it applies: a feature a thousand times larger than the others stalls
 FISTA (its step is set by that feature's curvature), not Newton's steps.
