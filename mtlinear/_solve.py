@@ -521,7 +521,8 @@ def _prox_newton_why_not(problem, loss, penalty):
     if not loss.elementwise and not smooth_ridge(penalty):
         return ("proximal Newton models the loss entry by entry; this loss "
                 "couples the entries of a sample (the classes of a softmax); "
-                "only its ridge penalty is solved by Newton-CG")
+                "its ridge penalty is solved by Newton-CG, the others by "
+                "'fista' and 'newton_admm'")
     return _compiled_rows(penalty)
 
 
