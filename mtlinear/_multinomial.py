@@ -30,6 +30,7 @@ from scipy.special import xlogy
 from ._coupling import TaskCoupling
 from ._design import SharedDesign, linear_predictor
 from ._newton_cg import solve_blocks
+from ._task_blocks import task_blocks, task_columns
 from ._task_data import TaskProblem
 from .losses import Loss
 
@@ -180,7 +181,7 @@ class MultinomialLoss(Loss):
         T = H.shape[0]
         weights = np.arange(d * K)
         H[:, weights, weights] += mu
-        rhs = -np.reshape(g[0], (d, T, K)).transpose(1, 0, 2).reshape(T, d * K)
+        rhs = -task_blocks(g[0], K)
         if intercept:
             b = d * K + np.arange(K)
             H[:, b[:, None], b] = _shift_regularized(
@@ -191,7 +192,7 @@ class MultinomialLoss(Loss):
         step = solve_blocks(H, rhs)
         if step is None:
             return None
-        s_W = step[:, :d * K].reshape(T, d, K).transpose(1, 0, 2).reshape(d, T * K)
+        s_W = task_columns(step[:, :d * K], K)
         s_b = step[:, d * K:].ravel() if intercept else np.zeros(T * K)
         return np.ascontiguousarray(s_W), s_b
 

@@ -40,6 +40,8 @@ import numpy as np
 
 from ._admm import AdmmSplit
 from ._newton_cg import backtrack
+from ._ridge import RidgeSpectrum
+from ._task_blocks import task_blocks, task_columns
 
 __all__ = ["newton_admm"]
 
@@ -129,23 +131,23 @@ def _newton_step(design, loss, penalty, W, z, y, v, intercept, rel_tol,
     ``lambda_t / 2 ||x_t - w_t||^2`` added to each task's model, ``lambda_t``
     that share of the largest eigenvalue of its block."""
     D, A, a, S_inv = loss.newton_blocks(design, z, y, v)
-    blocks = _Blocks(W.shape[0], loss.coupled_columns)
+    K = loss.coupled_columns
     G = design.rmatmat(D)
     gb = design.task_sum(D) if intercept else np.zeros(np.size(W, 1))
     G_model = G
     if intercept:
         aS = a @ S_inv
         A = A - aS @ a.transpose(0, 2, 1)
-        G_model = G - blocks.to_matrix((aS @ blocks.intercepts(gb))[:, :, 0])
-    C = blocks.to_matrix((A @ blocks.of(W)[:, :, None])[:, :, 0]) - G_model
-    spectrum = _BlockSpectrum(A, blocks)
+        G_model = G - task_columns((aS @ gb.reshape(-1, K, 1))[:, :, 0], K)
+    C = task_columns((A @ task_blocks(W, K)[:, :, None])[:, :, 0], K) - G_model
+    spectrum = RidgeSpectrum(A, np.ones(A.shape[1]), K)
     # a task with fewer samples than weights (or features constant within
     # it) has a singular block: along its flat directions only the penalty
     # bounds the model, weakly, and its minimizer may lie far away
     lam = damping * spectrum.evals.max(axis=1, keepdims=True)
     spectrum.evals = spectrum.evals + lam
-    C += blocks.to_matrix(lam * blocks.of(W))
-    split = AdmmSplit(spectrum, np.ones(np.size(W, 1)), C, W, G_model)
+    C += task_columns(lam * task_blocks(W, K), K)
+    split = AdmmSplit(spectrum, np.ones(A.shape[0]), C, W, G_model)
     for _ in range(_INNER_MAX // _INNER_CHECK):
         split.run(penalty, _INNER_CHECK)
         if split.settled(rel_tol):
@@ -153,8 +155,8 @@ def _newton_step(design, loss, penalty, W, z, y, v, intercept, rel_tol,
     dW = split.V - W
     db = None
     if intercept:
-        cross = a.transpose(0, 2, 1) @ blocks.of(dW)[:, :, None]
-        db = -(S_inv @ (blocks.intercepts(gb) + cross)).ravel()
+        cross = a.transpose(0, 2, 1) @ task_blocks(dW, K)[:, :, None]
+        db = -(S_inv @ (gb.reshape(-1, K, 1) + cross)).ravel()
     decrease = (float(np.vdot(G, dW)) + penalty.value(split.V)
                 - penalty.value(W))
     if intercept:
@@ -165,47 +167,6 @@ def _newton_step(design, loss, penalty, W, z, y, v, intercept, rel_tol,
     if intercept:
         dz += design.task_broadcast(db)
     return dW, db, dz, decrease
-
-
-class _Blocks:
-    """The weights ``(d, T K)`` by tasks of ``K`` coupled columns: ``(T, d
-    K)``, entry ``j K + k`` (the layout of :meth:`Loss.newton_blocks`)."""
-
-    def __init__(self, d, K):
-        self.d, self.K = d, K
-
-    def of(self, M):
-        T = M.shape[1] // self.K
-        return M.reshape(self.d, T, self.K).transpose(1, 0, 2).reshape(
-            T, self.d * self.K)
-
-    def to_matrix(self, B):
-        T = B.shape[0]
-        return B.reshape(T, self.d, self.K).transpose(1, 0, 2).reshape(
-            self.d, T * self.K)
-
-    def intercepts(self, b):
-        """``(T K,)`` to ``(T, K, 1)``."""
-        return np.reshape(b, (-1, self.K, 1))
-
-
-class _BlockSpectrum:
-    """Eigendecompositions of the tasks' blocks ``A_t``, which solve ADMM's
-    ``(A_t + rho I) x_t = c_t`` (the interface of
-    :class:`mtlinear._ridge.RidgeSpectrum` that :class:`AdmmSplit` uses,
-    unit ``omega``)."""
-
-    def __init__(self, A, blocks):
-        evals, self.evecs = np.linalg.eigh(A)
-        self.evals = np.maximum(evals, 0.0)  # A is PSD: the rest is rounding
-        self.blocks = blocks
-
-    def solve(self, omega, C, mu):
-        B = self.blocks.of(C)
-        proj = np.matmul(B[:, None, :], self.evecs)[:, 0, :]
-        proj /= self.evals + mu
-        return self.blocks.to_matrix(
-            np.matmul(self.evecs, proj[:, :, None])[:, :, 0])
 
 
 def _backtrack(loss, penalty, z, dz, y, v, W, dW, decrease, rounding):

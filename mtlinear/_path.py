@@ -198,7 +198,8 @@ def _functions_problem(X, y, *, loss, penalty, l1_ratio, task_col,
         fit_intercept=fit_intercept, task_col=task_col,
         task_weights=task_weights)
     model._validate_params()
-    data = model._validate_fit_data(X, y, sample_weight)
+    # the solutions do not depend on the rows' order: one regrouped copy
+    data = model._validate_fit_data(X, y, sample_weight, task_order=True)
     problem = model._build_problem(*data)
 
     def class_weights(result):

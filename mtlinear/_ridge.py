@@ -18,14 +18,21 @@ accurate to the conditioning of ``Q + mu D / omega_t`` (scikit-learn's
 """
 import numpy as np
 
+from ._task_blocks import task_blocks, task_columns
+
 __all__ = ["RidgeSpectrum"]
 
 
 class RidgeSpectrum:
     """Eigendecompositions of ``D^{-1/2} Q_g D^{-1/2}`` for the (1 or T)
-    Gram matrices ``Q_g`` of :meth:`GramDatafit.kernel_statistics`."""
+    Gram matrices ``Q_g`` of :meth:`GramDatafit.kernel_statistics`.
 
-    def __init__(self, Q, factors):
+    With ``K > 1`` each ``Q_t`` spans ``K`` columns of ``W`` (side ``d K``,
+    the layout of :mod:`mtlinear._task_blocks`), one per task (Newton-ADMM's
+    multinomial blocks)."""
+
+    def __init__(self, Q, factors, K=1):
+        self.K = K
         self.scale = 1.0 / np.sqrt(factors)
         M = Q * self.scale[None, :, None] * self.scale[None, None, :]
         evals, self.evecs = np.linalg.eigh(M)
@@ -33,13 +40,15 @@ class RidgeSpectrum:
         self.evals = np.maximum(evals, 0.0)
 
     def solve(self, omega, C, mu):
-        """``W`` (d, T) solving ``(omega_t Q_t + mu D) w_t = C_t``."""
-        B = self.scale[:, None] * C
+        """``W`` (d, T K) solving ``(omega_t Q_t + mu D) w_t = C_t``."""
         if self.evecs.shape[0] == 1:  # one Q for every task: BLAS-3 products
             V, lam = self.evecs[0], self.evals[0]
+            B = self.scale[:, None] * C
             Z = V @ ((V.T @ B) / (lam[:, None] * omega[None, :] + mu))
-        else:  # one Q_t per task: batched matrix-vector products
-            proj = np.matmul(B.T[:, None, :], self.evecs)[:, 0, :]  # V_t^T b_t
-            proj /= self.evals * omega[:, None] + mu
-            Z = np.matmul(self.evecs, proj[:, :, None])[:, :, 0].T
-        return self.scale[:, None] * Z
+            return self.scale[:, None] * Z
+        # one Q_t per task: batched matrix-vector products
+        B = task_blocks(C, self.K) * self.scale
+        proj = np.matmul(B[:, None, :], self.evecs)[:, 0, :]  # V_t^T b_t
+        proj /= self.evals * omega[:, None] + mu
+        Z = np.matmul(self.evecs, proj[:, :, None])[:, :, 0]
+        return task_columns(Z * self.scale, self.K)
