@@ -41,7 +41,8 @@ class RidgeSpectrum:
 
     def solve(self, omega, C, mu):
         """``W`` (d, T K) solving ``(omega_t Q_t + mu D) w_t = C_t``."""
-        if self.evecs.shape[0] == 1:  # one Q for every task: BLAS-3 products
+        if self.evecs.shape[0] == 1 and self.K == 1:
+            # one Q for every column: BLAS-3 products
             V, lam = self.evecs[0], self.evals[0]
             B = self.scale[:, None] * C
             Z = V @ ((V.T @ B) / (lam[:, None] * omega[None, :] + mu))

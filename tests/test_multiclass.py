@@ -266,18 +266,19 @@ def test_kkt_conditions(penalty, layout):
 
 
 @pytest.mark.parametrize("penalty", ["l1", "l21", "trace"])
-@pytest.mark.parametrize("layout", ["shared", "stacked", "few-rows"])
+@pytest.mark.parametrize("layout", ["shared", "stacked", "few-rows", "one-task"])
 def test_newton_admm_meets_the_kkt_conditions(penalty, layout):
     """Proximal Newton with ADMM steps on the classes' Hessian blocks: the
     optimality conditions recomputed from the softmax, and FISTA's
     objective.  The shared layout has a task with 3 classes of 4 (a padded
     class); "few-rows" gives each task fewer rows than weights (3 classes x
     4 features), so its blocks are singular beyond the classes' common
-    shift, at a small alpha."""
-    if layout == "few-rows":
-        X, y, task = stacked_data(seed=0, sizes=(9, 11, 10))  # every class
+    shift, at a small alpha; "one-task" has a single block."""
+    if layout in ("few-rows", "one-task"):
+        X, y, task = stacked_data(seed=0, sizes=(9, 11, 10) if layout == "few-rows"
+                                  else (80,))  # every class in every task
         top = alpha_max(task_problems(X, y, task), penalty)
-        alpha = top / 50
+        alpha = top / (50 if layout == "few-rows" else 20)
 
         def fit(solver):
             return MultiTaskClassifier(penalty, alpha, task_col=0, tol=1e-10,
