@@ -7,10 +7,7 @@ duality gap of :mod:`mtlinear._datafit` and stop when it is small enough;
 otherwise score every feature row by its violation of the optimality
 condition (distance of ``-G_j`` to ``lam d||W_j|| + mu W_j``, with ``G`` the
 data-fit gradient) and solve the problem restricted to the support plus the
-worst violators.  The working set at least doubles each time.  Its solve
-stops at ``_INNER_FRACTION`` of the largest violation; once the working set
-holds no row that the last one lacked, at the share that aims at the gap
-target (the gap falls about as the violation squared).
+worst violators.  The working set at least doubles each time.
 
 Inner loop: proximal Newton steps on the working set.  With ``D`` the
 derivative and ``h`` the second derivative of the weighted loss at the
@@ -61,7 +58,6 @@ _FIRST_WS = 32         # smallest working set: an outer iteration (a gap) costs
 _MAX_BACKTRACK = 20
 _MAX_EPOCHS = 200      # coordinate-descent epochs per Newton step
 _INNER_FRACTION = 0.3  # working-set subproblem solved to this share of the violation
-_SETTLED_SAFETY = 0.5  # ... times sqrt(target / gap) once the working set settles
 _FORCING = 0.1         # Newton model solved to this share of the violation
 _ANDERSON = 8          # epochs between Anderson extrapolations
 # up to this many working rows (dense design) the Newton model is solved on
@@ -517,7 +513,6 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
 
     n_iter = 0
     ws_size = 0
-    last_ws = None
     Z = z  # the linear predictor, carried along the steps
     # the steps move z = X W + c on the uncentred columns: that is the
     # design's X_c W + b only with an intercept variable or no centring
@@ -546,15 +541,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         ws.sort()
         if ws.size == 0:  # nothing violates: only the intercept is off
             ws = np.arange(min(d, 1))
-        # a working set that holds no row the last one lacked has nearly the
-        # full problem's gap: its solve aims at the target (the gap falls
-        # about as the violation squared) rather than paying an outer
-        # iteration, a gap evaluation, per share of the violation
-        fraction = _INNER_FRACTION
-        if last_ws is not None and np.all(np.isin(ws, last_ws)):
-            fraction = min(fraction, _SETTLED_SAFETY * np.sqrt(tol_abs / gap))
-        last_ws = ws
-        tol_in = fraction * float(scores.max()) if scores.size else 0.0
+        tol_in = _INNER_FRACTION * float(scores.max()) if scores.size else 0.0
         W_ws = np.ascontiguousarray(W[ws])
         for newton in range(max_iter - n_iter):
             direction = _newton_direction(
