@@ -404,11 +404,9 @@ class MultiTaskLinearModel(BaseEstimator):
 
     def _warn_if_unconverged(self, result):
         if not result.converged:
-            warnings.warn(
-                f"{type(self).__name__} did not converge in max_iter="
-                f"{self.max_iter} iterations: duality gap {result.gap:.3e} > "
-                f"target {result.tol_abs:.3e}. Increase max_iter, raise tol, or "
-                "scale the features.", ConvergenceWarning)
+            warnings.warn(f"{type(self).__name__} "
+                          f"{result.unconverged_reason(self.max_iter)}",
+                          ConvergenceWarning)
 
     def _set_solution(self, problem, result, graph=None):
         """The fitted attributes of a solve (fit and the CV refit); ``graph``:

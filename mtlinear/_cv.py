@@ -344,11 +344,9 @@ class MultiTaskCVMixin:
             max_iter=self.max_iter, solver=self.solver,
             solver_verbose=max(self.verbose - 2, 0), coupling=coupling))
         if not result.converged:
-            warnings.warn(
-                f"{type(self).__name__} refit did not converge in max_iter="
-                f"{self.max_iter} iterations: duality gap {result.gap:.3e} > "
-                f"target {result.tol_abs:.3e}. Increase max_iter or raise tol.",
-                ConvergenceWarning)
+            warnings.warn(f"{type(self).__name__} refit "
+                          f"{result.unconverged_reason(self.max_iter)}",
+                          ConvergenceWarning)
         self._set_solution(problem, result, graph)
 
 

@@ -336,14 +336,16 @@ def secant_start(alphas, older, last):
 
 
 def warn_unconverged(alphas, converged, what):
-    """One ConvergenceWarning naming the alphas whose solve stopped at max_iter."""
+    """One ConvergenceWarning naming the alphas whose solve ended above its
+    gap target (at max_iter, or earlier without further progress)."""
     bad = np.asarray(alphas)[~np.asarray(converged)]
     if bad.size:
         shown = ", ".join(f"{a:.3g}" for a in bad[:5])
-        warnings.warn(f"{what}: {bad.size} solve(s) reached max_iter before the "
-                      f"duality-gap target (alpha = {shown}"
-                      f"{', ...' if bad.size > 5 else ''}). Increase max_iter or "
-                      "raise tol.", ConvergenceWarning)
+        warnings.warn(f"{what}: {bad.size} solve(s) ended above the duality-gap "
+                      f"target (alpha = {shown}{', ...' if bad.size > 5 else ''}), "
+                      "having reached max_iter or made no further progress. "
+                      "Increase max_iter, raise tol, or scale the features.",
+                      ConvergenceWarning)
 
 
 def check_alphas(alphas):

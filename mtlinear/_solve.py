@@ -90,6 +90,21 @@ class SolveResult:
     def converged(self):
         return self.gap <= self.tol_abs
 
+    def unconverged_reason(self, max_iter):
+        """Why the solve ended above its gap target and what to do (for a
+        ``ConvergenceWarning``): it reached ``max_iter``, or it stopped before,
+        having made no further progress (rounding, or a stall that more
+        iterations do not cure)."""
+        where = f"duality gap {self.gap:.3e} > target {self.tol_abs:.3e}"
+        if self.n_iter >= max_iter:
+            return (f"did not converge in max_iter={max_iter} iterations: "
+                    f"{where}. Increase max_iter, raise tol, or scale the "
+                    "features.")
+        return (f"stopped after {self.n_iter} iterations (max_iter={max_iter}) "
+                f"without further progress: {where}. More iterations would not "
+                "help: raise tol, or scale the features (for instance with "
+                "sklearn.preprocessing.StandardScaler in a Pipeline).")
+
 
 def _gram_fits(problem):
     design = problem.design

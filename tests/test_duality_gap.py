@@ -121,3 +121,25 @@ def test_convergence_warning_when_max_iter_is_too_small(penalty, l1_ratio, solve
     # "auto" may finish an unconverged FISTA with another solver, which has
     # its own max_iter (as FISTA after coordinate descent)
     assert model.n_iter_ in ((1, 2) if solver == "auto" else (1,))
+
+
+def test_convergence_warning_says_when_the_solver_stopped_before_max_iter(
+        monkeypatch):
+    """A solve that stops short of max_iter without progress is not told to
+    raise max_iter: the warning says it stopped, after how many iterations,
+    and that more would not help (here Newton-ADMM's stall rule, made to
+    fire after one step)."""
+    import mtlinear._newton_admm as newton_admm
+    monkeypatch.setattr(newton_admm, "_STALL", 0)
+    X, y, s, task_col, tasks = _data("stacked", "n<d", seed=2)
+    model = MultiTaskRegressor(loss="huber", penalty="l21", alpha=0.01,
+                               task_col=task_col, solver="newton_admm",
+                               tol=1e-12, max_iter=100)
+    with pytest.warns(ConvergenceWarning) as caught:
+        model.fit(X, y, sample_weight=s)
+    message = str(caught[0].message)
+    assert model.n_iter_ == 1
+    assert "stopped after 1 iterations (max_iter=100) without further " \
+        "progress" in message
+    assert "More iterations would not help" in message
+    assert "Increase max_iter" not in message

@@ -138,7 +138,7 @@ def test_inputs_not_modified_and_convergence_warning():
     rng = np.random.default_rng(6)
     X, Y = _shared(rng)
     X0, Y0 = X.copy(), Y.copy()
-    with pytest.warns(ConvergenceWarning, match="reached max_iter"):
+    with pytest.warns(ConvergenceWarning, match="above the duality-gap target"):
         regularization_path(X, Y, n_alphas=5, max_iter=1, tol=1e-12)
     assert np.array_equal(X, X0) and np.array_equal(Y, Y0)
 
