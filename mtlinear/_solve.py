@@ -92,18 +92,20 @@ class SolveResult:
 
     def unconverged_reason(self, max_iter):
         """Why the solve ended above its gap target and what to do (for a
-        ``ConvergenceWarning``): it reached ``max_iter``, or it stopped before,
-        having made no further progress (rounding, or a stall that more
-        iterations do not cure)."""
+        ``ConvergenceWarning``): it reached ``max_iter``, or its solver
+        stopped before on making too little progress (steps at rounding
+        level, Newton-ADMM's stall rule), which a larger ``max_iter`` does
+        not change."""
         where = f"duality gap {self.gap:.3e} > target {self.tol_abs:.3e}"
         if self.n_iter >= max_iter:
             return (f"did not converge in max_iter={max_iter} iterations: "
                     f"{where}. Increase max_iter, raise tol, or scale the "
                     "features.")
         return (f"stopped after {self.n_iter} iterations (max_iter={max_iter}) "
-                f"without further progress: {where}. More iterations would not "
-                "help: raise tol, or scale the features (for instance with "
-                "sklearn.preprocessing.StandardScaler in a Pipeline).")
+                f"on making too little progress: {where}. A larger max_iter "
+                "would not change this; raise tol, or scale the features (for "
+                "instance with sklearn.preprocessing.StandardScaler in a "
+                "Pipeline).")
 
 
 def _gram_fits(problem):
@@ -277,8 +279,11 @@ def _solve(problem, loss, penalty, W0, b0, max_iter, tol, solver, verbose,
     W0 = np.zeros((d, T)) if W0 is None else W0
     if fallback is not None and fallback[0] is None:
         fallback = None
-    callback = ((lambda tol_abs: _progress_printer(chosen.name, tol_abs))
-                if verbose else (lambda tol_abs: None))
+    # callback(tol_abs, solver): the progress printer of a solve (solver: a
+    # finisher taking over from the chosen one)
+    callback = ((lambda tol_abs, solver=chosen.name:
+                 _progress_printer(solver, tol_abs))
+                if verbose else (lambda tol_abs, solver=None: None))
     extra = {} if coupling is None else {"coupling": coupling}
     return chosen.run(problem, loss, penalty, (W0, b0, fallback), max_iter, tol,
                       callback, solver == "auto", **extra)
@@ -332,15 +337,16 @@ def _run_bcd(problem, loss, penalty, start, max_iter, tol, callback, auto):
         # underdetermined, correlated task at a small alpha: 5080 epochs
         # against 830 iterations); FISTA continues from its iterate
         finisher = _finishing_solver(problem, loss, penalty)
+        datafit = make_datafit(problem, loss)
         W, b, gap, more = fista(
-            make_datafit(problem, loss), penalty, W, None, max_iter, tol_abs,
-            callback=report,
+            datafit, penalty, W, None, max_iter, tol_abs,
+            callback=callback(tol_abs, "fista"),
             give_up=None if finisher is None else _out_of_reach(max_iter, tol_abs))
         n_iter += more
         if gap > tol_abs and finisher is not None:
             W, b, gap, n_iter = _finish_unconverged(
                 finisher, problem, loss, penalty, W, b, tol_abs, max_iter,
-                n_iter, report)
+                n_iter, callback, datafit)
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
 
 
@@ -378,7 +384,7 @@ def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto,
         problem.cache["fista_stalls"] = cheap or finisher == "admm"
         W, b, gap, n_iter = _finish_unconverged(
             finisher, problem, loss, penalty, W, b, tol_abs, max_iter, n_iter,
-            report)
+            callback, model)
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
 
 
@@ -432,18 +438,29 @@ def _finishing_solver(problem, loss, penalty):
 
 
 def _finish_unconverged(finisher, problem, loss, penalty, W, b, tol_abs,
-                        max_iter, n_iter, report):
+                        max_iter, n_iter, callback, model):
     """Where the proximal gradient stopped unconverged, the ``finisher``
     (:func:`_finishing_solver`) continues from its iterate for up to
     ``max_iter`` iterations: its exact steps do not stall on features of
-    very different scales.  Returns ``(W, b, gap, n_iter)``."""
+    very different scales.  If the finisher stops on too little progress
+    instead (a flat objective, where an accurate ``W`` is needed for a good
+    dual point: the Huber loss with most residuals beyond ``delta``), FISTA
+    on ``model`` continues from the finisher's iterate with the iterations
+    left.  ``callback(tol_abs, solver)`` makes each solver's progress
+    printer.  Returns ``(W, b, gap, n_iter)``."""
+    report = callback(tol_abs, finisher)
     if finisher == "admm":
         W, gap, more = _run_admm_from(problem, loss, penalty, W, max_iter,
                                       tol_abs, report)
     else:
         W, b, gap, more = newton_admm(_sample_datafit(problem, loss), penalty,
                                       W, b, max_iter, tol_abs, callback=report)
-    return W, b, gap, n_iter + more
+    n_iter += more
+    if gap > tol_abs and more < max_iter and n_iter < max_iter:
+        W, b, gap, more = fista(model, penalty, W, b, max_iter - n_iter, tol_abs,
+                                callback=callback(tol_abs, "fista"))
+        n_iter += more
+    return W, b, gap, n_iter
 
 
 def _run_admm_from(problem, loss, penalty, W0, max_iter, tol_abs, report):

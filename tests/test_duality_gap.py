@@ -125,10 +125,10 @@ def test_convergence_warning_when_max_iter_is_too_small(penalty, l1_ratio, solve
 
 def test_convergence_warning_says_when_the_solver_stopped_before_max_iter(
         monkeypatch):
-    """A solve that stops short of max_iter without progress is not told to
-    raise max_iter: the warning says it stopped, after how many iterations,
-    and that more would not help (here Newton-ADMM's stall rule, made to
-    fire after one step)."""
+    """A solve that stops short of max_iter on too little progress is not
+    told to raise max_iter: the warning says it stopped, after how many
+    iterations, and that a larger max_iter would not change it (here
+    Newton-ADMM's stall rule, made to fire after one step)."""
     import mtlinear._newton_admm as newton_admm
     monkeypatch.setattr(newton_admm, "_STALL", 0)
     X, y, s, task_col, tasks = _data("stacked", "n<d", seed=2)
@@ -139,7 +139,7 @@ def test_convergence_warning_says_when_the_solver_stopped_before_max_iter(
         model.fit(X, y, sample_weight=s)
     message = str(caught[0].message)
     assert model.n_iter_ == 1
-    assert "stopped after 1 iterations (max_iter=100) without further " \
+    assert "stopped after 1 iterations (max_iter=100) on making too little " \
         "progress" in message
-    assert "More iterations would not help" in message
+    assert "A larger max_iter would not change this" in message
     assert "Increase max_iter" not in message
