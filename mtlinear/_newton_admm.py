@@ -90,13 +90,13 @@ def newton_admm(datafit, penalty, W, b, max_iter, tol_abs, callback=None,
             break
         # the gap stops falling once the steps are at rounding level (far
         # from the solution the objective falls while a poor dual point
-        # keeps the gap up: progress too, at a pace that max_iter steps
-        # would turn into the gap, which bounds what is left to gain; a
-        # flat objective, the Huber loss with most residuals beyond delta,
-        # crawled thousands of steps at a millionth of that)
+        # keeps the gap up: progress too, at a pace at which max_iter steps
+        # would move it by a tenth of the target at least; on a flat
+        # objective, the Huber loss with most residuals beyond delta, it
+        # crawled thousands of steps at a tenth of that)
         rounding = _ROUNDING * abs(primal)
         progress = gap < 0.9 * best or primal < last_primal - max(
-            1e3 * rounding, gap / max_iter)
+            1e3 * rounding, 0.1 * tol_abs / max_iter)
         best, since_best = ((min(gap, best), 0) if progress
                             else (best, since_best + 1))
         last_primal = primal

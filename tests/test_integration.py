@@ -229,9 +229,9 @@ def test_school_huber_trace_converges_where_newton_crawled():
     ``delta = 1`` (most residuals beyond it: a flat objective) and the trace
     norm: proximal Newton with ADMM steps, which "auto" calls after FISTA's
     200 iterations, crawled to max_iter at a gap six times its target (12 s).
-    It now stops once its pace could not close the gap within max_iter, and
-    FISTA goes on from its iterate to the target, checked here against the
-    recomputed optimality conditions."""
+    It now stops once the objective falls too slowly to move by a tenth of
+    the target within max_iter steps, and FISTA goes on from its iterate to
+    the target, checked here against the recomputed optimality conditions."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
