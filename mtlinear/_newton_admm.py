@@ -39,7 +39,7 @@ FISTA (its step is set by that feature's curvature), not Newton's steps.
 import numpy as np
 
 from ._admm import AdmmSplit
-from ._newton_cg import backtrack
+from ._newton_cg import backtrack, refuse_rise
 from ._ridge import RidgeSpectrum
 from ._task_blocks import task_blocks, task_columns
 
@@ -194,15 +194,7 @@ def _backtrack(loss, penalty, z, dz, y, v, W, dW, decrease, rounding):
         return float(np.vdot(dz, loss.derivative(z + t * dz, y, v))) + jump
 
     t = backtrack(slope, decrease, loss.bounded_curvature, _MAX_BACKTRACK)
-    # the slope test trusts the trapezoid rule, which a derivative that
-    # saturates (logistic, softmax) breaks on a very long step: P' climbs
-    # from P'(0) to a value below |P'(0)| / 2 and stays there while P rises.
-    # A step that raises the bound by more than a millionth of the objective
-    # (a difference far above rounding) is halved instead.
     start = loss.value(z, y, v)
-    rise = 1e-6 * (abs(start) + abs(h_W))
-    for _ in range(_MAX_BACKTRACK):
-        if t == 0.0 or loss.value(z + t * dz, y, v) - start + t * jump <= rise:
-            return t
-        t *= 0.5
-    return 0.0
+    return refuse_rise(
+        t, lambda t: loss.value(z + t * dz, y, v) - start + t * jump,
+        abs(start) + abs(h_W), _MAX_BACKTRACK)

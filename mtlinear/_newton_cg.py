@@ -32,7 +32,7 @@ curvature, with a certified decrease: :func:`accepts_step`,
 import numpy as np
 
 __all__ = ["newton_cg", "accepts_step", "backtrack", "backtrack_tasks",
-           "solve_blocks"]
+           "refuse_rise", "solve_blocks"]
 
 _MAX_CG = 200
 # up to this many features Newton systems are solved exactly on each task's
@@ -260,6 +260,25 @@ def backtrack(slope, start, bounded, max_halvings):
                             np.array([start], dtype=np.float64), bounded,
                             max_halvings)
     return float(steps[0])
+
+
+def refuse_rise(t, change, scale, max_halvings):
+    """``t`` halved while ``change(t)``, the objective's change over the
+    step, exceeds a millionth of ``scale`` (the objective's size): at most
+    ``max_halvings`` times, then 0.
+
+    The line searches accept on slopes (:func:`accepts_step`), whose
+    trapezoid rule a derivative that saturates (logistic, softmax) breaks on
+    a very long step: the slope climbs from ``P'(0)`` to a value below
+    ``|P'(0)| / 2`` and stays there while ``P`` rises.  Values refuse only a
+    clear rise, far above the rounding of their difference.
+    """
+    rise = 1e-6 * scale
+    for _ in range(max_halvings):
+        if t == 0.0 or change(t) <= rise:
+            return t
+        t *= 0.5
+    return 0.0
 
 
 def backtrack_tasks(slopes, start, bounded, max_halvings):

@@ -48,7 +48,7 @@ import scipy.sparse as sp
 from numba import njit
 
 from ._design import sorted_csc, unsigned_view
-from ._newton_cg import backtrack
+from ._newton_cg import backtrack, refuse_rise
 from .penalties._compiled import row_prox, row_violation
 
 __all__ = ["prox_newton", "DesignColumns"]
@@ -513,6 +513,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
 
     n_iter = 0
     ws_size = 0
+    last_ws, stalled = None, False
     Z = z  # the linear predictor, carried along the steps
     # the steps move z = X W + c on the uncentred columns: that is the
     # design's X_c W + b only with an intercept variable or no centring
@@ -527,7 +528,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
                                                          penalty)
         if callback is not None:
             callback(n_iter, primal, gap)
-        if gap <= tol_abs or n_iter >= max_iter:
+        if gap <= tol_abs or n_iter >= max_iter or stalled:
             break
         z = Z.reshape(design.n_samples, -1)
         # -U is the gradient at the dual point (equal to G at the optimum)
@@ -543,6 +544,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
             ws = np.arange(min(d, 1))
         tol_in = _INNER_FRACTION * float(scores.max()) if scores.size else 0.0
         W_ws = np.ascontiguousarray(W[ws])
+        moved = False
         for newton in range(max_iter - n_iter):
             direction = _newton_direction(
                 z, y2, v2, loss, penalty, record, W_ws, ws, columns,
@@ -556,12 +558,18 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
                                 data_slope)
             if step == 0.0:
                 break
+            moved = True
             W_ws += step * delta
             c += step * dc
             dz *= step  # in place: no sample-sized temporary
             z += dz
             W[ws] = W_ws
             direction = dz = None  # not held through the next direction
+        # no descent on the same working set twice: none left at this
+        # precision (the working set grows otherwise)
+        stalled = (not moved and last_ws is not None
+                   and np.array_equal(ws, last_ws))
+        last_ws = ws
         # sample-sized arrays not held through the next gap evaluation
         direction = delta = dz = z = None
         if not carry:
@@ -755,4 +763,9 @@ def _line_search(z, dz, y, v, loss, penalty, W_ws, delta, ws, data_slope):
     start = slope(0.0)
     if not start < 0:
         return 0.0
-    return backtrack(slope, start, loss.bounded_curvature, _MAX_BACKTRACK)
+    t = backtrack(slope, start, loss.bounded_curvature, _MAX_BACKTRACK)
+    loss_0, penalty_0 = loss.value(z, y, v), penalty.value(W_ws, ws)
+    return refuse_rise(
+        t, lambda t: (loss.value(z + t * dz, y, v) - loss_0
+                      + penalty.value(W_ws + t * delta, ws) - penalty_0),
+        abs(loss_0) + abs(penalty_0), _MAX_BACKTRACK)
