@@ -439,7 +439,8 @@ def _finishing_solver(problem, loss, penalty):
 
 def _finish_unconverged(finisher, problem, loss, penalty, W, b, tol_abs,
                         max_iter, n_iter, callback, model):
-    """Where the proximal gradient stopped unconverged, the ``finisher``
+    """Where the first solver (the proximal gradient, or proximal Newton
+    stopped short) ended unconverged, the ``finisher``
     (:func:`_finishing_solver`) continues from its iterate for up to
     ``max_iter`` iterations: its exact steps do not stall on features of
     very different scales.  If the finisher stops on too little progress
@@ -530,11 +531,12 @@ def _run_prox_newton(problem, loss, penalty, start, max_iter, tol, callback,
         W, b, gap, n_iter = prox_newton(model, penalty, W0, b0, max_iter,
                                         tol_abs, columns,
                                         callback=callback(tol_abs), z=z0)
-    if auto and gap > tol_abs:
-        # Newton's model of the loss entry by entry turns flat where most
-        # samples saturate (small, nearly separable tasks after a long step:
-        # binary School classes, l21, a gap of 57.8 after 4 steps); the
-        # damped Newton steps of newton_admm, then FISTA, go on from there
+    if auto and gap > tol_abs and n_iter < max_iter:
+        # it stopped short: Newton's model of the loss entry by entry turns
+        # flat where most samples saturate (small, nearly separable tasks
+        # after a long step: binary School classes, l21, a gap of 57.8 after
+        # 4 steps); the damped Newton steps of newton_admm, then FISTA, go
+        # on from there
         W, b, gap, n_iter = _finish_unconverged(
             _finishing_solver(problem, loss, penalty), problem, loss, penalty,
             W, b, tol_abs, max_iter, n_iter, callback, model)
