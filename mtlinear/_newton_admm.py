@@ -36,6 +36,8 @@ model's minimizer lies far from where the model holds.
 where it applies: a feature a thousand times larger than the others stalls
 FISTA (its step is set by that feature's curvature), not Newton's steps.
 """
+import functools
+
 import numpy as np
 
 from ._admm import AdmmSplit
@@ -190,11 +192,11 @@ def _backtrack(loss, penalty, z, dz, y, v, W, dW, decrease, rounding):
     h_W = penalty.value(W)
     jump = penalty.value(W + dW) - h_W
 
+    @functools.lru_cache(maxsize=None)
     def slope(t):
         return float(np.vdot(dz, loss.derivative(z + t * dz, y, v))) + jump
 
     t = backtrack(slope, decrease, loss.bounded_curvature, _MAX_BACKTRACK)
-    start = loss.value(z, y, v)
     return refuse_rise(
-        t, lambda t: loss.value(z + t * dz, y, v) - start + t * jump,
-        abs(start) + abs(h_W), _MAX_BACKTRACK)
+        t, slope, lambda t: (loss.value(z + t * dz, y, v), h_W + t * jump),
+        _MAX_BACKTRACK)

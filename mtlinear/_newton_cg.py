@@ -262,20 +262,29 @@ def backtrack(slope, start, bounded, max_halvings):
     return float(steps[0])
 
 
-def refuse_rise(t, change, scale, max_halvings):
-    """``t`` halved while ``change(t)``, the objective's change over the
-    step, exceeds a millionth of ``scale`` (the objective's size): at most
+def refuse_rise(t, slope, objective, max_halvings):
+    """The step ``t`` of a line search, halved while it raises the
+    objective by more than a millionth of its size: at most
     ``max_halvings`` times, then 0.
 
-    The line searches accept on slopes (:func:`accepts_step`), whose
-    trapezoid rule a derivative that saturates (logistic, softmax) breaks on
-    a very long step: the slope climbs from ``P'(0)`` to a value below
-    ``|P'(0)| / 2`` and stays there while ``P`` rises.  Values refuse only a
-    clear rise, far above the rounding of their difference.
+    ``slope(s)`` is the objective's left derivative along the line (the line
+    search's own, cached: asked again at ``t`` it costs nothing) and
+    ``objective(s)`` its value there as ``(data fit, penalty)``.  The line
+    searches accept on slopes (:func:`accepts_step`), whose trapezoid rule a
+    derivative that saturates (logistic, softmax) breaks on a very long step:
+    the slope climbs from ``P'(0)`` to a value below ``|P'(0)| / 2`` and
+    stays there while ``P`` rises.  Where ``slope(t) <= 0`` the objective,
+    convex along the line, fell all the way to ``t`` and no value is
+    computed; otherwise values refuse only a clear rise, far above the
+    rounding of their difference.
     """
-    rise = 1e-6 * scale
+    if t == 0.0 or slope(t) <= 0.0:
+        return t
+    data_0, penalty_0 = objective(0.0)
+    rise = 1e-6 * (abs(data_0) + abs(penalty_0))
     for _ in range(max_halvings):
-        if t == 0.0 or change(t) <= rise:
+        data, penalty = objective(t)
+        if (data - data_0) + (penalty - penalty_0) <= rise:
             return t
         t *= 0.5
     return 0.0

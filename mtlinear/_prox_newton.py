@@ -43,6 +43,8 @@ Kernels are plain Numba functions over the columns of ``X``: a CSC matrix, or
 a Fortran-ordered dense array whose columns meet each task's samples as
 contiguous vectors (:func:`_cd_epochs_dense`).
 """
+import functools
+
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
@@ -754,6 +756,7 @@ def _line_search(z, dz, y, v, loss, penalty, W_ws, delta, ws, data_slope):
     curvature.  ``data_slope`` is the data fit's part of ``P'(0)``, known
     from the Newton model's gradient.
     """
+    @functools.lru_cache(maxsize=None)
     def slope(s):  # right derivative at 0, left derivative after
         data = (data_slope if s == 0 else
                 float(np.vdot(dz, loss.derivative(z + s * dz, y, v))))
@@ -764,8 +767,7 @@ def _line_search(z, dz, y, v, loss, penalty, W_ws, delta, ws, data_slope):
     if not start < 0:
         return 0.0
     t = backtrack(slope, start, loss.bounded_curvature, _MAX_BACKTRACK)
-    loss_0, penalty_0 = loss.value(z, y, v), penalty.value(W_ws, ws)
     return refuse_rise(
-        t, lambda t: (loss.value(z + t * dz, y, v) - loss_0
-                      + penalty.value(W_ws + t * delta, ws) - penalty_0),
-        abs(loss_0) + abs(penalty_0), _MAX_BACKTRACK)
+        t, slope, lambda t: (loss.value(z + t * dz, y, v),
+                             penalty.value(W_ws + t * delta, ws)),
+        _MAX_BACKTRACK)
