@@ -41,7 +41,7 @@ class shrunk so that ``sum y theta = 0`` per task (without intercept: not
 shrunk), scaled into the dual-norm ball for the plain norms (the elastic
 nets' conjugate is finite); the gap is relative to the objective at ``W =
 0`` with the best intercepts (without intercept: ``sum_t omega_t log 2``).
-Each solver's own ``tol`` is tuned: from 1e-4, divided by 10 until the gap
+Each solver's own ``tol`` is tuned: from 1e-1, divided by 10 until the gap
 is reached; then the warm median of ``--repeats`` fits at that ``tol`` (the
 tuning fit counts as one), or of as many as take ``--min-time`` seconds (at
 most 100) when they are faster: fits of a few hundredths of a second are
@@ -494,7 +494,7 @@ def solvers_for(obj, formats):
 
 
 def tune_and_time(fit, tasks, obj, target, repeats, cap, min_time,
-                  start_tol=1e-4):
+                  start_tol=1e-1):
     """Loosest ``tol = start_tol / 10^k`` reaching ``target``; warm median
     of at least ``repeats`` fits, more (up to 100) until they take
     ``min_time`` seconds in all."""

@@ -324,20 +324,34 @@ _SMALLEST = 1e-100
 
 
 def _magnitudes(A, block=2 ** 18):
-    """Largest and smallest nonzero ``|a|`` of a dense or sparse array (by
-    blocks of rows of about ``block`` values: no copy of the whole array,
-    however wide)."""
+    """Largest and smallest nonzero ``|a|`` of a dense or sparse array: one
+    compiled pass over its values when they are contiguous, else by blocks
+    of rows of about ``block`` values (no copy of the whole array)."""
     A = A.data if sp.issparse(A) else np.asarray(A)
+    if A.dtype.kind != "f":
+        A = A.astype(float)
+    if A.flags.c_contiguous or A.flags.f_contiguous:
+        largest, smallest = _abs_range(A.ravel(order="K"))
+    else:
+        largest, smallest = 0.0, np.inf
+        rows = max(1, block // max(1, int(np.prod(A.shape[1:]))))
+        for start in range(0, A.shape[0], rows):
+            high, low = _abs_range(A[start:start + rows].ravel())
+            largest, smallest = max(largest, high), min(smallest, low)
+    return float(largest), (0.0 if smallest == np.inf else float(smallest))
+
+
+@njit(cache=True)
+def _abs_range(values):
+    # NaN fails both comparisons: finiteness is checked elsewhere
     largest, smallest = 0.0, np.inf
-    rows = max(1, block // max(1, int(np.prod(A.shape[1:]))))
-    for start in range(0, A.shape[0], rows):
-        values = np.abs(A[start:start + rows])
-        largest = max(largest, float(values.max(initial=0.0)))
-        low = float(values.min(initial=np.inf))
-        if low == 0.0:  # zeros present: the smallest nonzero, a masked pass
-            low = float(values.min(initial=np.inf, where=values > 0))
-        smallest = min(smallest, low)
-    return largest, (0.0 if smallest == np.inf else smallest)
+    for v in values:
+        a = abs(v)
+        if a > largest:
+            largest = a
+        if 0.0 < a < smallest:
+            smallest = a
+    return largest, smallest
 
 
 def check_scales(X, Y, task_weights):

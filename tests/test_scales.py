@@ -79,6 +79,26 @@ def test_extreme_scales_are_a_clear_error_and_keep_the_model(what, scale,
     np.testing.assert_array_equal(model.coef_, coef)
 
 
+@pytest.mark.parametrize("make", [
+    lambda A: A, np.asfortranarray, lambda A: A[:, ::2],
+    lambda A: A.astype(np.float32), lambda A: sp.csr_matrix(A),
+    lambda A: np.round(A).astype(int), lambda A: np.zeros_like(A)],
+    ids=["C", "F", "strided", "float32", "csr", "int", "zeros"])
+def test_scale_check_reads_every_layout(make):
+    """The scale check's largest and smallest nonzero magnitudes, recomputed
+    with numpy, on every memory layout it reads (contiguous in one pass,
+    strided by blocks of rows)."""
+    from mtlinear._task_data import _magnitudes
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((300, 9)) * np.logspace(-3, 3, 9)
+    A[rng.random(A.shape) < 0.3] = 0.0
+    B = make(A)
+    values = np.abs(B.toarray() if sp.issparse(B) else np.asarray(B, float))
+    nonzero = values[values > 0]
+    expected = (values.max(), nonzero.min() if nonzero.size else 0.0)
+    np.testing.assert_allclose(_magnitudes(B, block=50), expected, rtol=1e-7)
+
+
 def test_classifier_with_huge_features_is_a_clear_error():
     X, Y = _shared()
     with pytest.raises(ValueError, match="X has values of magnitude"):
