@@ -141,7 +141,8 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
         Regularization strength (``>= 0``). ``mtlinear.alpha_max(...,
         loss="logistic")`` gives the smallest value for which every
         coefficient is zero.  ``None`` means ``1 / n``, with ``n`` the mean
-        over tasks of their total sample weight (their number of samples):
+        over tasks of their total sample weight (their number of samples;
+        of labelled samples when ``y`` has missing labels):
         scikit-learn's default ``LogisticRegression(C=1)`` on a task of
         average size (see above).  A fit whose coefficients are all zero
         warns.
@@ -314,8 +315,10 @@ None, default=None
         if self.alpha is not None:
             return self.alpha
         s = np.ones(X.shape[0]) if sample_weight is None else sample_weight
-        totals = (np.full(Y.shape[1], s.sum()) if task_index is None
-                  else np.bincount(task_index, weights=s, minlength=len(omega)))
+        if task_index is None:  # a missing label is not one of the task's
+            totals = np.isfinite(Y).T.astype(float) @ s
+        else:
+            totals = np.bincount(task_index, weights=s, minlength=len(omega))
         return 1.0 / float(totals.mean())
 
     def _set_solution(self, problem, result, graph=None):

@@ -96,12 +96,16 @@ def _labels_with_gaps(seed=0, n=120, T=3):
     return X, Y
 
 
-def test_classifier_missing_labels_equal_the_stacked_fit():
+@pytest.mark.parametrize("alpha", [0.01, None])
+def test_classifier_missing_labels_equal_the_stacked_fit(alpha):
+    """Also at the default alpha, ``1 / n`` with ``n`` the tasks' mean
+    number of *observed* labels (it took every row of Y, a smaller alpha)."""
     from mtlinear import MultiTaskClassifier
     X, Y = _labels_with_gaps()
-    masked = MultiTaskClassifier(alpha=0.01, tol=1e-10, max_iter=100_000).fit(X, Y)
+    masked = MultiTaskClassifier(alpha=alpha, tol=1e-10,
+                                 max_iter=100_000).fit(X, Y)
     rows, cols = np.nonzero(Y != None)  # noqa: E711
-    stacked = MultiTaskClassifier(alpha=0.01, task_col=-1, tol=1e-10,
+    stacked = MultiTaskClassifier(alpha=alpha, task_col=-1, tol=1e-10,
                                   max_iter=100_000).fit(
         np.column_stack([X[rows], cols]), Y[rows, cols].astype(str))
     np.testing.assert_allclose(masked.coef_, stacked.coef_, atol=1e-7)
