@@ -379,12 +379,14 @@ class MultiTaskLinearModel(BaseEstimator):
         self._set_solution(problem, result, graph)
         return self
 
-    def _solve_at(self, problem, loss, penalty, alpha, start, coupling):
+    def _solve_at(self, problem, loss, penalty, alpha, start, coupling,
+                  tol=None):
         """The solve of ``fit`` (a path of one ``alpha``) with the task
-        graph's ``coupling`` (or ``None``); models that learn a coupling
-        alternate around it."""
+        graph's ``coupling`` (or ``None``), to ``tol`` (default
+        ``self.tol``); models that learn a coupling alternate around it."""
         _, result = next(path_on_problem(
-            problem, loss, penalty, [alpha], start=start, tol=self.tol,
+            problem, loss, penalty, [alpha], start=start,
+            tol=self.tol if tol is None else tol,
             max_iter=self.max_iter, solver=self.solver,
             solver_verbose=self.verbose, coupling=coupling))
         return result

@@ -412,6 +412,44 @@ def test_cmtl_certificate_bounds_an_early_stop():
     assert value - best <= model.outer_gap_ * (1 + 1e-9)
 
 
+@pytest.mark.parametrize("eta", [0.1, 0.02])
+def test_cmtl_defaults_reach_the_joint_target(eta):
+    """At the default tol the joint objective is within ``tol`` times the
+    null objective of cvxpy's optimum (or the fit warns).  A W-step already
+    certified for the new cluster matrix used to leave ``W`` unchanged, and
+    the alternation stopped, silently, 5 and 13 times that far from the
+    optimum here."""
+    X, Y, _ = _clustered(n=30, d=6, sizes=(4, 4, 4), seed=2, noise=1.0)
+    X = X * np.logspace(0, 1, X.shape[1])  # features of different scales
+    tasks = shared_tasks(X, Y)
+    kw = dict(c=1.0, eta=eta, k=3)
+    model = ClusteredMultiTaskRegressor(eta=eta, n_clusters=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model.fit(X, Y)
+    W_ref, b_ref, _ = cmtl_reference(tasks, **kw)
+    value = cmtl_objective(tasks, model.coef_.T, model.intercept_, **kw)
+    best = cmtl_objective(tasks, W_ref, b_ref, **kw)
+    null = 0.5 * np.sum(np.var(Y, axis=0))  # W = 0, the best intercepts
+    assert value - best <= model.outer_gap_ * (1 + 1e-9) + 1e-12 * value
+    assert model.outer_gap_ <= model.tol * null
+
+
+def test_cmtl_stall_above_the_joint_target_warns(monkeypatch):
+    """W-steps that may not get more accurate than ``tol``: the alternation
+    stalls above the joint target, and says so (not "max_outer")."""
+    import mtlinear._relations as relations
+    monkeypatch.setattr(relations, "_MOST_ACCURATE_W_STEP", 1.0)
+    X, Y, _ = _clustered(n=30, d=6, sizes=(4, 4, 4), seed=2, noise=1.0)
+    X = X * np.logspace(0, 1, X.shape[1])
+    model = ClusteredMultiTaskRegressor(eta=0.1, n_clusters=3)
+    with pytest.warns(ConvergenceWarning, match="stalled after .* joint "
+                                                "duality gap"):
+        model.fit(X, Y)
+    assert model.n_outer_ < model.max_outer
+    assert model.outer_gap_ > model.tol * 0.5 * np.sum(np.var(Y, axis=0))
+
+
 def test_cmtl_recovers_three_planted_clusters():
     X, Y, truth = _clustered(sizes=(3, 3, 3))
     model = ClusteredMultiTaskRegressor(n_clusters=3, cluster_alpha=0.05,
