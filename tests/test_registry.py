@@ -79,6 +79,20 @@ def test_prox_and_conjugate_satisfy_fenchel_young(name, options, l1_ratio):
         assert pen.value(W) + conj >= np.vdot(W, c * U2) - 1e-10
 
 
+@pytest.mark.parametrize("name,options", _variants())
+def test_conjugate_is_finite_at_the_scaled_dual_point(name, options):
+    # feasible_dual's factor puts c U in the dual-norm ball; recomputed on
+    # c U, the norm may land a few ulps outside it: h* must still be finite
+    # (an infinite W-step gap made coupled solves run to max_iter)
+    rng = np.random.default_rng(2)
+    pen = make_penalty(name, 0.1, 1.0, **options)
+    for _ in range(200):
+        U = rng.standard_normal((D, T)) * 10.0 ** rng.uniform(-3, 3)
+        c, _ = pen.feasible_dual(U)
+        c = float(np.min(c))
+        assert np.isfinite(pen.conjugate(c * U)), (c, U)
+
+
 def _problem(loss, layout, rng):
     X = rng.standard_normal((60, D))
     W = rng.standard_normal((D, T)) * (rng.random(D) < 0.6)[:, None]
