@@ -34,9 +34,9 @@ def _missing_mask(y):
     return np.zeros(y.shape, dtype=bool)
 
 
-def _class_labels(y, where):
-    """Sorted labels of ``y`` (1-d), at least two; a clear error for
-    continuous values or a single class."""
+def _class_labels(y, where, single=False):
+    """Sorted labels of ``y`` (1-d), at least two (one with ``single``); a
+    clear error for continuous values or a single class."""
     kind = type_of_target(y, input_name="y")
     if kind == "continuous":
         raise ValueError(
@@ -44,10 +44,36 @@ def _class_labels(y, where):
             f"{np.unique(y)[:5].tolist()}; MultiTaskClassifier needs class "
             "labels. For a numeric target use MultiTaskRegressor.")
     classes = np.unique(y)
-    if classes.size < 2:
+    if classes.size < (1 if single else 2):
         raise ValueError(
             f"y{where} has only one class {classes.tolist()}; a classifier "
             "needs samples of at least two classes.")
+    return classes
+
+
+def _column_classes(y, missing):
+    """Each column's sorted labels (a 2-d ``y``, ``missing`` its unlabelled
+    entries).  A column whose labels are of a single class takes the two
+    labels of the whole ``y`` when there are two (binary tasks): it is then
+    fitted as a task lacking a class (:func:`_missing_class_rows`)."""
+    columns = [y[~missing[:, t], t] for t in range(y.shape[1])]
+    for t, column in enumerate(columns):
+        if column.size == 0:
+            raise ValueError(f"y column {t} has no label (every entry is "
+                             "missing); drop the column or label some of its "
+                             "samples.")
+    classes = [_class_labels(c, f" column {t}", single=True)
+               for t, c in enumerate(columns)]
+    if any(c.size < 2 for c in classes):
+        every = np.unique(np.concatenate(classes))
+        for t, c in enumerate(classes):
+            if c.size < 2 and every.size != 2:
+                raise ValueError(
+                    f"y column {t} has only one class {c.tolist()}; a "
+                    "classifier needs samples of at least two classes (a "
+                    "column of a single class is fitted when the tasks are "
+                    f"binary, with two labels in all; y has {every.size}).")
+        classes = [c if c.size == 2 else every for c in classes]
     return classes
 
 
@@ -339,8 +365,7 @@ None, default=None
         if task_index is None and y.ndim == 2 and y.shape[1] > 1:
             # NaN (or None) in a column: that task's label is not observed
             self._y_ndim = 2
-            self.classes_ = [_class_labels(y[~missing[:, t], t], f" column {t}")
-                             for t in range(y.shape[1])]
+            self.classes_ = _column_classes(y, missing)
             self._n_classes = max(c.size for c in self.classes_)
             return np.column_stack([
                 np.where(missing[:, t], np.nan, self._target_values(
@@ -413,8 +438,11 @@ None, default=None
         s = np.ones(X.shape[0]) if s is None else s
         labels = self.tasks_ if task_index is not None else np.arange(Y.shape[1])
         self._check_class_weight_labels()
-        if task_index is None and np.isnan(Y).any():
-            # missing labels: the observed entries in the stacked layout
+        if task_index is None and (np.isnan(Y).any() or (
+                self._n_classes == 2 and Y.shape[1] > 1 and np.any(
+                    np.nanmax(Y, axis=0) == np.nanmin(Y, axis=0)))):
+            # missing labels, or a binary task of a single class (see
+            # _missing_class_rows): the labelled entries in the stacked layout
             task_index, rows = np.nonzero(~np.isnan(Y).T)  # grouped by task
             X, Y, s = X[rows], Y[rows, task_index], s[rows]
         if task_index is None:  # one column of Y per task

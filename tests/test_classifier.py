@@ -341,8 +341,23 @@ def test_bad_targets_shared(y, message):
 
 def test_bad_targets_per_task():
     X = np.random.default_rng(0).standard_normal((60, 3))
-    Y = np.column_stack([np.arange(60) % 2, np.ones(60)])
+    Y = np.column_stack([np.arange(60) % 3, np.ones(60)])
     with pytest.raises(ValueError, match="column 1 has only one class"):
+        MultiTaskClassifier().fit(X, Y)  # of three labels: which is the other?
+    # binary tasks: a column of a single class is the stacked layout's task
+    # lacking a class (half a sample of the other: test_small_tasks)
+    Y[:, 0] = np.arange(60) % 2
+    with pytest.warns(UserWarning, match=r"task\(s\) \[1\] have training "
+                                         "samples of a single class"):
+        shared = MultiTaskClassifier().fit(X, Y)
+    stacked = MultiTaskClassifier(task_col=-1).fit(
+        np.column_stack([np.vstack([X, X]), np.repeat([0, 1], 60)]),
+        np.r_[Y[:, 0], Y[:, 1]])
+    np.testing.assert_allclose(shared.coef_, stacked.coef_, atol=1e-12)
+    np.testing.assert_allclose(shared.intercept_, stacked.intercept_, atol=1e-12)
+    assert [list(c) for c in shared.classes_] == [[0, 1], [0, 1]]
+    Y[:, 1] = np.nan
+    with pytest.raises(ValueError, match="column 1 has no label"):
         MultiTaskClassifier().fit(X, Y)
     Y[:, 1] = np.arange(60) % 3  # a multiclass task: see test_multiclass
     assert len(MultiTaskClassifier().fit(X, Y).predict_proba(X)[1].T) == 3
