@@ -153,8 +153,9 @@ verbose
             if missing or unknown:
                 raise ValueError(
                     f"loss must name every task once: tasks without a loss "
-                    f"{missing[:10]}, unknown tasks {unknown[:10]}; the tasks "
-                    f"are {list(tasks)[:10]}.")
+                    f"{[_key(t) for t in missing[:10]]}, unknown tasks "
+                    f"{[_key(k) for k in unknown[:10]]}; the tasks are "
+                    f"{[_key(t) for t in tasks[:10]]}.")
             by_key = {_key(k): v for k, v in loss.items()}
             return [by_key[_key(t)] for t in tasks]
         if len(loss) != len(tasks):
@@ -197,11 +198,12 @@ verbose
         self.classes_ = []
         encoded = []
         for t, (name, column) in enumerate(zip(self.losses_, columns)):
+            label = _key(tasks[t])
             if make_loss(name).classification:
-                classes = _class_labels(column, f" of task {tasks[t]!r}")
+                classes = _class_labels(column, f" of task {label!r}")
                 if classes.size > 2:
                     raise ValueError(
-                        f"Task {tasks[t]!r} has {classes.size} classes "
+                        f"Task {label!r} has {classes.size} classes "
                         f"{classes[:10].tolist()}; the logistic loss here is "
                         "binary. Fit multiclass tasks with "
                         "MultiTaskClassifier (multinomial per task).")
@@ -212,13 +214,12 @@ verbose
                 try:
                     values = np.asarray(column, dtype=np.float64)
                 except (TypeError, ValueError):
-                    raise ValueError(f"Task {tasks[t]!r} has loss {name!r} but "
+                    raise ValueError(f"Task {label!r} has loss {name!r} but "
                                      "non-numeric targets; give it a "
                                      "classification loss.") from None
                 if not np.all(np.isfinite(values)):
-                    raise ValueError(f"Task {tasks[t]!r} has NaN or infinite "
+                    raise ValueError(f"Task {label!r} has NaN or infinite "
                                      "targets.")
-                label = tasks[t].item() if hasattr(tasks[t], "item") else tasks[t]
                 make_loss(name).check_targets([(label, values)],
                                               self.fit_intercept)
                 encoded.append(values)
