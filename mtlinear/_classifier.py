@@ -336,11 +336,16 @@ None, default=None
         return self._make_loss()
 
     def _alpha_of(self, X, Y, task_index, sample_weight, omega):
-        """``alpha``, or by default ``1 / n`` with ``n`` the mean of the
-        tasks' total sample weights (``C = 1`` on an average task)."""
+        """``alpha``, or by default :meth:`_default_alpha`."""
         if self.alpha is not None:
             return self.alpha
-        s = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+        return self._default_alpha(Y, task_index, sample_weight, omega)
+
+    @staticmethod
+    def _default_alpha(Y, task_index, sample_weight, omega):
+        """``1 / n`` with ``n`` the mean of the tasks' total sample weights
+        (``C = 1`` on an average task)."""
+        s = np.ones(Y.shape[0]) if sample_weight is None else sample_weight
         if task_index is None:  # a missing label is not one of the task's
             totals = np.isfinite(Y).T.astype(float) @ s
         else:

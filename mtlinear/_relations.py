@@ -384,6 +384,19 @@ class _LearnedRelation:
     def _check_relation(self, n_tasks):
         """Checks of the parameters against the number of tasks."""
 
+    def _alpha_of(self, X, Y, task_index, sample_weight, omega):
+        """``alpha``; also resolves the relation term's strength
+        (``_strength_name``): a classifier's ``None`` is ``1 / n`` as its
+        ``alpha``'s (``C = 1`` on an average task)."""
+        strength = getattr(self, self._strength_name)
+        self._resolved_strength = (
+            strength if strength is not None
+            else self._default_alpha(Y, task_index, sample_weight, omega))
+        return super()._alpha_of(X, Y, task_index, sample_weight, omega)
+
+    def _strength(self):
+        return self._resolved_strength
+
     def _refuse_unsupported(self, problem):
         """``ValueError`` for partialled-out features and multiclass tasks."""
         name = type(self).__name__
@@ -487,6 +500,8 @@ class _LearnedRelation:
 class _RelationMixin(_LearnedRelation):
     """MTRL: the task covariance ``Omega`` (see the estimators)."""
 
+    _strength_name = "relation_alpha"
+
     _extra_constraints = {
         "relation_alpha": [Interval(Real, 0, None, closed="neither")],
         "relation_eps": [Interval(Real, 0, None, closed="neither")],
@@ -503,7 +518,7 @@ class _RelationMixin(_LearnedRelation):
         if parts is None:
             return super()._solve_at(problem, loss, penalty, alpha, start,
                                      coupling)
-        direct = NuclearSquarePenalty(*parts, self.relation_alpha)
+        direct = NuclearSquarePenalty(*parts, self._strength())
         result = super(_LearnedRelation, self)._solve_at(
             problem, loss, direct, 1.0, start, coupling)
         Omega, inverse, _ = covariance_step(result.W, self.relation_eps)
@@ -519,11 +534,11 @@ class _RelationMixin(_LearnedRelation):
         return np.eye(T) / T, np.eye(T) * T
 
     def _relation_K(self, state):
-        return self.relation_alpha * state[1]
+        return self._strength() * state[1]
 
     def _relation_step(self, W):
         Omega, inverse, s = covariance_step(W, self.relation_eps)
-        return (Omega, inverse), 0.5 * self.relation_alpha * s * s
+        return (Omega, inverse), 0.5 * self._strength() * s * s
 
     def _set_relation(self, state):
         Omega = state[0]
@@ -540,6 +555,8 @@ class _RelationMixin(_LearnedRelation):
 
 class _ClusterMixin(_LearnedRelation):
     """Clustered MTL: the relaxed cluster matrix ``M`` (see the estimators)."""
+
+    _strength_name = "cluster_alpha"
 
     _extra_constraints = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
@@ -561,12 +578,12 @@ class _ClusterMixin(_LearnedRelation):
     def _relation_K(self, M):
         T = M.shape[0]
         inverse = np.linalg.inv(self.eta * np.eye(T) + M)
-        return 2.0 * self.cluster_alpha * _symmetric(inverse)
+        return 2.0 * self._strength() * _symmetric(inverse)
 
     def _relation_step(self, W):
         M, m, sigma = cluster_step(W, self.eta, self.n_clusters)
-        return M, self.cluster_alpha * float(np.sum(sigma * sigma
-                                                    / (self.eta + m)))
+        return M, self._strength() * float(np.sum(sigma * sigma
+                                                   / (self.eta + m)))
 
     def _set_relation(self, M):
         self.cluster_matrix_ = M
@@ -582,7 +599,7 @@ class _ClusterMixin(_LearnedRelation):
 
         def conjugate(U):
             return cluster_conjugate(U, self.eta, self.n_clusters,
-                                     self.cluster_alpha, mu)
+                                     self._strength(), mu)
 
         # value = F + g + alpha R + c tr(W (eta I + M)^{-1} W^T) at M(W)
         return float(max(_spectral_gap(datafit, W, b, graph, value,
@@ -734,8 +751,8 @@ _MTRL_DOC = r"""Multi-task relationship learning (MTRL): a learned task covarian
         ``alpha = 0`` (no penalty besides the relation term) is allowed.
     l1_ratio : float in [0, 1], default=1.0
         Share of the norm in the penalty (see :class:`%(base)s`).
-    relation_alpha : float > 0, default=1.0
-        ``beta``: strength of the relation term.
+    relation_alpha : %(strength_type)s
+        ``beta``: strength of the relation term%(strength_doc)s
     relation_eps : float > 0, default=1e-8
         ``epsilon``: keeps the reported ``Omega`` invertible; with a
         non-spectral penalty, it also regularizes the alternation (see
@@ -864,8 +881,8 @@ _CMTL_DOC = r"""Clustered multi-task learning (convex relaxation).
     n_clusters : int, default=2
         ``k``, the number of clusters of tasks, ``1 <= k <= T`` (checked at
         fit: a ``ValueError`` otherwise).
-    cluster_alpha : float > 0, default=1.0
-        ``c``: strength of the cluster term.
+    cluster_alpha : %(strength_type)s
+        ``c``: strength of the cluster term%(strength_doc)s
     eta : float > 0, default=1.0
         ``eta``: the larger, the weaker the cluster structure relative to a
         plain ridge (``(eta I + M)^{-1}`` has eigenvalues between ``1 / (eta
@@ -939,6 +956,12 @@ def _doc(template, name, base, *, classifier, example, regressor=None,
         alpha_doc=("``None`` means ``1 / n`` (as for\n        "
                    ":class:`MultiTaskClassifier`)." if classifier
                    else "as for :class:`MultiTaskRegressor`."),
+        strength_type=("float > 0 or None, default=None" if classifier
+                       else "float > 0, default=1.0"),
+        strength_doc=("; ``None`` means ``1 / n``, as\n        for ``alpha`` "
+                      "(``1.0``, the regressors' default, gives models close\n"
+                      "        to constant on tasks of hundreds of samples)."
+                      if classifier else "."),
         regressor=regressor or "ClusteredMultiTaskRegressor",
         classifier=classifier_name or "ClusteredMultiTaskClassifier")
 
@@ -1071,10 +1094,13 @@ class MultiTaskRelationClassifier(_RelationMixin, _ClassifierFit,
                    classifier=True, example=_MTRL_CLASSIFIER_EXAMPLE)
 
     _parameter_constraints = {**MultiTaskClassifier._parameter_constraints,
-                              **_RelationMixin._extra_constraints}
+                              **_RelationMixin._extra_constraints,
+                              "relation_alpha": [Interval(Real, 0, None,
+                                                          closed="neither"),
+                                                 None]}
 
     def __init__(self, penalty="l2", alpha=None, l1_ratio=1.0, *,
-                 relation_alpha=1.0, relation_eps=1e-8, max_outer=100,
+                 relation_alpha=None, relation_eps=1e-8, max_outer=100,
                  outer_tol=1e-6, l1_share=0.5, penalty_factor=None,
                  positive=False, fit_intercept=True, class_weight=None,
                  task_col=None, task_weights=None, task_graph=None,
@@ -1131,10 +1157,13 @@ class ClusteredMultiTaskClassifier(_ClusterMixin, _ClassifierFit,
                    classifier=True, example=_CMTL_CLASSIFIER_EXAMPLE)
 
     _parameter_constraints = {**MultiTaskClassifier._parameter_constraints,
-                              **_ClusterMixin._extra_constraints}
+                              **_ClusterMixin._extra_constraints,
+                              "cluster_alpha": [Interval(Real, 0, None,
+                                                         closed="neither"),
+                                                None]}
 
     def __init__(self, penalty="l2", alpha=0.0, l1_ratio=1.0, *,
-                 n_clusters=2, cluster_alpha=1.0, eta=1.0, max_outer=100,
+                 n_clusters=2, cluster_alpha=None, eta=1.0, max_outer=100,
                  outer_tol=1e-6, l1_share=0.5, penalty_factor=None,
                  positive=False, fit_intercept=True, class_weight=None,
                  task_col=None, task_weights=None, task_graph=None,

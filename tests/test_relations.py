@@ -515,6 +515,28 @@ def test_parameters_are_seen_and_checked():
     assert not hasattr(ClusteredMultiTaskRegressor(), "partial_fit")
 
 
+@pytest.mark.parametrize("cls,strength", [
+    (MultiTaskRelationClassifier, "relation_alpha"),
+    (ClusteredMultiTaskClassifier, "cluster_alpha")])
+def test_classifier_default_strength_is_one_over_n(cls, strength):
+    """``None`` is ``1 / n`` (n the mean task size, stacked tasks of 60 and
+    140 rows), as the classifiers' ``alpha``; the former default 1.0 fitted
+    models close to constant (on newsgroup: every task's majority class)."""
+    rng = np.random.default_rng(3)
+    sizes = (60, 140)
+    X = rng.standard_normal((sum(sizes), 4))
+    task = np.repeat([0, 1], sizes)
+    y = (X @ np.array([2.0, -1.0, 1.0, 0.5]) + 0.5 * rng.standard_normal(
+        len(task)) > 0).astype(int)
+    Xs = np.column_stack([X, task])
+    default = cls(task_col=-1).fit(Xs, y)
+    explicit = cls(task_col=-1, **{strength: 1.0 / np.mean(sizes)}).fit(Xs, y)
+    np.testing.assert_array_equal(default.coef_, explicit.coef_)
+    assert default.score(Xs, y) > 0.85
+    strong = cls(task_col=-1, **{strength: 1.0}).fit(Xs, y)
+    assert np.abs(strong.coef_).max() < 0.2 * np.abs(default.coef_).max()
+
+
 def test_classifiers_learn_the_relations():
     rng = np.random.default_rng(12)
     n, d = 300, 5
