@@ -67,6 +67,7 @@ _ANDERSON = 8          # epochs between Anderson extrapolations
 # epochs are then free of the samples
 _GRAM_MAX_ROWS = 32
 _MAX_GRAM_EPOCHS = 5000
+_GRAM_BLOCK = 4        # Gram epochs per call, between Anderson's records
 
 
 def smooth_ridge(penalty):
@@ -359,14 +360,13 @@ def _newton_gram_dense(ws, Xf, lane, lo, hi, HwT):
 
 
 @njit(cache=True)
-def _cd_epochs_gram(ws, Hb, W_ws, delta, c, hs, G, HX, HXX, pen, intercept,
-                    max_epochs, tol):
+def _cd_epochs_gram(ws, Hb, W_ws, delta, P, c, hs, G, HX, HXX, pen,
+                    intercept, max_epochs, tol):
     """:func:`_cd_epochs` on the working rows' Gram matrices ``Hb`` (few
     working rows): the sample part of a row's model gradient is ``(Hb_t
-    delta_t)_k``, kept up to date in ``P``, so an epoch costs ``K^2 T``
-    instead of a pass over the samples.  ``delta`` starts at zero."""
+    delta_t)_k``, kept up to date in ``P`` (T, K), so an epoch costs ``K^2
+    T`` instead of a pass over the samples."""
     K, T = delta.shape
-    P = np.zeros((T, K))
     gr = np.empty(T)
     H = np.empty(T)
     a = np.empty(T)
@@ -617,11 +617,34 @@ def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, columns,
     delta = np.zeros_like(W_ws)
     tol_cd = _FORCING * viol
     if columns.dense and ws.size <= _GRAM_MAX_ROWS:
-        # few working rows: epochs on their Gram matrices, no sample passes
+        # few working rows: epochs on their Gram matrices, no sample passes;
+        # the followers of delta are P = (Hb_t delta_t)_t
         Hb = _newton_gram_dense(ws, columns.Xf, columns.lane, columns.lo,
                                 columns.hi, HwT)
-        _cd_epochs_gram(ws, Hb, W_ws, delta, dc, hs, G, HX, HXX, record,
-                        intercept, _MAX_GRAM_EPOCHS, tol_cd)
+        P = np.zeros((T, ws.size))
+
+        def gram_epochs():
+            return _cd_epochs_gram(ws, Hb, W_ws, delta, P, dc, hs, G, HX, HXX,
+                                   record, intercept, _GRAM_BLOCK, tol_cd)[1]
+
+        def gram_predict(delta):
+            return np.einsum("tlk,kt->tl", Hb, delta)
+
+        def gram_adopt(q):
+            P[...] = q
+
+        def gram_model(delta, dc, q=None):
+            q = P if q is None else q
+            quadratic = (np.einsum("kt,tk->", delta, q)
+                         + 2.0 * float(np.vdot(dc, np.einsum("kt,kt->t", HX,
+                                                             delta)))
+                         + float(np.vdot(hs, dc * dc)))
+            return (data_slope(delta, dc) + 0.5 * quadratic
+                    + penalty.value_change(W_ws, delta, ws))
+
+        _accelerated_cd(gram_epochs, gram_model, tol_cd, (delta, dc),
+                        gram_predict, gram_adopt,
+                        _MAX_GRAM_EPOCHS // _GRAM_BLOCK)
         qT = np.empty_like(HwT)
         _predictor_dense(ws, columns.Xf, columns.lane, columns.lo, columns.hi,
                          delta, qT)
@@ -680,7 +703,8 @@ def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, columns,
             data_slope(delta, dc))
 
 
-def _accelerated_cd(epoch, model, tol, state, predict, adopt):
+def _accelerated_cd(epoch, model, tol, state, predict, adopt,
+                    max_calls=_MAX_EPOCHS):
     """Coordinate descent on the Newton model with Anderson extrapolation
     every ``_ANDERSON`` epochs, in place on ``state = (delta, dc)``.
 
@@ -700,16 +724,17 @@ def _accelerated_cd(epoch, model, tol, state, predict, adopt):
     linear in ``delta``, a guess's are recomputed instead, by one pass over
     the working columns.
 
-    ``epoch()`` runs one epoch and returns its largest violation;
+    ``epoch()`` runs one epoch (or a block of them) and returns its (last
+    one's) largest violation, at most ``max_calls`` times;
     ``predict(delta)`` is the followers' source ``X delta`` of a guess,
     ``model(delta, dc, q)`` the model's value with it (``q=None``: at the
     current iterate) and ``adopt(q)`` makes it the followers' of the
     iterate.  Stops when an epoch's violation is at most ``tol``; returns
-    the number of epochs.
+    the number of calls.
     """
     history = []
     done = 0
-    while done < _MAX_EPOCHS:
+    while done < max_calls:
         done += 1
         if epoch() <= tol:
             break
