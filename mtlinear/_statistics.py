@@ -309,13 +309,17 @@ class StatisticsDesign:
         return W, abs(float(np.vdot(self.C - QW, W)))
 
 
-def _pinvh(Q):
-    """Pseudo-inverse of a symmetric positive semi-definite matrix: the
-    eigenvalues below ``d * eps`` times the largest count as zero (below
-    that, they are rounding)."""
+def _pinvh(Q, scale=0.0):
+    """Pseudo-inverse of a symmetric positive semi-definite matrix of
+    statistics: the eigenvalues below ``1e4 eps`` times the largest, or
+    times ``scale`` (the uncentred second moments' size, of which centring
+    leaves rounding), count as zero.  A task whose rows all share a dummy's
+    value (School: one school observed in one year) has a centred block of
+    rounding alone: inverted, it gave coefficients of 4e16 in
+    ``partial_fit``."""
     values, vectors = np.linalg.eigh(Q)
     top = max(float(values[-1]), 0.0) if values.size else 0.0
-    keep = values > Q.shape[0] * np.finfo(float).eps * top
+    keep = values > 1e4 * np.finfo(float).eps * max(top, scale)
     inverse = np.zeros_like(values)
     inverse[keep] = 1.0 / values[keep]
     return (vectors * inverse) @ vectors.T
@@ -436,7 +440,9 @@ def _partial_out(Q, C, yy, x_mean, y_mean, unpenalized, shared):
     B_all = np.empty((T, k, len(P)))
     G_all = np.empty((T, k))
     for Qt, tasks, t in groups:
-        inverse = _pinvh(Qt[np.ix_(U, U)])
+        Q_UU = Qt[np.ix_(U, U)]
+        second = np.diag(Q_UU) + (0.0 if x_mean is None else x_mean[t, U] ** 2)
+        inverse = _pinvh(Q_UU, float(second.max(initial=0.0)))
         Q_UP = Qt[np.ix_(U, P)]
         B = inverse @ Q_UP  # (|U|, |P|)
         G = inverse @ C[U, tasks]  # (|U|, tasks)

@@ -154,6 +154,30 @@ def test_partial_fit_equals_fit_stacked(penalty, options, fit_intercept):
     assert_same_fit(model, ref)
 
 
+def test_unpenalized_dummies_constant_within_a_task():
+    """Year dummies without penalty, collinear with the intercept, and one
+    task observed in a single year (its dummies constant, their centred
+    statistics rounding alone): finite coefficients and the predictions of
+    the fit in memory (the coefficients of collinear columns are not
+    unique).  Inverting the rounding gave coefficients of 4e16."""
+    rng = np.random.default_rng(1)
+    sizes = (40, 35, 30)
+    task = np.repeat([0, 1, 2], sizes)
+    year = np.where(task == 2, 0, rng.integers(0, 3, len(task)))
+    dummies = np.eye(3)[year]
+    dummies = (dummies - dummies.mean(0)) / dummies.std(0)  # inexact floats
+    X = np.column_stack([rng.standard_normal((len(task), 3)), dummies, task])
+    y = X[:, :3] @ [1.0, -2.0, 0.5] + year + rng.standard_normal(len(task))
+    kw = dict(penalty="l21", alpha=0.1, task_col=-1,
+              penalty_factor=[1, 1, 1, 0, 0, 0], **TIGHT)
+    ref = MultiTaskRegressor(**kw).fit(X, y)
+    model = MultiTaskRegressor(**kw)
+    for c in np.array_split(rng.permutation(len(y)), 3):
+        model.partial_fit(X[c], y[c])
+    assert np.abs(model.coef_).max() < 100
+    np.testing.assert_allclose(model.predict(X), ref.predict(X), atol=1e-6)
+
+
 def test_each_call_leaves_the_fit_of_the_rows_so_far():
     """Tasks arrive one after the other (rows sorted by task): the label set
     grows, and after every call the model is the fit of the rows seen."""
