@@ -18,19 +18,35 @@ __all__ = ["least_squares"]
 
 
 def _task_blocks(design, y, v):
-    """Per task: ``(rows, sqrt weights, centred X rows, y rows)``."""
+    """Per task: ``(sqrt weights, uncentred X rows, centred X rows, y
+    rows)``."""
     X = design.X
     if design.shared:
         Xc = X if design.x_mean is None else X - design.x_mean
         for t in range(design.n_tasks):
-            yield slice(None), np.sqrt(v[:, t]), Xc, y[:, t]
+            yield np.sqrt(v[:, t]), X, Xc, y[:, t]
         return
     for t in range(design.n_tasks):
         rows = slice(design.task_ptr[t], design.task_ptr[t + 1])
         Xt = X[rows]
-        if design.x_mean is not None:
-            Xt = Xt - design.x_mean[t]
-        yield rows, np.sqrt(v[rows]), Xt, y[rows]
+        yield (np.sqrt(v[rows]), Xt,
+               Xt if design.x_mean is None else Xt - design.x_mean[t], y[rows])
+
+
+def _lstsq(A, b, scale):
+    """Minimum-norm least squares, the singular values of ``A`` at the
+    rounding level of a matrix of norm ``scale`` counting as zero.
+
+    ``A`` is centred: a column constant within the task (a school-level
+    feature of School) centres to rounding of its own size, ``eps |x|``,
+    not of ``A``'s.  LAPACK's cut, ``eps max(n, d)`` times ``A``'s largest
+    singular value, kept such columns and returned weights of 5e11.
+    """
+    x, _, _, s = np.linalg.lstsq(A, b, rcond=None)
+    floor = np.finfo(float).eps * max(A.shape) * scale
+    if s.size and s[0] > 0 and np.any((s > 0) & (s <= floor)):
+        x = np.linalg.lstsq(A, b, rcond=floor / s[0])[0]
+    return x
 
 
 def least_squares(problem):
@@ -39,11 +55,11 @@ def least_squares(problem):
     design = problem.design
     W = np.zeros((design.n_features, design.n_tasks))
     gap = 0.0
-    for t, (_, root, Xt, yt) in enumerate(_task_blocks(design, problem.y,
-                                                       problem.v)):
+    for t, (root, X_raw, Xt, yt) in enumerate(_task_blocks(
+            design, problem.y, problem.v)):
         A = Xt * root[:, None]
         b = yt * root
-        W[:, t] = np.linalg.lstsq(A, b, rcond=None)[0]
+        W[:, t] = _lstsq(A, b, np.linalg.norm(X_raw * root[:, None]))
         residual = b - A @ W[:, t]
         gap += abs(float((A.T @ residual) @ W[:, t]))
     return W, gap

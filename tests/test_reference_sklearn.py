@@ -124,6 +124,36 @@ def test_single_task_1d_target_is_lasso(fmt):
                                rtol=1e-6, atol=1e-6)
 
 
+def test_alpha_zero_with_task_level_features_predicts_as_linear_regression():
+    """School-like tasks: features constant within a task (school-level,
+    values in the hundreds) and dummies summing to one.  Centred, a constant
+    column is rounding of its own size; kept by LAPACK's default cut it
+    gave weights of 5e11 and held-out R2 of -2.5e12.  Held-out predictions
+    equal LinearRegression's per task (minimum norm)."""
+    from sklearn.linear_model import LinearRegression
+    rng = np.random.default_rng(0)
+    T, n = 6, 14
+    rows = []
+    for t in range(T):
+        level = np.full((2 * n, 2), rng.uniform(100, 900, 2))  # school level
+        dummies = np.eye(3)[rng.integers(0, 3, 2 * n)]
+        rows.append(np.column_stack([rng.standard_normal((2 * n, 2)) * 0.3,
+                                     level, dummies, np.full(2 * n, t)]))
+    X = np.vstack(rows)
+    w = rng.standard_normal(X.shape[1] - 1)
+    y = X[:, :-1] @ w + rng.standard_normal(len(X))
+    train = np.tile(np.r_[np.ones(n, bool), np.zeros(n, bool)], T)
+    model = MultiTaskRegressor(alpha=0.0, task_col=-1).fit(X[train], y[train])
+    expected = np.empty(len(X))
+    for t in range(T):
+        mine = X[:, -1] == t
+        ref = LinearRegression().fit(X[mine & train, :-1], y[mine & train])
+        expected[mine] = ref.predict(X[mine, :-1])
+    np.testing.assert_allclose(model.predict(X[~train]), expected[~train],
+                               rtol=1e-6, atol=1e-6)
+    assert np.abs(model.coef_).max() < 1e3
+
+
 @pytest.mark.parametrize("layout", ["shared", "stacked"])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_alpha_zero_is_least_squares(layout, fit_intercept):
