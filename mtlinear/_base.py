@@ -445,6 +445,14 @@ class MultiTaskLinearModel(BaseEstimator):
     def _linear_predictor(self, X):
         """``X w_t + b_t``: (n, T) in the shared layout, (n,) stacked."""
         check_is_fitted(self)
+        from ._dask import is_dask_collection  # _dask imports this module
+        if is_dask_collection(X):
+            raise TypeError(
+                f"{type(self).__name__} predicts in-memory data; X is a dask "
+                f"{type(X).__name__}. Predict each partition: "
+                "X.map_partitions(model.predict, meta=...) for a dask "
+                "DataFrame, X.map_blocks(model.predict, ...) for a dask "
+                "array, or X.compute().")
         X, task_index = self._validate_X(X, reset=False)
         if task_index is None:
             return linear_predictor(X, self.coef_.T, self.intercept_, None)

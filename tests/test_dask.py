@@ -134,6 +134,16 @@ def test_dask_dataframe_with_string_tasks(client, penalty, fit_intercept):
     assert_same_fit(model, ref)
     np.testing.assert_allclose(model.predict(features), ref.predict(features),
                                rtol=1e-8, atol=1e-8)
+    # predict takes in-memory data (the error said "'Series' object has no
+    # attribute 'to_numpy'"); the documented recipe predicts each partition
+    for method in (model.predict, lambda X: model.score(X, ddf["y"])):
+        with pytest.raises(TypeError, match="predicts in-memory data; X is a "
+                                            "dask DataFrame.*map_partitions"):
+            method(ddf.drop(columns=["y", "w"]))
+    per_partition = ddf.drop(columns=["y", "w"]).map_partitions(
+        model.predict, meta=("y", "f8")).compute()
+    np.testing.assert_allclose(per_partition, ref.predict(features),
+                               rtol=1e-8, atol=1e-8)
 
 
 def test_dask_array_with_a_task_column(client):
