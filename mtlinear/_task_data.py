@@ -275,7 +275,11 @@ def encode_task_labels(labels, known=None, unseen_index=None):
                          f"tasks {known[:10].tolist()}"
                          f"{'...' if known.size > 10 else ''}. Set "
                          "unseen_task='mean' to predict them with the mean "
-                         "of the task models.")
+                         "of the task models. (In cross-validation, folds "
+                         "that keep every task's rows in training: "
+                         "mtlinear.TaskStratifiedKFold, or KFold(shuffle=True); "
+                         "KFold without shuffling holds out whole tasks when "
+                         "the rows are grouped by task.)")
     return known, index
 
 
