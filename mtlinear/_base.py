@@ -60,6 +60,21 @@ PENALTY_TABLE = """\
 """
 
 
+def _check_finite(estimator, result, alpha):
+    """``ValueError`` for a solve whose iterate overflowed: with ``alpha``
+    at or near 0 a loss may have no minimizer (weights sent to infinity)."""
+    if np.all(np.isfinite(result.W)) and (
+            result.b is None or np.all(np.isfinite(result.b))):
+        return
+    raise ValueError(
+        f"{type(estimator).__name__}: the solver diverged (coefficients not "
+        f"finite) at alpha={alpha:g}. The objective may have no minimizer: "
+        "near alpha = 0, classes a linear model separates (logistic loss) or "
+        "counts it fits exactly (Poisson loss) send the weights to infinity. "
+        "Use a larger alpha (the CV estimators choose one), or scale the "
+        "features.")
+
+
 class MultiTaskLinearModel(BaseEstimator):
     """Base class of the regularized multi-task linear estimators.
 
@@ -372,6 +387,7 @@ class MultiTaskLinearModel(BaseEstimator):
                 vars(self).pop("task_weights_", None)
                 result = self._solve_at(problem, loss, penalty, alpha,
                                         (W0, b0), coupling)
+            _check_finite(self, result, alpha)
         except BaseException:  # leave the model as it was
             self._restore_fitted_state(fitted)
             raise

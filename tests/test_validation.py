@@ -374,3 +374,27 @@ def test_failed_refit_leaves_the_fitted_model_as_it_was():
     for key, value in state.items():
         np.testing.assert_array_equal(getattr(model, key), value, err_msg=key)
     np.testing.assert_array_equal(model.predict(X), before)
+
+
+@pytest.mark.parametrize("cls", [MultiTaskRegressor, MultiTaskClassifier])
+def test_a_diverged_solve_is_an_error_and_keeps_the_model(cls, monkeypatch):
+    """An iterate that overflowed (unregularized logistic fits of School's
+    raw features at alpha=0 ended on NaN weights, with a ConvergenceWarning
+    only) is a clear error, and the fitted model stays as it was."""
+    from mtlinear._solve import SolveResult
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = X @ [1.0, -1.0, 0.5] + 0.1 * rng.standard_normal(40)
+    Y = np.column_stack([y, -y]) if cls is MultiTaskRegressor else \
+        np.column_stack([y > 0, y > 0.3]).astype(int)
+    model = cls(alpha=0.01).fit(X, Y)
+    coef = model.coef_.copy()
+
+    def diverged(self, problem, loss, penalty, alpha, start, coupling, tol=None):
+        W = np.full((problem.n_features, problem.n_tasks), np.nan)
+        return SolveResult(W=W, b=None, gap=np.nan, tol_abs=1.0, n_iter=3)
+
+    monkeypatch.setattr(cls, "_solve_at", diverged)
+    with pytest.raises(ValueError, match="solver diverged .* at alpha=0"):
+        model.set_params(alpha=0.0).fit(X, Y)
+    np.testing.assert_array_equal(model.coef_, coef)
