@@ -356,7 +356,7 @@ _SHARED_DOC_PARAMETERS = """    penalty : str or list of str, default="l21"
     l1_ratio : float or list of float in [0, 1], default=1.0
         Share of the norm in the penalty (the rest is a ridge term); a list is
         searched like scikit-learn's ``MultiTaskElasticNetCV``.  ``0`` (and
-        ``penalty="l2"``) need an explicit ``alphas`` grid.
+        ``penalty="l2"``) is a ridge: see ``alphas`` for its grid.
     alphas : int or array-like, default=100 (regressor), 10 (classifier)
         An integer ``n`` gives ``n`` log-spaced values from ``alpha_max`` (of
         the full data, per penalty and ``l1_ratio``) down to
