@@ -616,42 +616,42 @@ def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, columns,
         if intercept else np.zeros(T)
     delta = np.zeros_like(W_ws)
     tol_cd = _FORCING * viol
+    # each branch: epoch(), predict(delta) and adopt(q) of _accelerated_cd on
+    # the followers ``current`` of delta, the model's curvature term and
+    # samples(), X delta in the sample layout
+    max_calls = _MAX_EPOCHS
     if columns.dense and ws.size <= _GRAM_MAX_ROWS:
         # few working rows: epochs on their Gram matrices, no sample passes;
         # the followers of delta are P = (Hb_t delta_t)_t
         Hb = _newton_gram_dense(ws, columns.Xf, columns.lane, columns.lo,
                                 columns.hi, HwT)
-        P = np.zeros((T, ws.size))
+        current = np.zeros((T, ws.size))
+        max_calls = _MAX_GRAM_EPOCHS // _GRAM_BLOCK
 
-        def gram_epochs():
-            return _cd_epochs_gram(ws, Hb, W_ws, delta, P, dc, hs, G, HX, HXX,
-                                   record, intercept, _GRAM_BLOCK, tol_cd)[1]
+        def epoch():
+            return _cd_epochs_gram(ws, Hb, W_ws, delta, current, dc, hs, G, HX,
+                                   HXX, record, intercept, _GRAM_BLOCK,
+                                   tol_cd)[1]
 
-        def gram_predict(delta):
+        def predict(delta):
             return np.einsum("tlk,kt->tl", Hb, delta)
 
-        def gram_adopt(q):
-            P[...] = q
+        def adopt(q):
+            current[...] = q
 
-        def gram_model(delta, dc, q=None):
-            q = P if q is None else q
-            quadratic = (np.einsum("kt,tk->", delta, q)
-                         + 2.0 * float(np.vdot(dc, np.einsum("kt,kt->t", HX,
-                                                             delta)))
-                         + float(np.vdot(hs, dc * dc)))
-            return (data_slope(delta, dc) + 0.5 * quadratic
-                    + penalty.value_change(W_ws, delta, ws))
+        def curvature_term(delta, q, dc):
+            return (np.einsum("kt,tk->", delta, q)
+                    + 2.0 * float(np.vdot(dc, np.einsum("kt,kt->t", HX, delta)))
+                    + float(np.vdot(hs, dc * dc)))
 
-        _accelerated_cd(gram_epochs, gram_model, tol_cd, (delta, dc),
-                        gram_predict, gram_adopt,
-                        _MAX_GRAM_EPOCHS // _GRAM_BLOCK)
-        qT = np.empty_like(HwT)
-        _predictor_dense(ws, columns.Xf, columns.lane, columns.lo, columns.hi,
-                         delta, qT)
-        return delta, dc, qT.T + spread(dc), data_slope(delta, dc)
-    if columns.dense:
+        def samples():
+            qT = np.empty_like(HwT)
+            _predictor_dense(ws, columns.Xf, columns.lane, columns.lo,
+                             columns.hi, delta, qT)
+            return qT.T
+    elif columns.dense:
         qT, HqT = np.zeros_like(HwT), np.zeros_like(HwT)
-        current, samples = qT, np.transpose
+        current = qT
 
         def epoch():
             return _cd_epochs_dense(
@@ -669,11 +669,14 @@ def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, columns,
             qT[...] = q
             np.multiply(HwT, qT, out=HqT)
 
-        def curvature_term(q, dc):
+        def curvature_term(delta, q, dc):
             return _curvature_term_dense(HwT, q, columns.lane, columns.lo,
                                          columns.hi, dc)
+
+        def samples():
+            return qT.T
     else:
-        current, samples = np.zeros_like(z), (lambda q: q)
+        current = np.zeros_like(z)
 
         def epoch():
             return _cd_epochs(ws, *columns.csc(), columns.row_task, Hw, W_ws,
@@ -688,19 +691,22 @@ def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, columns,
         def adopt(q):
             current[...] = q
 
-        def curvature_term(q, dc):
+        def curvature_term(delta, q, dc):
             r = q + spread(dc)
             r *= r
             return float(np.vdot(Hw, r))
 
+        def samples():
+            return current
+
     def model(delta, dc, q=None):
         return (data_slope(delta, dc)
-                + 0.5 * curvature_term(current if q is None else q, dc)
+                + 0.5 * curvature_term(delta, current if q is None else q, dc)
                 + penalty.value_change(W_ws, delta, ws))
 
-    _accelerated_cd(epoch, model, tol_cd, (delta, dc), predict, adopt)
-    return (delta, dc, samples(current) + spread(dc),
-            data_slope(delta, dc))
+    _accelerated_cd(epoch, model, tol_cd, (delta, dc), predict, adopt,
+                    max_calls)
+    return delta, dc, samples() + spread(dc), data_slope(delta, dc)
 
 
 def _accelerated_cd(epoch, model, tol, state, predict, adopt,

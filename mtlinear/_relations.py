@@ -447,15 +447,21 @@ class _LearnedRelation:
                         + term)
             inner = coupling_of(state)
             gap = wstep_gap(datafit, scaled, W, b, inner)
-            joint = self._certificate(datafit, scaled, W, b, coupling,
-                                      path[-1])
+
+            def certificate():  # a pass over the data: where it decides
+                return self._certificate(datafit, scaled, W, b, coupling,
+                                         path[-1])
+
+            joint = None
             if self.verbose:
+                joint = certificate()
                 print(f"[mtlinear] {name} outer {outer:4d}  objective "
                       f"{path[-1]:.10g}  W-step gap {gap:.3e} (target "
                       f"{result.tol_abs:.3e})  joint gap {joint:.3e}")
             if not (outer > 1 and path[-2] - path[-1] <= self.outer_tol
                     * abs(path[-1]) and gap <= result.tol_abs):
                 continue
+            joint = certificate() if joint is None else joint
             if not joint > target:  # certified, or no certificate (NaN)
                 converged = True
                 break
@@ -471,7 +477,7 @@ class _LearnedRelation:
         self._set_relation(state)
         self.objective_path_ = np.array(path)
         self.n_outer_ = len(path)
-        self.outer_gap_ = joint
+        self.outer_gap_ = joint = certificate() if joint is None else joint
         where = (f"relative decrease of the objective {decrease:.3e} "
                  f"(outer_tol={self.outer_tol:.3e}), W-step duality gap "
                  f"{gap:.3e} (target {result.tol_abs:.3e})")
