@@ -356,6 +356,19 @@ class GramDatafit:
             return scale * float(diagonal.max()), scale * float(diagonal.sum())
         return float(diagonal.max()), float(diagonal.sum(axis=1).max())
 
+    def largest_curvature(self):
+        """The exact Lipschitz constant: the largest eigenvalue of the
+        ``omega_t Q_t`` (what :attr:`SampleDatafit.lipschitz` gives for the
+        squared loss)."""
+        if self.lipschitz is not None:
+            return self.lipschitz
+        if self.Q.shape[-1] == 0:
+            return 0.0
+        tops = np.linalg.eigvalsh(self.Q)[..., -1]  # the Q_t are small (d, d)
+        if self.shared:
+            tops = self.omega.max() * tops
+        return max(float(np.max(tops)), 0.0)
+
     def affine_state(self, W, b=None):
         return self._QW(W)
 

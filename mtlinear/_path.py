@@ -51,7 +51,7 @@ def ridge_alpha_top(problem, loss):
     at ``W = 0``, where the ridge term shrinks every direction of the
     unpenalized solution by a factor 11 or more."""
     if problem.y is None:  # known by its sufficient statistics only
-        return 10.0 * GramDatafit.from_problem(problem).step_bounds()[1]
+        return 10.0 * GramDatafit.from_problem(problem).largest_curvature()
     return 10.0 * SampleDatafit(loss, problem).lipschitz
 
 

@@ -347,3 +347,24 @@ def test_cv_on_dask_dataframe_stacked(client):
     with pytest.raises(ValueError, match="cv must be a number of folds"):
         MultiTaskRegressorCV(cv=[(np.arange(3), np.arange(3))],
                              task_col="school").fit(ddf.drop(columns="y"), ddf["y"])
+
+
+@pytest.mark.parametrize("layout", ["shared", "stacked"])
+def test_ridge_cv_default_grid_equals_the_in_memory_grid(client, layout):
+    # a ridge's grid starts at 10 times the largest curvature; the statistics
+    # once used the trace of Q_t (a bound), up to d times too high
+    from mtlinear import MultiTaskRegressorCV
+    if layout == "shared":
+        X, y, _ = shared_data(n=600)
+        Xd, yd = da.from_array(X, chunks=(200, -1)), da.from_array(y, chunks=(200, -1))
+        kw = {}
+    else:
+        df = stacked_frame()
+        X, y = df.drop(columns=["y", "w"]), df["y"].to_numpy()
+        ddf = dd.from_pandas(df.drop(columns="w"), npartitions=2)
+        Xd, yd = ddf.drop(columns="y"), ddf["y"]
+        kw = dict(task_col="school")
+    model = MultiTaskRegressorCV(penalty="l2", alphas=3, cv=3, **kw, **TIGHT)
+    ref = MultiTaskRegressorCV(penalty="l2", alphas=3, cv=3, **kw, **TIGHT)
+    np.testing.assert_allclose(model.fit(Xd, yd).alphas_, ref.fit(X, y).alphas_,
+                               rtol=1e-10)
