@@ -631,9 +631,11 @@ None, default=None
         y = y.reshape(pred.shape)
         observed = ~_missing_mask(y)  # a missing label is left out
         s = None if sample_weight is None else np.asarray(sample_weight, float)
+        # compared entry by entry: a column of a mixed-type DataFrame comes as
+        # objects, whose type accuracy_score cannot tell
         return float(np.mean([
-            accuracy_score(y[rows, t], pred[rows, t],
-                           sample_weight=None if s is None else s[rows])
+            np.average(y[rows, t] == pred[rows, t],
+                       weights=None if s is None else s[rows])
             for t, rows in enumerate(observed.T)]))
 
     def __sklearn_tags__(self):

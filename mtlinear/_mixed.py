@@ -297,7 +297,8 @@ verbose
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of ``R^2`` (regression tasks), ``D^2`` (the
         fraction of Poisson deviance explained, Poisson tasks) and accuracy
-        (classification tasks)."""
+        (classification tasks); in the stacked layout, over the tasks that
+        have rows in ``X`` (a held-out fold may lack some)."""
         P = self.predict(X)
         P = np.asarray(P.to_numpy() if hasattr(P, "to_numpy") else P)
         Y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
@@ -313,6 +314,8 @@ verbose
         scores = []
         for name, classes, (yt, pt, rows) in zip(self.losses_, self.classes_,
                                                  parts):
+            if len(yt) == 0:
+                continue
             st = None if s is None else s[rows]
             if classes is None:
                 metric = poisson_d2 if name == "poisson" else r2_score

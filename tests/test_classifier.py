@@ -436,3 +436,18 @@ def test_newsgroup_sparse_text_gap(penalty):
                                         penalty, 3e-3)
     assert 0 <= primal - dual <= tol * _null_objective(tasks, True)
     assert np.any(model.coef_) and not np.all(model.coef_)
+
+
+def test_score_with_label_types_differing_by_column():
+    # a DataFrame's columns of str and int labels come as one object array
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(22)
+    X = rng.standard_normal((60, 4))
+    Y = pd.DataFrame({"colour": np.where(X[:, 0] > 0, "red", "blue"),
+                      "flag": (X[:, 1] + 0.5 * rng.standard_normal(60) > 0)
+                      .astype(int)})
+    model = MultiTaskClassifier(alpha=0.01).fit(X, Y)
+    pred = model.predict(X)
+    expected = np.mean([np.mean(pred[:, 0] == Y["colour"].to_numpy()),
+                        np.mean(pred[:, 1].astype(int) == Y["flag"].to_numpy())])
+    assert model.score(X, Y) == pytest.approx(expected, rel=1e-12)

@@ -152,3 +152,19 @@ def test_task_weights_keyed_by_target_names():
     np.testing.assert_allclose(by_name.coef_, by_index.coef_, atol=1e-12)
     with pytest.raises(ValueError, match="not among the tasks"):
         MultiTaskEstimator(loss=LOSSES, task_weights={"nope": 1.0}).fit(X, Y)
+
+
+def test_score_on_rows_of_some_tasks_only():
+    # a held-out fold may lack a task: the mean is over the tasks it has
+    rng = np.random.default_rng(21)
+    X = rng.standard_normal((100, 5))
+    labels = np.repeat([0, 1, 2], [30, 30, 40])
+    y = np.where(labels == 1, (X[:, 0] > 0).astype(float), X[:, 1] + labels)
+    Xs = np.column_stack([X, labels])
+    model = MultiTaskEstimator(["squared", "logistic", "squared"], "l21", 0.01,
+                               task_col=-1).fit(Xs, y)
+    rows = labels < 2
+    pred = model.predict(Xs[rows])
+    expected = np.mean([r2_score(y[rows][:30], pred[:30]),
+                        accuracy_score(y[rows][30:], pred[30:])])
+    assert model.score(Xs[rows], y[rows]) == pytest.approx(expected, rel=1e-12)
