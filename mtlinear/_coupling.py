@@ -80,6 +80,11 @@ class TaskCoupling:
     def gradient(self, W):
         return W @ self.K
 
+    def prox(self, Y, step):
+        """``argmin_Z step g(Z) + ||Z - Y||^2 / 2 = Y (I + step K)^{-1}``."""
+        spectrum, basis = self._spectrum
+        return ((Y @ basis) / (1.0 + step * np.maximum(spectrum, 0.0))) @ basis.T
+
     def conjugate(self, U):
         """``g*(U) = tr(U K^{-1} U^T) / 2`` (``K`` invertible)."""
         spectrum, basis = self._spectrum
@@ -195,6 +200,13 @@ class CoupledGramDatafit(CoupledDatafit):
 
     def gradient_at_state(self, S):
         return self.inner.gradient_at_state(S)
+
+    # W alone (ADMM's protocol of sufficient statistics)
+    def gradient(self, W, b=None):
+        return super().gradient(W, b)
+
+    def duality_gap(self, W, b=None, penalty=None, state=None):
+        return super().duality_gap(W, b, penalty, state)
 
     def curvature(self, S_new, S, aux, dW):
         return self.inner.curvature(S_new, S, aux, dW)

@@ -362,15 +362,17 @@ def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto,
     tol_abs = _target(model, tol)
     W0, b0 = _lower_start(model, penalty, (W0, b0, fallback))
     report = callback(tol_abs)
-    finisher = (_finishing_solver(problem, loss, penalty)
-                if auto and coupling is None else None)
+    finisher = _finishing_solver(problem, loss, penalty) if auto else None
+    if coupling is not None and finisher != "admm":
+        finisher = None  # the other finisher takes no coupling
     # FISTA crawls when the features' scales differ: where the exact-step
     # solvers are cheap it gets a short budget before them, elsewhere it
     # hands over once it cannot reach the target within its budget; once it
     # stalled on this problem, the other solves of a path or a
     # cross-validation fold go straight to the finisher where that is cheap
     # or is ADMM (its eigendecompositions, made once, are then made)
-    cheap = finisher is not None and _exact_steps_are_cheap(problem, loss)
+    cheap = (finisher is not None and coupling is None
+             and _exact_steps_are_cheap(problem, loss))
     budget, give_up = max_iter, None
     if finisher is not None and problem.cache.get("fista_stalls"):
         budget = 0
@@ -384,7 +386,7 @@ def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto,
         problem.cache["fista_stalls"] = cheap or finisher == "admm"
         W, b, gap, n_iter = _finish_unconverged(
             finisher, problem, loss, penalty, W, b, tol_abs, max_iter, n_iter,
-            callback, model)
+            callback, model, coupling)
     return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
 
 
@@ -438,7 +440,7 @@ def _finishing_solver(problem, loss, penalty):
 
 
 def _finish_unconverged(finisher, problem, loss, penalty, W, b, tol_abs,
-                        max_iter, n_iter, callback, model):
+                        max_iter, n_iter, callback, model, coupling=None):
     """Where the first solver (the proximal gradient, or proximal Newton
     stopped short) ended unconverged, the ``finisher``
     (:func:`_finishing_solver`) continues from its iterate for up to
@@ -449,11 +451,13 @@ def _finish_unconverged(finisher, problem, loss, penalty, W, b, tol_abs,
     on ``model`` continues from the finisher's iterate with the iterations
     left (at once when no finisher applies: ``finisher=None``).
     ``callback(tol_abs, solver)`` makes each solver's progress printer.
-    Returns ``(W, b, gap, n_iter)``."""
+    ``coupling``: a task-coupling term in ``model``, which only ``"admm"``
+    takes. Returns ``(W, b, gap, n_iter)``."""
     more = 0
     if finisher == "admm":
         W, gap, more = _run_admm_from(problem, loss, penalty, W, max_iter,
-                                      tol_abs, callback(tol_abs, finisher))
+                                      tol_abs, callback(tol_abs, finisher),
+                                      coupling)
     elif finisher == "newton_admm":
         W, b, gap, more = newton_admm(_sample_datafit(problem, loss), penalty,
                                       W, b, max_iter, tol_abs,
@@ -466,7 +470,8 @@ def _finish_unconverged(finisher, problem, loss, penalty, W, b, tol_abs,
     return W, b, gap, n_iter
 
 
-def _run_admm_from(problem, loss, penalty, W0, max_iter, tol_abs, report):
+def _run_admm_from(problem, loss, penalty, W0, max_iter, tol_abs, report,
+                   coupling=None):
     datafit = make_datafit(problem, loss)  # the sufficient statistics
     ones = np.ones(problem.n_features)
     # the ridge solver's spectrum (unit penalty factors), shared with it
@@ -474,8 +479,8 @@ def _run_admm_from(problem, loss, penalty, W0, max_iter, tol_abs, report):
                        lambda: RidgeSpectrum(datafit.kernel_statistics()[0],
                                              ones))
     W, gap, n_iter, problem.cache["admm_rho"] = admm(
-        datafit, penalty, W0, max_iter, tol_abs, spectrum, callback=report,
-        rho=problem.cache.get("admm_rho"))
+        with_coupling(datafit, coupling), penalty, W0, max_iter, tol_abs,
+        spectrum, callback=report, rho=problem.cache.get("admm_rho"))
     return W, gap, n_iter
 
 
@@ -666,19 +671,21 @@ def _admm_why_not(problem, loss, penalty):
     return None
 
 
-def _run_admm(problem, loss, penalty, start, max_iter, tol, callback, auto):
-    datafit = make_datafit(problem, loss)
+def _run_admm(problem, loss, penalty, start, max_iter, tol, callback, auto,
+              coupling=None):
+    datafit = with_coupling(make_datafit(problem, loss), coupling)
     tol_abs = _target(datafit, tol)
     W0, _ = _lower_start(datafit, penalty, start)
     W, gap, n_iter = _run_admm_from(problem, loss, penalty, W0, max_iter,
-                                    tol_abs, callback(tol_abs))
+                                    tol_abs, callback(tol_abs), coupling)
     return SolveResult(W=W, b=None, gap=float(gap), tol_abs=tol_abs,
                        n_iter=n_iter)
 
 
 # "auto" takes ADMM only to finish an unconverged proximal gradient
 register_solver(Solver(
-    "admm", _admm_why_not, lambda problem, loss, penalty: -1.0, _run_admm))
+    "admm", _admm_why_not, lambda problem, loss, penalty: -1.0, _run_admm,
+    coupling=True))
 
 
 def _newton_admm_why_not(problem, loss, penalty):
