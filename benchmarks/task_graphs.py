@@ -12,7 +12,8 @@ whose step the largest curvature sets, crawls on the rest.  A task graph
 adds the coupling ``graph_alpha tr(W L W^T)``; ``solver="auto"`` finishes an
 unconverged FISTA with ADMM, which splits the coupling off as a third term
 (``mtlinear/_admm.py``).  ``--classifier`` fits ``y > 20`` with the logistic
-loss instead (FISTA alone either way: ``"newton_admm"`` takes no coupling).
+loss instead, which ``"auto"`` finishes with proximal Newton with ADMM
+steps (``mtlinear/_newton_admm.py``), the coupling split off in the same way.
 
 Each fit runs once to load the compiled kernels, then is timed once; the
 table gives time, iterations, the final duality gap and whether the fit

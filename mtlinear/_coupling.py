@@ -172,6 +172,11 @@ class CoupledDatafit:
     def duality_gap(self, W, b, penalty, state=None):
         """``(primal, gap)`` with the dual point of the module docstring."""
         inner_state = None if state is None else self._inner_state(state, W)
+        return self.gap_at(W, b, penalty, inner_state)
+
+    def gap_at(self, W, b, penalty, inner_state=None):
+        """:meth:`duality_gap` given the inner data-fit's state (the linear
+        predictor of a sample data-fit, as proximal Newton carries it)."""
         value, U, dual, _ = self.inner.dual_parts(W, b, inner_state)
         g = self.coupling.value(W)
         if penalty.alpha == 0:  # V = -X^T Theta (module docstring)

@@ -41,6 +41,7 @@ import functools
 import numpy as np
 
 from ._admm import AdmmSplit
+from ._coupling import CoupledDatafit
 from ._newton_cg import backtrack, refuse_rise
 from ._ridge import RidgeSpectrum
 from ._task_blocks import task_blocks, task_columns
@@ -61,12 +62,16 @@ _DAMPING_START, _DAMPING_MIN, _DAMPING_MAX = 1e-4, 1e-10, 1.0
 
 
 def newton_admm(datafit, penalty, W, b, max_iter, tol_abs, callback=None,
-                z=None):
+                z=None, coupling=None):
     """Minimize ``datafit(W, b) + penalty(W)`` (a :class:`SampleDatafit`
-    whose loss forms its Hessian blocks: :meth:`Loss.newton_blocks`).
+    whose loss forms its Hessian blocks: :meth:`Loss.newton_blocks`), plus
+    ``coupling(W)`` if given.
 
     Same parameters and returns as :func:`mtlinear._prox_newton.prox_newton`
-    without ``columns``; ``max_iter`` counts Newton steps.
+    without ``columns``; ``max_iter`` counts Newton steps.  ``coupling``: a
+    :class:`~mtlinear._coupling.TaskCoupling` (a loss of one column per
+    task), kept exact in each Newton model and split off in its ADMM
+    (:class:`mtlinear._admm.AdmmSplit`).
     """
     design, loss = datafit.design, datafit.loss
     y, v = datafit.y, datafit.v
@@ -79,8 +84,11 @@ def newton_admm(datafit, penalty, W, b, max_iter, tol_abs, callback=None,
     best, since_best, last_primal = np.inf, 0, np.inf
     damping, damping_exhausted = 0.0, False
     z = datafit.linear_predictor(W, b) if z is None else np.array(z)
+    coupled = None if coupling is None else CoupledDatafit(datafit, coupling)
     while True:
-        primal, gap, _, _ = datafit.gap_and_gradient(W, b, penalty, z)
+        primal, gap = (datafit.gap_and_gradient(W, b, penalty, z)[:2]
+                       if coupled is None else
+                       coupled.gap_at(W, b, penalty, z))
         done = gap <= tol_abs or n_iter >= max_iter or stalled
         if done and not fresh:
             # the certificate is of W itself: a fresh X W
@@ -103,10 +111,10 @@ def newton_admm(datafit, penalty, W, b, max_iter, tol_abs, callback=None,
                             else (best, since_best + 1))
         last_primal = primal
         step = _newton_step(design, loss, penalty, W, z, y, v, intercept,
-                            min(1e-2, gap / null), rounding, damping)
+                            min(1e-2, gap / null), rounding, damping, coupling)
         t = (0.0 if step is None else
              _backtrack(loss, penalty, z, step[2], y, v, W, step[0], step[3],
-                        rounding))
+                        rounding, coupling))
         # Levenberg-Marquardt: a step cut to a tenth or less turns damping
         # on or raises it, a full one lowers it (to none: the exact Newton
         # step where the model is trustworthy)
@@ -130,12 +138,13 @@ def newton_admm(datafit, penalty, W, b, max_iter, tol_abs, callback=None,
 
 
 def _newton_step(design, loss, penalty, W, z, y, v, intercept, rel_tol,
-                 rounding, damping):
+                 rounding, damping, coupling=None):
     """``(dW, db, dz, decrease)``: the proximal Newton step, its move of the
     linear predictor and the model's decrease; ``None`` if it increases the
     model by more than ``rounding``.  ``damping``: the proximal term
     ``lambda_t / 2 ||x_t - w_t||^2`` added to each task's model, ``lambda_t``
-    that share of the largest eigenvalue of its block."""
+    that share of the largest eigenvalue of its block.  A ``coupling`` (a
+    quadratic) enters the model as it is."""
     D, A, a, S_inv = loss.newton_blocks(design, z, y, v)
     K = loss.coupled_columns
     G = design.rmatmat(D)
@@ -153,7 +162,9 @@ def _newton_step(design, loss, penalty, W, z, y, v, intercept, rel_tol,
     lam = damping * spectrum.evals.max(axis=1, keepdims=True)
     spectrum.evals = spectrum.evals + lam
     C += task_columns(lam * task_blocks(W, K), K)
-    split = AdmmSplit(spectrum, np.ones(A.shape[0]), C, W, G_model)
+    split = AdmmSplit(spectrum, np.ones(A.shape[0]), C, W, G_model if
+                      coupling is None else G_model + coupling.gradient(W),
+                      coupling=coupling)
     for _ in range(_INNER_MAX // _INNER_CHECK):
         split.run(penalty, _INNER_CHECK)
         if split.settled(rel_tol):
@@ -165,6 +176,8 @@ def _newton_step(design, loss, penalty, W, z, y, v, intercept, rel_tol,
         db = -(S_inv @ (gb.reshape(-1, K, 1) + cross)).ravel()
     decrease = (float(np.vdot(G, dW)) + penalty.value(split.V)
                 - penalty.value(W))
+    if coupling is not None:
+        decrease += float(np.vdot(coupling.gradient(W), dW))
     if intercept:
         decrease += float(np.vdot(gb, db))
     if not decrease <= rounding:
@@ -175,7 +188,8 @@ def _newton_step(design, loss, penalty, W, z, y, v, intercept, rel_tol,
     return dW, db, dz, decrease
 
 
-def _backtrack(loss, penalty, z, dz, y, v, W, dW, decrease, rounding):
+def _backtrack(loss, penalty, z, dz, y, v, W, dW, decrease, rounding,
+               coupling=None):
     """The step along the direction: ``1, 1/2, ...`` until
     :func:`mtlinear._newton_cg.accepts_step` takes it on the slope of the
     convex bound ``phi(t) = F(z + t dz) + (1 - t) h(W) + t h(W + dW) >= P(t)``
@@ -191,12 +205,19 @@ def _backtrack(loss, penalty, z, dz, y, v, W, dW, decrease, rounding):
         return 1.0
     h_W = penalty.value(W)
     jump = penalty.value(W + dW) - h_W
+    # a coupling g along the line: g(W) + t g_1 + t^2 g_2 / 2
+    g_0, g_1, g_2 = (0.0, 0.0, 0.0) if coupling is None else (
+        coupling.value(W), float(np.vdot(coupling.gradient(W), dW)),
+        float(np.vdot(coupling.gradient(dW), dW)))
 
     @functools.lru_cache(maxsize=None)
     def slope(t):
-        return float(np.vdot(dz, loss.derivative(z + t * dz, y, v))) + jump
+        return (float(np.vdot(dz, loss.derivative(z + t * dz, y, v))) + jump
+                + g_1 + t * g_2)
+
+    def objective(t):
+        return (loss.value(z + t * dz, y, v) + g_0 + t * g_1 + 0.5 * t * t * g_2,
+                h_W + t * jump)
 
     t = backtrack(slope, decrease, loss.bounded_curvature, _MAX_BACKTRACK)
-    return refuse_rise(
-        t, slope, lambda t: (loss.value(z + t * dz, y, v), h_W + t * jump),
-        _MAX_BACKTRACK)
+    return refuse_rise(t, slope, objective, _MAX_BACKTRACK)

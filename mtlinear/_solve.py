@@ -363,8 +363,8 @@ def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto,
     W0, b0 = _lower_start(model, penalty, (W0, b0, fallback))
     report = callback(tol_abs)
     finisher = _finishing_solver(problem, loss, penalty) if auto else None
-    if coupling is not None and finisher != "admm":
-        finisher = None  # the other finisher takes no coupling
+    if coupling is not None and loss.coupled_columns > 1:
+        finisher = None  # a coupling of T tasks, not of their T K columns
     # FISTA crawls when the features' scales differ: where the exact-step
     # solvers are cheap it gets a short budget before them, elsewhere it
     # hands over once it cannot reach the target within its budget; once it
@@ -451,8 +451,8 @@ def _finish_unconverged(finisher, problem, loss, penalty, W, b, tol_abs,
     on ``model`` continues from the finisher's iterate with the iterations
     left (at once when no finisher applies: ``finisher=None``).
     ``callback(tol_abs, solver)`` makes each solver's progress printer.
-    ``coupling``: a task-coupling term in ``model``, which only ``"admm"``
-    takes. Returns ``(W, b, gap, n_iter)``."""
+    ``coupling``: the task-coupling term in ``model``, if any.
+    Returns ``(W, b, gap, n_iter)``."""
     more = 0
     if finisher == "admm":
         W, gap, more = _run_admm_from(problem, loss, penalty, W, max_iter,
@@ -461,7 +461,8 @@ def _finish_unconverged(finisher, problem, loss, penalty, W, b, tol_abs,
     elif finisher == "newton_admm":
         W, b, gap, more = newton_admm(_sample_datafit(problem, loss), penalty,
                                       W, b, max_iter, tol_abs,
-                                      callback=callback(tol_abs, finisher))
+                                      callback=callback(tol_abs, finisher),
+                                      coupling=coupling)
     n_iter += more
     if gap > tol_abs and more < max_iter and n_iter < max_iter:
         W, b, gap, more = fista(model, penalty, W, b, max_iter - n_iter, tol_abs,

@@ -274,10 +274,11 @@ def test_invertible_coupling_without_penalty_is_certified():
     assert error < 1e-5
 
 
-def _badly_scaled(seed=15, T=6, d=5):
+def _badly_scaled(seed=15, T=6, d=5, classification=False):
     """Stacked tasks whose features' scales span six decades (as School's raw
     exam percentages beside its dummies)."""
-    frame, y, labels = _stacked(T=T, d=d, seed=seed)
+    frame, y, labels = _stacked(T=T, d=d, seed=seed,
+                                classification=classification)
     scales = np.logspace(-3, 3, d)
     frame[[f"x{j}" for j in range(d)]] *= scales
     return frame, y, labels
@@ -302,3 +303,25 @@ def test_badly_scaled_features_converge_at_defaults(penalty, graph):
                                   graph=(tight.task_graph_, 1.0))
     scale = np.abs(W_ref).max(axis=1, keepdims=True)  # per feature's size
     assert np.all(np.abs(tight.coef_.T - W_ref) <= 1e-5 * scale + 1e-12)
+
+
+@pytest.mark.parametrize("penalty", ["l21", "trace"])
+def test_badly_scaled_classifier_converges_at_defaults(penalty):
+    # FISTA crawls; proximal Newton with ADMM steps keeps the coupling exact
+    frame, y, labels = _badly_scaled(seed=16, classification=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = MultiTaskClassifier(penalty=penalty, alpha=0.01,
+                                    task_col="task", task_graph="chain",
+                                    graph_alpha=0.3).fit(frame, y)
+    tight = clone(model).set_params(tol=1e-10).fit(frame, y)
+    tasks = _signed(stacked_tasks(frame.drop(columns="task"), y, labels))
+    graph = (tight.task_graph_, 0.3)
+    W_ref, b_ref, best = solve_reference(tasks, loss="logistic",
+                                         penalty=penalty, alpha=0.01,
+                                         graph=graph)
+    scale = np.abs(W_ref).max(axis=1, keepdims=True)
+    assert np.all(np.abs(tight.coef_.T - W_ref) <= 1e-5 * scale + 1e-10)
+    value = objective(tasks, model.coef_.T, model.intercept_, loss="logistic",
+                      penalty=penalty, alpha=0.01, graph=graph)
+    assert 0 <= value - best <= model.dual_gap_ * (1 + 1e-9) + 1e-12
