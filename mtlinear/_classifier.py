@@ -77,12 +77,14 @@ def _column_classes(y, missing):
     return classes
 
 
-def _missing_class_rows(model, X, Y, task_index, weights, missing, labels):
+def _missing_class_rows(name, X, Y, task_index, weights, missing, labels,
+                        what="have training samples of a single class"):
     """Add half a sample of each class a task lacks: ``missing`` holds
-    ``(task, class codes)`` pairs of the stacked layout's tasks whose
-    training rows, weighted, miss some of the classes; each pseudo-sample
-    sits at the task's weighted mean features, with half its mean sample
-    weight.
+    ``(task, targets)`` pairs of the stacked layout's tasks whose training
+    rows, weighted, miss some of the classes (``targets``: the solver's
+    target values of those classes); each pseudo-sample sits at the task's
+    weighted mean features, with half its mean sample weight.  ``name``:
+    the estimator's, for the warning.
 
     Centred on the task's mean, a pseudo-sample has no leverage on the
     task's coefficients; it keeps the task's intercepts finite: the task
@@ -93,21 +95,19 @@ def _missing_class_rows(model, X, Y, task_index, weights, missing, labels):
     probability 0.
     """
     named = [labels[t].item() for t, _ in missing[:10]]
-    what = ("have training samples of a single class" if model._n_classes == 2
-            else "lack training samples of some class")
     warnings.warn(
-        f"{type(model).__name__}: task(s) {named} {what} ({len(missing)} in "
+        f"{name}: task(s) {named} {what} ({len(missing)} in "
         "all); each is given half a sample of each class it lacks at its mean "
         "features, so that its model predicts the class's smoothed base rate "
         "(a finite intercept).", UserWarning)
     rows_X, rows_y, rows_w, rows_task = [], [], [], []
-    for t, codes in missing:
+    for t, targets in missing:
         rows = task_index == t
         w = weights[rows]
         mean = np.asarray((w @ X[rows]) / w.sum()).ravel()
-        for code in codes:
+        for target in targets:
             rows_X.append(mean)
-            rows_y.append(model._target_values(np.array([code]))[0])
+            rows_y.append(target)
             rows_w.append(0.5 * w[w > 0].mean())
             rows_task.append(t)
     pseudo = np.array(rows_X)
@@ -473,14 +473,16 @@ None, default=None
             if kept.all():
                 continue
             if Y.ndim == 1 and kept.any():  # stacked: see _missing_class_rows
-                missing.append((t, np.flatnonzero(~kept)))
+                missing.append((t, self._target_values(np.flatnonzero(~kept))))
                 continue
             raise ValueError(f"The samples of a class{name} all have zero "
                              "weight (sample_weight times class_weight); "
                              "each class of a task needs a positive weight.")
         if missing:
-            return _missing_class_rows(self, X, Y, task_index, weights, missing,
-                                       labels)
+            return _missing_class_rows(
+                type(self).__name__, X, Y, task_index, weights, missing, labels,
+                "have training samples of a single class" if self._n_classes == 2
+                else "lack training samples of some class")
         if Y.ndim == 1:
             return X, Y, task_index, weights
         if np.all(weights == weights[:, :1]):  # one weight per sample

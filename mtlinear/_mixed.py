@@ -10,7 +10,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import PENALTY_TABLE, MultiTaskLinearModel
-from ._classifier import _class_labels
+from ._classifier import _class_labels, _missing_class_rows
 from ._regressor import poisson_d2
 from .losses import TaskwiseLoss, make_loss
 
@@ -195,22 +195,14 @@ verbose
             tasks = self.tasks_
             columns = [y[task_index == t] for t in range(len(tasks))]
         self.losses_ = self._task_losses(list(tasks))
-        self.classes_ = []
+        self.classes_ = self._task_classes(tasks, columns)
         encoded = []
         for t, (name, column) in enumerate(zip(self.losses_, columns)):
             label = _key(tasks[t])
-            if make_loss(name).classification:
-                classes = _class_labels(column, f" of task {label!r}")
-                if classes.size > 2:
-                    raise ValueError(
-                        f"Task {label!r} has {classes.size} classes "
-                        f"{classes[:10].tolist()}; the logistic loss here is "
-                        "binary. Fit multiclass tasks with "
-                        "MultiTaskClassifier (multinomial per task).")
-                self.classes_.append(classes)
+            classes = self.classes_[t]
+            if classes is not None:
                 encoded.append(np.where(column == classes[1], 1.0, -1.0))
             else:
-                self.classes_.append(None)
                 try:
                     values = np.asarray(column, dtype=np.float64)
                 except (TypeError, ValueError):
@@ -229,6 +221,64 @@ verbose
         for t, values in enumerate(encoded):
             out[task_index == t] = values
         return out
+
+    def _task_classes(self, tasks, columns):
+        """Each classification task's two labels (``None`` for the others).
+        A task whose labels are of a single class takes the two labels of
+        all the classification tasks when there are two: it is then fitted
+        as a task lacking a class (:meth:`_weight_samples`)."""
+        classes = [None if not make_loss(name).classification else
+                   _class_labels(column, f" of task {_key(task)!r}", single=True)
+                   for name, task, column in zip(self.losses_, tasks, columns)]
+        for task, c in zip(tasks, classes):
+            if c is not None and c.size > 2:
+                raise ValueError(
+                    f"Task {_key(task)!r} has {c.size} classes "
+                    f"{c[:10].tolist()}; the logistic loss here is binary. Fit "
+                    "multiclass tasks with MultiTaskClassifier (multinomial "
+                    "per task).")
+        if all(c is None or c.size == 2 for c in classes):
+            return classes
+        labels = [c for c in classes if c is not None]
+        every = np.unique(np.concatenate(labels).astype(
+            np.result_type(*[c.dtype for c in labels])))
+        for task, c in zip(tasks, classes):
+            if c is not None and c.size < 2 and every.size != 2:
+                raise ValueError(
+                    f"Task {_key(task)!r} has only one class {c.tolist()}; a "
+                    "classification task needs samples of two classes (a task "
+                    "of a single class is fitted when the classification "
+                    f"tasks have two labels in all; they have {every.size}).")
+        return [c if c is None or c.size == 2 else every for c in classes]
+
+    def _weight_samples(self, X, Y, task_index, sample_weight):
+        """A classification task whose training rows (of positive weight)
+        are of a single class gets half a sample of the other at its mean
+        features, as in :class:`MultiTaskClassifier` (see
+        :func:`mtlinear._classifier._missing_class_rows`); a 2-d ``Y`` is
+        then fitted in the stacked layout."""
+        s = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+        lacking = []
+        for t, classes in enumerate(self.classes_):
+            if classes is None:
+                continue
+            rows = slice(None) if task_index is None else task_index == t
+            yt = Y[:, t] if task_index is None else Y[rows]
+            present = yt[s[rows] > 0]
+            absent = [v for v in (-1.0, 1.0) if not np.any(present == v)]
+            if present.size and absent:
+                lacking.append((t, absent))
+        if not lacking:
+            return X, Y, task_index, sample_weight
+        if task_index is None:  # the stacked layout: a row per (sample, task)
+            labels = np.asarray(self.target_names_ if self.target_names_
+                                is not None else np.arange(Y.shape[1]))
+            task_index, rows = np.nonzero(np.ones(Y.shape, dtype=bool).T)
+            X, Y, s = X[rows], Y[rows, task_index], s[rows]
+        else:
+            labels = self.tasks_
+        return _missing_class_rows(type(self).__name__, X, Y, task_index, s,
+                                   lacking, labels)
 
     # ------------------------------------------------------------ predict
     def decision_function(self, X):

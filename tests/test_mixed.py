@@ -168,3 +168,39 @@ def test_score_on_rows_of_some_tasks_only():
     expected = np.mean([r2_score(y[rows][:30], pred[:30]),
                         accuracy_score(y[rows][30:], pred[30:])])
     assert model.score(Xs[rows], y[rows]) == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_logistic_task_of_one_class_gets_half_a_sample_of_the_other():
+    # as MultiTaskClassifier: the same fit as with that pseudo-sample given
+    rng = np.random.default_rng(23)
+    X = rng.standard_normal((90, 4))
+    labels = np.repeat([0, 1, 2], 30)
+    y = np.where(labels == 0, X[:, 0] + 0.1 * rng.standard_normal(90),
+                 (X[:, 1] > 0).astype(float))
+    y[labels == 2] = 1.0
+    Xs = np.column_stack([X, labels])
+    losses = ["squared", "logistic", "logistic"]
+    model = MultiTaskEstimator(losses, "l21", 0.01, task_col=-1, tol=1e-10)
+    with pytest.warns(UserWarning, match=r"task\(s\) \[2\] have training "
+                      "samples of a single class"):
+        model.fit(Xs, y)
+    assert [list(c) for c in model.classes_[1:]] == [[0.0, 1.0]] * 2
+    pseudo = np.append(X[labels == 2].mean(axis=0), 2)
+    weights = np.append(np.ones(90), 0.5)
+    explicit = MultiTaskEstimator(losses, "l21", 0.01, task_col=-1, tol=1e-10)
+    explicit.fit(np.vstack([Xs, pseudo]), np.append(y, 0.0),
+                 sample_weight=weights)
+    np.testing.assert_allclose(model.coef_, explicit.coef_, atol=1e-8)
+    np.testing.assert_allclose(model.intercept_, explicit.intercept_, atol=1e-8)
+    # the shared layout: fitted as its stacked rows
+    Y = np.column_stack([X[:, 0], (X[:, 1] > 0).astype(float), np.ones(90)])
+    with pytest.warns(UserWarning, match="single class"):
+        shared = MultiTaskEstimator(losses, "l21", 0.01, tol=1e-10).fit(X, Y)
+    stacked = MultiTaskEstimator(losses, "l21", 0.01, task_col=-1, tol=1e-10)
+    with pytest.warns(UserWarning, match="single class"):
+        stacked.fit(np.column_stack([np.tile(X, (3, 1)), np.repeat([0, 1, 2], 90)]),
+                    Y.T.ravel())
+    np.testing.assert_allclose(shared.coef_, stacked.coef_, atol=1e-8)
+    with pytest.raises(ValueError, match="two labels in all; they have 3"):
+        MultiTaskEstimator(losses, "l21", 0.01).fit(
+            X, np.column_stack([Y[:, :2], np.full(90, 5.0)]))
