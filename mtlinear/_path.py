@@ -165,6 +165,23 @@ def _multiclass(y, task_col):
         return False
 
 
+def _lacks_a_class(X, y, task_col):
+    """Whether some task's labels are of a single class (which
+    :class:`~mtlinear.MultiTaskClassifier` fits with a pseudo-sample of the
+    other)."""
+    y = np.asarray(y)
+    if task_col is None:
+        columns = y.reshape(len(y), -1).T
+    else:
+        _, index = encode_task_labels(split_task_column(X, task_col)[1])
+        y = y.reshape(-1)
+        columns = [y[index == t] for t in range(index.max() + 1)]
+    try:
+        return any(np.unique(c[c == c]).size == 1 for c in columns)
+    except TypeError:  # unorderable labels: the binary checks name them
+        return False
+
+
 def _functions_problem(X, y, *, loss, penalty, l1_ratio, task_col,
                        sample_weight, task_weights, fit_intercept, l1_share,
                        penalty_factor, positive):
@@ -172,12 +189,15 @@ def _functions_problem(X, y, *, loss, penalty, l1_ratio, task_col,
     :func:`regularization_path`: ``weights(result)`` gives a solve's
     ``(coef, intercept)`` as the estimators store them, of leading ``shape``.
 
-    Multiclass labels are built as :class:`~mtlinear.MultiTaskClassifier`
-    builds them (the same classes, pseudo-samples of a class a task lacks,
+    Multiclass labels, and binary ones with a task of a single class (with
+    intercepts), are built as :class:`~mtlinear.MultiTaskClassifier` builds
+    them (the same classes, pseudo-samples of a class a task lacks,
     class-expanded weights) by an unfitted classifier, whose
     ``_class_blocks`` gives ``coef`` (T, K, d) and ``intercept`` (T, K).
     """
-    if not (loss.classification and _multiclass(y, task_col)):
+    multiclass = loss.classification and _multiclass(y, task_col)
+    if not (multiclass or loss.classification and fit_intercept
+            and _lacks_a_class(X, y, task_col)):
         problem = prepare_problem(X, y, loss=loss, task_col=task_col,
                                   sample_weight=sample_weight,
                                   task_weights=task_weights,
@@ -202,12 +222,18 @@ def _functions_problem(X, y, *, loss, penalty, l1_ratio, task_col,
     data = model._validate_fit_data(X, y, sample_weight, task_order=True)
     problem = model._build_problem(*data)
 
+    penalty = model._make_penalty(data[0].shape[1], problem=problem)
+    if not multiclass:
+        def task_weights(result):
+            W, b = model._weights_of(problem, result)
+            return W.T, b
+        return (problem, model._make_loss(), penalty, task_weights,
+                (problem.n_tasks,))
+
     def class_weights(result):
         return model._class_blocks(*model._weights_of(problem, result))
-    return (problem, model._make_loss(),
-            model._make_penalty(data[0].shape[1], problem=problem),
-            class_weights, (problem.n_tasks // model._n_classes,
-                            model._n_classes))
+    return (problem, model._make_loss(), penalty, class_weights,
+            (problem.n_tasks // model._n_classes, model._n_classes))
 
 
 def _penalty_and_loss(penalty, l1_ratio, loss, *, l1_share, penalty_factor,

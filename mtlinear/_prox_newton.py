@@ -53,7 +53,7 @@ from ._design import sorted_csc, unsigned_view
 from ._newton_cg import backtrack, refuse_rise
 from .penalties._compiled import row_prox, row_violation
 
-__all__ = ["prox_newton", "DesignColumns"]
+__all__ = ["prox_newton", "DesignColumns", "means_swamp_spreads"]
 
 _FIRST_WS = 32         # smallest working set: an outer iteration (a gap) costs
                        # more than a Newton step on 32 rows
@@ -68,6 +68,8 @@ _ANDERSON = 8          # epochs between Anderson extrapolations
 _GRAM_MAX_ROWS = 32
 _MAX_GRAM_EPOCHS = 5000
 _GRAM_BLOCK = 4        # Gram epochs per call, between Anderson's records
+# a feature mean this many times its spread: the columns are centred
+_MEAN_SPREAD_RATIO = 100.0
 
 
 def smooth_ridge(penalty):
@@ -409,18 +411,73 @@ def _curvature_term_dense(HwT, qT, lane, lo, hi, dc):
 
 
 # ------------------------------------------------------------ helpers
+def means_swamp_spreads(design, ratio=_MEAN_SPREAD_RATIO):
+    """Whether some feature's mean within a task exceeds ``ratio`` times its
+    spread (max - min) there: the kernels' centred curvature ``sum h x^2 -
+    (sum h x)^2 / sum h`` then loses ``2 log10`` of that ratio in digits
+    (all of them from ``1e6``: a Huber or logistic fit with features
+    offset by ``1e6`` stopped at its zero start).
+
+    Cheap where the answer is no: a sparse column with an implicit zero has
+    a spread of at least its largest value, and a dense one at least any
+    row's distance to the mean (the first row of each task is tried first).
+    """
+    if design.x_mean is None:
+        return False
+    X, means = design.X, np.atleast_2d(design.x_mean)  # (1 or T, d)
+    if sp.issparse(X):
+        stored = (np.diff(X.indptr) if X.format == "csc" else np.bincount(
+            sp.csr_matrix(X).indices, minlength=X.shape[1]))
+        full = stored >= X.shape[0]
+        if not full.any():
+            return False
+        # a copy: scipy may sort the indices of the matrix it slices
+        dense = sp.csc_matrix(X, copy=True)[:, np.flatnonzero(full)].toarray()
+        spread = dense.max(axis=0) - dense.min(axis=0)  # over all the rows
+        return bool(np.any(np.abs(means[:, full]) > ratio * spread))
+    ptr = (np.array([0, X.shape[0]]) if design.shared else design.task_ptr)
+    tasks = np.flatnonzero(np.diff(ptr) > 0)
+    starts = ptr[:-1][tasks]
+    means = means[np.minimum(tasks, len(means) - 1)]
+    suspect = np.abs(means) > ratio * np.abs(X[starts] - means)
+    if not suspect.any():
+        return False
+    columns = np.flatnonzero(suspect.any(axis=0))
+    part = X[:, columns]
+    spread = (np.maximum.reduceat(part, starts, axis=0)
+              - np.minimum.reduceat(part, starts, axis=0))
+    return bool(np.any(np.abs(means[:, columns]) > ratio * spread))
+
+
 class DesignColumns:
     """Column access to the uncentred ``X`` for the kernels (cached per
     problem): CSC arrays, or a Fortran-ordered dense array with each task's
     samples as a contiguous range (``lane``, ``lo``, ``hi``, see
     :func:`_cd_epochs_dense`): the design's own when it is in that order
     (a regrouped stacked design is), else a copy, which a stacked design
-    then uses too."""
+    then uses too.
+
+    Where the features' means swamp their spreads
+    (:func:`means_swamp_spreads`, dense designs), the copy is centred
+    instead, task by task, and the design takes it with zero means (the
+    same products, without the cancellation): ``centred`` is then true and
+    the kernels' intercept is the design's."""
 
     def __init__(self, design):
         X = design.X
         self.dense = not sp.issparse(X)
-        if self.dense:
+        self.centred = self.dense and means_swamp_spreads(design)
+        if self.centred:
+            self.Xf = np.array(X, dtype=np.float64, order="F")
+            if design.shared:
+                self.Xf -= design.x_mean
+            else:
+                for t, (a, b) in enumerate(zip(design.task_ptr[:-1],
+                                               design.task_ptr[1:])):
+                    self.Xf[a:b] -= design.x_mean[t]
+            design.X = self.Xf
+            design.x_mean = np.zeros_like(design.x_mean)
+        elif self.dense:
             self.Xf = np.asfortranarray(X, dtype=np.float64)
             if not design.shared and self.Xf is not X:
                 # a stacked design's products run as fast on the columns

@@ -61,7 +61,8 @@ from ._lstsq import least_squares
 from ._numba_cache import announce_compilation
 from ._newton_admm import newton_admm
 from ._newton_cg import newton_cg
-from ._prox_newton import DesignColumns, prox_newton, smooth_ridge
+from ._prox_newton import (DesignColumns, means_swamp_spreads, prox_newton,
+                           smooth_ridge)
 from ._ridge import RidgeSpectrum
 from ._threads import blas_threads_for_work
 
@@ -453,7 +454,7 @@ def _finish_unconverged(finisher, problem, loss, penalty, W, b, tol_abs,
     ``callback(tol_abs, solver)`` makes each solver's progress printer.
     ``coupling``: the task-coupling term in ``model``, if any.
     Returns ``(W, b, gap, n_iter)``."""
-    more = 0
+    more, gap = 0, np.inf  # no finisher: FISTA at once
     if finisher == "admm":
         W, gap, more = _run_admm_from(problem, loss, penalty, W, max_iter,
                                       tol_abs, callback(tol_abs, finisher),
@@ -573,6 +574,13 @@ def _prox_newton_why_not(problem, loss, penalty):
                 "couples the entries of a sample (the classes of a softmax); "
                 "its ridge penalty is solved by Newton-CG, the others by "
                 "'fista' and 'newton_admm'")
+    if (not smooth_ridge(penalty) and problem.y is not None
+            and sp.issparse(problem.design.X)
+            and _cached(problem, "means_swamp_spreads",
+                        lambda: means_swamp_spreads(problem.design))):
+        return ("a sparse design's features have means over 100 times their "
+                "spreads: proximal Newton's centred curvatures would be "
+                "rounding (a dense copy is centred for it); solved by 'fista'")
     return _compiled_rows(penalty)
 
 

@@ -245,3 +245,34 @@ def test_logistic_alpha_max_takes_any_two_labels_per_task():
         assert alpha_max(X, zero_five, loss="logistic", task_col=-1,
                          penalty=penalty) == pytest.approx(
             alpha_max(X, signed, loss="logistic", task_col=-1, penalty=penalty))
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l21"])
+def test_logistic_alpha_max_and_path_with_a_task_of_one_class(penalty):
+    # as MultiTaskClassifier fits it: the task gets half a sample of the
+    # other class, and alpha_max is where its fits turn all zero
+    rng = np.random.default_rng(24)
+    X = rng.standard_normal((60, 3))
+    labels = np.repeat([0, 1, 2], 20)
+    y = (X[:, 0] + 0.5 * rng.standard_normal(60) > 0).astype(int)
+    y[labels == 1] = 1
+    A = np.column_stack([X, labels])
+    with pytest.warns(UserWarning, match="single class"):
+        top = alpha_max(A, y, loss="logistic", task_col=-1, penalty=penalty)
+    with pytest.warns(UserWarning, match="single class"):
+        zero = MultiTaskClassifier(penalty=penalty, alpha=top, task_col=-1,
+                                   tol=1e-10).fit(A, y)
+    assert not np.any(zero.coef_)
+    with pytest.warns(UserWarning, match="single class"):
+        below = MultiTaskClassifier(penalty=penalty, alpha=0.97 * top,
+                                    task_col=-1, tol=1e-10).fit(A, y)
+    assert np.any(below.coef_)
+    with pytest.warns(UserWarning, match="single class"):
+        _, coefs, intercepts, *_ = regularization_path(
+            A, y, loss="logistic", task_col=-1, penalty=penalty,
+            alphas=[0.5 * top], tol=1e-10)
+    with pytest.warns(UserWarning, match="single class"):
+        ref = MultiTaskClassifier(penalty=penalty, alpha=0.5 * top,
+                                  task_col=-1, tol=1e-10).fit(A, y)
+    np.testing.assert_allclose(coefs[..., 0], ref.coef_, atol=1e-7)
+    np.testing.assert_allclose(intercepts[:, 0], ref.intercept_, atol=1e-7)

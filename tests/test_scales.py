@@ -46,6 +46,42 @@ def test_features_with_huge_means_give_the_centred_answer(penalty, layout, fmt):
     assert np.isfinite(shifted.dual_gap_) and shifted.dual_gap_ >= 0
 
 
+@pytest.mark.parametrize("make", [
+    lambda: MultiTaskRegressor(loss="huber", penalty="l1", alpha=0.05),
+    lambda: MultiTaskRegressor(loss="huber", penalty="l21", alpha=0.05),
+    lambda: MultiTaskClassifier(penalty="l1", alpha=0.02),
+    lambda: MultiTaskClassifier(penalty="sparse_group", alpha=0.02)])
+@pytest.mark.parametrize("layout", ["shared", "stacked"])
+@pytest.mark.parametrize("fmt", [np.asarray, sp.csr_matrix])
+def test_intercept_variable_losses_with_huge_means_give_the_centred_answer(
+        make, layout, fmt):
+    """The same for the losses whose intercepts are variables (proximal
+    Newton): its curvatures of centred columns, ``sum h x^2 - (sum h
+    x)^2 / sum h``, were rounding from a mean of 1e6 and the fit stopped
+    at its zero start."""
+    model = make()
+    if layout == "shared":
+        X, Y = _shared(seed=3)
+        task = {}
+    else:
+        X, Y, labels = _stacked(seed=3)
+        task = dict(task_col=-1)
+    if isinstance(model, MultiTaskClassifier):
+        Y = Y > np.median(Y)
+
+    def fit(Z):
+        if layout == "stacked":
+            Z = np.column_stack([Z, labels])
+        return make().set_params(tol=1e-10, **task).fit(fmt(Z), Y)
+
+    ref = fit(X - X.mean(axis=0))
+    assert np.abs(ref.coef_).max() > 0.1
+    for offset in (1e6, 1e8):
+        shifted = fit(X + offset)
+        np.testing.assert_allclose(shifted.coef_, ref.coef_, rtol=1e-5,
+                                   atol=1e-6)
+
+
 @pytest.mark.parametrize("scale", [1e-300, 1e300])
 def test_sample_weight_scale_does_not_matter(scale):
     X, Y = _shared()

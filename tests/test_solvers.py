@@ -484,3 +484,27 @@ def test_working_set_takes_the_top_scores(k):
     scores[rng.choice(40, size=5, replace=False)] = np.inf
     expected = np.sort(rows[np.argsort(-scores, kind="stable")[:k]])
     np.testing.assert_array_equal(_top_rows(rows, scores, k), expected)
+
+
+def test_unconverged_solve_without_a_finisher_goes_on_with_fista():
+    # proximal Newton stopped short where no exact-step finisher applies
+    # (a sparse design for the Newton-ADMM blocks): FISTA continues; the
+    # missing finisher once raised UnboundLocalError ('gap')
+    from mtlinear._datafit import SampleDatafit
+    from mtlinear._solve import _finish_unconverged
+    from mtlinear.losses import make_loss
+    rng = np.random.default_rng(25)
+    X = sp.csr_matrix(rng.standard_normal((80, 5)))
+    y = np.where(rng.standard_normal((80, 2)) > 0, 1.0, -1.0)
+    problem = build_problem(X, y, None, 2, None, None, True,
+                            center_targets=False)
+    loss, penalty = make_loss("logistic"), make_penalty("l1", 0.01)
+    model = SampleDatafit(loss, problem)
+    W, b = np.zeros((5, 2)), model.initial_intercept()
+    tol_abs = 1e-8 * model.null_value()
+    W, b, gap, n_iter = _finish_unconverged(
+        None, problem, loss, penalty, W, b, tol_abs, 5000, 3,
+        lambda tol, name: None, model)
+    assert gap <= tol_abs and n_iter > 3
+    _, gap_again = model.duality_gap(W, b, penalty)
+    assert gap_again <= 1.01 * tol_abs
