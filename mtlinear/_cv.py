@@ -32,7 +32,7 @@ from ._path import (alpha_grid, alpha_max_of_problem, check_alphas,
 from ._progress import Progress
 from ._regressor import MultiTaskRegressor
 from .metrics import task_scorer
-from .model_selection import TaskStratifiedKFold
+from .model_selection import RepeatedTaskStratifiedKFold, TaskStratifiedKFold
 from .penalties import Penalty, penalty_class
 
 __all__ = ["MultiTaskRegressorCV", "MultiTaskClassifierCV"]
@@ -301,8 +301,9 @@ class MultiTaskCVMixin:
         else:
             if isinstance(cv, Integral):
                 cv = TaskStratifiedKFold(cv)
-            groups = (self._cv_strata(data)
-                      if isinstance(cv, TaskStratifiedKFold) else None)
+            groups = (self._cv_strata(data) if isinstance(
+                cv, (TaskStratifiedKFold, RepeatedTaskStratifiedKFold))
+                else None)
             splits = list(check_cv(cv).split(data.X, data.Y, groups))
             for k, (train, _) in enumerate(splits):
                 present = np.bincount(data.task_index[train],

@@ -540,12 +540,11 @@ def _splits(cv, n_repeats, random_state, groups, X, layout, classifier):
 def _integer_cv_splits(n_splits, seed, X, layout, classifier):
     if not layout.stacked:
         return list(KFold(n_splits, shuffle=True, random_state=seed).split(X))
-    strata = layout.task_index
+    # readable labels: the splitter names a stratum smaller than n_splits
+    strata = np.char.add("task ", layout.tasks[layout.task_index].astype(str))
     if classifier:  # both classes of each task in each test fold, if possible
-        # readable labels: the splitter names a stratum smaller than n_splits
-        strata = np.char.add(
-            np.char.add("task ", layout.tasks[strata].astype(str)),
-            np.char.add(", class ", layout.Y.astype(str)))
+        strata = np.char.add(strata, np.char.add(", class ",
+                                                 layout.Y.astype(str)))
     splitter = TaskStratifiedKFold(n_splits, shuffle=True, random_state=seed)
     return list(splitter.split(X, groups=strata))
 
@@ -662,7 +661,8 @@ def _summarize(tasks, joint, alone, scoring):
         warnings.warn(
             f"sharing_gain: task(s) {tasks[never][:10].tolist()} could not be "
             f"scored in any fold ({int(never.sum())} in all; e.g. a single "
-            "class in every test fold for roc_auc); their gain is NaN.",
+            "class in every test fold for roc_auc, or one test row per fold "
+            "for r2); their gain is NaN.",
             UserWarning)
     with warnings.catch_warnings():  # all-NaN rows: NaN, warned about above
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -21,8 +21,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.metrics import check_scoring
 from ._classifier import _missing_mask
+from ._task_data import encode_task_labels, split_task_column
 
 __all__ = ["task_scores", "task_scorer"]
+
+
+class _PredictionFailed(Exception):
+    """An error of the model's own method, not of the metric: re-raised as
+    it is (a metric undefined on a task's rows is a ``ValueError`` too)."""
 
 
 class _TaskView(BaseEstimator):
@@ -46,7 +52,10 @@ class _TaskView(BaseEstimator):
 
     def _output(self, method):
         if method not in self.outputs:
-            self.outputs[method] = getattr(self.model, method)(self.X)
+            try:
+                self.outputs[method] = getattr(self.model, method)(self.X)
+            except Exception as error:
+                raise _PredictionFailed from error
         return np.asarray(self._pick(self.outputs[method]))[self.rows]
 
     def predict(self, X):
@@ -84,10 +93,17 @@ def _tasks_of(model, X, y):
         observed = ~_missing_mask(Y)  # a missing target is not scored
         return [(t, t, np.flatnonzero(observed[:, t])) for t in range(Y.shape[1])]
     _, task_index = model._validate_X(X, reset=False)
-    labels = getattr(model, "tasks_", None)
-    return [(labels[t].item() if labels is not None and t < len(labels) else t,
-             None, np.flatnonzero(task_index == t))
-            for t in np.unique(task_index)]
+    labels = model.tasks_
+    known = len(labels)
+    tasks = [(labels[t].item(), None, np.flatnonzero(task_index == t))
+             for t in np.unique(task_index) if t < known]
+    unseen = np.flatnonzero(task_index >= known)
+    if unseen.size:  # one index for them all (unseen_task="mean"): by label
+        names, index = encode_task_labels(
+            split_task_column(X, model.task_col)[1][unseen])
+        tasks += [(name.item(), None, unseen[index == k])
+                  for k, name in enumerate(names)]
+    return tasks
 
 
 def task_scores(model, X, y, scoring, sample_weight=None):
@@ -108,9 +124,13 @@ def task_scores(model, X, y, scoring, sample_weight=None):
     Returns
     -------
     dict
-        ``{task label: score}`` (column index in the shared layout).  A
+        ``{task label: score}`` (column index in the shared layout; a task
+        unseen in training, with ``unseen_task="mean"``, by its label).  A
         score the task's rows leave undefined (``"roc_auc"`` on rows of a
-        single class) is ``nan``, with a warning.
+        single class, ``"r2"`` on one row) is ``nan``, with a warning; a
+        metric's own warnings (``precision`` of a task that predicts no
+        positive: 0, as scikit-learn scores it) pass through, and errors
+        of the model's methods are raised.
     """
     scorer = check_scoring(model, scoring=scoring)
     view_class = (_ClassifierTaskView if is_classifier(model)
@@ -122,18 +142,19 @@ def task_scores(model, X, y, scoring, sample_weight=None):
         kwargs = {} if sample_weight is None else {
             "sample_weight": np.asarray(sample_weight)[rows]}
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", UserWarning)
-                # the view ignores X: it slices the shared outputs
-                out[label] = float(scorer(view, X, y_t, **kwargs))
-        except (ValueError, UserWarning):  # undefined on these rows
+            # the view ignores X: it slices the shared outputs
+            out[label] = float(scorer(view, X, y_t, **kwargs))
+        except _PredictionFailed as failed:
+            raise failed.__cause__
+        except ValueError:  # undefined on these rows
             out[label] = np.nan
+        if np.isnan(out[label]):
             undefined.append(label)
     if undefined:
         warnings.warn(f"The score is undefined on the rows of task(s) "
                       f"{undefined[:10]} (for instance a single class for "
-                      "roc_auc); they are left out of the average.",
-                      UserWarning)
+                      "roc_auc, or one row for r2); they are left out of "
+                      "the average.", UserWarning)
     return out
 
 

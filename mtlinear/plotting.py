@@ -86,7 +86,7 @@ def plot_cv(estimator, *, ax=None, band=True):
 
     The mean held-out score over the folds against ``alpha`` (log scale), a
     band of plus or minus one standard deviation across the folds, one curve
-    per ``(penalty, l1_ratio)`` searched, and a vertical line at the chosen
+    per ``(penalty, l1_ratio, graph_alpha)`` searched, and a vertical line at the chosen
     ``alpha_``.  For :class:`~mtlinear.MultiTaskRegressorCV` with the default
     scoring the curve is the mean squared error (``mse_path_``); otherwise it
     is ``score_path_`` (higher is better).
@@ -108,24 +108,28 @@ def plot_cv(estimator, *, ax=None, band=True):
     ax = _axes(ax)
     penalties = _check_penalties(estimator.penalty)
     ratios = _grid_values(estimator.l1_ratio, "l1_ratio", upper=1.0)
+    graphs = _grid_values(estimator.graph_alpha, "graph_alpha")
     is_mse = hasattr(estimator, "mse_path_")
     path = estimator.mse_path_ if is_mse else estimator.score_path_
     n_alphas, n_folds = path.shape[-2:]
-    path = path.reshape(len(penalties), len(ratios), n_alphas, n_folds)
-    alphas = np.asarray(estimator.alphas_).reshape(len(penalties), len(ratios),
-                                                   n_alphas)
-    for p, penalty in enumerate(penalties):
-        for r, ratio in enumerate(ratios):
-            mean, std = path[p, r].mean(axis=1), path[p, r].std(axis=1)
-            label = ", ".join(
-                ([penalty] if len(penalties) > 1 else [])
-                + ([f"l1_ratio={ratio:g}"] if len(ratios) > 1 else [])) or None
-            line, = ax.plot(alphas[p, r], mean, label=label)
-            if band:
-                ax.fill_between(alphas[p, r], mean - std, mean + std,
-                                color=line.get_color(), alpha=0.2, linewidth=0)
+    shape = (len(penalties), len(ratios), len(graphs))
+    path = path.reshape(shape + (n_alphas, n_folds))
+    alphas = np.asarray(estimator.alphas_).reshape(shape + (n_alphas,))
+    for index in np.ndindex(*shape):
+        (p, penalty), (r, ratio), (g, graph) = zip(
+            index, (penalties[index[0]], ratios[index[1]], graphs[index[2]]))
+        mean, std = path[index].mean(axis=1), path[index].std(axis=1)
+        label = ", ".join(
+            ([penalty] if len(penalties) > 1 else [])
+            + ([f"l1_ratio={ratio:g}"] if len(ratios) > 1 else [])
+            + ([f"graph_alpha={graph:g}"] if len(graphs) > 1 else [])) or None
+        line, = ax.plot(alphas[index], mean, label=label)
+        if band:
+            ax.fill_between(alphas[index], mean - std, mean + std,
+                            color=line.get_color(), alpha=0.2, linewidth=0)
     chosen = ([estimator.penalty_] if len(penalties) > 1 else []) + (
-        [f"l1_ratio={estimator.l1_ratio_:g}"] if len(ratios) > 1 else [])
+        [f"l1_ratio={estimator.l1_ratio_:g}"] if len(ratios) > 1 else []) + (
+        [f"graph_alpha={estimator.graph_alpha_:g}"] if len(graphs) > 1 else [])
     ax.axvline(estimator.alpha_, color="k", linestyle="--",
                label=f"alpha_ = {estimator.alpha_:.3g}"
                + (f" ({', '.join(chosen)})" if chosen else ""))

@@ -182,3 +182,19 @@ def test_grid_shapes_parallel_and_progress(capsys):
     np.testing.assert_allclose(parallel.score_path_, model.score_path_, rtol=1e-8)
     assert (parallel.penalty_, parallel.l1_ratio_, parallel.alpha_) == \
         (model.penalty_, model.l1_ratio_, model.alpha_)
+
+
+def test_repeated_task_splitter_gets_the_task_labels():
+    from mtlinear.model_selection import RepeatedTaskStratifiedKFold
+    rng = np.random.default_rng(28)
+    X = np.column_stack([rng.standard_normal((90, 3)), np.repeat([0, 1, 2], 30)])
+    y = X[:, 0] + rng.standard_normal(90)
+    cv = RepeatedTaskStratifiedKFold(3, n_repeats=2, random_state=0)
+    model = MultiTaskRegressorCV(task_col=-1, alphas=4, cv=cv).fit(X, y)
+    assert model.score_path_.shape == (4, 6)
+    splits = list(cv.split(X[:, :-1], y, groups=X[:, -1]))
+    for k, (train, test) in enumerate(splits):  # the same folds, by hand
+        fold = MultiTaskRegressor(task_col=-1, alpha=model.alphas_[0]).fit(
+            X[train], y[train])
+        assert model.mse_path_[0, k] == pytest.approx(
+            np.mean((fold.predict(X[test]) - y[test]) ** 2), rel=1e-4)

@@ -71,3 +71,48 @@ def test_cv_estimator_and_gridsearch_agree_with_named_scoring():
                           scoring=task_scorer("roc_auc")).fit(X, Y)
     np.testing.assert_allclose(ours.score_path_.mean(axis=-1),
                                search.cv_results_["mean_test_score"], rtol=1e-4)
+
+
+def test_metric_warnings_pass_through_and_model_errors_raise():
+    # scikit-learn scores a task that predicts no positive 0 for precision
+    # (with its warning); the task is not dropped from the mean as undefined
+    pd = pytest.importorskip("pandas")
+    from sklearn.metrics import precision_score
+    rng = np.random.default_rng(26)
+    X = rng.standard_normal((120, 3))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 2.5]).astype(int)
+    model = MultiTaskClassifier(alpha=0.05).fit(X, Y)
+    pred = model.predict(X)
+    assert pred[:, 1].sum() == 0
+    expected = [precision_score(Y[:, t], pred[:, t], zero_division=0.0)
+                for t in range(2)]
+    with pytest.warns(UserWarning, match="ill-defined"):
+        scores = task_scores(model, X, Y, "precision")
+    assert list(scores.values()) == pytest.approx(expected)
+    # a fit on a DataFrame scored on an array: scikit-learn's feature-name
+    # warning is no reason to call the scores undefined
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    model = MultiTaskClassifier(alpha=0.05).fit(frame, Y)
+    with pytest.warns(UserWarning, match="feature names"):
+        scores = task_scores(model, X, Y, "accuracy")
+    assert list(scores.values()) == pytest.approx(
+        [accuracy_score(Y[:, t], model.predict(frame)[:, t]) for t in range(2)])
+    with pytest.raises(ValueError, match="features"):
+        task_scores(model, X[:, :2], Y, "accuracy")
+
+
+def test_unseen_tasks_are_scored_by_their_own_label():
+    rng = np.random.default_rng(27)
+    X = rng.standard_normal((200, 3))
+    labels = np.repeat([1, 2, 7, 8], 50)
+    y = X @ np.ones(3) + labels + 0.1 * rng.standard_normal(200)
+    A = np.column_stack([X, labels])
+    seen = labels < 5
+    model = MultiTaskRegressor(alpha=0.01, task_col=-1, unseen_task="mean")
+    model.fit(A[seen], y[seen])
+    scores = task_scores(model, A, y, "r2")
+    pred = model.predict(A)
+    assert list(scores) == [1, 2, 7, 8]
+    for label in (1, 2, 7, 8):
+        rows = labels == label
+        assert scores[label] == pytest.approx(r2_score(y[rows], pred[rows]))

@@ -83,6 +83,19 @@ def test_plot_cv_penalty_grid(data):
     assert not ax.collections
 
 
+def test_plot_cv_graph_alpha_grid(data):
+    model = MultiTaskRegressorCV(alphas=4, cv=3, task_graph="mean",
+                                 graph_alpha=[0.1, 10.0]).fit(*data)
+    ax = plot_cv(model, band=False)
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines[:2]] == [
+        "graph_alpha=0.1", "graph_alpha=10"]
+    for g, line in enumerate(lines[:2]):
+        np.testing.assert_allclose(line.get_ydata(),
+                                   model.mse_path_[g].mean(axis=1))
+    assert f"graph_alpha={model.graph_alpha_:g}" in lines[2].get_label()
+
+
 def test_clear_error_without_matplotlib(data, monkeypatch):
     alphas, coefs, *_ = regularization_path(*data, n_alphas=3)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
