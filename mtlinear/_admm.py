@@ -46,9 +46,9 @@ h(V)`` subject to ``W = G`` and ``W = V`` (consensus form, Boyd et al. section
     V \\leftarrow \\operatorname{prox}_{h/\\rho}(W + U),
 
 then both scaled duals move by ``W - G`` and ``W - V``.  The first step is
-the exact solve above, the second one eigendecomposition of ``K`` for every
-``rho``: the exactness FISTA (the other solver taking a coupling) lacks on
-badly scaled features.
+the exact solve above, the second goes through one eigendecomposition of
+``K`` for every ``rho``: each step is exact, which FISTA (the other solver
+taking a coupling) is not on badly scaled features.
 """
 import numpy as np
 

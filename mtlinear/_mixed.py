@@ -240,8 +240,10 @@ verbose
         if all(c is None or c.size == 2 for c in classes):
             return classes
         labels = [c for c in classes if c is not None]
-        every = np.unique(np.concatenate(labels).astype(
-            np.result_type(*[c.dtype for c in labels])))
+        try:
+            every = np.unique(np.concatenate(labels))
+        except TypeError:  # objects of several types: not one pair of labels
+            every = np.unique(np.concatenate(labels).astype(str))
         for task, c in zip(tasks, classes):
             if c is not None and c.size < 2 and every.size != 2:
                 raise ValueError(

@@ -86,8 +86,8 @@ def plot_cv(estimator, *, ax=None, band=True):
 
     The mean held-out score over the folds against ``alpha`` (log scale), a
     band of plus or minus one standard deviation across the folds, one curve
-    per ``(penalty, l1_ratio, graph_alpha)`` searched, and a vertical line at the chosen
-    ``alpha_``.  For :class:`~mtlinear.MultiTaskRegressorCV` with the default
+    per ``(penalty, l1_ratio, graph_alpha)`` searched, and a vertical line at
+    the chosen ``alpha_``.  For :class:`~mtlinear.MultiTaskRegressorCV` with the default
     scoring the curve is the mean squared error (``mse_path_``); otherwise it
     is ``score_path_`` (higher is better).
 
@@ -116,8 +116,8 @@ def plot_cv(estimator, *, ax=None, band=True):
     path = path.reshape(shape + (n_alphas, n_folds))
     alphas = np.asarray(estimator.alphas_).reshape(shape + (n_alphas,))
     for index in np.ndindex(*shape):
-        (p, penalty), (r, ratio), (g, graph) = zip(
-            index, (penalties[index[0]], ratios[index[1]], graphs[index[2]]))
+        penalty, ratio, graph = (penalties[index[0]], ratios[index[1]],
+                                 graphs[index[2]])
         mean, std = path[index].mean(axis=1), path[index].std(axis=1)
         label = ", ".join(
             ([penalty] if len(penalties) > 1 else [])
