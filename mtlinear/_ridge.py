@@ -40,9 +40,7 @@ class RidgeSpectrum:
         self.evals = np.maximum(evals, 0.0)
 
     def solve(self, omega, C, mu):
-        """``W`` (d, T K) solving ``(omega_t Q_t + mu_t D) w_t = C_t``
-        (``mu``: a float, or one per task with ``K = 1``)."""
-        mu = np.asarray(mu, dtype=np.float64)
+        """``W`` (d, T K) solving ``(omega_t Q_t + mu D) w_t = C_t``."""
         if self.evecs.shape[0] == 1 and self.K == 1:
             # one Q for every column: BLAS-3 products
             V, lam = self.evecs[0], self.evals[0]
@@ -52,6 +50,6 @@ class RidgeSpectrum:
         # one Q_t per task: batched matrix-vector products
         B = task_blocks(C, self.K) * self.scale
         proj = np.matmul(B[:, None, :], self.evecs)[:, 0, :]  # V_t^T b_t
-        proj /= self.evals * omega[:, None] + (mu[:, None] if mu.ndim else mu)
+        proj /= self.evals * omega[:, None] + mu
         Z = np.matmul(self.evecs, proj[:, :, None])[:, :, 0]
         return task_columns(Z * self.scale, self.K)
