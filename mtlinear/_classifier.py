@@ -64,17 +64,32 @@ def _column_classes(y, missing):
                              "samples.")
     classes = [_class_labels(c, f" column {t}", single=True)
                for t, c in enumerate(columns)]
-    if any(c.size < 2 for c in classes):
-        every = np.unique(np.concatenate(classes))
-        for t, c in enumerate(classes):
-            if c.size < 2 and every.size != 2:
-                raise ValueError(
-                    f"y column {t} has only one class {c.tolist()}; a "
-                    "classifier needs samples of at least two classes (a "
-                    "column of a single class is fitted when the tasks are "
-                    f"binary, with two labels in all; y has {every.size}).")
-        classes = [c if c.size == 2 else every for c in classes]
-    return classes
+    return _pair_for_single_classes(classes, lambda t, c, n: ValueError(
+        f"y column {t} has only one class {c.tolist()}; a classifier needs "
+        "samples of at least two classes (a column of a single class is "
+        "fitted when the tasks are binary, with two labels in all; y has "
+        f"{n})."))
+
+
+def _pair_for_single_classes(classes, error):
+    """``classes`` (per task its sorted labels, ``None`` for a task that is
+    not a classification) with each single class replaced by the two labels
+    of all the tasks, when they hold two: such a task is fitted as one
+    lacking a class (:func:`_missing_class_rows`).  Otherwise ``error(t,
+    labels, n)`` is raised for the first task ``t`` of a single class
+    (``n``: the number of labels in all)."""
+    if all(c is None or c.size != 1 for c in classes):
+        return classes
+    labels = np.concatenate([c for c in classes if c is not None])
+    try:
+        every = np.unique(labels)
+    except TypeError:  # objects of several types: not one pair of labels
+        every = np.unique(labels.astype(str))
+    if every.size != 2:
+        t = next(t for t, c in enumerate(classes)
+                 if c is not None and c.size == 1)
+        raise error(t, classes[t], every.size)
+    return [c if c is None or c.size != 1 else every for c in classes]
 
 
 def _missing_class_rows(name, X, Y, task_index, weights, missing, labels,

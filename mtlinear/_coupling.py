@@ -158,7 +158,7 @@ class CoupledDatafit:
     def value(self, W, b):
         return self.inner.value(W, b) + self.coupling.value(W)
 
-    def gradient(self, W, b):
+    def gradient(self, W, b=None):
         GW, gb = self.inner.gradient(W, b)
         return GW + self.coupling.gradient(W), gb
 
@@ -205,13 +205,6 @@ class CoupledGramDatafit(CoupledDatafit):
 
     def gradient_at_state(self, S):
         return self.inner.gradient_at_state(S)
-
-    # W alone (ADMM's protocol of sufficient statistics)
-    def gradient(self, W, b=None):
-        return super().gradient(W, b)
-
-    def duality_gap(self, W, b=None, penalty=None, state=None):
-        return super().duality_gap(W, b, penalty, state)
 
     def curvature(self, S_new, S, aux, dW):
         return self.inner.curvature(S_new, S, aux, dW)

@@ -10,8 +10,10 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import PENALTY_TABLE, MultiTaskLinearModel
-from ._classifier import _class_labels, _missing_class_rows
+from ._classifier import (_class_labels, _missing_class_rows,
+                          _pair_for_single_classes)
 from ._regressor import poisson_d2
+from ._task_data import shared_to_stacked
 from .losses import TaskwiseLoss, make_loss
 
 __all__ = ["MultiTaskEstimator"]
@@ -237,21 +239,11 @@ verbose
                     f"{c[:10].tolist()}; the logistic loss here is binary. Fit "
                     "multiclass tasks with MultiTaskClassifier (multinomial "
                     "per task).")
-        if all(c is None or c.size == 2 for c in classes):
-            return classes
-        labels = [c for c in classes if c is not None]
-        try:
-            every = np.unique(np.concatenate(labels))
-        except TypeError:  # objects of several types: not one pair of labels
-            every = np.unique(np.concatenate(labels).astype(str))
-        for task, c in zip(tasks, classes):
-            if c is not None and c.size < 2 and every.size != 2:
-                raise ValueError(
-                    f"Task {_key(task)!r} has only one class {c.tolist()}; a "
-                    "classification task needs samples of two classes (a task "
-                    "of a single class is fitted when the classification "
-                    f"tasks have two labels in all; they have {every.size}).")
-        return [c if c is None or c.size == 2 else every for c in classes]
+        return _pair_for_single_classes(classes, lambda t, c, n: ValueError(
+            f"Task {_key(tasks[t])!r} has only one class {c.tolist()}; a "
+            "classification task needs samples of two classes (a task of a "
+            "single class is fitted when the classification tasks have two "
+            f"labels in all; they have {n})."))
 
     def _weight_samples(self, X, Y, task_index, sample_weight):
         """A classification task whose training rows (of positive weight)
@@ -275,8 +267,8 @@ verbose
         if task_index is None:  # the stacked layout: a row per (sample, task)
             labels = np.asarray(self.target_names_ if self.target_names_
                                 is not None else np.arange(Y.shape[1]))
-            task_index, rows = np.nonzero(np.ones(Y.shape, dtype=bool).T)
-            X, Y, s = X[rows], Y[rows, task_index], s[rows]
+            X, Y, task_index, s = shared_to_stacked(
+                X, Y, np.broadcast_to(s[:, None], Y.shape))
         else:
             labels = self.tasks_
         return _missing_class_rows(type(self).__name__, X, Y, task_index, s,

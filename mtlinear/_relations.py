@@ -32,6 +32,7 @@ data-fit's dual point.  For MTRL its prox has one too
 (:class:`NuclearSquarePenalty`), and the spectral case is solved directly,
 without alternating.  See the estimators' docstrings for the formulas.
 """
+import functools
 import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -448,21 +449,19 @@ class _LearnedRelation:
             inner = coupling_of(state)
             gap = wstep_gap(datafit, scaled, W, b, inner)
 
+            @functools.cache
             def certificate():  # a pass over the data: where it decides
                 return self._certificate(datafit, scaled, W, b, coupling,
                                          path[-1])
 
-            joint = None
             if self.verbose:
-                joint = certificate()
                 print(f"[mtlinear] {name} outer {outer:4d}  objective "
                       f"{path[-1]:.10g}  W-step gap {gap:.3e} (target "
-                      f"{result.tol_abs:.3e})  joint gap {joint:.3e}")
+                      f"{result.tol_abs:.3e})  joint gap {certificate():.3e}")
             if not (outer > 1 and path[-2] - path[-1] <= self.outer_tol
                     * abs(path[-1]) and gap <= result.tol_abs):
                 continue
-            joint = certificate() if joint is None else joint
-            if not joint > target:  # certified, or no certificate (NaN)
+            if not certificate() > target:  # certified, or none (NaN)
                 converged = True
                 break
             # a W-step already certified for the new relation does not move:
@@ -477,7 +476,7 @@ class _LearnedRelation:
         self._set_relation(state)
         self.objective_path_ = np.array(path)
         self.n_outer_ = len(path)
-        self.outer_gap_ = joint = certificate() if joint is None else joint
+        self.outer_gap_ = joint = certificate()
         where = (f"relative decrease of the objective {decrease:.3e} "
                  f"(outer_tol={self.outer_tol:.3e}), W-step duality gap "
                  f"{gap:.3e} (target {result.tol_abs:.3e})")
