@@ -418,27 +418,21 @@ def means_swamp_spreads(design, ratio=_MEAN_SPREAD_RATIO):
     (all of them from ``1e6``: a Huber or logistic fit with features
     offset by ``1e6`` stopped at its zero start).
 
-    Cheap where the answer is no: a sparse column with an implicit zero has
-    a spread of at least its largest value, and a dense one at least any
-    row's distance to the mean (the first row of each task is tried first).
+    Cheap where the answer is no: a sparse column with an implicit zero in
+    a task has a spread there of at least its largest value, and a dense
+    one at least any row's distance to the mean (the first row of each task
+    is tried first).
     """
     if design.x_mean is None:
         return False
     X, means = design.X, np.atleast_2d(design.x_mean)  # (1 or T, d)
-    if sp.issparse(X):
-        stored = (np.diff(X.indptr) if X.format == "csc" else np.bincount(
-            sp.csr_matrix(X).indices, minlength=X.shape[1]))
-        full = stored >= X.shape[0]
-        if not full.any():
-            return False
-        # a copy: scipy may sort the indices of the matrix it slices
-        dense = sp.csc_matrix(X, copy=True)[:, np.flatnonzero(full)].toarray()
-        spread = dense.max(axis=0) - dense.min(axis=0)  # over all the rows
-        return bool(np.any(np.abs(means[:, full]) > ratio * spread))
     ptr = (np.array([0, X.shape[0]]) if design.shared else design.task_ptr)
+    if sp.issparse(X):
+        return _sparse_means_swamp_spreads(X, means, ptr, ratio)
     tasks = np.flatnonzero(np.diff(ptr) > 0)
     starts = ptr[:-1][tasks]
-    means = means[np.minimum(tasks, len(means) - 1)]
+    if not design.shared:  # a shared design's rows are every task's
+        means = means[np.minimum(tasks, len(means) - 1)]
     suspect = np.abs(means) > ratio * np.abs(X[starts] - means)
     if not suspect.any():
         return False
@@ -447,6 +441,30 @@ def means_swamp_spreads(design, ratio=_MEAN_SPREAD_RATIO):
     spread = (np.maximum.reduceat(part, starts, axis=0)
               - np.minimum.reduceat(part, starts, axis=0))
     return bool(np.any(np.abs(means[:, columns]) > ratio * spread))
+
+
+def _sparse_means_swamp_spreads(X, means, ptr, ratio):
+    """:func:`means_swamp_spreads` of a sparse ``X`` whose tasks are the row
+    ranges ``ptr``: only a column stored in every row of a task can
+    qualify there, and its spread comes from the stored values (no copy of
+    ``X``)."""
+    X = X if X.format == "csr" else sp.csr_matrix(X)
+    d = X.shape[1]
+    for t in range(len(ptr) - 1):
+        lo, hi = X.indptr[ptr[t]], X.indptr[ptr[t + 1]]
+        columns = X.indices[lo:hi]
+        full = np.bincount(columns, minlength=d) >= ptr[t + 1] - ptr[t]
+        if ptr[t + 1] == ptr[t] or not full.any():
+            continue
+        keep = full[columns]
+        stored, values = columns[keep], X.data[lo:hi][keep]
+        high, low = np.full(d, -np.inf), np.full(d, np.inf)
+        np.maximum.at(high, stored, values)
+        np.minimum.at(low, stored, values)
+        mean = means if len(ptr) == 2 else means[t:t + 1]  # shared: every row
+        if np.any(np.abs(mean[:, full]) > ratio * (high - low)[full]):
+            return True
+    return False
 
 
 class DesignColumns:

@@ -159,3 +159,30 @@ def test_classifier_on_large_scale_features_converges_to_the_scaled_answer(
                                atol=1e-4)
     np.testing.assert_allclose(big.intercept_, ref.intercept_, rtol=1e-3,
                                atol=1e-4)
+
+
+def test_sparse_mean_check_is_per_task():
+    """A sparse column stored in every row of one task only (zero in the
+    others) with a mean there 1e6 times its spread is caught, as in a dense
+    design: proximal Newton's curvature of it would be rounding."""
+    from types import SimpleNamespace
+
+    from mtlinear._prox_newton import means_swamp_spreads
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 3))
+    X[:20, 0] += 1e6
+    X[20:, 0] = 0.0
+    ptr = np.array([0, 20, 50])
+    means = np.array([X[:20].mean(axis=0), X[20:].mean(axis=0)])
+    for fmt in (np.asarray, sp.csr_matrix, sp.csc_matrix):
+        design = SimpleNamespace(X=fmt(X), x_mean=means, shared=False,
+                                 task_ptr=ptr)
+        assert means_swamp_spreads(design)
+        design.x_mean = means - means  # centred: nothing to catch
+        assert not means_swamp_spreads(design)
+    # shared design: every task's mean against the spread over all rows
+    X[20:, 0] = 1e6 + rng.standard_normal(30)
+    means = np.array([np.zeros(3), X.mean(axis=0)])
+    for fmt in (np.asarray, sp.csr_matrix):
+        assert means_swamp_spreads(SimpleNamespace(
+            X=fmt(X), x_mean=means, shared=True, task_ptr=None))
