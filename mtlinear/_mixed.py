@@ -57,9 +57,10 @@ class MultiTaskEstimator(MultiTaskLinearModel):
         or a dict keyed by task (column index, ``y``'s DataFrame column
         name, or task label), every task present.
     penalty, alpha, l1_ratio, l1_share, penalty_factor, positive, \
-fit_intercept, task_col, task_weights, max_iter, tol, warm_start, solver, \
-verbose
-        As for :class:`~mtlinear.MultiTaskRegressor`.
+fit_intercept, task_col, task_weights, task_graph, graph_alpha, max_iter, \
+tol, warm_start, solver, verbose
+        As for :class:`~mtlinear.MultiTaskRegressor` (``task_graph`` couples
+        regression and classification tasks alike).
     delta : float, default=1.0
         Threshold of the Huber loss.
 

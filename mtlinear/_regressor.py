@@ -112,7 +112,9 @@ None, default=None
         labels); or a dict ``{(s, t): weight}`` of task-label pairs.  The
         fit exposes the adjacency as ``task_graph_``.  Needs ``alpha > 0``
         (any penalty; ``penalty="l2"`` with a small ``alpha`` for a graph
-        alone); solved by FISTA.
+        alone); solved by the solvers that take a task coupling (FISTA,
+        continued by ADMM, or by proximal Newton with ADMM steps, where it
+        would not reach ``tol``).
     graph_alpha : float >= 0, default=1.0
         Strength of the task graph (ignored without ``task_graph``).
     unseen_task : {"error", "mean"}, default="error"

@@ -39,11 +39,29 @@ def make_multitask_regression(n_tasks=50, n_features=30, n_informative=8,
     on the same ``n_informative`` features (and, with ``rank``, lie in a
     common ``rank``-dimensional subspace).
 
+    Parameters
+    ----------
+    n_tasks : int, default=50
+    n_features : int, default=30
+    n_informative : int, default=8
+        Features with nonzero weights (the same for every task).
+    samples_per_task : (int, int), default=(20, 200)
+        Each task's number of samples is drawn uniformly in this range
+        (both ends included).
+    rank : int or None, default=None
+        Rank of the true weights (``None``: independent Gaussian weights on
+        the informative features).
+    noise : float, default=1.0
+        Standard deviation of the Gaussian noise added to ``y``.
+    random_state : int, Generator or None, default=None
+
     Returns
     -------
     X : ndarray of shape (n, n_features + 1)
         Features with the task index as the last column (``task_col=-1``).
     y : ndarray of shape (n,)
+        ``x^T w_t + 3 t / n_tasks`` plus noise (task ``t``'s intercept is
+        ``3 t / n_tasks``).
     W : ndarray of shape (n_features, n_tasks)
         The true weights.
     """
