@@ -233,15 +233,17 @@ None, default=None
         """
         Y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
         poisson = self._make_loss().name == "poisson"
-        if not (has_missing(Y) or poisson):
+        if not (has_missing(np.atleast_2d(Y)) or poisson):
             return super().score(X, y, sample_weight)
         metric = poisson_d2 if poisson else r2_score
         P = self.predict(X)
         s = None if sample_weight is None else np.asarray(sample_weight, float)
-        if Y.ndim == 1 or self.task_col is not None:  # pooled, as R^2 is
-            return float(metric(Y.astype(float).ravel(), np.ravel(P),
-                                sample_weight=s))
         Y = Y.astype(float)
+        if Y.ndim == 1 or self.task_col is not None:  # pooled, as R^2 is
+            Y, P = Y.ravel(), np.ravel(P)
+            rows = ~np.isnan(Y)
+            return float(metric(Y[rows], P[rows],
+                                sample_weight=None if s is None else s[rows]))
         P = P.reshape(len(P), -1)
         return float(np.mean([
             metric(Y[rows, t], P[rows, t],

@@ -65,6 +65,18 @@ def test_score_and_cv_leave_missing_targets_out():
     assert model.score(X, full) == pytest.approx(r2_score(full, P))
 
 
+def test_score_of_one_task_given_as_a_1d_y_with_missing_targets():
+    X, Y, _ = _problem(n=200)
+    y = Y[:, 0]
+    model = MultiTaskRegressor(penalty="l21", alpha=0.05).fit(X, y)
+    rows = ~np.isnan(y)
+    s = np.linspace(0.5, 2.0, len(y))
+    for weights, kept in ((None, None), (s, s[rows])):
+        expected = r2_score(y[rows], model.predict(X)[rows], sample_weight=kept)
+        assert model.score(X, y, sample_weight=weights) == pytest.approx(expected)
+        assert model.score(X, y[:, None], weights) == pytest.approx(expected)
+
+
 def test_missing_target_errors():
     X, Y, _ = _problem()
     Y[:, 2] = np.nan
