@@ -24,14 +24,24 @@ __all__ = ["MultiTaskClassifier"]
 
 
 def _missing_mask(y):
-    """Where ``y`` holds no label: ``NaN`` (or ``None`` in an object array)."""
+    """Where ``y`` holds no label: ``NaN`` (or ``None`` or pandas' ``NA`` in
+    an object array)."""
     if y.dtype.kind == "f":
         return np.isnan(y)
     if y.dtype.kind == "O":
-        return np.frompyfunc(
-            lambda v: v is None or (isinstance(v, Real) and v != v), 1, 1)(
-            y).astype(bool)
+        return np.frompyfunc(_no_label, 1, 1)(y).astype(bool)
     return np.zeros(y.shape, dtype=bool)
+
+
+def _no_label(value):
+    """``None``, ``NaN`` or pandas' ``NA`` (which compares to ``NA``, whose
+    truth value is an error)."""
+    if value is None:
+        return True
+    try:
+        return not bool(value == value)
+    except TypeError:
+        return True
 
 
 def _class_labels(y, where, single=False):
@@ -43,7 +53,14 @@ def _class_labels(y, where, single=False):
             f"Unknown label type: y{where} holds continuous values such as "
             f"{np.unique(y)[:5].tolist()}; MultiTaskClassifier needs class "
             "labels. For a numeric target use MultiTaskRegressor.")
-    classes = np.unique(y)
+    try:
+        classes = np.unique(y)
+    except TypeError:  # labels that do not compare: int and str, say
+        kinds = sorted({type(v).__name__ for v in y.ravel()})
+        raise ValueError(
+            f"Unknown label type: y{where} mixes labels of the types {kinds}, "
+            "which cannot be sorted; give every label the same type (for "
+            "instance all str).") from None
     if classes.size < (1 if single else 2):
         raise ValueError(
             f"y{where} has only one class {classes.tolist()}; a classifier "

@@ -451,3 +451,17 @@ def test_score_with_label_types_differing_by_column():
     expected = np.mean([np.mean(pred[:, 0] == Y["colour"].to_numpy()),
                         np.mean(pred[:, 1].astype(int) == Y["flag"].to_numpy())])
     assert model.score(X, Y) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("task_col", [None, -1])
+def test_labels_of_types_that_do_not_sort_are_a_clear_error(task_col):
+    rng = np.random.default_rng(23)
+    X = rng.standard_normal((60, 4))
+    if task_col is not None:
+        X = np.column_stack([X, np.repeat([0, 1, 2], 20)])
+    y = np.array([1, "a"] * 30, dtype=object)
+    with pytest.raises(ValueError, match=r"mixes labels of the types \['int', "
+                                         r"'str'\].*same type"):
+        MultiTaskClassifier(task_col=task_col).fit(X, y)
+    with pytest.raises(ValueError, match="mixes labels"):  # within a column
+        MultiTaskClassifier().fit(X, np.column_stack([y, y[::-1]]))

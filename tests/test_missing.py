@@ -129,6 +129,21 @@ def test_classifier_missing_labels_equal_the_stacked_fit(alpha):
     assert masked.score(X, Y) == pytest.approx(expected)
 
 
+def test_classifier_missing_labels_as_pandas_na():
+    """pandas' ``NA`` in a string-typed DataFrame is a missing label, as
+    ``None`` is (sorting the labels raised "boolean value of NA is
+    ambiguous")."""
+    pd = pytest.importorskip("pandas")
+    from mtlinear import MultiTaskClassifier
+    X, Y = _labels_with_gaps()
+    frame = pd.DataFrame(Y, columns=["a", "b", "c"]).astype("string")
+    assert frame.isna().to_numpy().sum() == np.sum(Y == None)  # noqa: E711
+    with_na = MultiTaskClassifier(alpha=0.01).fit(X, frame)
+    with_none = MultiTaskClassifier(alpha=0.01).fit(X, Y)
+    np.testing.assert_array_equal(with_na.coef_, with_none.coef_)
+    np.testing.assert_array_equal(with_na.intercept_, with_none.intercept_)
+
+
 def test_classifier_cv_with_missing_labels():
     from mtlinear import MultiTaskClassifierCV
     from mtlinear.metrics import task_scores
