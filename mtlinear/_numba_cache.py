@@ -10,7 +10,14 @@ versions): any change to the package starts from an empty cache.
 
 A custom cache locator, placed first in Numba's list, claims only functions
 defined in this package's directory, so other packages' Numba caches in the
-same process behave as usual.  The directory is, in order of preference:
+same process behave as usual.
+
+A kernel's index lists every signature it was compiled for, pickled, and a
+penalty record defined outside the package (a user's compiled penalty) is
+pickled as a reference to its module: in a process that cannot import that
+module, Numba's loading of the index raised ``ModuleNotFoundError`` and
+every fit failed.  The package's kernels read such an index as empty (a cache
+miss: they compile and write a new one).  The directory is, in order of preference:
 
 1. ``$NUMBA_CACHE_DIR/mtlinear-<hash>`` when the user has set
    ``NUMBA_CACHE_DIR``;
@@ -32,6 +39,7 @@ otherwise look like a hang.
 import getpass
 import hashlib
 import os
+import pickle
 import stat
 import sys
 import tempfile
@@ -278,14 +286,40 @@ class _PackageCacheLocator(caching._CacheLocator):
         return cls(py_func, py_file)
 
 
+class _TolerantIndexFile(caching.IndexDataCacheFile):
+    """Numba's index and data files, reading an index that cannot be
+    unpickled (a type of a module this process cannot import, or a file cut
+    short) as an empty one instead of raising."""
+
+    def _load_index(self):
+        try:
+            return super()._load_index()
+        except (ImportError, AttributeError, EOFError, pickle.UnpicklingError):
+            return {}
+
+
 def _install_locator(root, digest, package_dir):
-    """Route the package's cached kernels to `root`."""
+    """Route the package's cached kernels to `root`, with tolerant indexes."""
     _PackageCacheLocator.root = root
     _PackageCacheLocator.package_dir = _real_dir(package_dir)
     _PackageCacheLocator.stamp = digest
     locators = _CacheImpl._locator_classes
     if _PackageCacheLocator not in locators:
         locators.insert(0, _PackageCacheLocator)
+    original = Dispatcher.enable_caching
+    if getattr(original, "_mtlinear_tolerant", False):
+        return
+
+    def enable_caching(self):
+        original(self)
+        cache_file = getattr(getattr(self, "_cache", None), "_cache_file", None)
+        if (type(cache_file) is caching.IndexDataCacheFile
+                and isinstance(self._cache._impl.locator, _PackageCacheLocator)):
+            cache_file.__class__ = _TolerantIndexFile
+
+    enable_caching._mtlinear_tolerant = True
+    enable_caching.__doc__ = original.__doc__
+    Dispatcher.enable_caching = enable_caching
 
 
 def _disable_package_caching(package_dir):

@@ -8,6 +8,7 @@ compile nothing.
 """
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -173,6 +174,39 @@ def test_no_notice_once_the_cache_holds_kernels(cold_and_warm):
 def test_no_warning_when_a_cache_is_usable(cold_and_warm):
     messages = [message for _, message in cold_and_warm["cold"][0]["warnings"]]
     assert not [message for message in messages if "cache" in message]
+
+
+FOREIGN_RECORD = textwrap.dedent("""
+    from collections import namedtuple
+
+    ForeignRecord = namedtuple("ForeignRecord", ["lam"])
+""")
+
+
+def test_an_index_naming_a_module_this_process_lacks_is_a_cache_miss(
+        cold_and_warm, tmp_path, monkeypatch):
+    """A kernel compiled for a penalty record of a user's module (a compiled
+    penalty of their own) has that record's class in its index, pickled by
+    reference.  A process that cannot import the module failed to load the
+    index (``ModuleNotFoundError``) and so every fit failed; now it compiles
+    the kernel again."""
+    cache = shutil.copytree(cold_and_warm["workdir"] / "numba", tmp_path / "numba")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "foreign_record.py").write_text(FOREIGN_RECORD)
+    monkeypatch.syspath_prepend(str(tmp_path / "foreign"))
+    from foreign_record import ForeignRecord
+    indexes = list(Path(cache).rglob("*.nbi"))
+    assert indexes
+    for index in indexes:  # as the user's process would have written them
+        with open(index, "rb") as f:
+            version = pickle.load(f)
+            stamp, overloads = pickle.loads(f.read())
+        overloads[("signature", ForeignRecord(0.1))] = "foreign.1.nbc"
+        with open(index, "wb") as f:
+            pickle.dump(version, f, protocol=-1)
+            f.write(pickle.dumps((stamp, overloads), protocol=-1))
+    report, _ = _run_fits(_clean_env(NUMBA_CACHE_DIR=cache), tmp_path, "prox")
+    assert report["n_compiled"] > 0  # compiled afresh, not loaded, no error
 
 
 def test_notice_silenced_by_environment(tmp_path):
