@@ -522,9 +522,9 @@ def build_problem(X, Y, task_index=None, n_tasks=None, sample_weight=None,
                               unpenalized)
     n = X.shape[0]
     s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
-    if s.size and s.max() > 0:
-        s = s / s.max()  # the objective is invariant; see check_scales
     if task_index is None:
+        if s.size and s.max() > 0:
+            s = s / s.max()  # the objective is invariant; see check_scales
         T = Y.shape[1]
         omega = np.ones(T) if task_weights is None else task_weights
         total = s.sum()
@@ -553,7 +553,7 @@ def build_problem(X, Y, task_index=None, n_tasks=None, sample_weight=None,
         elif not grouped:  # rows already grouped are used in place
             X = group_rows(X, order)
         y = np.asarray(Y, dtype=float)[order]
-        s = s[order]
+        s = _per_task_unit_max(s[order], counts)
         del order  # sample-sized arrays count next to the one copy of X
         n_t = np.add.reduceat(s, task_ptr[:-1])
         if np.any(n_t <= 0):
@@ -577,6 +577,20 @@ def build_problem(X, Y, task_index=None, n_tasks=None, sample_weight=None,
     return TaskProblem(design=design, y=y, v=v, fit_intercept=fit_intercept,
                        intercept_variable=fit_intercept and not center_targets,
                        x_mean=x_mean_tasks, y_mean=y_mean)
+
+
+def _per_task_unit_max(s, counts):
+    """The sample weights ``s`` (grouped by task, ``counts`` rows each)
+    divided by their largest value in each task: each task's loss is a
+    weighted mean, so only their ratios within a task count, and tasks
+    weighted ``1e200`` and ``1e-200`` do not underflow to zero."""
+    top = np.ones(counts.size)
+    nonempty = counts > 0
+    if s.size:
+        top[nonempty] = np.maximum.reduceat(
+            s, np.cumsum(counts)[nonempty] - counts[nonempty])
+    top[top <= 0] = 1.0  # a task of zero weight: an error below
+    return s / np.repeat(top, counts)
 
 
 _GATHER_ROWS = 4096  # rows regrouped at a time

@@ -93,6 +93,26 @@ def test_sample_weight_scale_does_not_matter(scale):
     np.testing.assert_allclose(big.intercept_, ref.intercept_, rtol=1e-10)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: MultiTaskRegressor(penalty="l21", alpha=0.01),
+    lambda: MultiTaskClassifier(penalty="l1", alpha=0.01)])
+def test_task_scales_of_sample_weight_do_not_matter(make):
+    """Each task's loss is a weighted mean: weights of ``1e200`` in one
+    task and ``1e-200`` in the others change nothing (they were divided by
+    the largest of all and underflowed to "zero on every sample")."""
+    X, y, labels = _stacked(seed=4)
+    if isinstance(make(), MultiTaskClassifier):
+        y = y > np.median(y)
+    Z = np.column_stack([X, labels])
+    s = np.random.default_rng(5).uniform(0.5, 2.0, len(y))
+    ref = make().set_params(task_col=-1).fit(Z, y, sample_weight=s)
+    scaled = make().set_params(task_col=-1).fit(
+        Z, y, sample_weight=s * np.where(labels == 0, 1e200, 1e-200))
+    np.testing.assert_allclose(scaled.coef_, ref.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(scaled.intercept_, ref.intercept_, rtol=1e-10,
+                               atol=1e-12)
+
+
 @pytest.mark.parametrize("what,scale", [
     ("X", 1e-200), ("X", 1e160), ("X", 1e307), ("y", 1e200),
     ("task_weights", 1e308), ("task_weights", 1e-200)])
