@@ -51,6 +51,12 @@ class _TaskView(BaseEstimator):
             else values[:, self.column]
 
     def _output(self, method):
+        if not hasattr(self.model, method):
+            raise _PredictionFailed from AttributeError(
+                f"The scoring needs {type(self.model).__name__}.{method}, "
+                f"which a {type(self.model).__name__} does not have (a "
+                "classification metric of a regression model?); choose a "
+                "metric of the model's kind.")
         if method not in self.outputs:
             try:
                 self.outputs[method] = getattr(self.model, method)(self.X)

@@ -116,3 +116,16 @@ def test_unseen_tasks_are_scored_by_their_own_label():
     for label in (1, 2, 7, 8):
         rows = labels == label
         assert scores[label] == pytest.approx(r2_score(y[rows], pred[rows]))
+
+
+def test_a_classification_metric_of_a_regressor_says_so():
+    from mtlinear import MultiTaskRegressor, MultiTaskRegressorCV
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((60, 5))
+    Y = X @ rng.standard_normal((5, 3))
+    model = MultiTaskRegressor(alpha=0.01).fit(X, Y)
+    message = r"MultiTaskRegressor.decision_function.*classification metric"
+    with pytest.raises(AttributeError, match=message):
+        task_scores(model, X, Y, "roc_auc")
+    with pytest.raises(AttributeError, match=message):
+        MultiTaskRegressorCV(scoring="roc_auc").fit(X, Y)
