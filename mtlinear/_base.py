@@ -75,6 +75,14 @@ def _check_finite(estimator, result, alpha):
         "features.")
 
 
+def _some_features(features, name):
+    """``features`` (``X`` without its task column), unless there are none."""
+    if len(features.shape) == 2 and features.shape[1] == 0:
+        raise ValueError(f"{name}: X has only the task column; it needs at "
+                         "least one feature column besides it.")
+    return features
+
+
 class MultiTaskLinearModel(BaseEstimator):
     """Base class of the regularized multi-task linear estimators.
 
@@ -155,11 +163,12 @@ class MultiTaskLinearModel(BaseEstimator):
             # from X in task order, converted, in one copy, and checked finite
             j = _check_column_index(self.task_col, X.shape[1])
             features, labels = split_task_column(X[:1], j)
-            check_features(features, estimator_name=name)
+            check_features(_some_features(features, name), estimator_name=name)
             labels = X[:, j]
         else:
             features, labels = split_task_column(X, self.task_col)
-            features = check_features(features, estimator_name=name)
+            features = check_features(_some_features(features, name),
+                                      estimator_name=name)
         if reset:
             self.tasks_, task_index = encode_task_labels(labels)
         else:  # a task not seen in fit: index T (see _task_models)
@@ -167,9 +176,6 @@ class MultiTaskLinearModel(BaseEstimator):
             _, task_index = encode_task_labels(
                 labels, known=self.tasks_,
                 unseen_index=len(self.tasks_) if mean else None)
-        if features.shape[1] == 0:
-            raise ValueError(f"{name}: X has only the task column; it needs at "
-                             "least one feature column besides it.")
         order = None
         if in_place:
             features, order = task_ordered_features(X, j, task_index)
@@ -217,13 +223,18 @@ class MultiTaskLinearModel(BaseEstimator):
                              "but the target y is None.")
         X, task_index, order = self._validate_task_rows(
             X, reset=True, task_order=task_order)
-        if task_index is None:
-            # targets validated once X's feature names are recorded
-            y = check_array(y, ensure_2d=False, dtype=None, input_name="y",
-                            ensure_all_finite=("allow-nan" if self._missing_targets
-                                               else True))
-        else:
-            y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+        # targets validated once X's feature names are recorded
+        y = check_array(y, ensure_2d=False, dtype=None, input_name="y",
+                        ensure_all_finite="allow-nan")
+        if (y.dtype.kind == "f" and not (task_index is None and self._missing_targets)
+                and np.isnan(y).any()):
+            raise ValueError(
+                f"Input y contains NaN. {type(self).__name__} takes no missing "
+                "target " + ("with task_col: drop the rows whose target is "
+                             "missing." if task_index is not None else
+                             "(NaN in y); drop the rows whose targets are "
+                             "missing, or fit those tasks apart."))
+        if task_index is not None:
             if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
                 raise ValueError(f"With task_col, y must be 1-d (one target per "
                                  f"row), got shape {y.shape}.")

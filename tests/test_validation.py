@@ -7,7 +7,8 @@ import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
 
-from mtlinear import MultiTaskClassifier, MultiTaskRegressor, alpha_max, stack_tasks
+from mtlinear import (MultiTaskClassifier, MultiTaskEstimator, MultiTaskRegressor,
+                      alpha_max, stack_tasks)
 
 RNG = np.random.default_rng(0)
 X_SHARED = RNG.standard_normal((20, 4))
@@ -50,6 +51,14 @@ FIT_ERRORS = [
      "X has 20 samples but y has 10"),
     ("too few targets, stacked", lambda: _stacked().fit(X_STACKED, Y_STACKED[:-1]),
      "X has 20 samples but y has 19"),
+    ("only the task column", lambda: _stacked().fit(
+        X_STACKED[:, -1:], Y_STACKED), "X has only the task column"),
+    ("NaN target with task_col", lambda: _stacked().fit(
+        X_STACKED, _with(Y_STACKED, 0, None, np.nan)),
+     "y contains NaN.*with task_col: drop the rows"),
+    ("NaN target of a model without missing targets", lambda: MultiTaskEstimator(
+        ).fit(X_SHARED, _with(Y_SHARED, 0, 0, np.nan)),
+     "y contains NaN. MultiTaskEstimator takes no missing target.*drop the rows"),
     ("2-d y with task_col", lambda: _stacked().fit(
         X_STACKED, np.c_[Y_STACKED, Y_STACKED]), "With task_col, y must be 1-d"),
     ("one sample", lambda: MultiTaskRegressor().fit(X_SHARED[:1], Y_SHARED[:1]),
