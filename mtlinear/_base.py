@@ -286,9 +286,7 @@ class MultiTaskLinearModel(BaseEstimator):
         """The solver's :class:`~mtlinear._task_data.TaskProblem` of a fit."""
         X, Y, task_index, sample_weight = self._weight_samples(
             X, Y, task_index, sample_weight)
-        factor = self.penalty_factor
-        unpenalized = None if factor is None else np.flatnonzero(
-            np.asarray(factor, dtype=float) == 0)
+        unpenalized = self._unpenalized_features(X.shape[1])
         if task_index is None and has_missing(Y):
             return masked_problem(X, Y, sample_weight, omega,
                                   self.fit_intercept, self._make_loss(),
@@ -298,6 +296,27 @@ class MultiTaskLinearModel(BaseEstimator):
                              fit_intercept=self.fit_intercept,
                              center_targets=self._center_targets(),
                              unpenalized=unpenalized)
+
+    def _fit_penalties(self):
+        """The penalties the fit solves with (a CV estimator: its grid's)."""
+        return [self.penalty]
+
+    def _unpenalized_features(self, n_features):
+        """The features the fit's penalties leave unpenalized (factor 0:
+        the estimator's ``penalty_factor`` or a penalty instance's own),
+        partialled out of the problem with the intercepts; ``None`` if none.
+        One problem serves a whole CV grid, so its penalties must agree."""
+        found = {tuple(self._make_penalty(n_features, penalty, 1.0)
+                       .unpenalized().tolist())
+                 for penalty in self._fit_penalties()}
+        if len(found) > 1:
+            raise ValueError(
+                "The penalties searched leave different features "
+                f"unpenalized (zero penalty_factor: {sorted(found)}); one "
+                "cross-validation partials out one set of features. Give "
+                "them the same zero factors (or search them apart).")
+        features = found.pop()
+        return np.array(features, dtype=np.int64) if features else None
 
     def _alpha_of(self, X, Y, task_index, sample_weight, omega):
         """The ``alpha`` of a fit on these data (subclasses may derive a

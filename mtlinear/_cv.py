@@ -197,6 +197,9 @@ class MultiTaskCVMixin:
             raise
         return self
 
+    def _fit_penalties(self):
+        return _check_penalties(self.penalty)
+
     def _grids(self, problem, loss):
         """``(grids, shape)``: the ``(penalty, l1_ratio, graph_alpha,
         alphas)`` searched, and the shape of the parameters' product."""

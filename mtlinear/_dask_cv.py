@@ -48,9 +48,7 @@ def fit_cv_dask(estimator, X, y, sample_weight=None):
             estimator.tasks_ = total.labels
         tasks = np.arange(total.n_targets) if total.shared else total.labels
         omega = check_task_weights(estimator.task_weights, tasks)
-        factor = estimator.penalty_factor  # as the in-memory problem's
-        unpenalized = None if factor is None else np.flatnonzero(
-            np.asarray(factor, dtype=float) == 0)
+        unpenalized = estimator._unpenalized_features(n_features)
         problem = statistics_problem(total, omega, estimator.fit_intercept,
                                      unpenalized)
         grids, shape = estimator._grids(problem, loss)

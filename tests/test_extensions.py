@@ -881,6 +881,51 @@ def test_invalid_combination_raises_in_cv():
         MultiTaskRegressorCV(loss="huber", delta=-1.0, alphas=3, cv=2).fit(X, Y)
 
 
+def test_cv_checks_the_factors_length_before_using_them():
+    X, Y = _small()
+    for cv in (MultiTaskRegressorCV, MultiTaskClassifierCV):
+        with pytest.raises(ValueError, match="has 6 entries but X has 4"):
+            cv(penalty="l1", penalty_factor=[1, 1, 1, 1, 1, 0], alphas=3,
+               cv=2).fit(X, Y if cv is MultiTaskRegressorCV else Y > 0)
+
+
+def test_zero_factors_of_a_penalty_instance_act_as_the_parameter():
+    """Zero factors held by a penalty instance (the estimator's own
+    ``penalty_factor`` unset) leave their features unpenalized as the
+    parameter's do: partialled out in fit and CV.  They reached the solvers:
+    CV's grid started at inf (an all-zero model), fits reported gaps of 0.05
+    to 0.9 and ran to max_iter, and losses without partialling out took
+    them."""
+    from mtlinear.penalties import L1, L21
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((120, 6))
+    Y = (X[:, :3] @ rng.standard_normal((3, 3))
+         + 0.5 * rng.standard_normal((120, 3)) + 1)
+    factors = np.array([0.0, 1, 2, 0, 1.5, 0.8])
+    for name, Penalty in (("l1", L1), ("l21", L21)):
+        by_parameter = dict(penalty=name, penalty_factor=factors)
+        by_instance = dict(penalty=Penalty(penalty_factor=factors))
+        for solver in ("auto", "bcd", "fista"):
+            fits = [MultiTaskRegressor(alpha=0.2, tol=1e-10, solver=solver,
+                                       **kw).fit(X, Y)
+                    for kw in (by_parameter, by_instance)]
+            np.testing.assert_allclose(fits[1].coef_, fits[0].coef_, atol=1e-9)
+            assert fits[1].dual_gap_ <= 1e-10 * np.var(Y) * 10
+        cvs = [MultiTaskRegressorCV(alphas=5, cv=3, **kw).fit(X, Y)
+               for kw in (by_parameter, by_instance)]
+        np.testing.assert_array_equal(cvs[1].alphas_, cvs[0].alphas_)
+        assert np.isfinite(cvs[1].alphas_).all()
+        np.testing.assert_array_equal(cvs[1].coef_, cvs[0].coef_)
+        assert cvs[1].alphas_[0] == pytest.approx(
+            alpha_max(X, Y, **by_instance))
+    with pytest.raises(ValueError, match="squared loss only"):
+        MultiTaskRegressor(loss="huber", penalty=L1(penalty_factor=factors)
+                           ).fit(X, Y)
+    with pytest.raises(ValueError, match="leave different features unpenalized"):
+        MultiTaskRegressorCV(penalty=[L1(penalty_factor=factors), "l21"],
+                             alphas=3, cv=2).fit(X, Y)
+
+
 # ============================================================== scikit-learn
 def _expected_failed_checks(estimator):
     """The checks the package documents as expected to fail, by class."""
