@@ -122,7 +122,14 @@ def prepare_problem(X, y, *, loss, task_col=None, sample_weight=None,
         tasks, task_index = encode_task_labels(labels)
         n_tasks = len(tasks)
     X = check_array(X, accept_sparse=("csr", "csc"), dtype=np.float64, input_name="X")
-    y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+    y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y",
+                    ensure_all_finite="allow-nan")
+    if np.isnan(y).any():
+        raise ValueError(
+            "Input y contains NaN. alpha_max and regularization_path need "
+            "every target observed; the estimators fit missing targets (NaN "
+            "in a 2-d y), and MultiTaskRegressorCV / MultiTaskClassifierCV "
+            "build their alpha grid from the observed ones.")
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}; "
                          "they must match.")

@@ -134,7 +134,9 @@ ALPHA_MAX_ERRORS = [
     ("sample weights of the wrong length", dict(sample_weight=np.ones(3)),
      "sample_weight.shape"),
     ("NaN in X", dict(X=_with(X_SHARED, 0, 0, np.nan)), "X contains NaN"),
-    ("NaN in y", dict(y=_with(Y_SHARED, 0, 0, np.nan)), "y contains NaN"),
+    ("NaN in y", dict(y=_with(Y_SHARED, 0, 0, np.nan)),
+     "y contains NaN. alpha_max and regularization_path need every target "
+     "observed; the estimators fit missing targets"),
     ("too few targets", dict(y=Y_SHARED[:10]), "X has 20 samples but y has 10"),
     ("negative task weight", dict(task_weights=[1.0, -1.0, 1.0]),
      "task_weights must be finite and non-negative"),
