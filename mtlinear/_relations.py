@@ -17,22 +17,16 @@ Each step lowers the joint objective; the value after each outer iteration is
 kept in ``objective_path_`` (non-increasing: a W-step that would not lower
 the objective keeps the previous ``W``).  The loop stops when the relative
 decrease is at most ``outer_tol`` *and* the current ``W`` is certified, for
-the current ``A``, to the solvers' ``tol`` *and*, where the joint problem
-has a certificate (below), that certificate meets ``tol`` too.  A W-step
-already certified for the new ``A`` leaves ``W`` as it is, so the
-alternation can stall above the joint target: the W-steps' ``tol`` is then
-divided by 10, down to ``tol * 1e-4``, before the fit gives up with a
-``ConvergenceWarning``.
+the current ``A``, to the solvers' ``tol``.
 
 Minimizing over ``A`` first leaves a convex function of ``W`` alone whose
 regularizer depends on the singular values of ``W`` only, for a spectral
-penalty (ridge, trace norm): its Fenchel conjugate has a closed form, so the
-joint problem has a duality gap of its own (``outer_gap_``), from the
-data-fit's dual point.  For MTRL its prox has one too
-(:class:`NuclearSquarePenalty`), and the spectral case is solved directly,
-without alternating.  See the estimators' docstrings for the formulas.
+penalty (ridge, trace norm, none): its prox and its Fenchel conjugate have
+closed forms (:class:`NuclearSquarePenalty`, :class:`ClusterPenalty`), so
+that case is solved directly, without alternating, and certified by its own
+duality gap (``outer_gap_``).  See the estimators' docstrings for the
+formulas.
 """
-import functools
 import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -67,13 +61,16 @@ def right_spectrum(W):
     singular values keep their relative accuracy (squaring would lose it).
     """
     d, T = W.shape
-    _, sigma, Vt = np.linalg.svd(W, full_matrices=False)
-    if d >= T:
-        return sigma, Vt.T
-    # complete the basis with the orthogonal complement of the rows of Vt
-    Q, _ = np.linalg.qr(Vt.T, mode="complete")
-    return (np.concatenate([sigma, np.zeros(T - d)]),
-            np.column_stack([Vt.T, Q[:, d:]]))
+    # d < T: the full V completes the basis of the rows of W
+    _, sigma, Vt = np.linalg.svd(W, full_matrices=d < T)
+    return np.concatenate([sigma, np.zeros(T - sigma.size)]), Vt.T
+
+
+def singular_values(W):
+    """The singular values of ``W`` (d, T), decreasing, zero-padded to ``T``
+    when ``d < T`` (those of :func:`right_spectrum`, without ``V``)."""
+    sigma = np.linalg.svd(W, compute_uv=False)
+    return np.concatenate([sigma, np.zeros(W.shape[1] - sigma.size)])
 
 
 def capped_fill(a, shift, total):
@@ -129,44 +126,10 @@ def _spectral_parts(penalty):
     return None
 
 
-def _spectral_gap(datafit, W, b, graph, primal, conjugate):
-    """``primal - D``: the duality gap of ``F + g + h`` at ``(W, b)`` for a
-    regularizer ``h`` with a finite conjugate ``conjugate(U) = h*(U)``.
-
-    ``D = -F*(-Theta) - g*(-V) - h*(X^T Theta + V)`` with the data-fit's dual
-    point ``Theta`` and ``V = -W K_graph`` (``g*(W K) = g(W)``, see
-    :mod:`mtlinear._coupling`; ``graph``: the task graph's coupling, or
-    ``None``); ``h*`` is finite everywhere, so no scaling of the dual point is
-    needed.
-    """
-    _, U, dual, _ = datafit.dual_parts(W, b)
-    g = 0.0
-    if graph is not None:
-        g, U = graph.value(W), U - graph.gradient(W)
-    return primal - (dual(1.0) - g - conjugate(U))
-
-
 def wstep_gap(datafit, penalty, W, b, coupling):
     """Duality gap of the W-step problem ``F + tr(W K W^T) / 2 + h(W)`` at
-    ``(W, b)``: the coupled data-fit's (:mod:`mtlinear._coupling`), or, when
-    ``h`` is a ridge ``mu/2 ||W||_F^2`` (``mu >= 0``), the exact dual of the
-    quadratic ``g + h``, ``(g + h)*(U) = tr(U (K + mu I)^{-1} U^T) / 2``,
-    whichever is smaller (both are valid).
-
-    The coupled dual point ``V = -W K`` is far from the best one when ``K``
-    has huge eigenvalues (a nearly singular task covariance): there the
-    exact conjugate is much tighter.
-    """
-    _, gap = with_coupling(datafit, coupling).duality_gap(W, b, penalty)
-    parts = _spectral_parts(penalty)
-    if parts is None or parts[0] != 0:
-        return gap
-    mu = parts[1]
-    value, U, dual, _ = datafit.dual_parts(W, b)
-    K = coupling.K + mu * np.eye(coupling.n_tasks)
-    conjugate = 0.5 * float(np.vdot(np.linalg.solve(K, U.T), U.T))
-    primal = value + coupling.value(W) + 0.5 * mu * float(np.vdot(W, W))
-    return min(gap, primal - (dual(1.0) - conjugate))
+    ``(W, b)`` (the coupled data-fit's, :mod:`mtlinear._coupling`)."""
+    return with_coupling(datafit, coupling).duality_gap(W, b, penalty)[1]
 
 
 # ------------------------------------------------------------ MTRL
@@ -289,27 +252,94 @@ def cluster_step(W, eta, n_clusters):
     return _symmetric((V * m) @ V.T), m, sigma
 
 
-def cluster_conjugate(U, eta, n_clusters, c, mu):
-    """``h*(U)`` for ``h(W) = mu/2 ||W||_F^2 + c min_M tr(W (eta I + M)^{-1}
-    W^T)`` (``M`` in the set of :func:`cluster_step`).
+def _cluster_weights(sigma, eta, n_clusters, c, mu):
+    """``m`` maximizing ``sum_i sigma_i^2 f(m_i)``, ``f(m) = (eta + m) /
+    (mu (eta + m) + 2c)``, over the capped simplex (``mu > 0``): the
+    eigenvalues of ``M`` in :func:`cluster_conjugate` and in the prox of
+    :class:`ClusterPenalty`.  ``f`` is concave and increasing; its
+    optimality condition ``sigma_i^2 f'(m_i) = const`` reads ``m_i = r
+    sqrt(2c) sigma_i / mu - 2c / mu - eta`` between the bounds."""
+    return capped_fill(np.sqrt(2.0 * c) * sigma / mu, 2.0 * c / mu + eta,
+                       n_clusters)
 
-    Exchanging the two suprema, ``h*(U) = max_M tr(U G(M)^{-1} U^T) / 2``
-    with ``G(M) = mu I + 2c (eta I + M)^{-1}``: a concave, increasing
-    function ``f(m) = (eta + m) / (mu (eta + m) + 2c)`` of ``M``'s
-    eigenvalues, maximized by aligning ``M`` with ``U^T U = V diag(b) V^T``
-    (von Neumann's trace inequality) and water-filling ``max sum_i b_i
-    f(m_i)``: ``m_i = clip(r sqrt(2c b_i) / mu - 2c / mu - eta, 0, 1)``.
-    With ``mu = 0``: ``(eta ||U||_F^2 + sum of the k largest b_i) / (4c)``
-    (Ky Fan).
+
+def cluster_conjugate(U, eta, n_clusters, c, mu, lam=0.0):
+    """``h*(U)`` for ``h(W) = lam ||W||_* + mu/2 ||W||_F^2 + c min_M tr(W
+    (eta I + M)^{-1} W^T)`` (``M`` in the set of :func:`cluster_step`).
+
+    ``h`` is spectral, so ``h*(U) = sup_{s >= 0} sum_i (sigma_i - lam) s_i
+    - mu/2 s_i^2 - c s_i^2 / (eta + m_i)`` over the singular values
+    ``sigma`` of ``U`` aligned with those of ``W`` (von Neumann's trace
+    inequality) and ``m`` over the capped simplex: ``max_m sum_i b_i
+    f(m_i) / 2``, ``b = (sigma - lam)_+^2``, ``f(m) = (eta + m) / (mu (eta
+    + m) + 2c)``, concave and increasing, maximized by water-filling
+    (:func:`_cluster_weights`).  With ``mu = 0``: ``(eta sum b + the k
+    largest b_i) / (4c)`` (Ky Fan).
     """
-    sigma, _ = right_spectrum(U)
-    b = sigma * sigma
+    a = np.maximum(singular_values(U) - lam, 0.0)
+    b = a * a
     if mu == 0:
         top = np.sort(b)[::-1][:n_clusters].sum()
         return float((eta * b.sum() + top) / (4.0 * c))
-    m = capped_fill(np.sqrt(2.0 * c) * sigma / mu, 2.0 * c / mu + eta,
-                    n_clusters)
+    m = _cluster_weights(a, eta, n_clusters, c, mu)
     return float(0.5 * np.sum(b * (eta + m) / (mu * (eta + m) + 2.0 * c)))
+
+
+class ClusterPenalty(Penalty):
+    """``h(W) = lam ||W||_* + mu/2 ||W||_F^2 + c min_M tr(W (eta I + M)^{-1}
+    W^T)`` (``M`` in the set of :func:`cluster_step`): clustered MTL's
+    regularizer once the cluster matrix is minimized out, ``sum_i lam
+    sigma_i + mu/2 sigma_i^2 + c sigma_i^2 / (eta + m_i)`` in the singular
+    values ``sigma`` of ``W``.
+
+    Convex (``sigma^2 / (eta + m)`` is jointly convex, and its minimum over
+    a convex set of ``m`` stays convex) and orthogonally invariant.  Its
+    prox at step ``s`` is spectral: with the SVD ``A diag(a) B^T`` of the
+    point and ``a' = (a - s lam)_+``, for a fixed ``m`` each singular value
+    becomes ``x_i = a'_i (eta + m_i) / ((1 + s mu)(eta + m_i) + 2 s c)``, and
+    the best ``m`` maximizes ``sum_i a'^2_i (eta + m_i) / ((1 + s mu)(eta +
+    m_i) + 2 s c)``: the water-filling of :func:`cluster_conjugate` with
+    ``mu -> 1 + s mu``, ``c -> s c``.  ``h*`` is :func:`cluster_conjugate`,
+    finite everywhere.  The strength is fixed at construction: ``alpha``
+    and ``l1_ratio`` are nominal (1).
+    """
+
+    orthogonally_invariant = True
+    sparse = False
+
+    def __init__(self, lam, mu, c, eta, n_clusters):
+        super().__init__(1.0, 1.0)
+        self.weights = (float(lam), float(mu), float(c), float(eta),
+                        int(n_clusters))
+
+    def value(self, W):
+        lam, mu, c, eta, k = self.weights
+        sigma = singular_values(W)
+        m = capped_fill(sigma, eta, k)
+        return float(lam * sigma.sum() + 0.5 * mu * (sigma @ sigma)
+                     + c * np.sum(sigma * sigma / (eta + m)))
+
+    def prox(self, W, step):
+        lam, mu, c, eta, k = self.weights
+        A, a, Bt = np.linalg.svd(W, full_matrices=False)
+        # every eigenvalue of M counts in the fill: W's zero singular values
+        # too when d < T
+        a = np.maximum(np.concatenate([a, np.zeros(W.shape[1] - a.size)])
+                       - step * lam, 0.0)
+        shrink = 1.0 + step * mu
+        m = _cluster_weights(a, eta, k, step * c, shrink)
+        x = a * (eta + m) / (shrink * (eta + m) + 2.0 * step * c)
+        return (A * x[:Bt.shape[0]]) @ Bt
+
+    def conjugate(self, U):
+        lam, mu, c, eta, k = self.weights
+        return cluster_conjugate(U, eta, k, c, mu, lam)
+
+    def feasible_dual(self, U, rows=None):
+        return 1.0, self.conjugate(U)
+
+    def ridge_factors(self, n_features):
+        return None
 
 
 def cluster_labels(M, n_clusters):
@@ -336,10 +366,6 @@ def cluster_labels(M, n_clusters):
 
 
 # ------------------------------------------------------------ the outer loop
-# the W-steps' tol goes down to tol times this when the alternation stalls
-_MOST_ACCURATE_W_STEP = 1e-4
-
-
 @dataclass
 class AlternatingResult(SolveResult):
     """A :class:`~mtlinear._solve.SolveResult` of the alternation: ``gap``
@@ -369,12 +395,10 @@ class _LearnedRelation:
     """Alternation of the W-step (the package's solve with a coupling term)
     and a closed-form relation step; see the module docstring.
 
-    Subclasses define ``_relation_start(T)``, ``_relation_K(state)`` (the
-    learned coupling matrix), ``_relation_step(W)`` (returns ``(state,
-    term)``, the term's value at its minimum), ``_certificate(datafit,
-    penalty, W, b, graph, value)`` (``outer_gap_``, ``graph`` the task
-    graph's coupling or ``None``, ``value`` the joint objective at ``W``) and
-    ``_set_relation(state)``.
+    Subclasses define ``_joint_penalty(penalty)``, ``_relation_start(T)``,
+    ``_relation_K(state)`` (the learned coupling matrix),
+    ``_relation_step(W)`` (returns ``(state, term)``, the term's value at its
+    minimum) and ``_set_relation(state)``.
     """
 
     _relation_constraints = {
@@ -410,11 +434,33 @@ class _LearnedRelation:
                 "task, with a task_graph to tie the tasks), or split each "
                 "task into one-vs-rest binary tasks.")
 
+    def _joint_penalty(self, penalty):
+        """The regularizer of the joint problem in ``W`` alone (the relation
+        minimized out) as a penalty with a prox, for a spectral ``penalty``
+        (at its strength); ``None`` otherwise (the fit alternates)."""
+        raise NotImplementedError
+
     def _solve_at(self, problem, loss, penalty, alpha, start, coupling):
-        name = type(self).__name__
         self._refuse_unsupported(problem)
+        self._check_relation(problem.n_tasks)
+        joint = self._joint_penalty(penalty.with_strength(alpha,
+                                                          penalty.l1_ratio))
+        if joint is None:
+            return self._alternate(problem, loss, penalty, alpha, start,
+                                   coupling)
+        # solved at once, certified by its own gap; the relation follows
+        result = super()._solve_at(problem, loss, joint, 1.0, start, coupling)
+        self._set_relation(self._relation_step(result.W)[0])
+        datafit = with_coupling(make_datafit(problem, loss), coupling)
+        self.objective_path_ = np.array(
+            [datafit.value(result.W, result.b) + joint.value(result.W)])
+        self.n_outer_ = 1
+        self.outer_gap_ = float(max(result.gap, 0.0))
+        return result
+
+    def _alternate(self, problem, loss, penalty, alpha, start, coupling):
+        name = type(self).__name__
         T = problem.n_tasks
-        self._check_relation(T)
         datafit = make_datafit(problem, loss)
         scaled = penalty.with_strength(alpha, penalty.l1_ratio)
         def coupling_of(state):
@@ -429,11 +475,9 @@ class _LearnedRelation:
                  else self._relation_step(W)[0])
         inner = coupling_of(state)
         path, n_iter, converged = [], 0, False
-        inner_tol, target = self.tol, None
         for outer in range(1, self.max_outer + 1):
             result = super()._solve_at(problem, loss, penalty, alpha, (W, b),
-                                       inner, tol=inner_tol)
-            target = result.tol_abs if target is None else target
+                                       inner)
             n_iter += result.n_iter
             W_new, b_new = result.W, result.b
             if comparable:  # keep the previous W if the step did not lower
@@ -448,51 +492,28 @@ class _LearnedRelation:
                         + term)
             inner = coupling_of(state)
             gap = wstep_gap(datafit, scaled, W, b, inner)
-
-            @functools.cache
-            def certificate():  # a pass over the data: where it decides
-                return self._certificate(datafit, scaled, W, b, coupling,
-                                         path[-1])
-
             if self.verbose:
                 print(f"[mtlinear] {name} outer {outer:4d}  objective "
                       f"{path[-1]:.10g}  W-step gap {gap:.3e} (target "
-                      f"{result.tol_abs:.3e})  joint gap {certificate():.3e}")
-            if not (outer > 1 and path[-2] - path[-1] <= self.outer_tol
+                      f"{result.tol_abs:.3e})")
+            if (outer > 1 and path[-2] - path[-1] <= self.outer_tol
                     * abs(path[-1]) and gap <= result.tol_abs):
-                continue
-            if not certificate() > target:  # certified, or none (NaN)
                 converged = True
                 break
-            # a W-step already certified for the new relation does not move:
-            # the alternation stalls above the joint problem's target (School,
-            # CMTL: 3.8e-4 above the optimum at tol=1e-4), unless the W-steps
-            # get more accurate
-            if inner_tol <= self.tol * _MOST_ACCURATE_W_STEP:
-                break
-            inner_tol /= 10
         decrease = ((path[-2] - path[-1]) / max(abs(path[-1]), 1e-300)
                     if len(path) > 1 else np.inf)
         self._set_relation(state)
         self.objective_path_ = np.array(path)
         self.n_outer_ = len(path)
-        self.outer_gap_ = joint = certificate()
-        where = (f"relative decrease of the objective {decrease:.3e} "
-                 f"(outer_tol={self.outer_tol:.3e}), W-step duality gap "
-                 f"{gap:.3e} (target {result.tol_abs:.3e})")
-        if not np.isnan(joint):
-            where += f", joint duality gap {joint:.3e} (target {target:.3e})"
-        if len(path) < self.max_outer:
-            message = (f"{name} stalled after {len(path)} outer iterations "
-                       f"(max_outer={self.max_outer}) with W-steps "
-                       f"{1 / _MOST_ACCURATE_W_STEP:.0e} times more accurate "
-                       f"than tol: {where}. Raise tol, or scale the features.")
-        else:
-            message = (f"{name} did not converge in max_outer="
-                       f"{self.max_outer} outer iterations: {where}. Increase "
-                       "max_outer (or max_iter), or raise outer_tol or tol.")
+        self.outer_gap_ = np.nan  # the joint regularizer has no closed form
+        message = (f"{name} did not converge in max_outer={self.max_outer} "
+                   f"outer iterations: relative decrease of the objective "
+                   f"{decrease:.3e} (outer_tol={self.outer_tol:.3e}), W-step "
+                   f"duality gap {gap:.3e} (target {result.tol_abs:.3e}). "
+                   "Increase max_outer (or max_iter), or raise outer_tol or "
+                   "tol.")
         return AlternatingResult(
-            W=W, b=b, gap=float(gap), tol_abs=target, n_iter=n_iter,
+            W=W, b=b, gap=float(gap), tol_abs=result.tol_abs, n_iter=n_iter,
             outer_converged=converged, message=message)
 
     def _warn_if_unconverged(self, result):
@@ -513,27 +534,11 @@ class _RelationMixin(_LearnedRelation):
         **_LearnedRelation._relation_constraints,
     }
 
-    def _solve_at(self, problem, loss, penalty, alpha, start, coupling):
-        """A spectral penalty (ridge, trace norm, none): the joint problem
-        is the convex ``F + h`` of :class:`NuclearSquarePenalty` in ``W``
-        alone, solved at once and certified by its own duality gap; the
-        covariance follows from ``W``.  Other penalties alternate."""
-        self._refuse_unsupported(problem)
-        parts = _spectral_parts(penalty.with_strength(alpha, penalty.l1_ratio))
-        if parts is None:
-            return super()._solve_at(problem, loss, penalty, alpha, start,
-                                     coupling)
-        direct = NuclearSquarePenalty(*parts, self._strength())
-        result = super(_LearnedRelation, self)._solve_at(
-            problem, loss, direct, 1.0, start, coupling)
-        Omega, inverse, _ = covariance_step(result.W, self.relation_eps)
-        self._set_relation((Omega, inverse))
-        datafit = with_coupling(make_datafit(problem, loss), coupling)
-        primal = datafit.value(result.W, result.b) + direct.value(result.W)
-        self.objective_path_ = np.array([primal])
-        self.n_outer_ = 1
-        self.outer_gap_ = float(max(result.gap, 0.0))
-        return result
+    def _joint_penalty(self, penalty):
+        """:class:`NuclearSquarePenalty` for a spectral penalty."""
+        parts = _spectral_parts(penalty)
+        return (None if parts is None
+                else NuclearSquarePenalty(*parts, self._strength()))
 
     def _relation_start(self, T):
         return np.eye(T) / T, np.eye(T) * T
@@ -550,12 +555,6 @@ class _RelationMixin(_LearnedRelation):
         self.task_covariance_ = Omega
         scale = 1.0 / np.sqrt(np.diag(Omega))
         self.task_correlation_ = _symmetric(Omega * np.outer(scale, scale))
-
-    def _certificate(self, datafit, penalty, W, b, graph, value):
-        """NaN: the alternation runs for non-spectral penalties only (the
-        spectral ones are solved directly, certified by their own gap), and
-        their joint regularizer has no closed-form conjugate."""
-        return np.nan
 
 
 class _ClusterMixin(_LearnedRelation):
@@ -577,6 +576,14 @@ class _ClusterMixin(_LearnedRelation):
                 f"T={n_tasks}; {type(self).__name__} needs 1 <= n_clusters "
                 "<= T (clusters of tasks).")
 
+    def _joint_penalty(self, penalty):
+        """:class:`ClusterPenalty` for a spectral penalty (alternating the
+        W-step and the M-step crawls when ``eta`` is small, MALSAR's usual
+        regime: 100 outer iterations unconverged on School)."""
+        parts = _spectral_parts(penalty)
+        return (None if parts is None else ClusterPenalty(
+            *parts, self._strength(), self.eta, self.n_clusters))
+
     def _relation_start(self, T):
         return np.eye(T) * (self.n_clusters / T)
 
@@ -593,22 +600,6 @@ class _ClusterMixin(_LearnedRelation):
     def _set_relation(self, M):
         self.cluster_matrix_ = M
         self.task_clusters_ = cluster_labels(M, self.n_clusters)
-
-    def _certificate(self, datafit, penalty, W, b, graph, value):
-        """The joint problem's duality gap (see the estimators' docstring);
-        NaN unless the penalty is the ridge (or ``alpha = 0``)."""
-        parts = _spectral_parts(penalty)
-        if parts is None or parts[0] != 0:
-            return np.nan
-        mu = parts[1]
-
-        def conjugate(U):
-            return cluster_conjugate(U, self.eta, self.n_clusters,
-                                     self._strength(), mu)
-
-        # value = F + g + alpha R + c tr(W (eta I + M)^{-1} W^T) at M(W)
-        return float(max(_spectral_gap(datafit, W, b, graph, value,
-                                       conjugate), 0.0))
 
 
 # ------------------------------------------------------------ docstrings
@@ -646,8 +637,11 @@ _SHARED = r"""    l1_share : float in [0, 1], default=0.5
     warm_start : bool, default=False
         Start from the previous ``coef_`` (and the relation matrix of its
         relation step) when refitting with the same shapes.
-    solver : {"auto", "fista"}, default="auto"
-        The W-steps take a coupling term: FISTA.
+    solver : str, default="auto"
+        A solver that takes a coupling term (W-steps) or a penalty given by
+        its prox (the direct solve): ``"auto"`` chooses FISTA, continued by
+        ADMM on badly scaled features (proximal Newton with ADMM steps for
+        a classifier's W-steps).
     verbose : int, default=0
         Print the objective and the W-step gap at each outer iteration (and,
         from 2 on, the W-steps' iterations).
@@ -830,38 +824,41 @@ _CMTL_DOC = r"""Clustered multi-task learning (convex relaxation).
     matrix-fractional term is jointly convex in ``(W, M)``, so the problem
     is convex.
 
-    **Algorithm.**  From ``M = (k / T) I`` (MALSAR's start; with
-    ``warm_start``, the M-step of the previous ``coef_``), alternate the
-    W-step, the package's solve with the coupling term ``tr(W K W^T) / 2``,
-    ``K = 2 c (eta I + M)^{-1}`` (plus a task graph's, if given; FISTA,
-    warm-started), and the exact M-step: with ``W^T W = Q diag(s) Q^T``,
-    ``M = Q diag(m) Q^T`` where ``m`` minimizes ``sum_i s_i / (eta + m_i)``
-    subject to ``sum m = k``, ``0 <= m_i <= 1``, i.e. ``m_i = clip(sqrt(s_i
-    / lam) - eta, 0, 1)`` with ``lam`` such that ``sum m = k`` (found
-    exactly: the sum is piecewise linear in ``1 / sqrt(lam)``).  The loop
-    stops when the relative decrease of the objective is at most
-    ``outer_tol``, the final ``W`` is certified to ``tol`` for the final
-    ``M`` and, with the ridge (or ``alpha = 0``), the joint problem's gap
-    ``outer_gap_`` (below) is at most ``tol`` times the objective at ``W =
-    0``; where the alternation stalls above it, the W-steps are made more
-    accurate (``tol`` divided by 10 at a time, down to ``tol * 1e-4``).
-    MALSAR instead runs accelerated projected gradient on ``(W, M)``
-    jointly; both reach the optimum of the same convex problem.
+    **Spectral penalties (ridge, trace norm, none): one convex problem in
+    ``W``.**  The M-step is exact: with ``W^T W = Q diag(s) Q^T``, ``M = Q
+    diag(m) Q^T`` where ``m`` minimizes ``sum_i s_i / (eta + m_i)`` subject
+    to ``sum m = k``, ``0 <= m_i <= 1``, i.e. ``m_i = clip(sqrt(s_i / lam) -
+    eta, 0, 1)`` with ``lam`` such that ``sum m = k`` (found exactly: the
+    sum is piecewise linear in ``1 / sqrt(lam)``).  Minimizing over ``M``
+    leaves ``P(W) = F + h(W)``, ``h(W) = lam ||W||_* + mu/2 ||W||^2 + c
+    min_M tr(W (eta I + M)^{-1} W^T)`` (``lam``, ``mu`` the trace norm's and
+    ridge's weights in ``alpha R``), convex and a function of the singular
+    values of ``W``.  Its prox has a closed form (for a fixed ``m`` each
+    singular value shrinks on its own; the best ``m`` is a water-filling),
+    so ``P`` is minimized directly by the package's solvers (FISTA, or ADMM
+    on badly scaled features), and ``M`` is the M-step of the result.  Its
+    conjugate has one too, ``h*(U) = max_M tr(V (mu I + 2c (eta I +
+    M)^{-1})^{-1} V^T) / 2`` with ``V`` having the singular values
+    ``(sigma_i(U) - lam)_+`` of ``U``: a water-filling of ``sum_i b_i (eta
+    + m_i) / (mu (eta + m_i) + 2c)`` over the same set, ``b_i`` the squared
+    shifted singular values (for ``mu = 0``, ``(eta sum b + the k largest
+    b_i) / (4c)``, Ky Fan).  With the data fit's dual point ``Theta`` (``U
+    = X^T Theta``), ``outer_gap_ = dual_gap_ = P(W) - D(Theta)`` bounds the
+    suboptimality of the returned ``(W, M)`` for the joint problem, and
+    meets ``tol``.  MALSAR instead runs accelerated projected gradient on
+    ``(W, M)`` jointly; both reach the optimum of the same convex problem.
+    Alternating the two steps, as for the other penalties, crawled where
+    ``eta`` is small (MALSAR's usual regime).
 
-    **Certificate.**  ``dual_gap_`` is the W-step's gap at the final ``M``.
-    Minimizing over ``M`` leaves ``P(W) = F + h(W)``, ``h(W) = mu/2 ||W||^2
-    + c min_M tr(W (eta I + M)^{-1} W^T)`` (``mu = alpha`` for ``"l2"``),
-    and exchanging suprema gives its conjugate in closed form, ``h*(U) =
-    max_M tr(U (mu I + 2c (eta I + M)^{-1})^{-1} U^T) / 2``: with ``U^T U``'s
-    eigenvalues ``b_i``, a water-filling of ``sum_i b_i (eta + m_i) / (mu
-    (eta + m_i) + 2c)`` over the same set (for ``mu = 0``, ``(eta
-    ||U||_F^2 + the k largest b_i) / (4c)``, Ky Fan).  With the data fit's
-    dual point ``Theta`` (``U = X^T Theta``), ``outer_gap_ = P(W) -
-    D(Theta)`` bounds the suboptimality of the returned ``(W, M)`` for the
-    joint problem.  With another penalty at ``alpha > 0`` (l1, l21,
-    sparse_group, trace, penalty factors, ``positive``) ``h*`` is an
-    infimal convolution without closed form: ``outer_gap_`` is NaN, and only
-    the W-step is certified (``dual_gap_``).
+    **Other penalties (l1, l21, sparse_group, penalty factors,
+    ``positive``): alternation.**  From ``M = (k / T) I`` (MALSAR's start;
+    with ``warm_start``, the M-step of the previous ``coef_``), alternate
+    the W-step, the package's solve with the coupling term ``tr(W K W^T) /
+    2``, ``K = 2 c (eta I + M)^{-1}`` (plus a task graph's, if given;
+    warm-started), and the M-step, until the relative decrease of the
+    objective is at most ``outer_tol`` and the final ``W`` is certified to
+    ``tol`` for the final ``M`` (``dual_gap_``).  ``h*`` is then an infimal
+    convolution without closed form: ``outer_gap_`` is NaN.
 
     **MALSAR.**  ``Least_CMTL(X, Y, rho1, rho2, k)`` minimizes
     ``sum_t ||Y_t - X_t w_t||^2 / 2 + rho1 eta (1 + eta) tr(W (eta I +
@@ -893,11 +890,11 @@ _CMTL_DOC = r"""Clustered multi-task learning (convex relaxation).
         plain ridge (``(eta I + M)^{-1}`` has eigenvalues between ``1 / (eta
         + 1)`` and ``1 / eta``).
     max_outer : int, default=100
-        Maximum number of outer iterations.
+        Maximum number of outer iterations (non-spectral penalties).
     outer_tol : float, default=1e-6
         Stop when the relative decrease of the joint objective in an outer
-        iteration is at most ``outer_tol`` (and the W-step is certified, and
-        ``outer_gap_`` meets ``tol`` where it is defined).
+        iteration is at most ``outer_tol`` (and the W-step is certified);
+        non-spectral penalties.
 %(shared)s
     Attributes
     ----------
@@ -911,7 +908,7 @@ _CMTL_DOC = r"""Clustered multi-task learning (convex relaxation).
         scaled by their eigenvalues; labels numbered by first task.
     outer_gap_ : float
         Upper bound on the suboptimality of the joint objective (see
-        above); NaN for a non-ridge penalty at ``alpha > 0``.
+        above); NaN for a non-spectral penalty at ``alpha > 0``.
 %(attributes)s
 
     Notes
