@@ -126,12 +126,6 @@ def _spectral_parts(penalty):
     return None
 
 
-def wstep_gap(datafit, penalty, W, b, coupling):
-    """Duality gap of the W-step problem ``F + tr(W K W^T) / 2 + h(W)`` at
-    ``(W, b)`` (the coupled data-fit's, :mod:`mtlinear._coupling`)."""
-    return with_coupling(datafit, coupling).duality_gap(W, b, penalty)[1]
-
-
 # ------------------------------------------------------------ MTRL
 def covariance_step(W, eps):
     """``(Omega, Omega^{-1}, s)``: the minimizer of ``tr(Omega^{-1} (W^T W +
@@ -491,7 +485,8 @@ class _LearnedRelation:
                         + (0.0 if coupling is None else coupling.value(W))
                         + term)
             inner = coupling_of(state)
-            gap = wstep_gap(datafit, scaled, W, b, inner)
+            # the W-step's gap, F + tr(W K W^T) / 2 + h at the new K
+            gap = with_coupling(datafit, inner).duality_gap(W, b, scaled)[1]
             if self.verbose:
                 print(f"[mtlinear] {name} outer {outer:4d}  objective "
                       f"{path[-1]:.10g}  W-step gap {gap:.3e} (target "
