@@ -659,8 +659,8 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         last_ws = ws
         # after a step of relative size coef_tol**0.75, Newton's (super)linear
         # convergence leaves an error below coef_tol
-        settled = largest_move <= (coef_tol ** 0.75) * float(np.abs(W).max(
-            initial=0.0))
+        settled = coef_tol <= 0 or largest_move <= (
+            coef_tol ** 0.75) * float(np.abs(W).max(initial=0.0))
         # sample-sized arrays not held through the next gap evaluation
         direction = delta = dz = z = None
         if not carry:
