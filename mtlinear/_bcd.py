@@ -138,7 +138,7 @@ def bcd(state, penalty, W, max_iter, tol_abs, coef_tol=0.0, callback=None,
             done = gap <= tol_abs and is_settled
         if callback is not None:
             callback(n_iter, primal, gap)
-        if done and not swept:
+        if done and not swept and n_iter < max_iter:
             # an epoch over every row, as scikit-learn's: the coefficient
             # rule held on the working set, but rows outside it may still
             # have far to go (strongly correlated features, n < d: 40 times

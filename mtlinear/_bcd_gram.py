@@ -194,7 +194,7 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, p, max_iter,
             trace[n_trace, 0], trace[n_trace, 1], trace[n_trace, 2] = (n_iter,
                                                                         primal, gap)
             n_trace += 1
-        if done and not swept:
+        if done and not swept and n_iter < max_iter:
             # an epoch over every row (see bcd): rows outside the working
             # set may still have far to go on ill-conditioned designs
             before = np.empty((rows.size, T))
