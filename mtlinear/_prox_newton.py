@@ -539,7 +539,7 @@ def _intercept_shift(design, W):
 
 # ------------------------------------------------------------ solver
 def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
-                coef_tol=0.0, callback=None, z=None):
+                callback=None, z=None):
     """Minimize ``datafit(W, b) + penalty(W)`` (a twice-differentiable loss).
 
     Parameters
@@ -558,14 +558,6 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         Absolute duality-gap target.
     columns : DesignColumns
         Column access to the design.
-    coef_tol : float, optional
-        The solve also waits for a proximal Newton step that moves no
-        coefficient by more than ``coef_tol**0.75`` times the largest (as
-        :func:`mtlinear._newton_cg.newton_cg` does): the gap bounds the
-        objective, and on ill-conditioned designs the coefficients can
-        still be far from the optimum (Landmine, l1 without intercept: 40
-        times further than liblinear's at its defaults).  Each working-set
-        pass takes at least one step, so this costs a step or two.
     callback : callable, optional
         ``callback(n_iter, primal, gap)`` at each gap evaluation.
     z : ndarray, optional
@@ -599,7 +591,6 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
     n_iter = 0
     ws_size = 0
     last_ws, stalled = None, False
-    settled = coef_tol <= 0  # the last pass's steps were small
     Z = z  # the linear predictor, carried along the steps
     # the steps move z = X W + c on the uncentred columns: that is the
     # design's X_c W + b only with an intercept variable or no centring
@@ -614,7 +605,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
                                                          penalty)
         if callback is not None:
             callback(n_iter, primal, gap)
-        if (gap <= tol_abs and settled) or n_iter >= max_iter or stalled:
+        if gap <= tol_abs or n_iter >= max_iter or stalled:
             break
         z = Z.reshape(design.n_samples, -1)
         # -U is the gradient at the dual point (equal to G at the optimum)
@@ -630,7 +621,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
             ws = np.arange(min(d, 1))
         tol_in = _INNER_FRACTION * float(scores.max()) if scores.size else 0.0
         W_ws = np.ascontiguousarray(W[ws])
-        moved, largest_move = False, 0.0
+        moved = False
         for newton in range(max_iter - n_iter):
             direction = _newton_direction(
                 z, y2, v2, loss, penalty, record, W_ws, ws, columns,
@@ -645,7 +636,6 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
             if step == 0.0:
                 break
             moved = True
-            largest_move = max(largest_move, step * float(np.abs(delta).max()))
             W_ws += step * delta
             c += step * dc
             dz *= step  # in place: no sample-sized temporary
@@ -657,10 +647,6 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         stalled = (not moved and last_ws is not None
                    and np.array_equal(ws, last_ws))
         last_ws = ws
-        # after a step of relative size coef_tol**0.75, Newton's (super)linear
-        # convergence leaves an error below coef_tol
-        settled = coef_tol <= 0 or largest_move <= (
-            coef_tol ** 0.75) * float(np.abs(W).max(initial=0.0))
         # sample-sized arrays not held through the next gap evaluation
         direction = delta = dz = z = None
         if not carry:
