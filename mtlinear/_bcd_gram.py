@@ -61,8 +61,8 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, p,
     scheduled by :func:`_epochs_to_target`.  ``rows`` / ``gram`` are the
     blocks of :func:`_gather_blocks` (empty: the plain epochs on ``Q``).
     ``W`` and ``P = Q W`` are updated in place.  With ``need_settled`` the
-    solve also waits for an epoch that moves no coefficient by more than
-    ``coef_tol max |W|`` (:func:`settled`).  Returns the epochs run and
+    solve also waits until the coefficients are within about ``coef_tol
+    max |W|`` of their limit (:func:`settled`).  Returns the epochs run and
     whether the last epoch was settled.
 
     The same steps as the Python loop of :func:`bcd` (which serves the
@@ -77,6 +77,7 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, p,
     next_check, last_gap, last_check = _FIRST_CHECK, outer_gap, 0
     blocks = rows.shape[0] > 0
     before = np.empty((k, T))
+    last_change = np.full(T, np.nan)
     is_settled = False
     gap_reached = need_settled and outer_gap <= inner_tol
     while epochs < max_epochs:
@@ -88,7 +89,7 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, p,
         else:
             _epoch_gram(Q, omega, C, W, P, ws, p)
         epochs += 1
-        is_settled = settled(W, ws, before, coef_tol)
+        is_settled = settled(W, ws, before, coef_tol, last_change)
         if gap_reached and is_settled:
             break
         for l in range(k):
@@ -100,6 +101,7 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, p,
             n_history = 0
             c = _anderson_kernel(history_W)
             if c.size:
+                last_change[:] = np.nan  # the next move is not an epoch's
                 current = _gram_objective(W, P, omega, C, yy, p)
                 mix = np.dot(c, history_W[1:])
                 for l in range(k):
@@ -175,6 +177,7 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, p, max_iter,
     n_iter = n_trace = 0
     ws_size = ws_start
     is_settled = not np.any(W != 0.0)  # a zero start needs no epoch to settle
+    swept = False
     while True:
         rows = np.flatnonzero(active)
         U = _gram_neg_gradient(C, P, omega, rows)
@@ -191,6 +194,19 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, p, max_iter,
             trace[n_trace, 0], trace[n_trace, 1], trace[n_trace, 2] = (n_iter,
                                                                         primal, gap)
             n_trace += 1
+        if done and not swept:
+            # an epoch over every row (see bcd): rows outside the working
+            # set may still have far to go on ill-conditioned designs
+            before = np.empty((rows.size, T))
+            for l in range(rows.size):
+                for t in range(T):
+                    before[l, t] = W[rows[l], t]
+            _epoch_gram(Q, omega, C, W, P, rows, p)
+            n_iter += 1
+            is_settled = settled(W, rows, before, coef_tol,
+                                 np.full(T, np.inf))
+            swept = True
+            continue
         if done or n_iter >= max_iter:
             return gap, n_iter, n_trace
         if screen and p.lam > 0.0:
@@ -227,6 +243,7 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, p, max_iter,
             Q, rows_b, gram_b, ws, omega, C, yy, W, P, p, max_iter - n_iter,
             inner_tol, gap, check_every, final or gap <= tol_abs, coef_tol)
         n_iter += epochs
+        swept = ws.size == rows.size  # its last epoch was over every row
         # exact state for the outer gap (extrapolations accumulate rounding)
         _gram_reset(Q, W, ws, P)
 

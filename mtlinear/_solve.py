@@ -535,9 +535,10 @@ def _run_prox_newton(problem, loss, penalty, start, max_iter, tol, callback,
     else:
         columns = _cached(problem, "columns",
                           lambda: DesignColumns(problem.design))
-        W, b, gap, n_iter = prox_newton(model, penalty, W0, b0, max_iter,
-                                        tol_abs, columns,
-                                        callback=callback(tol_abs), z=z0)
+        W, b, gap, n_iter = prox_newton(
+            model, penalty, W0, b0, max_iter, tol_abs, columns,
+            coef_tol=0.0 if problem.scores_only else tol,
+            callback=callback(tol_abs), z=z0)
     if auto and gap > tol_abs and n_iter < max_iter:
         # it stopped short: Newton's model of the loss entry by entry turns
         # flat where most samples saturate (small, nearly separable tasks

@@ -19,6 +19,10 @@ from numba import njit
 from .penalties._compiled import row_dual_norm, row_screen
 
 _GROWTH = 2  # working-set growth factor per outer iteration
+_MOST_CONTRACTION = 0.999  # the largest contraction factor settled() credits
+# settled() tightens the rule for contraction only down to this relative
+# move: below it, moves are rounding and their ratio says nothing
+_FINEST_MOVE = 1e-9
 _CHEAP_WS_RATIO = 10  # rows per working-set row below which it is solved to tol
 
 
@@ -99,26 +103,46 @@ def _cholesky_solve(A, b):
 
 
 @njit(cache=True)
-def settled(W, rows, before, coef_tol):
-    """Whether the last epoch moved no coefficient of task ``t`` on the
-    feature ``rows`` by more than ``coef_tol max_j |W[j, t]|``, for every
-    task (``before``: their values before it).
+def settled(W, rows, before, coef_tol, last_change):
+    """Whether the coefficients of every task are within about ``coef_tol
+    max_j |W[j, t]|`` of their limit, judged from the last epoch's moves on
+    the feature ``rows`` (``before``: their values before it).
 
     Beside the duality gap, the stopping rule of scikit-learn's coordinate
-    descent: a gap bounds the objective, not the coefficients, which can stay
-    far from the optimum on ill-conditioned designs while the gap is small.
+    descent (an epoch moving no coefficient by more than that): a gap bounds
+    the objective, not the coefficients, which can stay far from the
+    optimum on ill-conditioned designs while the gap is small.  Here the
+    move is divided by ``1 - q``, ``q`` the ratio of the last two epochs'
+    moves (coordinate descent converges linearly: ``move / (1 - q)`` is the
+    distance left to its limit): on strongly correlated features, where
+    every epoch moves little, a small move alone had stopped the solve 40
+    times further from the optimum than scikit-learn's slower epochs (an
+    elastic net on Toeplitz features, rho = 0.999).  The rule is tightened
+    so only down to a relative move of ``min(coef_tol, 1e-9)``: below it
+    moves are rounding, their ratio is noise, and a tight ``tol`` had
+    waited for moves no epoch makes.  ``last_change`` (T,)
+    holds each task's previous move (NaN: unknown, after a start or an
+    extrapolation; ``inf``: the plain rule) and is updated in place.
     Per task, so that tasks fitted jointly under a separable penalty are as
     accurate as fitted one by one.
     """
+    ok = True
     for t in range(W.shape[1]):
         largest = change = 0.0
         for l in range(rows.size):
             w = W[rows[l], t]
             largest = max(largest, abs(w))
             change = max(change, abs(w - before[l, t]))
-        if change > coef_tol * largest:
-            return False
-    return True
+        previous = last_change[t]
+        last_change[t] = change
+        # unknown or not contracting (rounding, at the limit): q taken at
+        # its cap, so a move of 1e-3 of the rule's still settles
+        q = change / previous if previous > 0.0 else 1.0
+        rule = max(coef_tol * (1.0 - min(q, _MOST_CONTRACTION)),
+                   min(coef_tol, _FINEST_MOVE))
+        if change > rule * largest:
+            ok = False
+    return ok
 
 
 @njit(cache=True)
