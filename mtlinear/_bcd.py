@@ -41,7 +41,7 @@ from ._bcd_gram import _ANDERSON_K, _FIRST_CHECK, GramState, largest_factor
 from ._bcd_residual import ResidualState
 from ._datafit import gap_from_sums
 from ._working_set import (_anderson_weights, _epochs_to_target, _next_working_set,
-                           _screen_rows, settled)
+                           _screen_rows, settled, steps_settled)
 
 __all__ = ["bcd", "make_bcd_state", "ResidualState", "GramState"]
 
@@ -100,8 +100,9 @@ def bcd(state, penalty, W, max_iter, tol_abs, coef_tol=0.0, callback=None,
         Besides the gap target, the solve waits (within ``max_iter``) until
         the coefficients are within about ``coef_tol max |W|`` of their limit
         (scikit-learn's rule, with the epochs' contraction; see
-        :func:`mtlinear._working_set.settled`), on the working set and then on
-        one epoch over every row.
+        :func:`mtlinear._working_set.settled`), on the working set's epochs
+        and on one step of every row
+        (:func:`~mtlinear._working_set.steps_settled`).
     screen : bool
         Discard rows that the gap-safe test proves zero at the optimum.
 
@@ -123,7 +124,6 @@ def bcd(state, penalty, W, max_iter, tol_abs, coef_tol=0.0, callback=None,
     ws = None
     in_last_ws = np.zeros(d, dtype=bool)
     is_settled = not np.any(W)  # a zero start needs no epoch to settle
-    swept = False
     while True:
         rows = np.flatnonzero(active)
         U = state.neg_gradient(rows)
@@ -138,17 +138,9 @@ def bcd(state, penalty, W, max_iter, tol_abs, coef_tol=0.0, callback=None,
             done = gap <= tol_abs and is_settled
         if callback is not None:
             callback(n_iter, primal, gap)
-        if done and not swept:
-            # an epoch over every row, as scikit-learn's: the coefficient
-            # rule held on the working set, but rows outside it may still
-            # have far to go (strongly correlated features, n < d: 40 times
-            # further from the optimum than scikit-learn's defaults)
-            before = W[rows]
-            state.epoch(W, rows, record)
-            n_iter += 1
-            is_settled = settled(W, rows, before, coef_tol, np.full(T, np.inf))
-            swept = True
-            continue
+        if done and not steps_settled(W, rows, U, state.curv, record,
+                                      coef_tol):
+            done = is_settled = False  # the working set grows to them
         if done or n_iter >= max_iter:
             return W, gap, n_iter
         if screen and record.lam > 0:
@@ -200,7 +192,6 @@ def bcd(state, penalty, W, max_iter, tol_abs, coef_tol=0.0, callback=None,
                     last_gap, inner_gap, epochs - last_check, inner_tol,
                     check_every), (epochs // check_every + 1) * check_every)
                 last_gap, last_check = inner_gap, epochs
-        swept = ws.size == rows.size  # its last epoch was over every row
         # exact state for the outer gap (extrapolations accumulate rounding)
         state.reset(W, ws)
 

@@ -10,7 +10,7 @@ from ._bcd_epochs import (BLOCK, _copy_matrix, _epoch_gram, _epoch_gram_blocks,
                           _gather_blocks)
 from ._datafit import _gram_gap_from, _gram_sums
 from ._working_set import (_anderson_kernel, _epochs_to_target, _next_working_set,
-                           _screen_rows, settled)
+                           _screen_rows, settled, steps_settled)
 from .penalties._compiled import feasible_dual, value
 
 _ANDERSON_K = 3  # epochs between Anderson extrapolations, minus one
@@ -177,7 +177,6 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, p, max_iter,
     n_iter = n_trace = 0
     ws_size = ws_start
     is_settled = not np.any(W != 0.0)  # a zero start needs no epoch to settle
-    swept = False
     while True:
         rows = np.flatnonzero(active)
         U = _gram_neg_gradient(C, P, omega, rows)
@@ -194,19 +193,8 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, p, max_iter,
             trace[n_trace, 0], trace[n_trace, 1], trace[n_trace, 2] = (n_iter,
                                                                         primal, gap)
             n_trace += 1
-        if done and not swept:
-            # an epoch over every row (see bcd): rows outside the working
-            # set may still have far to go on ill-conditioned designs
-            before = np.empty((rows.size, T))
-            for l in range(rows.size):
-                for t in range(T):
-                    before[l, t] = W[rows[l], t]
-            _epoch_gram(Q, omega, C, W, P, rows, p)
-            n_iter += 1
-            is_settled = settled(W, rows, before, coef_tol,
-                                 np.full(T, np.inf))
-            swept = True
-            continue
+        if done and not steps_settled(W, rows, U, curv, p, coef_tol):
+            done = is_settled = False  # the working set grows to them (bcd)
         if done or n_iter >= max_iter:
             return gap, n_iter, n_trace
         if screen and p.lam > 0.0:
@@ -243,7 +231,6 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, p, max_iter,
             Q, rows_b, gram_b, ws, omega, C, yy, W, P, p, max_iter - n_iter,
             inner_tol, gap, check_every, final or gap <= tol_abs, coef_tol)
         n_iter += epochs
-        swept = ws.size == rows.size  # its last epoch was over every row
         # exact state for the outer gap (extrapolations accumulate rounding)
         _gram_reset(Q, W, ws, P)
 
