@@ -15,12 +15,24 @@ gap, which bounds the objective to about machine precision but the
 coefficients only to its square root over ``mu``; the direct solve is
 accurate to the conditioning of ``Q + mu D / omega_t`` (scikit-learn's
 ``Ridge`` solves the same normal equations by Cholesky).
+
+A smooth task coupling ``tr(W K W^T) / 2`` (:mod:`mtlinear._coupling`: task
+graphs, a task covariance) keeps the problem quadratic: the normal
+equations become ``(omega_t Q_t + mu D) w_t + sum_s K_ts w_s = C_t``
+(:func:`coupled_ridge_solution`).  With one ``Q`` and unit factors they
+split in its eigenbasis into one ``T x T`` system per eigenvalue ``l_i``,
+``(diag(omega l_i + mu) + K) y_i = V^T C`` row ``i``; otherwise they are
+one dense system of side ``d T``.
 """
 import numpy as np
+import scipy.linalg
 
 from ._task_blocks import task_blocks, task_columns
 
-__all__ = ["RidgeSpectrum"]
+__all__ = ["RidgeSpectrum", "coupled_ridge_solvable", "coupled_ridge_solution"]
+
+# the largest side d T of the dense system of a coupled ridge (72 MB)
+_DENSE_COUPLED_MAX = 3000
 
 
 class RidgeSpectrum:
@@ -53,3 +65,36 @@ class RidgeSpectrum:
         proj /= self.evals * omega[:, None] + mu
         Z = np.matmul(self.evecs, proj[:, :, None])[:, :, 0]
         return task_columns(Z * self.scale, self.K)
+
+
+def coupled_ridge_solvable(Q, factors, n_tasks):
+    """Whether :func:`coupled_ridge_solution` takes these statistics: one
+    ``Q`` with unit factors, or a dense system of side at most 3000."""
+    return ((Q.shape[0] == 1 and bool(np.all(factors == 1.0)))
+            or Q.shape[-1] * n_tasks <= _DENSE_COUPLED_MAX)
+
+
+def coupled_ridge_solution(Q, omega, C, mu, factors, K, spectrum=None):
+    """``W`` (d, T) solving ``(omega_t Q_t + mu D) w_t + sum_s K_ts w_s =
+    C_t`` (module docstring); ``Q`` (1 or T, d, d) as in
+    :class:`RidgeSpectrum`, whose instance for unit factors ``spectrum``
+    serves the shared case."""
+    d, T = C.shape
+    if Q.shape[0] == 1 and spectrum is not None and np.all(factors == 1.0):
+        V, lam = spectrum.evecs[0], spectrum.evals[0]
+        A = np.repeat(K[None], d, axis=0)
+        diagonal = np.arange(T)
+        A[:, diagonal, diagonal] += lam[:, None] * omega[None, :] + mu
+        Y = np.linalg.solve(A, (V.T @ C)[:, :, None])[:, :, 0]
+        return V @ Y
+    A = np.kron(K, np.eye(d))  # entry (t d + j, s d + k)
+    for t in range(T):
+        block = slice(t * d, (t + 1) * d)
+        A[block, block] += omega[t] * Q[0 if Q.shape[0] == 1 else t]
+        A[block, block][np.diag_indices(d)] += mu * factors
+    rhs = C.T.ravel()
+    try:
+        solution = scipy.linalg.solve(A, rhs, assume_a="pos")
+    except np.linalg.LinAlgError:  # positive definite only to rounding
+        solution = scipy.linalg.solve(A, rhs, assume_a="sym")
+    return solution.reshape(T, d).T

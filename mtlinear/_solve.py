@@ -19,7 +19,8 @@ one :func:`register_solver` call):
 * ``"ridge"`` (:mod:`mtlinear._ridge`): the direct solve of the squared loss
   with a penalty that is the ridge term alone (``l2``, ``l1_ratio = 0``)
   from the sufficient statistics (or the row space of a wide shared
-  design); preferred there.
+  design); preferred there.  With a task coupling too, when the coupled
+  normal equations fit (else it hands the problem to FISTA).
 * ``"admm"`` (:mod:`mtlinear._admm`): ADMM on the squared loss's sufficient
   statistics, any penalty with a prox; exact steps whatever the features'
   scales.
@@ -29,7 +30,7 @@ one :func:`register_solver` call):
 
 A smooth task-coupling term (:mod:`mtlinear._coupling`: task graphs,
 learned task covariances) is added to the data fit; only the solvers declared
-``coupling=True`` (FISTA) take it.
+``coupling=True`` (FISTA, ADMM, the direct ridge) take it.
 
 ``solver="auto"`` takes the supporting solver of highest preference; an
 explicit solver that does not support the problem is a ``ValueError`` that
@@ -63,7 +64,8 @@ from ._newton_admm import newton_admm
 from ._newton_cg import newton_cg
 from ._prox_newton import (DesignColumns, means_swamp_spreads, prox_newton,
                            smooth_ridge)
-from ._ridge import RidgeSpectrum
+from ._ridge import (RidgeSpectrum, coupled_ridge_solution,
+                     coupled_ridge_solvable)
 from ._threads import blas_threads_for_work
 
 __all__ = ["solve", "SolveResult", "make_datafit", "Solver", "SOLVERS",
@@ -636,8 +638,12 @@ def _ridge_why_not(problem, loss, penalty):
     return None
 
 
-def _run_ridge(problem, loss, penalty, start, max_iter, tol, callback, auto):
+def _run_ridge(problem, loss, penalty, start, max_iter, tol, callback, auto,
+               coupling=None):
     factors = penalty.ridge_factors(problem.n_features)
+    if coupling is not None:
+        return _run_coupled_ridge(problem, loss, penalty, start, max_iter, tol,
+                                  callback, auto, coupling, factors)
     if _row_space_pays_off(problem, loss, penalty):  # factors are all 1 here
         basis, reduced = _cached(problem, "row_space",
                                  lambda: _row_space_datafit(problem))
@@ -657,6 +663,34 @@ def _run_ridge(problem, loss, penalty, start, max_iter, tol, callback, auto):
     return SolveResult(W=W, b=None, gap=float(gap), tol_abs=tol_abs, n_iter=1)
 
 
+def _run_coupled_ridge(problem, loss, penalty, start, max_iter, tol, callback,
+                       auto, coupling, factors):
+    """The ridge with a task coupling, solved directly (see
+    :mod:`mtlinear._ridge`) when its statistics fit, else by FISTA."""
+    if _gram_fits(problem):
+        datafit = _cached(problem, "gram_datafit",
+                          lambda: GramDatafit.from_problem(problem))
+        Q, omega, C = datafit.kernel_statistics()
+        if coupled_ridge_solvable(Q, factors, problem.n_tasks):
+            unit = np.ones(problem.n_features)
+            spectrum = (_cached(problem, ("ridge", "gram", unit.tobytes()),
+                                lambda: RidgeSpectrum(Q, unit))
+                        if Q.shape[0] == 1 else None)
+            W = coupled_ridge_solution(Q, omega, C, penalty.mu, factors,
+                                       coupling.K, spectrum)
+            full = with_coupling(datafit, coupling)
+            tol_abs = _target(full, tol)
+            primal, gap = full.duality_gap(W, None, penalty)
+            gap = max(gap, 0.0)  # at the optimum, what is left is rounding
+            report = callback(tol_abs)
+            if report is not None:
+                report(1, primal, gap)
+            return SolveResult(W=W, b=None, gap=float(gap), tol_abs=tol_abs,
+                               n_iter=1)
+    return _run_fista(problem, loss, penalty, start, max_iter, tol, callback,
+                      auto, coupling=coupling)
+
+
 def _ridge_solution(problem, statistics, datafit, factors, mu):
     Q, omega, C = datafit.kernel_statistics()
     spectrum = _cached(problem, ("ridge", statistics, factors.tobytes()),
@@ -665,7 +699,8 @@ def _ridge_solution(problem, statistics, datafit, factors, mu):
 
 
 register_solver(Solver(
-    "ridge", _ridge_why_not, lambda problem, loss, penalty: 10.0, _run_ridge))
+    "ridge", _ridge_why_not, lambda problem, loss, penalty: 10.0, _run_ridge,
+    coupling=True))
 
 
 def _admm_why_not(problem, loss, penalty):
