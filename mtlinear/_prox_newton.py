@@ -655,12 +655,15 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
             n_iter += 1
             step = _line_search(z, dz, y2, v2, loss, penalty, W_ws, delta, ws,
                                 data_slope)
-            if step == 0.0:
+            W_new, c_new = W_ws + step * delta, c + step * dc
+            if np.array_equal(W_new, W_ws) and np.array_equal(c_new, c):
+                # no step, or one below rounding: with every row's violation
+                # zero (tol_in = 0), an intercept gradient of rounding size
+                # had taken such steps until max_iter
                 break
             moved = True
             largest_move = max(largest_move, step * float(np.abs(delta).max()))
-            W_ws += step * delta
-            c += step * dc
+            W_ws, c = W_new, c_new
             dz *= step  # in place: no sample-sized temporary
             z += dz
             W[ws] = W_ws

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.base import clone
 
 from mtlinear import MultiTaskRegressor, alpha_max, stack_tasks
 from mtlinear._bcd import _gap, _screen, make_bcd_state
@@ -508,3 +509,26 @@ def test_unconverged_solve_without_a_finisher_goes_on_with_fista():
     assert gap <= tol_abs and n_iter > 3
     _, gap_again = model.duality_gap(W, b, penalty)
     assert gap_again <= 1.01 * tol_abs
+
+
+def test_proximal_newton_stops_when_its_steps_are_below_rounding():
+    """One task, Huber, every row's violation zero and an intercept gradient
+    of rounding size: the Newton steps changed nothing in floating point and
+    had run until max_iter (20000 steps) with a gap of -2e-16."""
+    X = np.array([[1.6637239913911968, 0.0], [0.0, 0.0],
+                  [-1.6413972945846467, 0.0], [-0.00520326417193198, 0.0]])
+    y = np.array([-0.06120664352340277, 0.39370342697340577,
+                  1.5605024841173114, -5.733694379567509])
+    s = np.array([1.904784527164733, 2.173621287581279, 2.8398503015616683,
+                  2.0638407675041095])
+    model = MultiTaskRegressor(loss="huber", penalty="l1",
+                               alpha=0.3352163866235598, task_col=-1,
+                               tol=1e-13, max_iter=20_000,
+                               solver="prox_newton")
+    model.fit(sp.csr_matrix(X), y, sample_weight=s)
+    assert model.n_iter_ < 50
+    assert model.dual_gap_ <= 1e-13 * 1.0
+    fista = clone(model).set_params(solver="fista").fit(sp.csr_matrix(X), y,
+                                                       sample_weight=s)
+    np.testing.assert_allclose(model.coef_, fista.coef_, atol=1e-8)
+    np.testing.assert_allclose(model.intercept_, fista.intercept_, atol=1e-8)
