@@ -64,8 +64,7 @@ from ._newton_admm import newton_admm
 from ._newton_cg import newton_cg
 from ._prox_newton import (DesignColumns, means_swamp_spreads, prox_newton,
                            smooth_ridge)
-from ._ridge import (RidgeSpectrum, coupled_ridge_solution,
-                     coupled_ridge_solvable)
+from ._ridge import RidgeSpectrum, coupled_ridge_solution
 from ._threads import blas_threads_for_work
 
 __all__ = ["solve", "SolveResult", "make_datafit", "Solver", "SOLVERS",
@@ -666,27 +665,31 @@ def _run_ridge(problem, loss, penalty, start, max_iter, tol, callback, auto,
 def _run_coupled_ridge(problem, loss, penalty, start, max_iter, tol, callback,
                        auto, coupling, factors):
     """The ridge with a task coupling, solved directly (see
-    :mod:`mtlinear._ridge`) when its statistics fit, else by FISTA."""
+    :mod:`mtlinear._ridge`) when its statistics fit, else (or if the direct
+    answer misses the target) by FISTA."""
+    W = None
     if _gram_fits(problem):
         datafit = _cached(problem, "gram_datafit",
                           lambda: GramDatafit.from_problem(problem))
         Q, omega, C = datafit.kernel_statistics()
-        if coupled_ridge_solvable(Q, factors, problem.n_tasks):
-            unit = np.ones(problem.n_features)
-            spectrum = (_cached(problem, ("ridge", "gram", unit.tobytes()),
-                                lambda: RidgeSpectrum(Q, unit))
-                        if Q.shape[0] == 1 else None)
-            W = coupled_ridge_solution(Q, omega, C, penalty.mu, factors,
-                                       coupling.K, spectrum)
-            full = with_coupling(datafit, coupling)
-            tol_abs = _target(full, tol)
-            primal, gap = full.duality_gap(W, None, penalty)
-            gap = max(gap, 0.0)  # at the optimum, what is left is rounding
-            report = callback(tol_abs)
-            if report is not None:
-                report(1, primal, gap)
+        unit = np.ones(problem.n_features)
+        spectrum = (_cached(problem, ("ridge", "gram", unit.tobytes()),
+                            lambda: RidgeSpectrum(Q, unit))
+                    if Q.shape[0] == 1 else None)
+        W = coupled_ridge_solution(Q, omega, C, penalty.mu, factors,
+                                   coupling.K, spectrum)
+    if W is not None:
+        full = with_coupling(datafit, coupling)
+        tol_abs = _target(full, tol)
+        primal, gap = full.duality_gap(W, None, penalty)
+        gap = max(gap, 0.0)  # at the optimum, what is left is rounding
+        report = callback(tol_abs)
+        if report is not None:
+            report(1, primal, gap)
+        if gap <= tol_abs:
             return SolveResult(W=W, b=None, gap=float(gap), tol_abs=tol_abs,
                                n_iter=1)
+        start = (W, start[1], start[0])  # FISTA from the direct answer
     return _run_fista(problem, loss, penalty, start, max_iter, tol, callback,
                       auto, coupling=coupling)
 

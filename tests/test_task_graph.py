@@ -170,20 +170,53 @@ def test_ridge_with_a_graph_is_optimal_with_weights_and_factors(layout):
     assert violation < 1e-9
 
 
+@pytest.mark.parametrize("graph_alpha", [0.01, 10.0])
+def test_ridge_with_a_graph_per_task_designs_matches_a_dense_solve(graph_alpha):
+    """Per-task designs (Toeplitz 0.999, raw scales): conjugate gradients
+    preconditioned by the tasks' blocks against the dense normal equations
+    of side d T, built here from each task's centred data."""
+    rng = np.random.default_rng(6)
+    T, d, n_t, alpha = 6, 7, 25, 1e-4
+    cov = 0.999 ** np.abs(np.subtract.outer(np.arange(d), np.arange(d)))
+    blocks, targets = [], []
+    for t in range(T):
+        X_t = rng.standard_normal((n_t, d)) @ np.linalg.cholesky(cov).T
+        X_t *= np.logspace(0, 2, d)
+        blocks.append(X_t)
+        targets.append(X_t @ rng.standard_normal(d) + rng.standard_normal(n_t))
+    A = np.diag(np.ones(T - 1), 1)
+    A = A + A.T  # a chain
+    X = np.column_stack([np.vstack(blocks), np.repeat(np.arange(T), n_t)])
+    model = MultiTaskRegressor(penalty="l2", alpha=alpha, task_col=-1,
+                               task_graph=A, graph_alpha=graph_alpha)
+    model.fit(X, np.concatenate(targets))
+    # each task's loss a mean: Q_t = X_tc^T X_tc / n_t; K = 2 graph_alpha L
+    K = 2 * graph_alpha * (np.diag(A.sum(axis=1)) - A)
+    system = np.kron(K, np.eye(d)) + alpha * np.eye(d * T)
+    rhs = []
+    for t, (X_t, y_t) in enumerate(zip(blocks, targets)):
+        Xc, yc = X_t - X_t.mean(axis=0), y_t - y_t.mean()
+        system[t * d:(t + 1) * d, t * d:(t + 1) * d] += Xc.T @ Xc / n_t
+        rhs.append(Xc.T @ yc / n_t)
+    expected = np.linalg.solve(system, np.concatenate(rhs)).reshape(T, d)
+    assert model.n_iter_ == 1
+    np.testing.assert_allclose(model.coef_, expected, rtol=0,
+                               atol=1e-8 * np.abs(expected).max())
+
+
 def test_ridge_with_a_graph_too_large_to_solve_directly_goes_to_fista():
-    """Per-task designs with d T above the dense system's bound: FISTA."""
-    from mtlinear._ridge import coupled_ridge_solvable
+    """A shared design with penalty factors whose dense system would exceed
+    side 3000: FISTA, converged at the defaults."""
     rng = np.random.default_rng(5)
-    T, d = 60, 55
-    assert not coupled_ridge_solvable(np.zeros((T, d, d)), np.ones(d), T)
-    labels = np.repeat(np.arange(T), 60)
-    X = rng.standard_normal((len(labels), d))
-    y = X @ rng.standard_normal(d) + rng.standard_normal(len(labels))
+    n, d, T = 500, 310, 10
+    X = rng.standard_normal((n, d))
+    Y = X @ rng.standard_normal((d, T)) + rng.standard_normal((n, T))
     model = MultiTaskRegressor(penalty="l2", alpha=0.1, task_graph="mean",
-                               graph_alpha=0.1, task_col=-1)
+                               graph_alpha=0.1,
+                               penalty_factor=rng.uniform(0.5, 2.0, d))
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        model.fit(np.column_stack([X, labels]), y)
+        model.fit(X, Y)
     assert model.n_iter_ > 1
 
 
