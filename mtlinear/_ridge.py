@@ -34,6 +34,8 @@ __all__ = ["RidgeSpectrum", "coupled_ridge_solution"]
 
 # the largest side d T of the dense system of a coupled ridge (72 MB)
 _DENSE_COUPLED_MAX = 3000
+_COUPLED_FLOPS_MAX = 3e10  # d T^3: per-eigenvalue T x T solves, beyond: FISTA
+_CHUNK_FLOATS = 4_000_000  # T x T systems solved at once (32 MB)
 _CG_MAX_ITER = 2000  # conjugate-gradient iterations of a coupled ridge
 _CG_PATIENCE = 20    # iterations without a smaller residual: rounding reached
 _CG_REFRESH = 25     # iterations between true residuals
@@ -78,8 +80,8 @@ def coupled_ridge_solution(Q, omega, C, mu, factors, K, spectrum=None):
     :class:`RidgeSpectrum`, whose instance for unit factors ``spectrum``
     serves a shared ``Q``.
 
-    One ``Q`` with unit factors: one ``T x T`` system per eigenvalue.  One
-    ``Q`` with factors: the dense system of side ``d T`` (up to 3000).  One
+    One ``Q`` with unit factors: in its eigenbasis (:func:`_shared_spectral`).
+    One ``Q`` with factors: the dense system of side ``d T`` (up to 3000).  One
     ``Q_t`` per task: conjugate gradients preconditioned by the diagonal
     blocks ``omega_t Q_t + mu D + K_tt I`` (exact for uncoupled tasks; a
     mean graph on School converges in a few iterations), run until the
@@ -87,12 +89,7 @@ def coupled_ridge_solution(Q, omega, C, mu, factors, K, spectrum=None):
     """
     d, T = C.shape
     if Q.shape[0] == 1 and spectrum is not None and np.all(factors == 1.0):
-        V, lam = spectrum.evecs[0], spectrum.evals[0]
-        A = np.repeat(K[None], d, axis=0)
-        diagonal = np.arange(T)
-        A[:, diagonal, diagonal] += lam[:, None] * omega[None, :] + mu
-        Y = np.linalg.solve(A, (V.T @ C)[:, :, None])[:, :, 0]
-        return V @ Y
+        return _shared_spectral(spectrum, omega, C, mu, K)
     if Q.shape[0] == T and T > 1:
         return _block_preconditioned_cg(Q, C, mu, factors, K)
     if d * T > _DENSE_COUPLED_MAX:
@@ -108,6 +105,33 @@ def coupled_ridge_solution(Q, omega, C, mu, factors, K, spectrum=None):
     except np.linalg.LinAlgError:  # positive definite only to rounding
         solution = scipy.linalg.solve(A, rhs, assume_a="sym")
     return solution.reshape(T, d).T
+
+
+def _shared_spectral(spectrum, omega, C, mu, K):
+    """:func:`coupled_ridge_solution` for one ``Q = V diag(l) V^T`` and unit
+    factors.  Equal task weights: with ``K = U diag(k) U^T`` too, ``W = V
+    [(V^T C U)_ik / (omega l_i + mu + k_k)] U^T`` (memory ``d T``);
+    otherwise one ``T x T`` system per ``l_i``, in chunks, or ``None`` past
+    ``_COUPLED_FLOPS_MAX``."""
+    V, lam = spectrum.evecs[0], spectrum.evals[0]
+    d, T = C.shape
+    B = V.T @ C
+    if np.all(omega == omega[0]):
+        kappa, U = np.linalg.eigh(K)
+        kappa = np.maximum(kappa, 0.0)  # K is semi-definite: rounding
+        return V @ ((B @ U) / (omega[0] * lam[:, None] + mu + kappa[None, :])
+                    @ U.T)
+    if d * T ** 3 > _COUPLED_FLOPS_MAX:
+        return None
+    Y = np.empty_like(B)
+    diagonal = np.arange(T)
+    chunk = max(1, _CHUNK_FLOATS // (T * T))
+    for lo in range(0, d, chunk):
+        part = slice(lo, min(d, lo + chunk))
+        A = np.repeat(K[None], part.stop - lo, axis=0)
+        A[:, diagonal, diagonal] += lam[part, None] * omega[None, :] + mu
+        Y[part] = np.linalg.solve(A, B[part, :, None])[:, :, 0]
+    return V @ Y
 
 
 def _block_preconditioned_cg(Q, C, mu, factors, K):

@@ -689,7 +689,7 @@ def _run_coupled_ridge(problem, loss, penalty, start, max_iter, tol, callback,
         if gap <= tol_abs:
             return SolveResult(W=W, b=None, gap=float(gap), tol_abs=tol_abs,
                                n_iter=1)
-        start = (W, start[1], start[0])  # FISTA from the direct answer
+        start = (W, start[1], None)  # FISTA from the direct answer
     return _run_fista(problem, loss, penalty, start, max_iter, tol, callback,
                       auto, coupling=coupling)
 

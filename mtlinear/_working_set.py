@@ -173,7 +173,9 @@ def steps_settled(W, rows, U, curv, p, coef_tol):
             a[t] = L[t] * W[j, t] + U[l, t]
         row_prox(p, j, a, L, new)
         for t in range(T):
-            if abs(new[t] - W[j, t]) > rule * largest[t]:
+            # a task whose coefficients are all zero is settled by its gap
+            # (at alpha_max a step there is rounding)
+            if largest[t] > 0.0 and abs(new[t] - W[j, t]) > rule * largest[t]:
                 return False
     return True
 
