@@ -653,6 +653,12 @@ def _run_ridge(problem, loss, penalty, start, max_iter, tol, callback, auto,
         full = _cached(problem, "gram_datafit",
                        lambda: GramDatafit.from_problem(problem))
         W = _ridge_solution(problem, "gram", full, factors, penalty.mu)
+    return _direct_result(full, penalty, W, tol, callback)
+
+
+def _direct_result(full, penalty, W, tol, callback):
+    """The :class:`SolveResult` of a direct solve's ``W``, certified by the
+    gap of the data-fit ``full``."""
     tol_abs = _target(full, tol)
     primal, gap = full.duality_gap(W, None, penalty)
     gap = max(gap, 0.0)  # at the optimum, what is left is rounding
@@ -679,16 +685,10 @@ def _run_coupled_ridge(problem, loss, penalty, start, max_iter, tol, callback,
         W = coupled_ridge_solution(Q, omega, C, penalty.mu, factors,
                                    coupling.K, spectrum)
     if W is not None:
-        full = with_coupling(datafit, coupling)
-        tol_abs = _target(full, tol)
-        primal, gap = full.duality_gap(W, None, penalty)
-        gap = max(gap, 0.0)  # at the optimum, what is left is rounding
-        report = callback(tol_abs)
-        if report is not None:
-            report(1, primal, gap)
-        if gap <= tol_abs:
-            return SolveResult(W=W, b=None, gap=float(gap), tol_abs=tol_abs,
-                               n_iter=1)
+        result = _direct_result(with_coupling(datafit, coupling), penalty, W,
+                                tol, callback)
+        if result.gap <= result.tol_abs:
+            return result
         start = (W, start[1], None)  # FISTA from the direct answer
     return _run_fista(problem, loss, penalty, start, max_iter, tol, callback,
                       auto, coupling=coupling)
