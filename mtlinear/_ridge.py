@@ -83,9 +83,8 @@ def coupled_ridge_solution(Q, omega, C, mu, factors, K, spectrum=None):
     One ``Q`` with unit factors: in its eigenbasis (:func:`_shared_spectral`).
     One ``Q`` with factors: the dense system of side ``d T`` (up to 3000).  One
     ``Q_t`` per task: conjugate gradients preconditioned by the diagonal
-    blocks ``omega_t Q_t + mu D + K_tt I`` (exact for uncoupled tasks; a
-    mean graph on School converges in a few iterations), run until the
-    residual stops falling.
+    blocks ``omega_t Q_t + mu D + K_tt I`` (exact for uncoupled tasks), run
+    until the residual stops falling.
     """
     d, T = C.shape
     if Q.shape[0] == 1 and spectrum is not None and np.all(factors == 1.0):
