@@ -61,8 +61,9 @@ def _gap(state, W, U, rows, penalty):
     return (*gap_from_sums(*state.sums(), penalty.value(W), c, conj), c)
 
 
-def _screen(state, record, U, rows, gap, c):
-    """Gap-safe sphere test: the rows of ``rows`` provably zero at the optimum.
+def _screen(state, record, U, rows, gap, c, W):
+    """Gap-safe sphere test: the rows of ``rows``, zero in ``W``, provably
+    zero at the optimum.
 
     The dual objective is 1-strongly concave in the norm
     ``||Theta||^2_{V^-1} = sum_i Theta_i^2 / v_i``, so the optimal dual point
@@ -74,7 +75,8 @@ def _screen(state, record, U, rows, gap, c):
     """
     c = np.broadcast_to(np.asarray(c, dtype=np.float64), (U.shape[1],))
     return _screen_rows(U, np.ascontiguousarray(c), state.curv, rows, gap,
-                        record, state.min_row_curvature, largest_factor(record))
+                        record, state.min_row_curvature, largest_factor(record),
+                        W)
 
 
 def bcd(state, penalty, W, max_iter, tol_abs, coef_tol=0.0, callback=None,
@@ -144,11 +146,8 @@ def bcd(state, penalty, W, max_iter, tol_abs, coef_tol=0.0, callback=None,
         if done or n_iter >= max_iter:
             return W, gap, n_iter
         if screen and record.lam > 0:
-            zero = _screen(state, record, U, rows, gap, c)
+            zero = _screen(state, record, U, rows, gap, c, W)
             if zero.any():
-                if np.any(W[rows[zero]]):
-                    W[rows[zero]] = 0.0
-                    state.reset(W)
                 active[rows[zero]] = False
                 rows, U = rows[~zero], U[~zero]
         new_ws, ws_size, final = _next_working_set(

@@ -198,23 +198,18 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, p, max_iter,
         if done or n_iter >= max_iter:
             return gap, n_iter, n_trace
         if screen and p.lam > 0.0:
-            zero = _screen_rows(U, c, curv, rows, gap, p, min_curv, top_factor)
-            moved = False
+            zero = _screen_rows(U, c, curv, rows, gap, p, min_curv, top_factor,
+                                W)
             n_kept = 0
             for l in range(rows.size):  # drop the zero rows, compacting
                 if zero[l]:
                     active[rows[l]] = False
-                    for t in range(T):
-                        moved |= W[rows[l], t] != 0.0
-                        W[rows[l], t] = 0.0
                 else:
                     rows[n_kept] = rows[l]
                     for t in range(T):
                         U[n_kept, t] = U[l, t]
                     n_kept += 1
             rows, U = rows[:n_kept], U[:n_kept]
-            if moved:
-                _gram_reset(Q, W, np.flatnonzero(active), P)
         new_ws, ws_size, final = _next_working_set(W, rows, U, p, ws_size, ws,
                                                    in_last_ws)
         same = new_ws.size == ws.size

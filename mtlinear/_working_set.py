@@ -194,12 +194,16 @@ def _epochs_to_target(gap_before, gap, epochs, target, most):
 
 
 @njit(cache=True)
-def _screen_rows(U, c, curv, rows, gap, p, min_curv, top_factor):
+def _screen_rows(U, c, curv, rows, gap, p, min_curv, top_factor, W):
     """:func:`_screen` with the dual factors ``c`` (one per task) and the
     curvatures ``curv`` (d, T); ``min_curv`` is the smallest row maximum.
 
     When ``2 gap min_curv >= (lam max_j f_j)^2`` the box of every row reaches
-    past its threshold: no row can pass, the test is skipped.
+    past its threshold: no row can pass, the test is skipped.  Rows nonzero
+    in ``W`` are never screened: at a gap of rounding size the box shrinks
+    to a point, and a support row at its threshold (``|u| = lam``) passed
+    the test by rounding, was zeroed, and coordinate descent went back and
+    forth between zero and the optimum until ``max_iter``.
     """
     zero = np.zeros(rows.size, dtype=np.bool_)
     lam = p.lam * top_factor
@@ -209,9 +213,12 @@ def _screen_rows(U, c, curv, rows, gap, p, min_curv, top_factor):
     T = U.shape[1]
     u = np.empty(T)
     for l in range(rows.size):
+        j = rows[l]
+        support = False
         for t in range(T):
             u[t] = c[t] * U[l, t]
-        zero[l] = row_screen(p, rows[l], u, radius, curv[rows[l]])
+            support |= W[j, t] != 0.0
+        zero[l] = not support and row_screen(p, j, u, radius, curv[j])
     return zero
 
 
