@@ -87,13 +87,10 @@ class SolveResult:
     gap: float             # absolute duality gap at W
     tol_abs: float         # the gap target
     n_iter: int
-    # False: the gap met its target but the coefficient rule was still
-    # unmet at max_iter (coordinate descent)
-    settled: bool = True
 
     @property
     def converged(self):
-        return self.gap <= self.tol_abs and self.settled
+        return self.gap <= self.tol_abs
 
     def unconverged_reason(self, max_iter):
         """Why the solve ended above its gap target and what to do (for a
@@ -101,12 +98,6 @@ class SolveResult:
         stopped before on making too little progress (steps at rounding
         level, Newton-ADMM's stall rule), which a larger ``max_iter`` does
         not change."""
-        if not self.settled:
-            return (f"reached max_iter={max_iter} with its duality gap "
-                    f"{self.gap:.3e} within its target but its coefficients "
-                    "still moving by more than tol relative to the largest: "
-                    "they may be further from the optimum than tol. Increase "
-                    "max_iter, raise tol, or scale the features.")
         where = f"duality gap {self.gap:.3e} > target {self.tol_abs:.3e}"
         if self.n_iter >= max_iter:
             return (f"did not converge in max_iter={max_iter} iterations: "
@@ -342,9 +333,6 @@ def _run_bcd(problem, loss, penalty, start, max_iter, tol, callback, auto):
     W, gap, n_iter = bcd(model, penalty, W0, max_iter, tol_abs, coef_tol=tol,
                          callback=report,
                          fallback=None if fallback is None else fallback[0])
-    # bcd returns before max_iter once both rules hold: at max_iter with the
-    # gap met, the coefficients were still moving
-    settled = not (n_iter >= max_iter and gap <= tol_abs)
     b = None
     if gap > tol_abs and auto:
         # coordinate descent can crawl where FISTA does not (a tiny,
@@ -361,8 +349,7 @@ def _run_bcd(problem, loss, penalty, start, max_iter, tol, callback, auto):
             W, b, gap, n_iter = _finish_unconverged(
                 finisher, problem, loss, penalty, W, b, tol_abs, max_iter,
                 n_iter, callback, datafit)
-    return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter,
-                       settled=settled)
+    return SolveResult(W=W, b=b, gap=float(gap), tol_abs=tol_abs, n_iter=n_iter)
 
 
 def _run_fista(problem, loss, penalty, start, max_iter, tol, callback, auto,
