@@ -198,9 +198,22 @@ def make_datafit(problem, loss):
     problem many times."""
     if (loss.quadratic and not problem.intercept_variable
             and _gram_pays_off(problem)):
-        return _cached(problem, "gram_datafit",
-                       lambda: GramDatafit.from_problem(problem))
+        return _gram_datafit(problem)
     return _sample_datafit(problem, loss)
+
+
+def _gram_datafit(problem):
+    """The data-fit on the sufficient statistics, cached."""
+    return _cached(problem, "gram_datafit",
+                   lambda: GramDatafit.from_problem(problem))
+
+
+def _ridge_spectrum(problem, statistics, Q, factors):
+    """The :class:`RidgeSpectrum` of the Gram matrices ``Q`` of
+    ``statistics`` (``"gram"`` or ``"row_space"``) with penalty ``factors``,
+    cached: one per problem serves a path, its CV and ADMM."""
+    return _cached(problem, ("ridge", statistics, factors.tobytes()),
+                   lambda: RidgeSpectrum(Q, factors))
 
 
 def _sample_datafit(problem, loss):
@@ -476,11 +489,9 @@ def _finish_unconverged(finisher, problem, loss, penalty, W, b, tol_abs,
 def _run_admm_from(problem, loss, penalty, W0, max_iter, tol_abs, report,
                    coupling=None):
     datafit = make_datafit(problem, loss)  # the sufficient statistics
-    ones = np.ones(problem.n_features)
     # the ridge solver's spectrum (unit penalty factors), shared with it
-    spectrum = _cached(problem, ("ridge", "gram", ones.tobytes()),
-                       lambda: RidgeSpectrum(datafit.kernel_statistics()[0],
-                                             ones))
+    spectrum = _ridge_spectrum(problem, "gram", datafit.kernel_statistics()[0],
+                               np.ones(problem.n_features))
     W, gap, n_iter, problem.cache["admm_rho"] = admm(
         with_coupling(datafit, coupling), penalty, W0, max_iter, tol_abs,
         spectrum, callback=report, rho=problem.cache.get("admm_rho"))
@@ -650,8 +661,7 @@ def _run_ridge(problem, loss, penalty, start, max_iter, tol, callback, auto,
                                        np.ones(reduced.C.shape[0]), penalty.mu))
         full = make_datafit(problem, loss)
     else:
-        full = _cached(problem, "gram_datafit",
-                       lambda: GramDatafit.from_problem(problem))
+        full = _gram_datafit(problem)
         W = _ridge_solution(problem, "gram", full, factors, penalty.mu)
     return _direct_result(full, penalty, W, tol, callback)
 
@@ -675,12 +685,10 @@ def _run_coupled_ridge(problem, loss, penalty, start, max_iter, tol, callback,
     answer misses the target) by FISTA."""
     W = None
     if _gram_fits(problem):
-        datafit = _cached(problem, "gram_datafit",
-                          lambda: GramDatafit.from_problem(problem))
+        datafit = _gram_datafit(problem)
         Q, omega, C = datafit.kernel_statistics()
-        unit = np.ones(problem.n_features)
-        spectrum = (_cached(problem, ("ridge", "gram", unit.tobytes()),
-                            lambda: RidgeSpectrum(Q, unit))
+        spectrum = (_ridge_spectrum(problem, "gram", Q,
+                                    np.ones(problem.n_features))
                     if Q.shape[0] == 1 else None)
         W = coupled_ridge_solution(Q, omega, C, penalty.mu, factors,
                                    coupling.K, spectrum)
@@ -696,9 +704,7 @@ def _run_coupled_ridge(problem, loss, penalty, start, max_iter, tol, callback,
 
 def _ridge_solution(problem, statistics, datafit, factors, mu):
     Q, omega, C = datafit.kernel_statistics()
-    spectrum = _cached(problem, ("ridge", statistics, factors.tobytes()),
-                       lambda: RidgeSpectrum(Q, factors))
-    return spectrum.solve(omega, C, mu)
+    return _ridge_spectrum(problem, statistics, Q, factors).solve(omega, C, mu)
 
 
 register_solver(Solver(

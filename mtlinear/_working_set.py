@@ -115,15 +115,14 @@ def settled(W, rows, before, coef_tol, last_change):
     optimum on ill-conditioned designs while the gap is small.  Here the
     move is divided by ``1 - q``, ``q`` the ratio of the last two epochs'
     moves (coordinate descent converges linearly: ``move / (1 - q)`` is the
-    distance left to its limit): on strongly correlated features, where
-    every epoch moves little, a small move alone had stopped the solve 40
-    times further from the optimum than scikit-learn's slower epochs (an
-    elastic net on Toeplitz features, rho = 0.999).  The rule is tightened
-    so only down to a relative move of ``min(coef_tol, 1e-9)``: below it
-    moves are rounding, their ratio is noise, and a tight ``tol`` had
-    waited for moves no epoch makes.  ``last_change`` (T,)
-    holds each task's previous move (NaN: unknown, after a start or an
-    extrapolation; ``inf``: the plain rule) and is updated in place.
+    distance left to its limit): on nearly collinear columns, where every
+    epoch moves little, a small move alone had stopped the solve ten times
+    further from the optimum than scikit-learn's slower epochs (an elastic
+    net on raw School features).  The rule is tightened so only down to a
+    relative move of ``min(coef_tol, 1e-9)``: below it moves are rounding,
+    their ratio is noise, and a tight ``tol`` had waited for moves no epoch
+    makes.  ``last_change`` (T,) holds each task's previous move (NaN:
+    unknown, after a start or an extrapolation) and is updated in place.
     Per task, so that tasks fitted jointly under a separable penalty are as
     accurate as fitted one by one.
     """
