@@ -40,8 +40,9 @@ import numpy as np
 from ._bcd_gram import _ANDERSON_K, _FIRST_CHECK, GramState, largest_factor
 from ._bcd_residual import ResidualState
 from ._datafit import gap_from_sums
-from ._working_set import (_anderson_weights, _epochs_to_target, _next_working_set,
-                           _screen_rows, settled, steps_settled)
+from ._working_set import (_DRIFT_MAX_STEP, _anderson_weights, _epochs_to_target,
+                           _next_working_set, _screen_rows, drifting, settled,
+                           steps_settled)
 
 __all__ = ["bcd", "make_bcd_state", "ResidualState", "GramState"]
 
@@ -110,15 +111,20 @@ def bcd(state, penalty, W, max_iter, tol_abs, coef_tol=0.0, callback=None,
 
     Returns
     -------
-    W, gap, n_iter (epochs)
+    W, gap, n_iter (epochs), unsettled
+        ``unsettled``: ``max_iter`` ended the solve with the gap target met
+        but one coordinate step from ``W`` still moving a coefficient by more
+        than ``coef_tol`` of its task's largest (scikit-learn's rule, without
+        the contraction credit): the coefficients may be far from the
+        optimum.
     """
     record = penalty.record(W.shape[0])
     W = _lower_start(state, penalty, W, fallback)
     if isinstance(state, GramState):
-        gap, n_iter = state.solve(W, record, max_iter, tol_abs, coef_tol,
-                                  ws_start, inner_ratio, check_every, screen,
-                                  callback)
-        return W, gap, n_iter
+        gap, n_iter, unsettled = state.solve(
+            W, record, max_iter, tol_abs, coef_tol, ws_start, inner_ratio,
+            check_every, screen, callback)
+        return W, gap, n_iter, unsettled
     d, T = W.shape
     active = np.ones(d, dtype=bool)  # rows not screened out
     n_iter = 0
@@ -144,7 +150,9 @@ def bcd(state, penalty, W, max_iter, tol_abs, coef_tol=0.0, callback=None,
                                       coef_tol):
             done = is_settled = False  # the working set grows to them
         if done or n_iter >= max_iter:
-            return W, gap, n_iter
+            unsettled = (not done and gap <= tol_abs and not steps_settled(
+                W, rows, U, state.curv, record, coef_tol))
+            return W, gap, n_iter, unsettled
         if screen and record.lam > 0:
             zero = _screen(state, record, U, rows, gap, c, W)
             if zero.any():
@@ -174,7 +182,9 @@ def bcd(state, penalty, W, max_iter, tol_abs, coef_tol=0.0, callback=None,
                 break
             history.append((W[ws].ravel(), state.snapshot()))
             if len(history) == _ANDERSON_K + 1:
-                _try_anderson(state, penalty, W, ws, history)
+                if (not _try_anderson(state, penalty, W, ws, history)
+                        and not record.positive):
+                    _try_drift(state, penalty, W, ws, history)
                 history = []
                 last_change[:] = np.nan  # the next move is not an epoch's
             if epochs == next_check:
@@ -226,11 +236,11 @@ def _try_anderson(state, penalty, W, ws, history):
     ``history`` holds ``(W[ws], state snapshot)`` pairs.  The data-fit state
     (residual or ``Q W``) is affine in ``W`` and the weights sum to 1, so the
     same combination of the snapshots is the state at the extrapolated point:
-    trying costs no product with the design.
+    trying costs no product with the design.  Returns whether ``W`` moved.
     """
     c = _anderson_weights(np.array([h[0] for h in history]))
     if c is None:
-        return
+        return False
     current = _objective(state, penalty, W[ws], ws)
     W_ws = W[ws]
     W[ws] = (c @ np.array([h[0] for h in history[1:]])).reshape(W_ws.shape)
@@ -239,3 +249,28 @@ def _try_anderson(state, penalty, W, ws, history):
     if _objective(state, penalty, W[ws], ws) >= current:
         W[ws] = W_ws
         state.load(history[-1][1])
+        return False
+    return True
+
+
+def _try_drift(state, penalty, W, ws, history):
+    """Move ``W[ws]`` along the last epoch's move, ``2, 4, 8, ...`` times
+    it, while the objective falls (see :func:`drifting`); ``W[ws]`` is
+    the last iterate of ``history``, which Anderson extrapolation did not
+    improve.  The state follows by the same affine combination."""
+    (W0, S0), (W1, S1) = history[-2], history[-1]
+    if not drifting(history[-3][0], W0, W1):
+        return
+    shape = W[ws].shape
+    best, best_step = _objective(state, penalty, W[ws], ws), 0.0
+    step = 2.0
+    while step <= _DRIFT_MAX_STEP:
+        W[ws] = (W1 + step * (W1 - W0)).reshape(shape)
+        state.load([a1 + step * (a1 - a0) for a0, a1 in zip(S0, S1)])
+        value = _objective(state, penalty, W[ws], ws)
+        if not value < best:
+            break
+        best, best_step = value, step
+        step *= 2.0
+    W[ws] = (W1 + best_step * (W1 - W0)).reshape(shape)
+    state.load([a1 + best_step * (a1 - a0) for a0, a1 in zip(S0, S1)])

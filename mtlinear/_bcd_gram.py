@@ -9,8 +9,9 @@ from numba import njit
 from ._bcd_epochs import (BLOCK, _copy_matrix, _epoch_gram, _epoch_gram_blocks,
                           _gather_blocks)
 from ._datafit import _gram_gap_from, _gram_sums
-from ._working_set import (_anderson_kernel, _epochs_to_target, _next_working_set,
-                           _screen_rows, settled, steps_settled)
+from ._working_set import (_DRIFT_MAX_STEP, _anderson_kernel, _epochs_to_target,
+                           _next_working_set, _screen_rows, drifting, settled,
+                           steps_settled)
 from .penalties._compiled import feasible_dual, value
 
 _ANDERSON_K = 3  # epochs between Anderson extrapolations, minus one
@@ -57,8 +58,9 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, p,
                 coef_tol):
     """The working-set solve of :func:`bcd` on :class:`GramState`, in one
     compiled call: epochs, Anderson extrapolation every ``_ANDERSON_K + 1``
-    epochs (kept if it lowers the objective), gap checks on the working set
-    scheduled by :func:`_epochs_to_target`.  ``rows`` / ``gram`` are the
+    epochs (kept if it lowers the objective; if not, a line search along the
+    last move when the iterates drift, :func:`drifting`), gap checks on the
+    working set scheduled by :func:`_epochs_to_target`.  ``rows`` / ``gram`` are the
     blocks of :func:`_gather_blocks` (empty: the plain epochs on ``Q``).
     ``W`` and ``P = Q W`` are updated in place.  With ``need_settled`` the
     solve also waits until the coefficients are within about ``coef_tol
@@ -99,21 +101,32 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, p,
         n_history += 1
         if n_history == _ANDERSON_K + 1:
             n_history = 0
+            last_change[:] = np.nan  # the next move is not an epoch's
             c = _anderson_kernel(history_W)
+            moved = False
+            current = _gram_objective(W, P, omega, C, yy, p)
             if c.size:
-                last_change[:] = np.nan  # the next move is not an epoch's
-                current = _gram_objective(W, P, omega, C, yy, p)
                 mix = np.dot(c, history_W[1:])
                 for l in range(k):
                     for t in range(T):
                         W[ws[l], t] = mix[l * T + t]
                 _copy_matrix(np.dot(c, history_P[1:]).reshape(P.shape), P)
-                if _gram_objective(W, P, omega, C, yy, p) >= current:
-                    # back to the epoch's
-                    for l in range(k):
-                        for t in range(T):
-                            W[ws[l], t] = history_W[_ANDERSON_K, l * T + t]
-                    _copy_matrix(history_P[_ANDERSON_K].reshape(P.shape), P)
+                moved = _gram_objective(W, P, omega, C, yy, p) < current
+                if not moved:  # back to the epoch's
+                    _drift_point(history_W, history_P, 0.0, ws, W, P)
+            if not moved and not p.positive and drifting(
+                    history_W[_ANDERSON_K - 2], history_W[_ANDERSON_K - 1],
+                    history_W[_ANDERSON_K]):
+                # the compiled _try_drift (mtlinear._bcd)
+                best, best_step, step = current, 0.0, 2.0
+                while step <= _DRIFT_MAX_STEP:
+                    _drift_point(history_W, history_P, step, ws, W, P)
+                    value = _gram_objective(W, P, omega, C, yy, p)
+                    if not value < best:
+                        break
+                    best, best_step = value, step
+                    step *= 2.0
+                _drift_point(history_W, history_P, best_step, ws, W, P)
         if epochs == next_check:
             gap = _gram_ws_gap(W, P, omega, C, yy, ws, p)
             if gap <= inner_tol:
@@ -127,6 +140,23 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, p,
                 (epochs // check_every + 1) * check_every)
             last_gap, last_check = gap, epochs
     return epochs, is_settled
+
+
+@njit(cache=True)
+def _drift_point(history_W, history_P, step, ws, W, P):
+    """``W[ws]`` and ``P`` at the last iterate of the histories plus
+    ``step`` times its move from the one before (``step = 0``: the last)."""
+    last, previous = history_W.shape[0] - 1, history_W.shape[0] - 2
+    T = W.shape[1]
+    for l in range(ws.size):
+        for t in range(T):
+            i = l * T + t
+            W[ws[l], t] = history_W[last, i] + step * (
+                history_W[last, i] - history_W[previous, i])
+    flat = P.reshape(P.size)
+    for i in range(P.size):
+        flat[i] = history_P[last, i] + step * (history_P[last, i]
+                                               - history_P[previous, i])
 
 
 @njit(cache=True)
@@ -167,7 +197,10 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, p, max_iter,
 
     ``W`` and ``P = Q W`` are updated in place.  Row ``i`` of ``trace``
     receives ``(epochs, primal, gap)`` of the ``i``-th outer iteration while
-    it has rows (for the callback).  Returns ``(gap, epochs, rows written)``.
+    it has rows (for the callback).  Returns ``(gap, epochs, rows written,
+    unsettled)``, ``unsettled``: ``max_iter`` ended the solve with its gap
+    met and one step still moving a coefficient by more than ``coef_tol``
+    of its task's largest (:func:`steps_settled`).
     """
     d, T = W.shape
     active = np.ones(d, dtype=np.bool_)  # rows not screened out
@@ -196,7 +229,12 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, p, max_iter,
         if done and not steps_settled(W, rows, U, curv, p, coef_tol):
             done = is_settled = False  # the working set grows to them (bcd)
         if done or n_iter >= max_iter:
-            return gap, n_iter, n_trace
+            # max_iter with the gap met but steps still above scikit-learn's
+            # rule (the contraction credit aside): a model that may be far
+            # from the optimum, for a warning
+            unsettled = (not done and gap <= tol_abs
+                         and not steps_settled(W, rows, U, curv, p, coef_tol))
+            return gap, n_iter, n_trace, unsettled
         if screen and p.lam > 0.0:
             zero = _screen_rows(U, c, curv, rows, gap, p, min_curv, top_factor,
                                 W)
@@ -260,10 +298,10 @@ class GramState:
               inner_ratio, check_every, screen, callback):
         """:func:`bcd` from ``W`` (updated in place; the state reset at it),
         in one compiled call (:func:`_bcd_gram`) with the penalty's ``record``;
-        returns ``(gap, epochs)``."""
+        returns ``(gap, epochs, unsettled)``."""
         # a gap per outer iteration, for the callback (far fewer than epochs)
         trace = np.empty((0 if callback is None else min(max_iter, 10 ** 5) + 2, 3))
-        gap, n_iter, n_trace = _bcd_gram(
+        gap, n_iter, n_trace, unsettled = _bcd_gram(
             self.Q, self.omega, self.C, self.yy, self.curv,
             self.min_row_curvature, W, self.P, record, max_iter, tol_abs,
             coef_tol, ws_start, inner_ratio, check_every, screen, _GRAM_BLOCK_MAX_FLOATS,
@@ -272,7 +310,7 @@ class GramState:
         if callback is not None:
             for epochs, primal, outer_gap in trace[:n_trace]:
                 callback(int(epochs), primal, outer_gap)
-        return gap, n_iter
+        return gap, n_iter, unsettled
 
     def neg_gradient(self, rows):
         return _gram_neg_gradient(self.C, self.P, self.omega, rows)

@@ -11,6 +11,7 @@ schedule).
   iterates;
 * :func:`_epochs_to_target`: when to evaluate the gap next, from the linear
   rate seen since the last evaluation;
+* :func:`drifting`: when a line search along the last move may help;
 * :func:`settled`, :func:`steps_settled`: the coefficient-change half of
   the stopping rule.
 """
@@ -25,6 +26,9 @@ _MOST_CONTRACTION = 0.999  # the largest contraction factor settled() credits
 # move: below it, moves are rounding and their ratio says nothing
 _FINEST_MOVE = 1e-9
 _CHEAP_WS_RATIO = 10  # rows per working-set row below which it is solved to tol
+# drifting(): a move at least this fraction of the one before
+_DRIFT_RATIO = 0.9
+_DRIFT_MAX_STEP = 2.0 ** 30  # the longest jump along a drift, in epochs' moves
 
 
 def _anderson_weights(iterates):
@@ -104,6 +108,27 @@ def _cholesky_solve(A, b):
 
 
 @njit(cache=True)
+def drifting(before_last, previous, last):
+    """Whether three consecutive iterates (flat arrays) move by nearly the
+    same step, the last move at least ``_DRIFT_RATIO`` times the one before.
+
+    Coordinate descent on nearly collinear features (one-hot levels, a
+    school's own attributes within a task of School) can creep along a
+    valley at an almost constant pace, 1e-5 of the coefficients per epoch
+    for thousands of epochs, where Anderson extrapolation (made for
+    contracting iterates) does not help.  A line search along the move,
+    jumping 2, 4, 8, ... epochs' worth while the objective falls, crosses
+    such a valley in a few tries (:func:`mtlinear._bcd._try_drift`, and its
+    compiled twin in :mod:`mtlinear._bcd_gram`).
+    """
+    move = previous_move = 0.0
+    for i in range(last.size):
+        move = max(move, abs(last[i] - previous[i]))
+        previous_move = max(previous_move, abs(previous[i] - before_last[i]))
+    return previous_move > 0.0 and move >= _DRIFT_RATIO * previous_move
+
+
+@njit(cache=True)
 def settled(W, rows, before, coef_tol, last_change):
     """Whether the coefficients of every task are within about ``coef_tol
     max_j |W[j, t]|`` of their limit, judged from the last epoch's moves on
@@ -122,7 +147,8 @@ def settled(W, rows, before, coef_tol, last_change):
     relative move of ``min(coef_tol, 1e-9)``: below it moves are rounding,
     their ratio is noise, and a tight ``tol`` had waited for moves no epoch
     makes.  ``last_change`` (T,) holds each task's previous move (NaN:
-    unknown, after a start or an extrapolation) and is updated in place.
+    unknown, after a start or an extrapolation; negative: the first move
+    after one, which the ratio does not use) and is updated in place.
     Per task, so that tasks fitted jointly under a separable penalty are as
     accurate as fitted one by one.
     """
@@ -134,7 +160,11 @@ def settled(W, rows, before, coef_tol, last_change):
             largest = max(largest, abs(w))
             change = max(change, abs(w - before[l, t]))
         previous = last_change[t]
-        last_change[t] = change
+        # the first move after a start is no base for a ratio: it jumps
+        # before the slow directions dominate, so the next move looks
+        # contracted (0.004 for a true 0.99 on Toeplitz 0.999 features,
+        # with the coefficients 250% from the optimum); marked negative
+        last_change[t] = change if previous == previous else -change
         # unknown or not contracting (rounding, at the limit): q taken at
         # its cap, so a move of 1e-3 of the rule's still settles
         q = change / previous if previous > 0.0 else 1.0

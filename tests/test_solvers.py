@@ -363,7 +363,7 @@ def test_compiled_bcd_on_statistics_equals_the_python_loop(layout, penalty, l1_r
     pen = make_penalty(penalty, lam, l1_ratio)
     state = make_bcd_state(problem, use_gram=True)
     tol = 1e-12 * state.null_value()
-    W, gap, _ = _bcd.bcd(state, pen, np.zeros((12, 3)), 500, tol)
+    W, gap, _, _ = _bcd.bcd(state, pen, np.zeros((12, 3)), 500, tol)
     assert gap <= tol
     # the same iterates and gaps over the first 14 epochs (later, an Anderson
     # try that changes the objective by a rounding error may go either way)
@@ -372,9 +372,9 @@ def test_compiled_bcd_on_statistics_equals_the_python_loop(layout, penalty, l1_r
         trace = []
         state = make_bcd_state(problem, use_gram)
         # small working sets: several outer iterations
-        W, _, n_iter = _bcd.bcd(state, pen, np.zeros((12, 3)), 14, -np.inf,
-                                callback=lambda *values: trace.append(values),
-                                ws_start=2)
+        W, _, n_iter, _ = _bcd.bcd(
+            state, pen, np.zeros((12, 3)), 14, -np.inf,
+            callback=lambda *values: trace.append(values), ws_start=2)
         runs.append((W, n_iter, np.array(trace)))
     (W1, it1, trace1), (W2, it2, trace2) = runs
     assert it1 == it2 == 14
@@ -449,11 +449,11 @@ def test_compiled_gram_gap_equals_the_generic_one(penalty, alpha, l1_ratio,
 
 def test_auto_continues_an_exhausted_coordinate_descent_with_fista():
     # a tiny underdetermined task with strongly correlated features at a
-    # small alpha: coordinate descent needs 1285 epochs, FISTA 570 iterations
+    # small alpha: coordinate descent needs 4931 epochs, FISTA 690 iterations
     import warnings
     from scipy.signal import lfilter
     from sklearn.exceptions import ConvergenceWarning
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(2)
     n, d, rho = 13, 28, 0.99
     X = lfilter([np.sqrt(1 - rho ** 2)], [1.0, -rho], rng.standard_normal((n, d)),
                 axis=1)
