@@ -29,7 +29,11 @@ feature 1000 times larger than the others this took 20 to 80 iterations to a
 gap of ``1e-10 P(0)`` where starting at the geometric mean of the eigenvalues
 took up to 1800 (``benchmarks/README.md``).
 The start ``V_0`` comes with its optimal dual guess ``U_0 = -grad F(V_0) /
-rho`` (at a solution ``grad F(W) + rho U = 0``).  Stopping: the duality gap
+rho`` (at a solution ``grad F(W) + rho U = 0``).  Without a coupling, with
+a compiled penalty, the iterations between two residual checks run compiled
+(:func:`_admm_steps`): proximal Newton's steps (:mod:`mtlinear._newton_admm`)
+take hundreds of them on tiny matrices, where numpy's calls cost three times
+the arithmetic.  Stopping: the duality gap
 of the data-fit at ``V`` (where ``h`` is finite), every ``gap_every``
 iterations.
 
@@ -51,6 +55,9 @@ the exact solve above, the second goes through one eigendecomposition of
 taking a coupling) is not on badly scaled features.
 """
 import numpy as np
+from numba import njit
+
+from .penalties._compiled import prox
 
 __all__ = ["admm", "AdmmSplit"]
 
@@ -86,13 +93,14 @@ class AdmmSplit:
 
     def __init__(self, spectrum, omega, C, V, gradient, rho=None,
                  coupling=None):
-        self.spectrum, self.omega, self.C = spectrum, omega, C
+        self.spectrum, self.omega = spectrum, np.ascontiguousarray(omega, dtype=np.float64)
+        self.C = np.ascontiguousarray(C, dtype=np.float64)
         self.coupling = coupling
         if rho is None:
             rho = float(spectrum.evals.max()) * float(omega.max())
         self.rho = rho if rho > 0 else 1.0  # F constant: an all-zero design
-        self.V = np.array(V, dtype=np.float64)
-        self.U = -gradient / self.rho
+        self.V = np.array(V, dtype=np.float64, order="C")
+        self.U = np.ascontiguousarray(-gradient / self.rho)
         if coupling is not None:  # its copy G of W and scaled dual UG
             self.G = self.V.copy()
             self.UG = coupling.gradient(self.V) / self.rho
@@ -103,6 +111,17 @@ class AdmmSplit:
         ``rho``."""
         rho = self.rho
         coupled = self.coupling is not None
+        record = (None if coupled or self.spectrum.K != 1
+                  else penalty.record(self.V.shape[0]))
+        if record is not None:
+            # compiled: on a few features an iteration's numpy calls on
+            # tiny matrices cost several times its arithmetic
+            spectrum = self.spectrum
+            self.V = np.ascontiguousarray(self.V)  # after a Python prox
+            done, W, V_prev = _admm_steps(
+                spectrum.evecs, spectrum.evals, spectrum.scale, self.omega,
+                self.C, self.V, self.U, rho, n_steps, record)
+            n_steps -= done  # the rest here: a step the compiled prox declined
         for _ in range(n_steps):
             V_prev = self.V
             if coupled:
@@ -146,6 +165,46 @@ class AdmmSplit:
                 and self.dual_residual
                 <= rel_tol * max(self.rho * float(np.linalg.norm(self.U)),
                                  tiny))
+
+
+@njit(cache=True)
+def _admm_steps(evecs, evals, scale, omega, C, V, U, rho, n_steps, p):
+    """Up to ``n_steps`` of :meth:`AdmmSplit.run`'s uncoupled iteration,
+    ``V`` and ``U`` updated in place, with the penalty's compiled ``prox``;
+    ``evecs``, ``evals``, ``scale``: a :class:`RidgeSpectrum` of one ``Q``
+    or one per task.  Returns ``(steps done, last W, V before the last
+    step)``; fewer steps than asked when the prox declines (its Python
+    route takes over)."""
+    d, T = C.shape
+    shared = evecs.shape[0] == 1
+    W = np.empty((d, T))
+    V_prev = V.copy()
+    b = np.empty(d)
+    proj = np.empty(d)
+    for step in range(n_steps):
+        for t in range(T):  # W = (omega_t Q_t + rho I)^{-1} (C + rho (V - U))
+            g = 0 if shared else t
+            for j in range(d):
+                b[j] = scale[j] * (C[j, t] + rho * (V[j, t] - U[j, t]))
+            for i in range(d):
+                acc = 0.0
+                for j in range(d):
+                    acc += evecs[g, j, i] * b[j]
+                proj[i] = acc / (evals[g, i] * omega[t] + rho)
+            for j in range(d):
+                acc = 0.0
+                for i in range(d):
+                    acc += evecs[g, j, i] * proj[i]
+                W[j, t] = scale[j] * acc
+        new, ok = prox(p, W + U, 1.0 / rho)
+        if not ok:
+            return step, W, V_prev
+        for j in range(d):
+            for t in range(T):
+                V_prev[j, t] = V[j, t]
+                V[j, t] = new[j, t]
+                U[j, t] += W[j, t] - new[j, t]
+    return n_steps, W, V_prev
 
 
 def admm(datafit, penalty, W, max_iter, tol_abs, spectrum, gap_every=10,

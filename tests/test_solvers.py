@@ -312,6 +312,73 @@ def test_compiled_fista_hands_an_inaccurate_trace_prox_back():
     assert done == 0 and W_out is W
 
 
+def _admm_runs(spectrum, omega, C, W0, gradient, pen, monkeypatch):
+    """``(V, U, rho, residuals)`` after 6 runs of 10 ADMM iterations: with
+    the compiled steps, then with the Python loop alone."""
+    from mtlinear import _admm
+    runs = []
+    for python in (False, True):
+        if python:
+            monkeypatch.setattr(_admm, "_admm_steps", lambda *args: (0, None, None))
+        split = _admm.AdmmSplit(spectrum, omega, C, W0, gradient)
+        for _ in range(6):
+            split.run(pen, 10)
+        runs.append((split.V, split.U, split.rho, split.primal_residual,
+                     split.dual_residual))
+    return runs
+
+
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("penalty,l1_ratio", [("l1", 1.0), ("l21", 0.7),
+                                              ("trace", 1.0)])
+def test_compiled_admm_steps_equal_the_python_ones(shared, penalty, l1_ratio,
+                                                   monkeypatch):
+    # ADMM's compiled iterations are the Python loop's: same iterates (up to
+    # rounding), rho balanced alike
+    from mtlinear._ridge import RidgeSpectrum
+    rng = np.random.default_rng(3)
+    datafit = _gram_datafit(rng, shared)
+    Q, omega, C = datafit.kernel_statistics()
+    W0 = 0.1 * rng.standard_normal(C.shape)
+    (V1, U1, rho1, p1, d1), (V2, U2, rho2, p2, d2) = _admm_runs(
+        RidgeSpectrum(Q, np.ones(Q.shape[1])), omega, C, W0,
+        datafit.gradient(W0)[0], make_penalty(penalty, 0.05, l1_ratio),
+        monkeypatch)
+    assert rho1 == rho2
+    np.testing.assert_allclose(V1, V2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(U1, U2, rtol=1e-9, atol=1e-12)
+    assert p1 == pytest.approx(p2, rel=1e-6, abs=1e-12)
+    assert d1 == pytest.approx(d2, rel=1e-6, abs=1e-12)
+
+
+def test_compiled_admm_hands_an_inaccurate_trace_prox_back(monkeypatch):
+    # singular values 1, 1e-3, 1e-8: the compiled trace prox declines at the
+    # first step and the Python loop (LAPACK's SVD) takes the run over
+    from mtlinear import _admm
+    from mtlinear._ridge import RidgeSpectrum
+    from mtlinear.penalties import make_penalty as penalty_of
+    rng = np.random.default_rng(0)
+    U, _ = np.linalg.qr(rng.standard_normal((20, 3)))
+    W0 = U * [1.0, 1e-3, 1e-8]
+    spectrum = RidgeSpectrum(np.eye(20)[None], np.ones(20))
+    steps = []
+    compiled = _admm._admm_steps
+
+    def counted(*args):
+        out = compiled(*args)
+        steps.append(out[0])
+        return out
+    monkeypatch.setattr(_admm, "_admm_steps", counted)
+    pen = penalty_of("trace", 1e-10, 1.0)
+    split = _admm.AdmmSplit(spectrum, np.ones(3), W0, W0, np.zeros_like(W0))
+    split.run(pen, 10)
+    assert steps == [0]
+    monkeypatch.setattr(_admm, "_admm_steps", lambda *args: (0, None, None))
+    plain = _admm.AdmmSplit(spectrum, np.ones(3), W0, W0, np.zeros_like(W0))
+    plain.run(pen, 10)
+    np.testing.assert_allclose(split.V, plain.V, rtol=1e-12, atol=1e-15)
+
+
 @pytest.mark.parametrize("shared", [True, False])
 def test_adaptive_step_reaches_the_optimum_from_a_poor_start_of_L(shared):
     # the step starts from the largest diagonal entry (below the Lipschitz
