@@ -97,7 +97,9 @@ def neg_mean_poisson_deviance(Z, Y, sample_weight):
 def _fold_path(estimator, data, train, test, grids, progress=None):
     """Scores (n_grids, n_alphas) on ``test`` of the paths fitted on ``train``.
 
-    Returns ``(scores, converged)``, both of shape (n_grids, n_alphas).
+    Returns ``(scores, converged, caught)``: both of shape (n_grids,
+    n_alphas), and the warnings of the scorer as ``(category, message)``
+    pairs (:func:`_warn_scoring` reports them once per category).
     """
     task_index = data.task_index
     ti_train = None if task_index is None else task_index[train]
@@ -114,6 +116,7 @@ def _fold_path(estimator, data, train, test, grids, progress=None):
     shape = (len(grids), len(grids[0][-1]))  # every grid has as many alphas
     scores = np.empty(shape)
     converged = np.empty(shape, dtype=bool)
+    caught = []
     for g, (penalty, l1_ratio, graph_alpha, alphas) in enumerate(grids):
         _, coupling = estimator._task_coupling(problem, graph_alpha)
         for k, result in path_on_problem(
@@ -130,8 +133,24 @@ def _fold_path(estimator, data, train, test, grids, progress=None):
             else:
                 model = estimator._scoring_model(penalty, l1_ratio, graph_alpha,
                                                  alphas[k], W, intercept)
-                scores[g, k] = data.scorer(model, X_raw_test, y_raw_test)
-    return scores, converged
+                with warnings.catch_warnings(record=True) as records:
+                    warnings.simplefilter("always")
+                    scores[g, k] = data.scorer(model, X_raw_test, y_raw_test)
+                caught += [(w.category, str(w.message)) for w in records]
+    return scores, converged, caught
+
+
+def _warn_scoring(name, caught, n_scores):
+    """One warning per category for the scorer's warnings over every fold
+    and alpha (tiny tasks whose test rows hold one class made an
+    ``roc_auc`` search emit a thousand)."""
+    first = {}
+    for category, message in caught:
+        first.setdefault(category, []).append(message)
+    for category, messages in first.items():
+        warnings.warn(f"{name}: {len(messages)} warning(s) of the scorer over "
+                      f"{n_scores} held-out scores; the first: {messages[0]}",
+                      category)
 
 
 def _numbered_fold_path(i, *args):
@@ -230,8 +249,11 @@ class MultiTaskCVMixin:
             for i, result in jobs:
                 results[i] = result
                 progress.update(n_units // len(splits))
-        scores = np.stack([s for s, _ in results], axis=-1)  # (G, A, folds)
-        converged = np.all([c for _, c in results], axis=0)
+        scores = np.stack([s for s, _, _ in results], axis=-1)  # (G, A, folds)
+        converged = np.all([c for _, c, _ in results], axis=0)
+        _warn_scoring(f"{type(self).__name__} cross-validation",
+                      [w for _, _, caught in results for w in caught],
+                      scores.size)
         self._choose(grids, shape, scores, converged)
         self._refit(problem, data.loss)
 

@@ -108,3 +108,21 @@ def test_an_all_zero_classifier_warns():
     with pytest.warns(UserWarning, match="every coefficient is zero"):
         MultiTaskClassifier(alpha=100.0, task_col=-1).fit(
             np.column_stack([X, labels]), y)
+
+
+def test_cv_reports_the_scorers_warnings_once_per_category():
+    """Held-out rows of a rare class: roc_auc is undefined for some tasks in
+    some folds.  Each category of the scorer's warnings is said once, with a
+    count, instead of once per task, fold and alpha (177 warnings here)."""
+    from sklearn.exceptions import UndefinedMetricWarning
+    X, y, labels = _tasks(positive_rate=0.06)
+    Xs = np.column_stack([X, labels])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = MultiTaskClassifierCV(penalty="l21", task_col=-1, alphas=10,
+                                      scoring="roc_auc").fit(Xs, y)
+    scoring = [w for w in caught if "of the scorer" in str(w.message)]
+    assert {w.category for w in scoring} == {UndefinedMetricWarning, UserWarning}
+    assert len(scoring) == 2
+    assert all("held-out scores" in str(w.message) for w in scoring)
+    assert np.isfinite(model.best_score_)
