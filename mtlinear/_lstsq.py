@@ -11,8 +11,15 @@ cannot certify anything here: the penalty's conjugate is the indicator of
 The certificate: at the computed ``w``, ``U = X^T V r`` is zero but for
 rounding, and with the dual point ``Theta = V r`` the gap is exactly
 ``|<U, W>|`` (``P - D = r^T V X w``), which is reported.
+
+With ``positive=True`` each task is a non-negative least-squares problem,
+solved exactly by SciPy's active-set ``nnls`` (as scikit-learn's
+``LinearRegression(positive=True)``).  The gap is the same expression:
+``U_j`` is zero on the positive coefficients and the dual point is feasible
+(``U <= 0``) on the zero ones.
 """
 import numpy as np
+import scipy.optimize
 
 __all__ = ["least_squares"]
 
@@ -49,9 +56,20 @@ def _lstsq(A, b, scale):
     return x
 
 
-def least_squares(problem):
-    """``(W, gap)``: the weighted least-squares solution of every task and
-    the duality gap at it (dense design, no intercept variable)."""
+def _nnls(A, b):
+    """Non-negative least squares; the bounded solver if the active set
+    does not settle within SciPy's iteration limit."""
+    try:
+        return scipy.optimize.nnls(A, b)[0]
+    except RuntimeError:
+        return scipy.optimize.lsq_linear(A, b, bounds=(0.0, np.inf),
+                                         method="bvls").x
+
+
+def least_squares(problem, positive=False):
+    """``(W, gap)``: the weighted least-squares solution of every task
+    (non-negative with ``positive``) and the duality gap at it (dense
+    design, no intercept variable)."""
     design = problem.design
     W = np.zeros((design.n_features, design.n_tasks))
     gap = 0.0
@@ -59,7 +77,8 @@ def least_squares(problem):
             design, problem.y, problem.v)):
         A = Xt * root[:, None]
         b = yt * root
-        W[:, t] = _lstsq(A, b, np.linalg.norm(X_raw * root[:, None]))
+        W[:, t] = (_nnls(A, b) if positive else
+                   _lstsq(A, b, np.linalg.norm(X_raw * root[:, None])))
         residual = b - A @ W[:, t]
         gap += abs(float((A.T @ residual) @ W[:, t]))
     return W, gap

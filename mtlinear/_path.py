@@ -369,15 +369,19 @@ def secant_start(alphas, older, last):
 
 
 def warn_unconverged(alphas, converged, what):
-    """One ConvergenceWarning naming the alphas whose solve ended above its
-    gap target (at max_iter, or earlier without further progress)."""
+    """One ConvergenceWarning naming the alphas whose solve did not
+    converge: above its gap target (at max_iter, or earlier without further
+    progress), or at max_iter with the coefficients still moving
+    (:attr:`SolveResult.converged`)."""
     bad = np.asarray(alphas)[~np.asarray(converged)]
     if bad.size:
         shown = ", ".join(f"{a:.3g}" for a in bad[:5])
-        warnings.warn(f"{what}: {bad.size} solve(s) ended above the duality-gap "
-                      f"target (alpha = {shown}{', ...' if bad.size > 5 else ''}), "
-                      "having reached max_iter or made no further progress. "
-                      "Increase max_iter, raise tol, or scale the features.",
+        warnings.warn(f"{what}: {bad.size} solve(s) did not converge (alpha = "
+                      f"{shown}{', ...' if bad.size > 5 else ''}): they ended "
+                      "above the duality-gap target, having reached max_iter "
+                      "or made no further progress, or reached max_iter with "
+                      "coefficients still moving by more than tol. Increase "
+                      "max_iter, raise tol, or scale the features.",
                       ConvergenceWarning)
 
 

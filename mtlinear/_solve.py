@@ -627,6 +627,8 @@ def _lstsq_why_not(problem, loss, penalty):
         return "the direct solve is for alpha = 0 (no penalty)"
     if problem.y is not None and sp.issparse(problem.design.X):
         return "the direct solve needs a dense design"
+    if getattr(penalty, "positive", False) and problem.y is None:
+        return "the non-negative direct solve needs the samples"
     return None
 
 
@@ -638,7 +640,7 @@ def _run_lstsq(problem, loss, penalty, start, max_iter, tol, callback, auto):
         W, gap = problem.design.least_squares()
     else:
         null = 0.5 * float(np.vdot(problem.v * problem.y, problem.y))
-        W, gap = least_squares(problem)
+        W, gap = least_squares(problem, getattr(penalty, "positive", False))
     tol_abs = tol * max(null, np.finfo(float).tiny)
     return SolveResult(W=W, b=None, gap=gap, tol_abs=tol_abs, n_iter=1)
 

@@ -361,3 +361,40 @@ def test_twin_columns_give_their_weight_to_the_larger_twin(penalty, statistics,
     assert np.all(model.coef_[:, 0] == 0.0)
     assert _rel(model.coef_[:, 1:], ref) < 1e-5
     assert model.n_iter_ < 500
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l21", "sparse_group"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_positive_at_alpha_zero_is_non_negative_least_squares(penalty,
+                                                              fit_intercept):
+    """``alpha=0`` went to the unconstrained least-squares solve and ignored
+    ``positive=True`` (coefficients down to -2, silently); each task is now
+    scikit-learn's ``LinearRegression(positive=True)``, with the optimality
+    conditions of non-negative least squares recomputed here."""
+    from sklearn.linear_model import LinearRegression
+
+    from mtlinear import stack_tasks
+    rng = np.random.default_rng(0)
+    w_true = np.array([1.0, -2.0, 0.5, -1.0, 0.0])
+    Xs = [rng.standard_normal((n, 5)) for n in (40, 25, 60)]
+    ys = [X @ (w_true + 0.3 * rng.standard_normal(5)) + 0.1 * rng.standard_normal(len(X))
+          for X in Xs]
+    ss = [rng.uniform(0.5, 2.0, len(X)) for X in Xs]
+    X, y = stack_tasks(Xs, ys)
+    model = MultiTaskRegressor(penalty=penalty, alpha=0.0, positive=True,
+                               fit_intercept=fit_intercept, task_col=-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model.fit(X, y, sample_weight=np.concatenate(ss))
+    assert model.coef_.min() >= 0.0 and np.any(model.coef_ == 0.0)
+    for t, (Xt, yt, st) in enumerate(zip(Xs, ys, ss)):
+        ref = LinearRegression(positive=True, fit_intercept=fit_intercept).fit(
+            Xt, yt, sample_weight=st)
+        np.testing.assert_allclose(model.coef_[t], ref.coef_, atol=1e-8)
+        # KKT: the gradient vanishes on the positive coefficients and is
+        # non-negative on the zero ones
+        r = yt - Xt @ model.coef_[t] - model.intercept_[t]
+        gradient = -(Xt * st[:, None]).T @ r / st.sum()
+        positive = model.coef_[t] > 0
+        assert np.abs(gradient[positive]).max(initial=0.0) < 1e-10
+        assert gradient[~positive].min(initial=0.0) > -1e-10
