@@ -93,11 +93,12 @@ class AdmmSplit:
 
     def __init__(self, spectrum, omega, C, V, gradient, rho=None,
                  coupling=None):
-        self.spectrum, self.omega = spectrum, np.ascontiguousarray(omega, dtype=np.float64)
+        self.spectrum, self.coupling = spectrum, coupling
+        # contiguous float64 for the compiled iterations
+        self.omega = np.ascontiguousarray(omega, dtype=np.float64)
         self.C = np.ascontiguousarray(C, dtype=np.float64)
-        self.coupling = coupling
         if rho is None:
-            rho = float(spectrum.evals.max()) * float(omega.max())
+            rho = float(spectrum.evals.max()) * float(self.omega.max())
         self.rho = rho if rho > 0 else 1.0  # F constant: an all-zero design
         self.V = np.array(V, dtype=np.float64, order="C")
         self.U = np.ascontiguousarray(-gradient / self.rho)

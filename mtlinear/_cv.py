@@ -143,7 +143,7 @@ def _fold_path(estimator, data, train, test, grids, progress=None):
 def _warn_scoring(name, caught, n_scores):
     """One warning per category for the scorer's warnings over every fold
     and alpha (tiny tasks whose test rows hold one class made an
-    ``roc_auc`` search emit a thousand)."""
+    ``roc_auc`` search emit up to a thousand)."""
     first = {}
     for category, message in caught:
         first.setdefault(category, []).append(message)
