@@ -60,8 +60,9 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, p,
     compiled call: epochs, Anderson extrapolation every ``_ANDERSON_K + 1``
     epochs (kept if it lowers the objective; if not, a line search along the
     last move when the iterates drift, :func:`drifting`), gap checks on the
-    working set scheduled by :func:`_epochs_to_target`.  ``rows`` / ``gram`` are the
-    blocks of :func:`_gather_blocks` (empty: the plain epochs on ``Q``).
+    working set scheduled by :func:`_epochs_to_target`.  ``rows`` / ``gram``
+    are the blocks of :func:`_gather_blocks` (empty: the plain epochs on
+    ``Q``).
     ``W`` and ``P = Q W`` are updated in place.  With ``need_settled`` the
     solve also waits until the coefficients are within about ``coef_tol
     max |W|`` of their limit (:func:`settled`).  Returns the epochs run and
