@@ -146,13 +146,13 @@ def bcd(state, penalty, W, max_iter, tol_abs, coef_tol=0.0, callback=None,
             done = gap <= tol_abs and is_settled
         if callback is not None:
             callback(n_iter, primal, gap)
-        if done and not steps_settled(W, rows, U, state.curv, record,
-                                      coef_tol):
+        # where the solve would end with its gap met: one step of every row
+        steps_ok = (gap > tol_abs or not (done or n_iter >= max_iter)
+                    or steps_settled(W, rows, U, state.curv, record, coef_tol))
+        if not steps_ok:
             done = is_settled = False  # the working set grows to them
         if done or n_iter >= max_iter:
-            unsettled = (not done and gap <= tol_abs and not steps_settled(
-                W, rows, U, state.curv, record, coef_tol))
-            return W, gap, n_iter, unsettled
+            return W, gap, n_iter, not done and gap <= tol_abs and not steps_ok
         if screen and record.lam > 0:
             zero = _screen(state, record, U, rows, gap, c, W)
             if zero.any():
@@ -182,9 +182,10 @@ def bcd(state, penalty, W, max_iter, tol_abs, coef_tol=0.0, callback=None,
                 break
             history.append((W[ws].ravel(), state.snapshot()))
             if len(history) == _ANDERSON_K + 1:
-                if (not _try_anderson(state, penalty, W, ws, history)
+                current = _objective(state, penalty, W[ws], ws)
+                if (not _try_anderson(state, penalty, W, ws, history, current)
                         and not record.positive):
-                    _try_drift(state, penalty, W, ws, history)
+                    _try_drift(state, penalty, W, ws, history, current)
                 history = []
                 last_change[:] = np.nan  # the next move is not an epoch's
             if epochs == next_check:
@@ -229,9 +230,9 @@ def _lower_start(state, penalty, W, fallback):
     return starts[-1]
 
 
-def _try_anderson(state, penalty, W, ws, history):
+def _try_anderson(state, penalty, W, ws, history, current):
     """Move ``W[ws]`` to the Anderson extrapolation of the last iterates if it
-    lowers the objective.
+    lowers the objective from ``current``, its value at ``W``.
 
     ``history`` holds ``(W[ws], state snapshot)`` pairs.  The data-fit state
     (residual or ``Q W``) is affine in ``W`` and the weights sum to 1, so the
@@ -241,7 +242,6 @@ def _try_anderson(state, penalty, W, ws, history):
     c = _anderson_weights(np.array([h[0] for h in history]))
     if c is None:
         return False
-    current = _objective(state, penalty, W[ws], ws)
     W_ws = W[ws]
     W[ws] = (c @ np.array([h[0] for h in history[1:]])).reshape(W_ws.shape)
     state.load([sum(ck * h[1][i] for ck, h in zip(c, history[1:]))
@@ -253,16 +253,17 @@ def _try_anderson(state, penalty, W, ws, history):
     return True
 
 
-def _try_drift(state, penalty, W, ws, history):
+def _try_drift(state, penalty, W, ws, history, current):
     """Move ``W[ws]`` along the last epoch's move, ``2, 4, 8, ...`` times
-    it, while the objective falls (see :func:`drifting`); ``W[ws]`` is
-    the last iterate of ``history``, which Anderson extrapolation did not
-    improve.  The state follows by the same affine combination."""
+    it, while the objective falls from ``current`` (see :func:`drifting`);
+    ``W[ws]`` is the last iterate of ``history``, which Anderson
+    extrapolation did not improve.  The state follows by the same affine
+    combination."""
     (W0, S0), (W1, S1) = history[-2], history[-1]
     if not drifting(history[-3][0], W0, W1):
         return
     shape = W[ws].shape
-    best, best_step = _objective(state, penalty, W[ws], ws), 0.0
+    best, best_step = current, 0.0
     step = 2.0
     while step <= _DRIFT_MAX_STEP:
         W[ws] = (W1 + step * (W1 - W0)).reshape(shape)

@@ -227,15 +227,16 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, p, max_iter,
             trace[n_trace, 0], trace[n_trace, 1], trace[n_trace, 2] = (n_iter,
                                                                         primal, gap)
             n_trace += 1
-        if done and not steps_settled(W, rows, U, curv, p, coef_tol):
+        # where the solve would end with its gap met: one step of every row
+        steps_ok = (gap > tol_abs or not (done or n_iter >= max_iter)
+                    or steps_settled(W, rows, U, curv, p, coef_tol))
+        if not steps_ok:
             done = is_settled = False  # the working set grows to them (bcd)
         if done or n_iter >= max_iter:
-            # max_iter with the gap met but steps still above scikit-learn's
-            # rule (the contraction credit aside): a model that may be far
-            # from the optimum, for a warning
-            unsettled = (not done and gap <= tol_abs
-                         and not steps_settled(W, rows, U, curv, p, coef_tol))
-            return gap, n_iter, n_trace, unsettled
+            # unsettled: max_iter with the gap met but a step above
+            # scikit-learn's rule, for a warning
+            return (gap, n_iter, n_trace,
+                    not done and gap <= tol_abs and not steps_ok)
         if screen and p.lam > 0.0:
             zero = _screen_rows(U, c, curv, rows, gap, p, min_curv, top_factor,
                                 W)

@@ -35,6 +35,12 @@ def _rel(a, b):
     return np.linalg.norm(a - b) / np.linalg.norm(b)
 
 
+def _toeplitz_features(rng, n, d, rho, jitter=0.0):
+    """``n`` rows with Toeplitz (AR(1)) correlation ``rho^|i - j|``."""
+    cov = rho ** np.abs(np.subtract.outer(np.arange(d), np.arange(d)))
+    return rng.standard_normal((n, d)) @ np.linalg.cholesky(cov + jitter * np.eye(d)).T
+
+
 @pytest.mark.parametrize("fmt", [np.asarray, sp.csr_matrix])
 @pytest.mark.parametrize("alpha", [1e-6, 1e-2, 10.0])
 @pytest.mark.parametrize("shape", [(200, 10), (8, 10)])
@@ -244,8 +250,7 @@ def test_logistic_elastic_net_at_defaults_is_as_accurate_as_sklearn(
     from mtlinear import MultiTaskClassifier, alpha_max
     rng = np.random.default_rng(0)
     n, d, T = 300, 30, 2
-    cov = 0.99 ** np.abs(np.subtract.outer(np.arange(d), np.arange(d)))
-    X = rng.standard_normal((n, d)) @ np.linalg.cholesky(cov).T
+    X = _toeplitz_features(rng, n, d, 0.99)
     Z = X @ rng.standard_normal((d, T))
     Y = (Z + 0.5 * rng.logistic(size=Z.shape) > np.median(Z, axis=0)).astype(int)
     s = rng.uniform(0.2, 3.0, n)
@@ -278,8 +283,7 @@ def test_elastic_net_on_nearly_collinear_wide_designs(penalty):
     from mtlinear import alpha_max
     rng = np.random.default_rng(0)
     n, d, T = 50, 200, 3
-    cov = 0.999 ** np.abs(np.subtract.outer(np.arange(d), np.arange(d)))
-    X = rng.standard_normal((n, d)) @ np.linalg.cholesky(cov).T
+    X = _toeplitz_features(rng, n, d, 0.999)
     B = np.zeros((d, T))
     B[rng.choice(d, 8, replace=False)] = rng.standard_normal((8, T))
     Y = (X / X.std(axis=0)) @ B + 0.1 * rng.standard_normal((n, T))
@@ -308,8 +312,7 @@ def test_max_iter_with_the_gap_met_and_coefficients_moving_warns(shape):
     from mtlinear import alpha_max
     n, d = shape
     rng = np.random.default_rng(0)
-    cov = 0.999 ** np.abs(np.subtract.outer(np.arange(d), np.arange(d)))
-    X = rng.standard_normal((n, d)) @ np.linalg.cholesky(cov + 1e-12 * np.eye(d)).T
+    X = _toeplitz_features(rng, n, d, 0.999, jitter=1e-12)
     Y = X[:, :10].sum(axis=1, keepdims=True) + 0.1 * rng.standard_normal((n, 2))
     alpha = alpha_max(X, Y, penalty="l1") / 1000
     ref = MultiTaskRegressor(penalty="l1", alpha=alpha, tol=1e-12,
