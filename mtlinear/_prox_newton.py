@@ -449,23 +449,42 @@ def _sparse_means_swamp_spreads(X, means, ptr, ratio):
     """:func:`means_swamp_spreads` of a sparse ``X`` whose tasks are the row
     ranges ``ptr``: only a column stored in every row of a task can
     qualify there, and its spread comes from the stored values (no copy of
-    ``X``)."""
+    ``X``; one compiled pass over it)."""
     X = X if X.format == "csr" else sp.csr_matrix(X)
-    d = X.shape[1]
-    for t in range(len(ptr) - 1):
-        lo, hi = X.indptr[ptr[t]], X.indptr[ptr[t + 1]]
-        columns = X.indices[lo:hi]
-        full = np.bincount(columns, minlength=d) >= ptr[t + 1] - ptr[t]
-        if ptr[t + 1] == ptr[t] or not full.any():
+    return _csr_means_swamp_spreads(
+        X.data, unsigned_view(X.indices), unsigned_view(X.indptr),
+        unsigned_view(np.asarray(ptr, dtype=np.int64)),
+        np.ascontiguousarray(means, dtype=np.float64), ratio)
+
+
+@njit(cache=True)
+def _csr_means_swamp_spreads(data, indices, indptr, ptr, means, ratio):
+    """:func:`_sparse_means_swamp_spreads` on the CSR arrays: per task, the
+    count, largest and smallest stored value of every column; ``means``
+    (T, d), or (1 or T, d) for one range of rows (a shared design, whose
+    every task mean is checked)."""
+    d = means.shape[1]
+    count = np.empty(d, dtype=np.int64)
+    high, low = np.empty(d), np.empty(d)
+    for t in range(ptr.size - 1):
+        rows = ptr[t + 1] - ptr[t]
+        start, stop = indptr[ptr[t]], indptr[ptr[t + 1]]
+        if rows == 0 or stop - start < rows:  # no column stored in every row
             continue
-        keep = full[columns]
-        stored, values = columns[keep], X.data[lo:hi][keep]
-        high, low = np.full(d, -np.inf), np.full(d, np.inf)
-        np.maximum.at(high, stored, values)
-        np.minimum.at(low, stored, values)
-        mean = means if len(ptr) == 2 else means[t:t + 1]  # shared: every row
-        if np.any(np.abs(mean[:, full]) > ratio * (high - low)[full]):
-            return True
+        for j in range(d):
+            count[j] = 0
+            high[j], low[j] = -np.inf, np.inf
+        for k in range(start, stop):
+            j = indices[k]
+            count[j] += 1
+            high[j] = max(high[j], data[k])
+            low[j] = min(low[j], data[k])
+        first, last = (0, means.shape[0]) if ptr.size == 2 else (t, t + 1)
+        for j in range(d):
+            if count[j] >= rows:
+                for m in range(first, last):
+                    if abs(means[m, j]) > ratio * (high[j] - low[j]):
+                        return True
     return False
 
 

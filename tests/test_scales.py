@@ -206,3 +206,55 @@ def test_sparse_mean_check_is_per_task():
     for fmt in (np.asarray, sp.csr_matrix):
         assert means_swamp_spreads(SimpleNamespace(
             X=fmt(X), x_mean=means, shared=True, task_ptr=None))
+
+
+def test_sparse_mean_check_matches_its_definition():
+    """The compiled sparse check against the definition, on random CSR
+    designs with columns stored in every row of some tasks (empty tasks and
+    a shared design included): a column qualifies in a task when it is
+    stored in each of the task's rows and some checked mean exceeds
+    ``ratio`` times its spread there."""
+    from types import SimpleNamespace
+
+    from mtlinear._prox_newton import means_swamp_spreads
+
+    def expected(X, means, ptr, ratio):
+        for t in range(len(ptr) - 1):
+            part = X[ptr[t]:ptr[t + 1]]
+            if part.shape[0] == 0:
+                continue
+            full = part.getnnz(axis=0) == part.shape[0]
+            dense = part.toarray()[:, full]
+            if not full.any():
+                continue
+            spread = dense.max(axis=0) - dense.min(axis=0)
+            checked = means if len(ptr) == 2 else means[t:t + 1]
+            if np.any(np.abs(checked[:, full]) > ratio * spread):
+                return True
+        return False
+
+    rng = np.random.default_rng(3)
+    outcomes = set()
+    for trial in range(60):
+        sizes = rng.integers(0, 6, size=3)
+        ptr = np.concatenate([[0], np.cumsum(sizes)])
+        n, d = ptr[-1], 5
+        X = sp.random(n, d, density=0.5, random_state=trial, format="csr")
+        X = X.tolil()
+        for t in range(3):  # a column stored in every row of some tasks
+            if rng.random() < 0.7:
+                j = rng.integers(d)
+                for i in range(ptr[t], ptr[t + 1]):
+                    X[i, j] = 1.0 + 0.01 * rng.random()
+        X = X.tocsr()
+        shared = trial % 4 == 0
+        if shared:
+            ptr = np.array([0, n])
+        means = rng.standard_normal((1 if shared else 3, d)) * 10
+        ratio = float(rng.choice([1.0, 100.0, 1000.0]))
+        design = SimpleNamespace(X=X, x_mean=means, shared=shared,
+                                 task_ptr=None if shared else ptr)
+        got = means_swamp_spreads(design, ratio)
+        assert got == expected(X, means, ptr, ratio), trial
+        outcomes.add(got)
+    assert outcomes == {True, False}
