@@ -633,14 +633,16 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
     while True:
         primal, gap, U, Z = datafit.gap_and_gradient(W, centred(W, c), penalty,
                                                      Z)
-        if gap <= tol_abs and n_iter > 0:
+        stops = settled or settling == _SETTLING_STEPS  # once the gap is met
+        if gap <= tol_abs and stops and n_iter > 0:
             # the certificate is of W itself: a fresh X W, not the predictor
-            # updated along the steps
+            # updated along the steps (only where it would end the solve: the
+            # carried one differs by rounding, and serves the next pass)
             primal, gap, U, Z = datafit.gap_and_gradient(W, centred(W, c),
                                                          penalty)
         if callback is not None:
             callback(n_iter, primal, gap)
-        if gap <= tol_abs and (settled or settling == _SETTLING_STEPS):
+        if gap <= tol_abs and stops:
             break
         if n_iter >= max_iter or stalled:
             break
