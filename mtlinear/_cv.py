@@ -22,6 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import check_cv
 from sklearn.utils import _safe_indexing
+from sklearn.utils.validation import column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._classifier import MultiTaskClassifier
@@ -189,7 +190,7 @@ class MultiTaskCVMixin:
     _estimator_class = None
     _learns_task_weights = False  # the folds would each learn their own
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
         """Choose the hyper-parameters by cross-validation, then refit.
 
         Parameters
@@ -200,17 +201,27 @@ class MultiTaskCVMixin:
         sample_weight : array-like of shape (n_samples,), optional
             Weights of the fits and of the default held-out score (a custom
             ``scoring`` is called without them, as in ``GridSearchCV``).
+        groups : array-like of shape (n_samples,), optional
+            Group labels of the rows for a group splitter ``cv`` (such as
+            ``GroupKFold``), passed to its ``split`` as in ``GridSearchCV``.
+            :class:`TaskStratifiedKFold`, the default with ``task_col``,
+            splits by task itself and takes none.
 
         Returns
         -------
         self
         """
         if is_dask_collection(X, y, sample_weight):
+            if groups is not None:
+                raise ValueError(
+                    f"{type(self).__name__}.fit on dask collections makes its "
+                    "folds from the collections' blocks and takes no groups; "
+                    "fit in memory to split by groups.")
             return fit_cv_dask(self, X, y, sample_weight)
         self._validate_params()
         fitted = self._fitted_state()
         try:
-            self._fit_in_memory(X, y, sample_weight)
+            self._fit_in_memory(X, y, sample_weight, groups)
         except BaseException:  # leave the model as it was
             self._restore_fitted_state(fitted)
             raise
@@ -231,10 +242,10 @@ class MultiTaskCVMixin:
                  for a in graph_alphas]
         return grids, (len(penalties), len(l1_ratios), len(graph_alphas))
 
-    def _fit_in_memory(self, X, y, sample_weight):
+    def _fit_in_memory(self, X, y, sample_weight, groups=None):
         data, problem = self._prepare(X, y, sample_weight)
         grids, shape = self._grids(problem, data.loss)
-        splits = self._splits(data)
+        splits = self._splits(data, groups)
 
         n_units = len(splits) * sum(len(g[-1]) for g in grids)
         progress = Progress(n_units, self.verbose, "cross-validation")
@@ -314,21 +325,33 @@ class MultiTaskCVMixin:
         """Labels the default stacked-layout splitter stratifies on."""
         return data.task_index
 
-    def _splits(self, data):
-        """``(train, test)`` index pairs; every task must train in every fold."""
+    def _splits(self, data, groups=None):
+        """``(train, test)`` index pairs; every task must train in every fold.
+        ``groups``: the user's, for a group splitter."""
         cv = 5 if self.cv is None else self.cv
+        if groups is not None:
+            groups = column_or_1d(groups)
+            if groups.shape[0] != data.X.shape[0]:
+                raise ValueError(f"groups has {groups.shape[0]} entries but X "
+                                 f"has {data.X.shape[0]} rows; give one group "
+                                 "label per row.")
         if data.task_index is None:
             y = data.Y[:, 0] if data.Y.shape[1] == 1 else data.Y
             if np.isnan(y).any():  # missing targets: nothing to stratify on
                 y = None
             splits = list(check_cv(cv, y, classifier=is_classifier(self))
-                          .split(data.X, y))
+                          .split(data.X, y, groups))
         else:
             if isinstance(cv, Integral):
                 cv = TaskStratifiedKFold(cv)
-            groups = (self._cv_strata(data) if isinstance(
-                cv, (TaskStratifiedKFold, RepeatedTaskStratifiedKFold))
-                else None)
+            if isinstance(cv, (TaskStratifiedKFold, RepeatedTaskStratifiedKFold)):
+                if groups is not None:
+                    raise ValueError(
+                        f"{type(cv).__name__} splits the rows of every task "
+                        "itself and takes no groups; pass a group splitter "
+                        "as cv (for instance cv=GroupKFold()) to split by "
+                        "groups.")
+                groups = self._cv_strata(data)
             splits = list(check_cv(cv).split(data.X, data.Y, groups))
             for k, (train, _) in enumerate(splits):
                 present = np.bincount(data.task_index[train],
@@ -397,8 +420,9 @@ _SHARED_DOC_PARAMETERS = """    penalty : str or list of str, default="l21"
         :class:`~mtlinear.model_selection.TaskStratifiedKFold` with
         ``task_col`` (every task in every fold), otherwise scikit-learn's
         default (``KFold``, or ``StratifiedKFold`` for one binary task).
-        Splitters and iterables of ``(train, test)`` indices are used as given;
-        with ``task_col`` every training fold must contain every task.
+        Splitters and iterables of ``(train, test)`` indices are used as given
+        (a group splitter gets ``fit``'s ``groups``); with ``task_col`` every
+        training fold must contain every task.
     fit_intercept, task_col, task_weights, task_graph, unseen_task
         As for the estimator.
     graph_alpha : float or list of float, default=1.0
@@ -549,8 +573,8 @@ class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
         self.n_jobs = n_jobs
         self.verbose = verbose
 
-    def fit(self, X, y, sample_weight=None):
-        super().fit(X, y, sample_weight)
+    def fit(self, X, y, sample_weight=None, groups=None):
+        super().fit(X, y, sample_weight, groups)
         if self.scoring is None and self._make_loss().name != "poisson":
             self.mse_path_ = -self.score_path_  # squared errors
         elif hasattr(self, "mse_path_"):

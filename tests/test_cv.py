@@ -198,3 +198,33 @@ def test_repeated_task_splitter_gets_the_task_labels():
             X[train], y[train])
         assert model.mse_path_[0, k] == pytest.approx(
             np.mean((fold.predict(X[test]) - y[test]) ** 2), rel=1e-4)
+
+
+def test_group_splitters_get_the_groups():
+    """``groups`` reaches a group splitter, as in ``GridSearchCV``: the same
+    paths as with the splitter's folds given explicitly, in both layouts;
+    the task splitter takes none, and a wrong length is an error."""
+    from sklearn.model_selection import GroupKFold
+    X, Y = _shared(n=90)
+    groups = np.repeat(np.arange(9), 10)
+    folds = list(GroupKFold(3).split(X, Y, groups))
+    by_groups = MultiTaskRegressorCV(alphas=6, cv=GroupKFold(3)).fit(
+        X, Y, groups=groups)
+    by_folds = MultiTaskRegressorCV(alphas=6, cv=folds).fit(X, Y)
+    np.testing.assert_allclose(by_groups.score_path_, by_folds.score_path_)
+    assert by_groups.alpha_ == by_folds.alpha_
+
+    Xs, y = _stacked()
+    rng = np.random.default_rng(1)
+    groups = rng.integers(0, 4, size=len(y))  # each task in every group
+    folds = list(GroupKFold(4).split(Xs, y, groups))
+    by_groups = MultiTaskRegressorCV(alphas=5, cv=GroupKFold(4), task_col=-1
+                                     ).fit(Xs, y, groups=groups)
+    by_folds = MultiTaskRegressorCV(alphas=5, cv=folds, task_col=-1).fit(Xs, y)
+    np.testing.assert_allclose(by_groups.score_path_, by_folds.score_path_)
+
+    with pytest.raises(ValueError, match="takes no groups"):
+        MultiTaskRegressorCV(alphas=3, task_col=-1).fit(Xs, y, groups=groups)
+    with pytest.raises(ValueError, match="one group label per row"):
+        MultiTaskRegressorCV(alphas=3, cv=GroupKFold(3)).fit(
+            X, Y, groups=np.arange(10))
