@@ -152,6 +152,8 @@ class MultiTaskLinearModel(BaseEstimator):
         if self.task_col is None:
             X = validate_data(self, X, reset=reset, accept_sparse=("csr", "csc"),
                               dtype=np.float64, ensure_all_finite=True)
+            if reset:  # a refit in the shared layout: no task labels
+                vars(self).pop("tasks_", None)
             return X, None, None
         validate_data(self, X, reset=reset, skip_check_array=True)
         # a NumPy array or memory map (not np.matrix, whose rows stay 2-d)

@@ -47,12 +47,6 @@ def _no_label(value):
 def _class_labels(y, where, single=False):
     """Sorted labels of ``y`` (1-d), at least two (one with ``single``); a
     clear error for continuous values or a single class."""
-    kind = type_of_target(y, input_name="y")
-    if kind == "continuous":
-        raise ValueError(
-            f"Unknown label type: y{where} holds continuous values such as "
-            f"{np.unique(y)[:5].tolist()}; MultiTaskClassifier needs class "
-            "labels. For a numeric target use MultiTaskRegressor.")
     try:
         classes = np.unique(y)
     except TypeError:  # labels that do not compare: int and str, say
@@ -61,6 +55,11 @@ def _class_labels(y, where, single=False):
             f"Unknown label type: y{where} mixes labels of the types {kinds}, "
             "which cannot be sorted; give every label the same type (for "
             "instance all str).") from None
+    if type_of_target(y, input_name="y") == "continuous":
+        raise ValueError(
+            f"Unknown label type: y{where} holds continuous values such as "
+            f"{classes[:5].tolist()}; MultiTaskClassifier needs class "
+            "labels. For a numeric target use MultiTaskRegressor.")
     if classes.size < (1 if single else 2):
         raise ValueError(
             f"y{where} has only one class {classes.tolist()}; a classifier "
@@ -242,7 +241,9 @@ None, default=None
         :class:`MultiTaskRegressor`).
     max_iter : int, default=5000
         Maximum number of iterations (Newton steps, or proximal-gradient
-        iterations for FISTA).
+        iterations for FISTA).  With ``solver="auto"``, a solver that ends
+        unconverged hands over to the next one, each with up to
+        ``max_iter`` iterations: ``n_iter_`` counts them all.
     tol : float, default=1e-4
         Relative duality-gap tolerance: the solve stops when the gap is at
         most ``tol`` times the objective at ``W = 0`` with the best

@@ -46,6 +46,8 @@ def fit_cv_dask(estimator, X, y, sample_weight=None):
         check_rows_per_task(estimator, total)
         if not total.shared:
             estimator.tasks_ = total.labels
+        else:  # a refit in the shared layout: no task labels
+            vars(estimator).pop("tasks_", None)
         tasks = np.arange(total.n_targets) if total.shared else total.labels
         omega = check_task_weights(estimator.task_weights, tasks)
         unpenalized = estimator._unpenalized_features(n_features)

@@ -125,9 +125,11 @@ None, default=None
         ``task_graph="mean"``); holding whole tasks out (``GroupKFold``) then
         measures how the model transfers to new tasks.
     max_iter : int, default=5000
-        Maximum number of solver iterations (epochs of coordinate descent).
-        With ``solver="auto"``, a coordinate descent that exhausts them
-        unconverged is continued by FISTA for up to as many iterations.
+        Maximum number of iterations of the solver (epochs of coordinate
+        descent).  With ``solver="auto"``, a solver that ends unconverged
+        hands over to the next one (coordinate descent to FISTA, then to
+        ADMM or proximal Newton with ADMM steps where they apply), each with
+        up to ``max_iter`` iterations: ``n_iter_`` counts them all.
     tol : float, default=1e-4
         Relative duality-gap tolerance: the solve stops when the gap is at
         most ``tol`` times the objective at ``W = 0`` (with the best

@@ -110,9 +110,13 @@ class SolveResult:
                     "features). Increase max_iter, or scale the features.")
         where = f"duality gap {self.gap:.3e} > target {self.tol_abs:.3e}"
         if self.n_iter >= max_iter:
-            return (f"did not converge in max_iter={max_iter} iterations: "
-                    f"{where}. Increase max_iter, raise tol, or scale the "
-                    "features.")
+            # solver="auto" hands an unconverged solve over to another
+            # solver, each with max_iter iterations
+            within = ("" if self.n_iter == max_iter else
+                      f" of each solver ({self.n_iter} in all)")
+            return (f"did not converge in max_iter={max_iter} iterations"
+                    f"{within}: {where}. Increase max_iter, raise tol, or "
+                    "scale the features.")
         return (f"stopped after {self.n_iter} iterations (max_iter={max_iter}) "
                 f"on making too little progress: {where}. A larger max_iter "
                 "would not change this; raise tol, or scale the features (for "

@@ -75,6 +75,8 @@ def fit_from_statistics(estimator, prepare, what, warm_start=None,
         stats = collect()
         if not stats.shared:
             estimator.tasks_ = stats.labels
+        else:  # a refit in the shared layout: no task labels
+            vars(estimator).pop("tasks_", None)
         tasks = np.arange(stats.n_targets) if stats.shared else stats.labels
         omega = check_task_weights(
             _seen(estimator.task_weights, tasks) if growing_tasks
@@ -209,6 +211,8 @@ def _warm_start_of_chunks(estimator, problem, previous):
         if coef.shape[0] != problem.n_tasks:
             return None, None
         where = np.arange(problem.n_tasks)
+    elif previous.get("tasks_") is None:  # the last fit was in the shared layout
+        return None, None
     else:
         where = np.searchsorted(estimator.tasks_, previous["tasks_"])
     W[:, where] = coef.T

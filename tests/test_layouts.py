@@ -303,3 +303,21 @@ def test_stack_tasks_rejects_repeated_labels():
     with pytest.raises(ValueError, match="repeated labels"):
         stack_tasks([np.ones((2, 3)), np.ones((3, 3))], [[1, 2], [3, 4, 5]],
                     task_labels=[1, 1])
+
+
+def test_refit_in_the_shared_layout_drops_the_task_labels():
+    """A model refitted in the shared layout after a stacked fit keeps no
+    ``tasks_`` of the old fit (its ``coef_`` has other tasks); a failed
+    refit keeps them all."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 4))
+    labels = np.repeat([7, 8, 9], 20)
+    model = MultiTaskRegressor(alpha=0.01, task_col=-1).fit(
+        np.column_stack([X, labels]), rng.standard_normal(60))
+    np.testing.assert_array_equal(model.tasks_, [7, 8, 9])
+    with pytest.raises(ValueError):
+        model.fit(np.column_stack([X, labels]), np.full(59, 1.0))
+    np.testing.assert_array_equal(model.tasks_, [7, 8, 9])
+    model.set_params(task_col=None).fit(X, rng.standard_normal((60, 2)))
+    assert model.coef_.shape == (2, 4)
+    assert not hasattr(model, "tasks_")

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 
 from mtlinear import MultiTaskRegressor, alpha_max, stack_tasks
 from mtlinear._bcd import _gap, _screen, make_bcd_state
@@ -632,3 +633,17 @@ def test_screening_never_drops_a_row_of_the_support():
     assert model.n_iter_ < 100
     fista = clone(model).set_params(solver="fista", tol=1e-13).fit(X, y)
     np.testing.assert_allclose(model.coef_, fista.coef_, atol=1e-9)
+
+
+def test_handed_over_iterations_are_told_in_the_warning():
+    """With ``solver="auto"`` each solver of the hand-over gets ``max_iter``
+    iterations: ``n_iter_`` counts them all, and the warning says so rather
+    than claiming ``max_iter`` iterations in all."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 4))
+    X[:, 1] = X[:, 0] + 1e-3 * X[:, 1]
+    Y = X[:, :2] @ rng.standard_normal((2, 3)) + 0.3 * rng.standard_normal((120, 3))
+    with pytest.warns(ConvergenceWarning) as caught:
+        model = MultiTaskRegressor(alpha=1e-5, max_iter=10, tol=1e-12).fit(X, Y)
+    assert model.n_iter_ > 10
+    assert f"of each solver ({model.n_iter_} in all)" in str(caught[0].message)
