@@ -307,9 +307,13 @@ tol, warm_start, solver, verbose
             _, task_index = self._validate_X(X, reset=False)
             return self._outputs(Z, lambda t: task_index == t)
         out = self._outputs(Z, lambda t: (slice(None), t))
-        if self.target_names_ is not None:
+        if self.target_names_ is not None:  # each column of its own dtype
             import pandas as pd
-            return pd.DataFrame(out, columns=self.target_names_)
+            frame = pd.DataFrame({
+                t: out[:, t].astype(float if classes is None else classes.dtype)
+                for t, classes in enumerate(self.classes_)})
+            frame.columns = self.target_names_
+            return frame
         return out[:, 0] if self._y_ndim == 1 else out
 
     @available_if(_has_classification_tasks)

@@ -118,6 +118,8 @@ def test_predictions_scores_and_grid_search():
     model.fit(X, Y)
     P = model.predict(X)
     assert list(P.columns) == list(Y.columns)
+    # the regression columns numeric, as a DataFrame user selects them
+    assert list(P.select_dtypes("number").columns)[:2] == ["rating", "price"]
     expected = np.mean([r2_score(Y["rating"].astype(float), P["rating"].astype(float)),
                         accuracy_score(Y["liked"], P["liked"]),
                         r2_score(Y["price"].astype(float), P["price"].astype(float)),
