@@ -501,12 +501,14 @@ class _LearnedRelation:
         self.objective_path_ = np.array(path)
         self.n_outer_ = len(path)
         self.outer_gap_ = np.nan  # the joint regularizer has no closed form
+        unmet = [what for what, met in [
+            (f"relative decrease of the objective {decrease:.3e} "
+             f"(outer_tol={self.outer_tol:.3e})", decrease <= self.outer_tol),
+            (f"W-step duality gap {gap:.3e} (target {result.tol_abs:.3e})",
+             gap <= result.tol_abs)] if not met]
         message = (f"{name} did not converge in max_outer={self.max_outer} "
-                   f"outer iterations: relative decrease of the objective "
-                   f"{decrease:.3e} (outer_tol={self.outer_tol:.3e}), W-step "
-                   f"duality gap {gap:.3e} (target {result.tol_abs:.3e}). "
-                   "Increase max_outer (or max_iter), or raise outer_tol or "
-                   "tol.")
+                   f"outer iterations: unmet {' and '.join(unmet)}. Increase "
+                   "max_outer (or max_iter), or raise outer_tol or tol.")
         return AlternatingResult(
             W=W, b=b, gap=float(gap), tol_abs=result.tol_abs, n_iter=n_iter,
             outer_converged=converged, message=message)
