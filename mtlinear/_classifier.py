@@ -17,6 +17,7 @@ from ._base import PENALTY_TABLE, MultiTaskLinearModel
 from ._dask import is_dask_collection, refuse_dask
 from ._multinomial import (MultinomialLoss, class_scores, expand_classes,
                            model_intercepts)
+from ._design import task_rows
 from ._task_data import shared_to_stacked
 from .losses import LogisticLoss
 
@@ -488,9 +489,8 @@ None, default=None
             tasks = [(f" (column {t})" if T > 1 else "", slice(None), t)
                      for t in range(T)]
         else:
-            # one task's mask at a time (a list of them: n bytes per task)
-            tasks = ((f" (task {label.item()!r})", task_index == t, 0)
-                     for t, label in enumerate(labels))
+            tasks = ((f" (task {label.item()!r})", rows, 0) for label, rows
+                     in zip(labels, task_rows(task_index, len(labels))))
         weights = np.empty(Y.shape)
         missing = []
         for t, (name, rows, col) in enumerate(tasks):

@@ -266,6 +266,20 @@ def _fortran(X):
     return X.flags.f_contiguous and not X.flags.c_contiguous
 
 
+def task_rows(task_index, n_tasks=None):
+    """Each task's row indices, ascending, from the rows' task numbers
+    ``task_index``: one stable sort, where a mask per task (``task_index ==
+    t`` in a loop over tasks) costs ``n T``, quadratic in the number of
+    tasks."""
+    task_index = np.asarray(task_index)
+    if n_tasks is None:
+        n_tasks = int(task_index.max()) + 1 if task_index.size else 0
+    order = np.argsort(task_index, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(task_index,
+                                                        minlength=n_tasks))])
+    return [order[a:b] for a, b in zip(bounds[:n_tasks], bounds[1:n_tasks + 1])]
+
+
 def unsigned_view(index):
     """An index or offset array (CSR ``indices``, ``indptr``, ``task_ptr``)
     seen as unsigned (no copy: its values are non-negative).  Numba tests

@@ -13,6 +13,7 @@ from ._base import PENALTY_TABLE, MultiTaskLinearModel
 from ._classifier import (_class_labels, _missing_class_rows,
                           _pair_for_single_classes)
 from ._regressor import poisson_d2
+from ._design import task_rows
 from ._task_data import shared_to_stacked
 from .losses import TaskwiseLoss, make_loss
 
@@ -196,7 +197,8 @@ tol, warm_start, solver, verbose
             self._y_ndim = 1
             self.target_names_ = None
             tasks = self.tasks_
-            columns = [y[task_index == t] for t in range(len(tasks))]
+            groups = task_rows(task_index, len(tasks))
+            columns = [y[rows] for rows in groups]
         self.losses_ = self._task_losses(list(tasks))
         self.classes_ = self._task_classes(tasks, columns)
         encoded = []
@@ -221,8 +223,8 @@ tol, warm_start, solver, verbose
         if task_index is None:
             return np.column_stack(encoded)
         out = np.empty(len(y))
-        for t, values in enumerate(encoded):
-            out[task_index == t] = values
+        for rows, values in zip(groups, encoded):
+            out[rows] = values
         return out
 
     def _task_classes(self, tasks, columns):
@@ -254,10 +256,12 @@ tol, warm_start, solver, verbose
         then fitted in the stacked layout."""
         s = np.ones(X.shape[0]) if sample_weight is None else sample_weight
         lacking = []
+        groups = (None if task_index is None
+                  else task_rows(task_index, len(self.classes_)))
         for t, classes in enumerate(self.classes_):
             if classes is None:
                 continue
-            rows = slice(None) if task_index is None else task_index == t
+            rows = slice(None) if task_index is None else groups[t]
             yt = Y[:, t] if task_index is None else Y[rows]
             present = yt[s[rows] > 0]
             absent = [v for v in (-1.0, 1.0) if not np.any(present == v)]
@@ -305,7 +309,8 @@ tol, warm_start, solver, verbose
         Z = self.decision_function(X)
         if self.task_col is not None:
             _, task_index = self._validate_X(X, reset=False)
-            return self._outputs(Z, lambda t: task_index == t)
+            groups = task_rows(task_index, len(self.classes_))
+            return self._outputs(Z, lambda t: groups[t])
         out = self._outputs(Z, lambda t: (slice(None), t))
         if self.target_names_ is not None:  # each column of its own dtype
             import pandas as pd
@@ -332,10 +337,11 @@ tol, warm_start, solver, verbose
         out = {}
         if self.task_col is not None:
             _, task_index = self._validate_X(X, reset=False)
+            groups = task_rows(task_index, len(self.classes_))
         for t, classes in enumerate(self.classes_):
             if classes is None:
                 continue
-            z = Z[task_index == t] if self.task_col is not None else Z[:, t]
+            z = Z[groups[t]] if self.task_col is not None else Z[:, t]
             p = expit(z)
             key = (self.tasks_[t].item() if self.task_col is not None
                    else self.target_names_[t] if self.target_names_ is not None
@@ -354,8 +360,8 @@ tol, warm_start, solver, verbose
         s = None if sample_weight is None else np.asarray(sample_weight, float)
         if self.task_col is not None:  # each task's rows
             _, task_index = self._validate_X(X, reset=False)
-            parts = [(Y[rows], P[rows], rows) for rows in
-                     (task_index == t for t in range(len(self.classes_)))]
+            parts = [(Y[rows], P[rows], rows)
+                     for rows in task_rows(task_index, len(self.classes_))]
         else:  # each task's column
             Y, P = Y.reshape(len(Y), -1), P.reshape(len(P), -1)
             parts = [(Y[:, t], P[:, t], slice(None))

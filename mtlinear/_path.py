@@ -19,6 +19,7 @@ from sklearn.utils.validation import _check_sample_weight
 from ._datafit import GramDatafit, SampleDatafit
 from ._progress import Progress
 from ._solve import SOLVERS, solve
+from ._design import task_rows
 from ._task_data import (build_problem, check_task_weights, encode_task_labels,
                          split_task_column)
 from .losses import make_loss
@@ -92,8 +93,8 @@ def _signed_labels(y, task_index, fit_intercept):
     A task with a single label needs ``fit_intercept=False`` and that label
     in ``{-1, 1}`` (there is no other to compare it with).
     """
-    columns = (y.T if task_index is None
-               else [y[task_index == t] for t in range(task_index.max() + 1)])
+    groups = None if task_index is None else task_rows(task_index)
+    columns = y.T if task_index is None else [y[rows] for rows in groups]
     signed = np.empty_like(y)
     for t, labels in enumerate(columns):
         classes = np.unique(labels)  # at most two (else _multiclass)
@@ -107,7 +108,7 @@ def _signed_labels(y, task_index, fit_intercept):
         if task_index is None:
             signed[:, t] = values
         else:
-            signed[task_index == t] = values
+            signed[groups[t]] = values
     return signed
 
 
@@ -144,8 +145,8 @@ def prepare_problem(X, y, *, loss, task_col=None, sample_weight=None,
     else:
         loss.check_targets(
             enumerate(y.T) if task_col is None
-            else ((label.item(), y[task_index == t])
-                  for t, label in enumerate(tasks)), fit_intercept)
+            else ((label.item(), y[rows]) for label, rows in
+                  zip(tasks, task_rows(task_index, len(tasks)))), fit_intercept)
     if sample_weight is not None:
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                              ensure_non_negative=True)
@@ -182,7 +183,7 @@ def _lacks_a_class(X, y, task_col):
     else:
         _, index = encode_task_labels(split_task_column(X, task_col)[1])
         y = y.reshape(-1)
-        columns = [y[index == t] for t in range(index.max() + 1)]
+        columns = [y[rows] for rows in task_rows(index)]
     try:
         return any(np.unique(c[c == c]).size == 1 for c in columns)
     except TypeError:  # unorderable labels: the binary checks name them

@@ -14,6 +14,7 @@ from ._base import PENALTY_TABLE, MultiTaskLinearModel
 from ._missing import has_missing
 from ._dask import fit_dask, is_dask_collection
 from ._statistics_fit import partial_fit, partial_fit_available
+from ._design import task_rows
 from .losses import make_loss
 
 __all__ = ["MultiTaskRegressor", "poisson_d2"]
@@ -352,8 +353,8 @@ None, default=None
         else:
             self._y_ndim = 1
             Y = y
-            targets = ((label.item(), y[task_index == t])
-                       for t, label in enumerate(self.tasks_))
+            targets = ((label.item(), y[rows]) for label, rows in
+                       zip(self.tasks_, task_rows(task_index, len(self.tasks_))))
         self._make_loss().check_targets(targets, self.fit_intercept)
         return Y
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from ._design import task_rows
+
 __all__ = ["Reduction", "partial_out"]
 
 
@@ -98,8 +100,7 @@ def partial_out(X, Y, task_index, n_tasks, sample_weight, unpenalized,
         Y_red = np.empty(n)
         B_tasks = np.zeros((T, Z.shape[1], kept.size))
         G_tasks = np.zeros((T, Z.shape[1]))
-        for t in range(T):
-            rows = np.flatnonzero(task_index == t)
+        for t, rows in enumerate(task_rows(task_index, T)):
             Zt, st = Z[rows], s[rows]
             B_tasks[t] = _projection(Zt, st, X_P[rows])
             G_tasks[t] = _projection(Zt, st, Y[rows][:, None])[:, 0]

@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.metrics import check_scoring
 from ._classifier import _missing_mask
+from ._design import task_rows
 from ._task_data import encode_task_labels, split_task_column
 
 __all__ = ["task_scores", "task_scorer"]
@@ -101,8 +102,8 @@ def _tasks_of(model, X, y):
     _, task_index = model._validate_X(X, reset=False)
     labels = model.tasks_
     known = len(labels)
-    tasks = [(labels[t].item(), None, np.flatnonzero(task_index == t))
-             for t in np.unique(task_index) if t < known]
+    tasks = [(labels[t].item(), None, rows)
+             for t, rows in enumerate(task_rows(task_index)) if t < known and rows.size]
     unseen = np.flatnonzero(task_index >= known)
     if unseen.size:  # one index for them all (unseen_task="mean"): by label
         names, index = encode_task_labels(

@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
 
+from ._design import task_rows
 from ._task_data import _normalize_labels, split_task_column
 
 __all__ = ["TaskStratifiedKFold", "RepeatedTaskStratifiedKFold"]
@@ -52,11 +53,12 @@ def _fold_of_rows(task_index, n_splits, rng):
     fold = np.empty(task_index.shape[0], dtype=np.int64)
     offset = 0
     counts = np.bincount(task_index)
+    rows_of = task_rows(task_index, counts.size)
     # the largest groups first: the small ones (a task's rare class) are
     # then dealt one after another, round the folds, instead of each
     # starting where the large group before it happened to end
     for t in np.argsort(-counts, kind="stable"):
-        rows = np.flatnonzero(task_index == t)
+        rows = rows_of[t]
         if rng is not None:
             rows = rng.permutation(rows)
         n_t = rows.size

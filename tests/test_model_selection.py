@@ -142,3 +142,17 @@ def test_rare_groups_spread_evenly_over_the_folds():
                                                    groups=groups))
     per_fold = [positive[test].sum() for _, test in splits]
     assert max(per_fold) - min(per_fold) <= 1
+
+
+def test_task_rows_are_the_masks_rows():
+    """``task_rows`` (one sort) gives each task's rows as its mask would,
+    ascending, empty tasks and an index past the known tasks included."""
+    from mtlinear._design import task_rows
+    rng = np.random.default_rng(0)
+    task_index = rng.integers(0, 7, size=200)
+    task_index[task_index == 3] = 9  # 3 empty; 7-9 past n_tasks=7
+    for n_tasks in (None, 7):
+        groups = task_rows(task_index, n_tasks)
+        assert len(groups) == (10 if n_tasks is None else 7)
+        for t, rows in enumerate(groups):
+            np.testing.assert_array_equal(rows, np.flatnonzero(task_index == t))
