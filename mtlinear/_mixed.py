@@ -152,8 +152,9 @@ tol, warm_start, solver, verbose
         if isinstance(loss, str):
             return [loss] * len(tasks)
         if isinstance(loss, dict):
-            missing = [t for t in tasks if _key(t) not in map(_key, loss)]
-            unknown = [k for k in loss if _key(k) not in map(_key, tasks)]
+            given, known = {_key(k) for k in loss}, {_key(t) for t in tasks}
+            missing = [t for t in tasks if _key(t) not in given]
+            unknown = [k for k in loss if _key(k) not in known]
             if missing or unknown:
                 raise ValueError(
                     f"loss must name every task once: tasks without a loss "
@@ -168,13 +169,17 @@ tol, warm_start, solver, verbose
         return list(loss)
 
     def _bind_loss(self, loss, problem):
-        losses = [make_loss(name, delta=self.delta) for name in self.losses_]
+        # one part per distinct loss (a few), not per task: each part holds
+        # a mask of the samples and is visited at every evaluation
+        names = list(dict.fromkeys(self.losses_))
+        code = np.array([names.index(name) for name in self.losses_])
         design = problem.design
         if design.shared:
-            which = np.broadcast_to(np.arange(design.n_tasks), problem.y.shape)
+            which = np.broadcast_to(code, problem.y.shape)
         else:
-            which = np.repeat(np.arange(design.n_tasks), np.diff(design.task_ptr))
-        return TaskwiseLoss(losses, which)
+            which = np.repeat(code, np.diff(design.task_ptr))
+        return TaskwiseLoss([make_loss(name, delta=self.delta) for name in names],
+                            which)
 
     def _center_targets(self):
         # an intercept variable for every task unless all losses are squared
