@@ -123,7 +123,7 @@ def bcd(state, penalty, W, max_iter, tol_abs, coef_tol=0.0, callback=None,
     if isinstance(state, GramState):
         gap, n_iter, unsettled = state.solve(
             W, record, max_iter, tol_abs, coef_tol, ws_start, inner_ratio,
-            check_every, screen, callback, separable=penalty.task_separable)
+            check_every, screen, callback)
         return W, gap, n_iter, unsettled
     d, T = W.shape
     active = np.ones(d, dtype=bool)  # rows not screened out

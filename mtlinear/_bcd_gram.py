@@ -12,7 +12,7 @@ from ._datafit import _gram_gap_from, _gram_sums
 from ._working_set import (_DRIFT_MAX_STEP, _anderson_kernel, _epochs_to_target,
                            _next_working_set, _screen_rows, drifting, settled,
                            steps_settled)
-from .penalties._compiled import feasible_dual, row_value, value
+from .penalties._compiled import feasible_dual, value
 
 _ANDERSON_K = 3  # epochs between Anderson extrapolations, minus one
 _GRAM_BLOCK_MAX_FLOATS = 2 ** 23  # copy of Q's working-set rows
@@ -55,7 +55,7 @@ def _gram_ws_gap(W, P, omega, C, yy, ws, p):
 @njit(cache=True, inline='always')
 def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, p,
                 max_epochs, inner_tol, outer_gap, check_every, need_settled,
-                coef_tol, separable):
+                coef_tol):
     """The working-set solve of :func:`bcd` on :class:`GramState`, in one
     compiled call: epochs, Anderson extrapolation every ``_ANDERSON_K + 1``
     epochs (kept if it lowers the objective; if not, a line search along the
@@ -67,13 +67,6 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, p,
     solve also waits until the coefficients are within about ``coef_tol
     max |W|`` of their limit (:func:`settled`).  Returns the epochs run and
     whether the last epoch was settled.
-
-    With ``separable`` (a penalty separable over tasks, :attr:`Penalty.
-    task_separable`) the tasks are independent problems, and extrapolation
-    and line search are made task by task (:func:`_extrapolate_tasks`): a
-    joint Anderson step kept for the easy tasks' gain had stopped the line
-    search along a slow task's drift, and one task of nearly collinear
-    features among easy ones ran the fit to ``max_iter``.
 
     The same steps as the Python loop of :func:`bcd` (which serves the
     residual states); on small problems its overhead per epoch had cost more
@@ -107,12 +100,7 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, p,
                 history_W[n_history, l * T + t] = W[ws[l], t]
         _copy_matrix(P, history_P[n_history].reshape(P.shape))
         n_history += 1
-        if n_history == _ANDERSON_K + 1 and separable:
-            n_history = 0
-            last_change[:] = np.nan  # the next move is not an epoch's
-            _extrapolate_tasks(history_W, history_P, ws, omega, C, yy, W, P,
-                               p)
-        elif n_history == _ANDERSON_K + 1:
+        if n_history == _ANDERSON_K + 1:
             n_history = 0
             last_change[:] = np.nan  # the next move is not an epoch's
             c = _anderson_kernel(history_W)
@@ -153,84 +141,6 @@ def _inner_gram(Q, rows, gram, ws, omega, C, yy, W, P, p,
                 (epochs // check_every + 1) * check_every)
             last_gap, last_check = gap, epochs
     return epochs, is_settled
-
-
-@njit(cache=True)
-def _task_objective(W, P, omega, C, yy, p, t, row):
-    """Task ``t``'s part of the objective, for a penalty separable over
-    tasks: ``r2_t / 2`` (:func:`_gram_gap_from`) plus its column's penalty,
-    row by row (``row``: a scratch array of one entry)."""
-    total = 0.5 * yy[t]
-    for j in range(W.shape[0]):
-        w = W[j, t]
-        total += 0.5 * omega[t] * w * P[j, t] - C[j, t] * w
-        if w != 0.0:
-            row[0] = w
-            total += row_value(p, j, row)
-    return total
-
-
-@njit(cache=True)
-def _set_task(history_W, history_P, weights, ws, W, P, t):
-    """Column ``t`` of ``W[ws]`` and ``P`` at ``sum_k weights[k] x_k`` over
-    the iterates ``x_k`` of the histories (task ``t``'s entries)."""
-    T = W.shape[1]
-    for l in range(ws.size):
-        acc = 0.0
-        for k in range(weights.size):
-            acc += weights[k] * history_W[k, l * T + t]
-        W[ws[l], t] = acc
-    for i in range(P.shape[0]):
-        acc = 0.0
-        for k in range(weights.size):
-            acc += weights[k] * history_P[k, i * T + t]
-        P[i, t] = acc
-
-
-@njit(cache=True)
-def _extrapolate_tasks(history_W, history_P, ws, omega, C, yy, W, P, p):
-    """:func:`_inner_gram`'s extrapolation, task by task (a penalty
-    separable over tasks): each task's Anderson step from its own iterates,
-    kept if it lowers its own objective; else, if the task drifts
-    (:func:`drifting`), the line search along its last move.  ``W`` and
-    ``P`` are at the last iterate of the histories on entry."""
-    K1, T = history_W.shape[0], W.shape[1]
-    k = ws.size
-    own = np.empty((K1, k))
-    row = np.empty(1)
-    weights = np.zeros(K1)
-    for t in range(T):
-        for r in range(K1):
-            for l in range(k):
-                own[r, l] = history_W[r, l * T + t]
-        current = _task_objective(W, P, omega, C, yy, p, t, row)
-        c = _anderson_kernel(own)
-        if c.size:
-            weights[0] = 0.0
-            for r in range(c.size):
-                weights[r + 1] = c[r]
-            _set_task(history_W, history_P, weights, ws, W, P, t)
-            if _task_objective(W, P, omega, C, yy, p, t, row) < current:
-                continue
-            for r in range(K1):  # back to the last iterate
-                weights[r] = 0.0
-            weights[K1 - 1] = 1.0
-            _set_task(history_W, history_P, weights, ws, W, P, t)
-        if p.positive or not drifting(own[K1 - 3], own[K1 - 2], own[K1 - 1]):
-            continue
-        best, best_step, step = current, 0.0, 2.0
-        for r in range(K1):
-            weights[r] = 0.0
-        while step <= _DRIFT_MAX_STEP:  # last + step (last - previous)
-            weights[K1 - 1], weights[K1 - 2] = 1.0 + step, -step
-            _set_task(history_W, history_P, weights, ws, W, P, t)
-            value = _task_objective(W, P, omega, C, yy, p, t, row)
-            if not value < best:
-                break
-            best, best_step = value, step
-            step *= 2.0
-        weights[K1 - 1], weights[K1 - 2] = 1.0 + best_step, -best_step
-        _set_task(history_W, history_P, weights, ws, W, P, t)
 
 
 @njit(cache=True)
@@ -281,7 +191,7 @@ def _gram_reset(Q, W, rows, P):
 @njit(cache=True)
 def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, p, max_iter,
               tol_abs, coef_tol, ws_start, inner_ratio, check_every, screen,
-              block_max_floats, trace, top_factor, separable):
+              block_max_floats, trace, top_factor):
     """:func:`bcd` on :class:`GramState`, outer loop included, in one
     compiled call: on a small problem the Python of an outer iteration
     (gradient, gap, screening, working set) cost more than its arithmetic.
@@ -354,8 +264,7 @@ def _bcd_gram(Q, omega, C, yy, curv, min_curv, W, P, p, max_iter,
         inner_tol = tol_abs if final else max(inner_ratio * gap, tol_abs)
         epochs, is_settled = _inner_gram(
             Q, rows_b, gram_b, ws, omega, C, yy, W, P, p, max_iter - n_iter,
-            inner_tol, gap, check_every, final or gap <= tol_abs, coef_tol,
-            separable)
+            inner_tol, gap, check_every, final or gap <= tol_abs, coef_tol)
         n_iter += epochs
         # exact state for the outer gap (extrapolations accumulate rounding)
         _gram_reset(Q, W, ws, P)
@@ -388,18 +297,17 @@ class GramState:
         self._W = W
 
     def solve(self, W, record, max_iter, tol_abs, coef_tol, ws_start,
-              inner_ratio, check_every, screen, callback, separable=False):
+              inner_ratio, check_every, screen, callback):
         """:func:`bcd` from ``W`` (updated in place; the state reset at it),
-        in one compiled call (:func:`_bcd_gram`) with the penalty's ``record``
-        (``separable``: over tasks, see :func:`_inner_gram`); returns
-        ``(gap, epochs, unsettled)``."""
+        in one compiled call (:func:`_bcd_gram`) with the penalty's ``record``;
+        returns ``(gap, epochs, unsettled)``."""
         # a gap per outer iteration, for the callback (far fewer than epochs)
         trace = np.empty((0 if callback is None else min(max_iter, 10 ** 5) + 2, 3))
         gap, n_iter, n_trace, unsettled = _bcd_gram(
             self.Q, self.omega, self.C, self.yy, self.curv,
             self.min_row_curvature, W, self.P, record, max_iter, tol_abs,
             coef_tol, ws_start, inner_ratio, check_every, screen, _GRAM_BLOCK_MAX_FLOATS,
-            trace, largest_factor(record), separable)
+            trace, largest_factor(record))
         self._W = W
         if callback is not None:
             for epochs, primal, outer_gap in trace[:n_trace]:

@@ -401,29 +401,3 @@ def test_positive_at_alpha_zero_is_non_negative_least_squares(penalty,
         positive = model.coef_[t] > 0
         assert np.abs(gradient[positive]).max(initial=0.0) < 1e-10
         assert gradient[~positive].min(initial=0.0) > -1e-10
-
-
-def test_one_creeping_task_among_easy_ones_converges():
-    """Separable l1, stacked: one task of nearly collinear features creeps
-    along a valley beside well-conditioned tasks.  Extrapolation and the line
-    search along the drift are made task by task: a joint Anderson step,
-    kept for the easy tasks' gain, had stopped the line search along the
-    slow task's drift, and the fit ran to ``max_iter`` (5000 epochs against
-    125 for the task alone), silently."""
-    rng = np.random.default_rng(0)
-    T, n_t, d = 5, 40, 20
-    W = np.zeros((d, T))
-    W[:5] = rng.standard_normal((5, 1)) + 0.3 * rng.standard_normal((5, T))
-    X = rng.standard_normal((T * n_t, d))
-    task = np.repeat(np.arange(T), n_t)
-    y = np.einsum("ij,ji->i", X, W[:, task]) + 0.5 * rng.standard_normal(T * n_t)
-    hard = task == 0
-    X[hard] = rng.standard_normal((n_t, 1)) + 0.01 * rng.standard_normal((n_t, d))
-    y[hard] = X[hard, :3].sum(axis=1) + 0.3 * rng.standard_normal(n_t)
-    kw = dict(penalty="l1", alpha=0.002, task_col=-1)
-    joint = MultiTaskRegressor(max_iter=3000, **kw).fit(np.column_stack([X, task]), y)
-    assert joint.n_iter_ < 1000
-    alone = MultiTaskRegressor(tol=1e-12, max_iter=10 ** 6, **kw).fit(
-        np.column_stack([X[hard], task[hard]]), y[hard])
-    error = np.abs(joint.coef_[0] - alone.coef_[0]).max()
-    assert error <= 1e-3 * np.abs(alone.coef_[0]).max()

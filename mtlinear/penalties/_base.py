@@ -39,8 +39,7 @@ describe themselves to compiled solvers by a parameter record (see
 
 Capabilities (class attributes) tell the solver registry what applies:
 ``row_separable`` (``N`` is a sum over feature rows), ``task_separable``
-(and over tasks: the dual may scale each task on its own, and coordinate
-descent extrapolates task by task),
+(and over tasks: the dual may scale each task on its own),
 ``orthogonally_invariant`` (``R(V Z) = R(Z)`` for ``V`` with orthonormal
 columns: the row-space reduction), ``sparse`` (the norm zeroes rows:
 coordinate descent with working sets pays off) and ``compiled`` (a record
