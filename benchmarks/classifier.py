@@ -269,7 +269,7 @@ def primal_parts(tasks, coef, intercept, obj):
     docstring and each task's linear predictor."""
     W = np.asarray(coef, dtype=float).T  # (d, T)
     primal, parts = obj.alpha * penalty_term(W, obj), []
-    for (X, y), omega, t in zip(tasks, task_weights(tasks, obj), range(len(tasks))):
+    for t, ((X, y), omega) in enumerate(zip(tasks, task_weights(tasks, obj))):
         z = np.asarray(X @ W[:, t]).ravel() + intercept[t]
         primal += omega * np.mean(np.logaddexp(0.0, -y * z))
         parts.append((z, y, omega))
@@ -599,10 +599,10 @@ def fastest_peer(rows):
     return (min(peers)[1], min(peers)[0]) if peers else (None, None)
 
 
-def run_point(problem, obj, target, formats, args):
-    """Tune and time every solver of one point; print its rows."""
+def run_point(problem, obj, target, formats, judge, args):
+    """Tune and time every solver of one point (``judge``: its
+    :class:`Judge`); print its rows."""
     rows = []
-    judge = Judge(formats.tasks, obj, args.judge, formats)
     for name, role, fit in solvers_for(obj, formats):
         if args.solvers and name not in args.solvers:
             continue
@@ -831,8 +831,10 @@ def run_solvers(problems, args):
                 continue
             for alpha in alphas_for(tasks, POINTS[point]):
                 obj = Objective(alpha=alpha, **POINTS[point])
+                judge = Judge(tasks, obj, args.judge, formats)  # one reference
                 for target in args.targets:
-                    summary.append(run_point(problem, obj, target, formats, args))
+                    summary.append(run_point(problem, obj, target, formats,
+                                             judge, args))
     print_summary(summary, args.goal)
 
 
