@@ -156,10 +156,14 @@ def _row_model(k, G, HX, HXX, hs, c, intercept, gr, H):
 
 
 @njit(cache=True)
-def _row_update(k, j, gr, H, W_ws, delta, c, HX, hs, pen, intercept, a, new):
+def _row_update(k, j, gr, H, W_ws, delta, c, HX, hs, pen, intercept, act, a,
+                new):
     """Exact minimization of the model over working row ``k`` (feature
     ``j``): the penalty's ``row_prox`` in the metric ``diag(H)``;
     ``delta[k]`` and ``c`` updated in place, the steps left in ``new``.
+    Only the entries ``act`` move (all of them but for a task-separable
+    penalty's working entries, see :func:`prox_newton`): the others are
+    zero and stay so, their gradient ``gr`` unknown (set to zero).
 
     Returns the row's violation of the model's optimality condition before
     the move (the penalty's ``row_violation``, as the objective's is
@@ -171,10 +175,15 @@ def _row_update(k, j, gr, H, W_ws, delta, c, HX, hs, pen, intercept, a, new):
     T = gr.size
     for t in range(T):
         new[t] = W_ws[k, t] + delta[k, t]  # the current row
+        if not act[t]:  # a zero entry left out: no violation, no move
+            gr[t] = 0.0
     viol = row_violation(pen, j, new, gr)
     for t in range(T):
         a[t] = H[t] * new[t] - gr[t]
     row_prox(pen, j, a, H, new)
+    for t in range(T):
+        if not act[t]:
+            new[t] = W_ws[k, t] + delta[k, t]
     moved = False
     for t in range(T):
         step = new[t] - W_ws[k, t] - delta[k, t]
@@ -189,20 +198,22 @@ def _row_update(k, j, gr, H, W_ws, delta, c, HX, hs, pen, intercept, a, new):
 
 
 @njit(cache=True)
-def _cd_epochs(ws, data, indices, indptr, row_task, Hw,
-               W_ws, delta, q, c, hs, G, HX, HXX, pen, intercept, max_epochs,
-               tol):
+def _cd_epochs(ws, data, indices, indptr, seg, Hw, W_ws, delta, q, c, hs, G,
+               HX, HXX, pen, intercept, active, max_epochs, tol):
     """Coordinate descent on the quadratic model, in place on ``delta``
     (working rows x tasks), ``q = X delta`` (sample layout) and ``c``, on
     CSC columns (:func:`_cd_epochs_dense` for a dense design).
 
-    Stops when an epoch's largest violation of the model's optimality
-    condition (each row's, just before its update; see :func:`_row_update`)
-    is at most ``tol``.  Returns the number of epochs and the last epoch's
-    largest violation.
+    ``seg`` (stacked designs; empty for a shared one): the task ``t`` part
+    of working column ``k`` is ``seg[k, t]:seg[k, t + 1]`` of ``indices``
+    (:func:`_task_segments`), so the entries left out of the working set
+    (``active`` false) cost nothing.  Stops when an epoch's largest
+    violation of the model's optimality condition (each row's, just before
+    its update; see :func:`_row_update`) is at most ``tol``.  Returns the
+    number of epochs and the last epoch's largest violation.
     """
     K, T = delta.shape
-    shared = row_task.size == 0
+    shared = seg.shape[0] == 0
     gr = np.empty(T)
     H = np.empty(T)
     a = np.empty(T)
@@ -212,37 +223,63 @@ def _cd_epochs(ws, data, indices, indptr, row_task, Hw,
     for epoch in range(1, max_epochs + 1):
         largest = 0.0
         for k in range(K):
-            rows, vals = _column(ws[k], data, indices, indptr)
+            act = active[k]
             _row_model(k, G, HX, HXX, hs, c, intercept, gr, H)
-            for p in range(rows.size):
-                i, x = rows[p], vals[p]
-                if shared:
+            if shared:
+                rows, vals = _column(ws[k], data, indices, indptr)
+                for p in range(rows.size):
+                    i, x = rows[p], vals[p]
                     for t in range(T):
                         gr[t] += Hw[i, t] * x * q[i, t]
-                else:
-                    t = row_task[i]
-                    gr[t] += Hw[i, 0] * x * q[i, 0]
+            else:
+                for t in range(T):
+                    if act[t]:
+                        acc = 0.0
+                        for p in range(seg[k, t], seg[k, t + 1]):
+                            i = indices[p]
+                            acc += Hw[i, 0] * data[p] * q[i, 0]
+                        gr[t] += acc
             viol, moved = _row_update(k, ws[k], gr, H, W_ws, delta, c, HX, hs,
-                                      pen, intercept, a, new)
+                                      pen, intercept, act, a, new)
             largest = max(largest, viol)
             if not moved:
                 continue
-            for p in range(rows.size):
-                i, x = rows[p], vals[p]
-                if shared:
+            if shared:
+                rows, vals = _column(ws[k], data, indices, indptr)
+                for p in range(rows.size):
+                    i, x = rows[p], vals[p]
                     for t in range(T):
                         q[i, t] += new[t] * x
-                else:
-                    t = row_task[i]
-                    q[i, 0] += new[t] * x
+            else:
+                for t in range(T):
+                    step = new[t]
+                    if step != 0.0:
+                        for p in range(seg[k, t], seg[k, t + 1]):
+                            q[indices[p], 0] += step * data[p]
         if largest <= tol:
             break
     return epoch, largest
 
 
 @njit(cache=True)
+def _task_segments(ws, indices, indptr, task_ptr):
+    """``seg[k, t]:seg[k, t + 1]``: the entries of CSC column ``ws[k]`` in
+    task ``t``'s rows ``task_ptr[t]:task_ptr[t + 1]`` (sorted row indices)."""
+    T = task_ptr.size - 1
+    seg = np.empty((ws.size, T + 1), dtype=np.int64)
+    for k in range(ws.size):
+        p, stop = indptr[ws[k]], indptr[ws[k] + 1]
+        seg[k, 0] = p
+        for t in range(T):
+            while p < stop and indices[p] < task_ptr[t + 1]:
+                p += 1
+            seg[k, t + 1] = p
+    return seg
+
+
+@njit(cache=True)
 def _cd_epochs_dense(ws, Xf, lane, lo, hi, HwT, W_ws, delta, qT, HqT, c, hs,
-                     G, HX, HXX, pen, intercept, max_epochs, tol):
+                     G, HX, HXX, pen, intercept, active, max_epochs, tol):
     """:func:`_cd_epochs` for a dense design, on contiguous sample vectors.
 
     Task ``t`` owns the samples ``lo[t]:hi[t]`` of lane ``lane[t]`` of the
@@ -264,11 +301,14 @@ def _cd_epochs_dense(ws, Xf, lane, lo, hi, HwT, W_ws, delta, qT, HqT, c, hs,
         largest = 0.0
         for k in range(K):
             col = Xf[:, ws[k]]
+            act = active[k]
             _row_model(k, G, HX, HXX, hs, c, intercept, gr, H)
             for t in range(T):
-                gr[t] += np.dot(HqT[lane[t], lo[t]:hi[t]], col[lo[t]:hi[t]])
+                if act[t]:
+                    gr[t] += np.dot(HqT[lane[t], lo[t]:hi[t]],
+                                    col[lo[t]:hi[t]])
             viol, moved = _row_update(k, ws[k], gr, H, W_ws, delta, c, HX, hs,
-                                      pen, intercept, a, new)
+                                      pen, intercept, act, a, new)
             largest = max(largest, viol)
             if not moved:
                 continue
@@ -365,7 +405,7 @@ def _newton_gram_dense(ws, Xf, lane, lo, hi, HwT):
 
 @njit(cache=True)
 def _cd_epochs_gram(ws, Hb, W_ws, delta, P, c, hs, G, HX, HXX, pen,
-                    intercept, max_epochs, tol):
+                    intercept, active, max_epochs, tol):
     """:func:`_cd_epochs` on the working rows' Gram matrices ``Hb`` (few
     working rows): the sample part of a row's model gradient is ``(Hb_t
     delta_t)_k``, kept up to date in ``P`` (T, K), so an epoch costs ``K^2
@@ -384,7 +424,7 @@ def _cd_epochs_gram(ws, Hb, W_ws, delta, P, c, hs, G, HX, HXX, pen,
             for t in range(T):
                 gr[t] += P[t, k]
             viol, moved = _row_update(k, ws[k], gr, H, W_ws, delta, c, HX, hs,
-                                      pen, intercept, a, new)
+                                      pen, intercept, active[k], a, new)
             largest = max(largest, viol)
             if not moved:
                 continue
@@ -540,6 +580,7 @@ class DesignColumns:
             if not self.dense:
                 self.row_task = np.repeat(np.arange(T, dtype=np.uint64),
                                           design.counts)
+                self.task_ptr = np.asarray(design.task_ptr, dtype=np.int64)
             # dense kernel: one lane cut in task blocks (rows sorted by task)
             self.lane = np.zeros(T, dtype=np.int64)
             self.hi = np.cumsum(design.counts).astype(np.int64)
@@ -547,6 +588,13 @@ class DesignColumns:
 
     def csc(self):
         return self.data, self.indices, self.indptr
+
+    def segments(self, ws):
+        """:func:`_task_segments` of the working columns (stacked), or an
+        empty array (shared: a column's every entry is every task's)."""
+        if self.row_task.size == 0:
+            return np.empty((0, 0), dtype=np.int64)
+        return _task_segments(ws, self.indices, self.indptr, self.task_ptr)
 
 
 def _intercept_shift(design, W):
@@ -620,6 +668,15 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         return c[None, :] if shared else design.task_broadcast(c)[:, None]
 
     n_iter = 0
+    # a penalty separable over tasks too, on a sparse stacked design: a
+    # working set of entries (each task's own features, as task-by-task
+    # solvers have), the epochs skipping the other tasks' parts of a column;
+    # otherwise of feature rows (a dense row's model costs the same with
+    # fewer entries on the Gram path, and a row brings its non-violating
+    # entries along, which saves outer passes)
+    by_entry = (penalty.task_separable and T > 1 and not shared
+                and not columns.dense)
+    first_ws = _FIRST_WS * (T if by_entry else 1)
     ws_size = 0
     last_ws, stalled = None, False
     # the last pass's steps were small (a zero start needs none, as in
@@ -652,23 +709,39 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         settling += gap <= tol_abs
         z = Z.reshape(design.n_samples, -1)
         # -U is the gradient at the dual point (equal to G at the optimum)
-        scores = penalty.violations(W, -U)
-        support = np.flatnonzero(np.any(W != 0, axis=1))
-        ws_size = min(d, max(_FIRST_WS, 2 * support.size, 2 * ws_size))
-        ranked = scores.copy()
-        ranked[support] = np.inf
+        if by_entry:
+            scores = penalty.entry_violations(W, -U)
+            support = W != 0
+            limit = d * T
+        else:
+            scores = penalty.violations(W, -U)
+            support = np.any(W != 0, axis=1)
+            limit = d
+        ws_size = min(limit, max(first_ws, 2 * int(support.sum()), 2 * ws_size))
+        ranked = scores.ravel().copy()
+        ranked[support.ravel()] = np.inf
         candidates = np.flatnonzero(ranked > 0)
-        ws = candidates[np.argsort(-ranked[candidates], kind="stable")[:ws_size]]
-        ws.sort()
+        chosen = candidates[np.argsort(-ranked[candidates],
+                                       kind="stable")[:ws_size]]
+        if by_entry:  # the rows of the chosen entries, and which they are
+            ws = np.unique(chosen // T)
+            picked = np.zeros(d * T, dtype=np.bool_)
+            picked[chosen] = True
+            active = picked.reshape(d, T)[ws]
+        else:
+            ws = np.sort(chosen)
+            active = None
         if ws.size == 0:  # nothing violates: only the intercept is off
-            ws = np.arange(min(d, 1))
+            ws, active = np.arange(min(d, 1)), None
+        if active is None:
+            active = np.ones((ws.size, T), dtype=np.bool_)
         tol_in = _INNER_FRACTION * float(scores.max()) if scores.size else 0.0
         W_ws = np.ascontiguousarray(W[ws])
         moved, largest_move = False, 0.0
         for newton in range(steps):
             direction = _newton_direction(
-                z, y2, v2, loss, penalty, record, W_ws, ws, columns,
-                intercept, task_sum, spread,
+                z, y2, v2, loss, penalty, record, W_ws, ws, active, by_entry,
+                columns, intercept, task_sum, spread,
                 tol_in if newton > 0 else -np.inf)
             if direction is None:
                 break
@@ -692,8 +765,9 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         # no descent on the same working set twice: none left at this
         # precision (the working set grows otherwise)
         stalled = (not moved and last_ws is not None
-                   and np.array_equal(ws, last_ws))
-        last_ws = ws
+                   and np.array_equal(ws, last_ws[0])
+                   and np.array_equal(active, last_ws[1]))
+        last_ws = ws, active
         # after a step of relative size coef_tol**0.75, Newton's (super)linear
         # convergence leaves an error below coef_tol; a tighter rule than
         # _FINEST_STEP would wait on steps of the order of the line search's
@@ -707,10 +781,11 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
     return W, centred(W, c), gap, n_iter
 
 
-def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, columns,
-                      intercept, task_sum, spread, tol_in):
+def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, active,
+                      by_entry, columns, intercept, task_sum, spread, tol_in):
     """One proximal Newton direction on the working rows ``ws`` at the
-    linear predictor ``z``.
+    linear predictor ``z``, moving their entries ``active`` (``by_entry``:
+    the working set is of entries, the others are zero and stay so).
 
     Returns ``(delta, dc, dz, data_slope)`` (the moves of the working rows,
     of the uncentred intercepts and of ``z``, and the data fit's directional
@@ -734,7 +809,8 @@ def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, columns,
     def data_slope(delta, dc):  # F'(z) . dz for dz = X delta + dc
         return float(np.vdot(G, delta)) + float(np.vdot(gc, dc))
 
-    viol = penalty.violations(W_ws, G, ws).max()
+    viol = (penalty.entry_violations(W_ws, G, ws)[active].max() if by_entry
+            else penalty.violations(W_ws, G, ws).max())
     if intercept:
         viol = max(viol, float(np.abs(gc).max()))
     if viol <= tol_in:
@@ -758,7 +834,7 @@ def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, columns,
 
         def epoch():
             return _cd_epochs_gram(ws, Hb, W_ws, delta, current, dc, hs, G, HX,
-                                   HXX, record, intercept, _GRAM_BLOCK,
+                                   HXX, record, intercept, active, _GRAM_BLOCK,
                                    tol_cd)[1]
 
         def predict(delta):
@@ -785,7 +861,7 @@ def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, columns,
             return _cd_epochs_dense(
                 ws, columns.Xf, columns.lane, columns.lo, columns.hi, HwT,
                 W_ws, delta, qT, HqT, dc, hs, G, HX, HXX, record, intercept,
-                1, tol_cd)[1]
+                active, 1, tol_cd)[1]
 
         def predict(delta):
             out = np.empty_like(qT)
@@ -805,11 +881,12 @@ def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, columns,
             return qT.T
     else:
         current = np.zeros_like(z)
+        seg = columns.segments(ws)
 
         def epoch():
-            return _cd_epochs(ws, *columns.csc(), columns.row_task, Hw, W_ws,
-                              delta, current, dc, hs, G, HX, HXX, record,
-                              intercept, 1, tol_cd)[1]
+            return _cd_epochs(ws, *columns.csc(), seg, Hw, W_ws, delta,
+                              current, dc, hs, G, HX, HXX, record, intercept,
+                              active, 1, tol_cd)[1]
 
         def predict(delta):
             out = np.empty_like(current)

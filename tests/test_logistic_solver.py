@@ -398,3 +398,94 @@ def test_prox_newton_ends_on_a_repeated_zero_step_and_auto_goes_on(monkeypatch):
                for p in (np.mean(yt) for yt in ys))
     assert -1e-12 <= primal - dual <= tol * null
     assert np.any(model.coef_ != 0)  # a model, not the start
+
+
+def test_task_segments_of_csc_columns():
+    """Each working column's entries split at the task boundaries of its
+    (sorted) rows, empty tasks and empty columns included."""
+    from mtlinear._prox_newton import _task_segments
+    rng = np.random.default_rng(3)
+    task_ptr = np.array([0, 7, 7, 20, 26, 40])  # task 1 has no rows
+    dense = sp.random(40, 15, density=0.3, random_state=4).toarray()
+    dense[:, 4] = 0.0  # an empty column
+    C = sp.csc_matrix(dense)
+    ws = np.sort(rng.choice(15, 9, replace=False)).astype(np.int64)
+    ws[0] = 4
+    ws.sort()
+    seg = _task_segments(ws, C.indices, C.indptr, task_ptr)
+    for k, j in enumerate(ws):
+        rows = C.indices[C.indptr[j]:C.indptr[j + 1]]
+        for t in range(len(task_ptr) - 1):
+            inside = rows[(rows >= task_ptr[t]) & (rows < task_ptr[t + 1])]
+            part = C.indices[seg[k, t]:seg[k, t + 1]]
+            np.testing.assert_array_equal(part, inside)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.6])
+def test_prox_newton_working_set_of_entries(monkeypatch, positive, l1_ratio):
+    """A penalty separable over tasks (l1, elastic net) gets a working set
+    of (feature, task) entries: a task's entries left out must stay zero and
+    the rest solve the problem.  Small first working set (it grows over
+    several passes), more features than some tasks have rows, a feature
+    absent from one task, per-feature factors and signs: KKT conditions
+    recomputed entry by entry and scikit-learn's solutions task by task."""
+    import mtlinear._prox_newton as prox_newton
+    monkeypatch.setattr(prox_newton, "_FIRST_WS", 1)
+    rng = np.random.default_rng(8)
+    sizes, d = (40, 90, 25), 50
+    Xs, ys = [], []
+    for t, n_t in enumerate(sizes):
+        X = rng.standard_normal((n_t, d)) * (rng.random((n_t, d)) < 0.3)
+        if t == 1:
+            X[:, 7] = 0.0  # feature 7 never seen by task 1
+        w = np.zeros(d)
+        w[t:t + 6] = 2.0 * np.abs(rng.standard_normal(6))
+        ys.append((X @ w + 0.3 + rng.logistic(size=n_t) > 0).astype(int))
+        Xs.append(sp.csr_matrix(X))
+    factor = rng.uniform(0.5, 2.0, d)
+    s = [rng.uniform(0.5, 2.0, n_t) for n_t in sizes]
+    X, y = stack_tasks(Xs, ys)
+    alpha = 0.02
+    left_out = []
+    epochs = prox_newton._cd_epochs
+
+    def spy(*args):  # which entries the epochs move
+        left_out.append(int(np.sum(~args[-3])))
+        return epochs(*args)
+
+    monkeypatch.setattr(prox_newton, "_cd_epochs", spy)
+    model = MultiTaskClassifier(
+        penalty="l1", alpha=alpha, l1_ratio=l1_ratio, task_col=-1,
+        penalty_factor=factor, positive=positive, tol=1e-13,
+        max_iter=10_000).fit(X, y, sample_weight=np.concatenate(s))
+    assert max(left_out) > 0  # entries of the working rows were left out
+    assert model.n_iter_ < 10_000
+    lam, mu = alpha * l1_ratio, alpha * (1 - l1_ratio)
+    for t, (Xt, yt, st) in enumerate(zip(Xs, ys, s)):
+        Xd, sign = Xt.toarray(), np.where(yt == 1, 1.0, -1.0)
+        w, b = model.coef_[t], model.intercept_[t]
+        v = st / st.sum()
+        D = -v * sign / (1.0 + np.exp(sign * (Xd @ w + b)))
+        grad = Xd.T @ D + mu * factor * w
+        assert abs(D.sum()) <= 1e-8  # the intercept's condition
+        on = w != 0
+        np.testing.assert_allclose(grad[on], -lam * factor[on] * np.sign(w[on]),
+                                   atol=1e-7)
+        if positive:
+            assert np.all(w >= 0)
+            assert np.all(grad[~on] >= -lam * factor[~on] - 1e-7)
+        else:
+            assert np.all(np.abs(grad[~on]) <= lam * factor[~on] + 1e-7)
+        if t == 1:
+            assert w[7] == 0.0
+        assert np.sum(on) >= 2  # a model, not a trivial fit
+    if not positive and l1_ratio == 1.0:  # scikit-learn: no signs; with
+        # features divided by their factors, the l1 term has none either
+        for t, (Xt, yt, st) in enumerate(zip(Xs, ys, s)):
+            scaled = Xt.multiply(1.0 / factor).tocsr()  # factors: rescaled features
+            ref = LogisticRegression(
+                C=1.0 / (alpha * st.sum()), l1_ratio=l1_ratio, solver="saga",
+                tol=1e-12, max_iter=500_000).fit(scaled, yt, sample_weight=st)
+            np.testing.assert_allclose(model.coef_[t], ref.coef_[0] / factor,
+                                       atol=2e-5)

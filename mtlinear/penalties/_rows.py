@@ -173,6 +173,17 @@ def _violations(p, W, G, rows):
 
 
 @njit(cache=True)
+def _entry_violations(p, W, G, rows):
+    """:func:`_violations` of every entry alone (a task-separable record's
+    row formulas hold on a row of one task)."""
+    out = np.empty(W.shape)
+    for l in range(rows.size):
+        for t in range(W.shape[1]):
+            out[l, t] = row_violation(p, rows[l], W[l, t:t + 1], G[l, t:t + 1])
+    return out
+
+
+@njit(cache=True)
 def _slope(p, W, delta, rows, side):
     out = 0.0
     for l in range(rows.size):
@@ -347,6 +358,16 @@ class RowSeparable(Penalty):
         optimality violation; ``rows`` are the rows' feature indices)."""
         rows = _all_rows(W, rows)
         return _violations(self.record(self._n(rows, W)), _c64(W), _c64(G), rows)
+
+    def entry_violations(self, W, G, rows=None):
+        """:meth:`violations` of each entry ``W[j, t]`` alone, for a
+        ``task_separable`` penalty (whose row terms are sums over tasks)."""
+        if not self.task_separable:
+            raise ValueError(f"{type(self).__name__} is not separable over "
+                             "tasks: its violations are per row.")
+        rows = _all_rows(W, rows)
+        return _entry_violations(self.record(self._n(rows, W)), _c64(W),
+                                 _c64(G), rows)
 
     def slope(self, W, delta, side, rows=None):
         """One-sided derivative of ``s -> h(W + s delta)`` at 0."""
