@@ -7,7 +7,11 @@ duality gap of :mod:`mtlinear._datafit` and stop when it is small enough;
 otherwise score every feature row by its violation of the optimality
 condition (distance of ``-G_j`` to ``lam d||W_j|| + mu W_j``, with ``G`` the
 data-fit gradient) and solve the problem restricted to the support plus the
-worst violators.  The working set at least doubles each time.
+worst violators.  The working set at least doubles each time.  A penalty
+separable over tasks (l1, elastic net) on a sparse stacked design gets a
+working set of entries instead: each task its own features, as a solver run
+task by task would have, and the epochs skip the other tasks' parts of a
+working column (:func:`_task_segments`).
 
 Inner loop: proximal Newton steps on the working set.  With ``D`` the
 derivative and ``h`` the second derivative of the weighted loss at the
