@@ -93,33 +93,37 @@ def _column(j, data, indices, indptr):
 
 
 @njit(cache=True)
-def _newton_stats(ws, data, indices, indptr, row_task,
-                  n_tasks, D, Hw):
+def _newton_stats(ws, data, indices, indptr, seg, active, n_tasks, D, Hw):
     """Per working row ``k`` and task: ``G = sum_i D_i x_ij``, ``HX = sum_i
-    h_i x_ij`` and ``HXX = sum_i h_i x_ij^2`` (uncentred columns)."""
+    h_i x_ij`` and ``HXX = sum_i h_i x_ij^2`` (uncentred columns); on a
+    stacked design (``seg``, see :func:`_cd_epochs`) for the ``active``
+    entries only (zero elsewhere)."""
     K = ws.size
     G = np.zeros((K, n_tasks))
     HX = np.zeros((K, n_tasks))
     HXX = np.zeros((K, n_tasks))
-    shared = row_task.size == 0
     for k in range(K):
-        rows, vals = _column(ws[k], data, indices, indptr)
-        for p in range(rows.size):
-            i, x = rows[p], vals[p]
-            if x == 0.0:
-                continue
-            if shared:
+        if seg.shape[0] == 0:  # shared: each sample is every task's
+            rows, vals = _column(ws[k], data, indices, indptr)
+            for p in range(rows.size):
+                i, x = rows[p], vals[p]
                 for t in range(n_tasks):
                     G[k, t] += D[i, t] * x
                     hx = Hw[i, t] * x
                     HX[k, t] += hx
                     HXX[k, t] += hx * x
-            else:
-                t = row_task[i]
-                G[k, t] += D[i, 0] * x
+            continue
+        for t in range(n_tasks):
+            if not active[k, t]:
+                continue
+            g = hx_sum = hxx = 0.0
+            for p in range(seg[k, t], seg[k, t + 1]):
+                i, x = indices[p], data[p]
+                g += D[i, 0] * x
                 hx = Hw[i, 0] * x
-                HX[k, t] += hx
-                HXX[k, t] += hx * x
+                hx_sum += hx
+                hxx += hx * x
+            G[k, t], HX[k, t], HXX[k, t] = g, hx_sum, hxx
     return G, HX, HXX
 
 
@@ -334,20 +338,24 @@ def _cd_epochs_dense(ws, Xf, lane, lo, hi, HwT, W_ws, delta, qT, HqT, c, hs,
 
 
 @njit(cache=True)
-def _predictor_csc(ws, data, indices, indptr, row_task, delta, q):
+def _predictor_csc(ws, data, indices, indptr, seg, delta, q):
     """``q = X delta`` in the sample layout (``q`` overwritten), on CSC
-    columns: the Newton model's predictor of an extrapolated ``delta``."""
+    columns (``seg`` as for :func:`_cd_epochs`): the Newton model's
+    predictor of an extrapolated ``delta``."""
     q[:] = 0.0
-    shared = row_task.size == 0
     for k in range(ws.size):
-        rows, vals = _column(ws[k], data, indices, indptr)
-        for p in range(rows.size):
-            i, x = rows[p], vals[p]
-            if shared:
+        if seg.shape[0] == 0:
+            rows, vals = _column(ws[k], data, indices, indptr)
+            for p in range(rows.size):
+                i, x = rows[p], vals[p]
                 for t in range(q.shape[1]):
                     q[i, t] += delta[k, t] * x
-            else:
-                q[i, 0] += delta[k, row_task[i]] * x
+            continue
+        for t in range(delta.shape[1]):
+            step = delta[k, t]
+            if step != 0.0:
+                for p in range(seg[k, t], seg[k, t + 1]):
+                    q[indices[p], 0] += step * data[p]
 
 
 @njit(cache=True)
@@ -573,8 +581,8 @@ class DesignColumns:
             self.indices = unsigned_view(C.indices)
             self.indptr = unsigned_view(C.indptr)
         T = design.n_tasks
-        # the CSC kernels' task of each row (a dense design has lanes)
-        self.row_task = np.empty(0, dtype=np.uint64)
+        # the CSC kernels' task boundaries (a dense design has lanes)
+        self.task_ptr = None
         if design.shared:
             # dense kernel: a lane of samples per task
             self.lane = np.arange(T, dtype=np.int64)
@@ -582,8 +590,6 @@ class DesignColumns:
             self.hi = np.full(T, X.shape[0], dtype=np.int64)
         else:
             if not self.dense:
-                self.row_task = np.repeat(np.arange(T, dtype=np.uint64),
-                                          design.counts)
                 self.task_ptr = np.asarray(design.task_ptr, dtype=np.int64)
             # dense kernel: one lane cut in task blocks (rows sorted by task)
             self.lane = np.zeros(T, dtype=np.int64)
@@ -596,7 +602,7 @@ class DesignColumns:
     def segments(self, ws):
         """:func:`_task_segments` of the working columns (stacked), or an
         empty array (shared: a column's every entry is every task's)."""
-        if self.row_task.size == 0:
+        if self.task_ptr is None:
             return np.empty((0, 0), dtype=np.int64)
         return _task_segments(ws, self.indices, self.indptr, self.task_ptr)
 
@@ -741,11 +747,12 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
             active = np.ones((ws.size, T), dtype=np.bool_)
         tol_in = _INNER_FRACTION * float(scores.max()) if scores.size else 0.0
         W_ws = np.ascontiguousarray(W[ws])
+        seg = None if columns.dense else columns.segments(ws)
         moved, largest_move = False, 0.0
         for newton in range(steps):
             direction = _newton_direction(
                 z, y2, v2, loss, penalty, record, W_ws, ws, active, by_entry,
-                columns, intercept, task_sum, spread,
+                seg, columns, intercept, task_sum, spread,
                 tol_in if newton > 0 else -np.inf)
             if direction is None:
                 break
@@ -786,10 +793,13 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
 
 
 def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, active,
-                      by_entry, columns, intercept, task_sum, spread, tol_in):
+                      by_entry, seg, columns, intercept, task_sum, spread,
+                      tol_in):
     """One proximal Newton direction on the working rows ``ws`` at the
     linear predictor ``z``, moving their entries ``active`` (``by_entry``:
-    the working set is of entries, the others are zero and stay so).
+    the working set is of entries, the others are zero and stay so);
+    ``seg``: the working columns' task segments (sparse designs,
+    :meth:`DesignColumns.segments`).
 
     Returns ``(delta, dc, dz, data_slope)`` (the moves of the working rows,
     of the uncentred intercepts and of ``z``, and the data fit's directional
@@ -805,8 +815,7 @@ def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, active,
             ws, columns.Xf, columns.lane, columns.lo, columns.hi,
             np.ascontiguousarray(D.T), HwT)
     else:
-        G, HX, HXX = _newton_stats(ws, *columns.csc(), columns.row_task, T,
-                                   D, Hw)
+        G, HX, HXX = _newton_stats(ws, *columns.csc(), seg, active, T, D, Hw)
     gc = task_sum(D) if intercept else np.zeros(T)
     del D
 
@@ -885,7 +894,6 @@ def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, active,
             return qT.T
     else:
         current = np.zeros_like(z)
-        seg = columns.segments(ws)
 
         def epoch():
             return _cd_epochs(ws, *columns.csc(), seg, Hw, W_ws, delta,
@@ -894,7 +902,7 @@ def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, active,
 
         def predict(delta):
             out = np.empty_like(current)
-            _predictor_csc(ws, *columns.csc(), columns.row_task, delta, out)
+            _predictor_csc(ws, *columns.csc(), seg, delta, out)
             return out
 
         def adopt(q):
