@@ -8,10 +8,11 @@ otherwise score every feature row by its violation of the optimality
 condition (distance of ``-G_j`` to ``lam d||W_j|| + mu W_j``, with ``G`` the
 data-fit gradient) and solve the problem restricted to the support plus the
 worst violators.  The working set at least doubles each time.  A penalty
-separable over tasks (l1, elastic net) on a sparse stacked design gets a
-working set of entries instead: each task its own features, as a solver run
-task by task would have, and the epochs skip the other tasks' parts of a
-working column (:func:`_task_segments`).
+separable over tasks (l1, elastic net) on a stacked design (sparse, or dense
+with more than ``_GRAM_MAX_ROWS`` features) gets a working set of entries
+instead: each task its own features, as a solver run task by task would
+have, and the epochs skip the other tasks' parts of a working column
+(:func:`_task_segments`).
 
 Inner loop: proximal Newton steps on the working set.  With ``D`` the
 derivative and ``h`` the second derivative of the weighted loss at the
@@ -678,14 +679,14 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         return c[None, :] if shared else design.task_broadcast(c)[:, None]
 
     n_iter = 0
-    # a penalty separable over tasks too, on a sparse stacked design: a
-    # working set of entries (each task's own features, as task-by-task
-    # solvers have), the epochs skipping the other tasks' parts of a column;
-    # otherwise of feature rows (a dense row's model costs the same with
-    # fewer entries on the Gram path, and a row brings its non-violating
-    # entries along, which saves outer passes)
+    # a penalty separable over tasks too, on a stacked design: a working set
+    # of entries (each task's own features, as task-by-task solvers have),
+    # the epochs skipping the other tasks' parts of a column; otherwise of
+    # feature rows (with few features, a dense design's models are on the
+    # rows' Gram matrices, which cost the same with fewer entries, and a
+    # row brings its non-violating entries along, saving outer passes)
     by_entry = (penalty.task_separable and T > 1 and not shared
-                and not columns.dense)
+                and (not columns.dense or d > _GRAM_MAX_ROWS))
     first_ws = _FIRST_WS * (T if by_entry else 1)
     ws_size = 0
     last_ws, stalled = None, False

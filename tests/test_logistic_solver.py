@@ -421,9 +421,11 @@ def test_task_segments_of_csc_columns():
             np.testing.assert_array_equal(part, inside)
 
 
+@pytest.mark.parametrize("sparse", [True, False])
 @pytest.mark.parametrize("positive", [False, True])
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.6])
-def test_prox_newton_working_set_of_entries(monkeypatch, positive, l1_ratio):
+def test_prox_newton_working_set_of_entries(monkeypatch, positive, l1_ratio,
+                                            sparse):
     """A penalty separable over tasks (l1, elastic net) gets a working set
     of (feature, task) entries: a task's entries left out must stay zero and
     the rest solve the problem.  Small first working set (it grows over
@@ -442,19 +444,22 @@ def test_prox_newton_working_set_of_entries(monkeypatch, positive, l1_ratio):
         w = np.zeros(d)
         w[t:t + 6] = 2.0 * np.abs(rng.standard_normal(6))
         ys.append((X @ w + 0.3 + rng.logistic(size=n_t) > 0).astype(int))
-        Xs.append(sp.csr_matrix(X))
+        Xs.append(sp.csr_matrix(X) if sparse else X)
     factor = rng.uniform(0.5, 2.0, d)
     s = [rng.uniform(0.5, 2.0, n_t) for n_t in sizes]
     X, y = stack_tasks(Xs, ys)
     alpha = 0.02
     left_out = []
-    epochs = prox_newton._cd_epochs
 
-    def spy(*args):  # which entries the epochs move
-        left_out.append(int(np.sum(~args[-3])))
-        return epochs(*args)
+    def spy(epochs):
+        def run(*args):  # which entries the epochs move
+            left_out.append(int(np.sum(~args[-3])))
+            return epochs(*args)
+        return run
 
-    monkeypatch.setattr(prox_newton, "_cd_epochs", spy)
+    for kernel in ("_cd_epochs", "_cd_epochs_dense", "_cd_epochs_gram"):
+        monkeypatch.setattr(prox_newton, kernel,
+                            spy(getattr(prox_newton, kernel)))
     model = MultiTaskClassifier(
         penalty="l1", alpha=alpha, l1_ratio=l1_ratio, task_col=-1,
         penalty_factor=factor, positive=positive, tol=1e-13,
@@ -463,7 +468,7 @@ def test_prox_newton_working_set_of_entries(monkeypatch, positive, l1_ratio):
     assert model.n_iter_ < 10_000
     lam, mu = alpha * l1_ratio, alpha * (1 - l1_ratio)
     for t, (Xt, yt, st) in enumerate(zip(Xs, ys, s)):
-        Xd, sign = Xt.toarray(), np.where(yt == 1, 1.0, -1.0)
+        Xd, sign = sp.csr_matrix(Xt).toarray(), np.where(yt == 1, 1.0, -1.0)
         w, b = model.coef_[t], model.intercept_[t]
         v = st / st.sum()
         D = -v * sign / (1.0 + np.exp(sign * (Xd @ w + b)))
@@ -483,7 +488,9 @@ def test_prox_newton_working_set_of_entries(monkeypatch, positive, l1_ratio):
     if not positive and l1_ratio == 1.0:  # scikit-learn: no signs; with
         # features divided by their factors, the l1 term has none either
         for t, (Xt, yt, st) in enumerate(zip(Xs, ys, s)):
-            scaled = Xt.multiply(1.0 / factor).tocsr()  # factors: rescaled features
+            # factors: rescaled features
+            scaled = (Xt.multiply(1.0 / factor).tocsr() if sparse
+                      else Xt / factor)
             ref = LogisticRegression(
                 C=1.0 / (alpha * st.sum()), l1_ratio=l1_ratio, solver="saga",
                 tol=1e-12, max_iter=500_000).fit(scaled, yt, sample_weight=st)
