@@ -27,16 +27,27 @@ _LAPACK_EIG_MAX = 256
 
 # ------------------------------------------------------------ Numba kernels
 @njit(cache=True)
-def _stacked_dense_matvec(X, W, task_ptr):
-    """``z_i = x_i . w_t(i)`` by rows (a C-ordered or strided ``X``)."""
+def _stacked_dense_matvec(X, Wt, task_ptr):
+    """``z_i = x_i . w_t(i)`` by rows (a C-ordered or strided ``X``; ``Wt``
+    (T, d), each task's weights contiguous), four independent sums in
+    flight (a single running sum is one dependent addition per entry)."""
     n, d = X.shape
     z = np.zeros(n)
     for t in range(task_ptr.size - 1):
+        w = Wt[t]
         for i in range(task_ptr[t], task_ptr[t + 1]):
-            acc = 0.0
-            for j in range(d):
-                acc += X[i, j] * W[j, t]
-            z[i] = acc
+            x = X[i]
+            a0 = a1 = a2 = a3 = 0.0
+            j = 0
+            while j + 4 <= d:
+                a0 += x[j] * w[j]
+                a1 += x[j + 1] * w[j + 1]
+                a2 += x[j + 2] * w[j + 2]
+                a3 += x[j + 3] * w[j + 3]
+                j += 4
+            for k in range(j, d):
+                a0 += x[k] * w[k]
+            z[i] = (a0 + a1) + (a2 + a3)
     return z
 
 
@@ -301,7 +312,7 @@ def stacked_matvec(X, W, task_ptr):
     task_ptr = unsigned_view(task_ptr)
     if _fortran(X):
         return _stacked_fortran_matvec(X, W, task_ptr)
-    return _stacked_dense_matvec(X, W, task_ptr)
+    return _stacked_dense_matvec(X, np.ascontiguousarray(W.T), task_ptr)
 
 
 def stacked_rmatvec(X, r, task_ptr):
