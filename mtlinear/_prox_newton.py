@@ -636,8 +636,10 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         Maximum number of proximal Newton steps.
     tol_abs : float
         Absolute duality-gap target.
-    columns : DesignColumns
-        Column access to the design.
+    columns : DesignColumns or callable
+        Column access to the design, or a function that builds it, called
+        for the first Newton direction (a solve that its first gap ends,
+        at ``alpha >= alpha_max``, never builds a sparse design's CSC copy).
     coef_tol : float, optional
         The solve also waits for a proximal Newton step that moves no
         coefficient by more than ``coef_tol**0.75`` times the largest (as
@@ -686,7 +688,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
     # rows' Gram matrices, which cost the same with fewer entries, and a
     # row brings its non-violating entries along, saving outer passes)
     by_entry = (penalty.task_separable and T > 1 and not shared
-                and (not columns.dense or d > _GRAM_MAX_ROWS))
+                and (sp.issparse(design.X) or d > _GRAM_MAX_ROWS))
     first_ws = _FIRST_WS * (T if by_entry else 1)
     ws_size = 0
     last_ws, stalled = None, False
@@ -719,6 +721,8 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         steps = 1 if gap <= tol_abs else max_iter - n_iter
         settling += gap <= tol_abs
         z = Z.reshape(design.n_samples, -1)
+        if callable(columns):
+            columns = columns()
         # -U is the gradient at the dual point (equal to G at the optimum)
         if by_entry:
             scores = penalty.entry_violations(W, -U)

@@ -560,10 +560,16 @@ def _run_prox_newton(problem, loss, penalty, start, max_iter, tol, callback,
             coef_tol=0.0 if problem.scores_only else tol,
             callback=callback(tol_abs), z=z0)
     else:
-        columns = _cached(problem, "columns",
-                          lambda: DesignColumns(problem.design))
+        def columns():
+            return _cached(problem, "columns",
+                           lambda: DesignColumns(problem.design))
+
+        # a dense design's columns may be a centred copy the design takes
+        # (DesignColumns): the solve starts from it; a sparse one's CSC copy
+        # waits for the first Newton direction
         W, b, gap, n_iter = prox_newton(
-            model, penalty, W0, b0, max_iter, tol_abs, columns,
+            model, penalty, W0, b0, max_iter, tol_abs,
+            columns if sp.issparse(problem.design.X) else columns(),
             coef_tol=0.0 if problem.scores_only else tol,
             callback=callback(tol_abs), z=z0)
     if auto and gap > tol_abs and n_iter < max_iter:

@@ -496,3 +496,26 @@ def test_prox_newton_working_set_of_entries(monkeypatch, positive, l1_ratio,
                 tol=1e-12, max_iter=500_000).fit(scaled, yt, sample_weight=st)
             np.testing.assert_allclose(model.coef_[t], ref.coef_[0] / factor,
                                        atol=2e-5)
+
+
+def test_sparse_column_copy_only_when_a_newton_step_is_taken(monkeypatch):
+    """A sparse design's CSC copy is built for the first Newton direction:
+    a fit that its first duality gap ends (``alpha >= alpha_max``) makes
+    none, and still returns the zero model."""
+    import mtlinear._solve as solve
+    from mtlinear import alpha_max
+    built = []
+    columns = solve.DesignColumns
+
+    def counting(design):
+        built.append(design)
+        return columns(design)
+
+    monkeypatch.setattr(solve, "DesignColumns", counting)
+    Xs, ys, _ = _stacked_problem(seed=2, sparse=True)
+    X, y = stack_tasks(Xs, ys)
+    top = alpha_max(X, y, penalty="l1", loss="logistic", task_col=-1)
+    model = MultiTaskClassifier(penalty="l1", alpha=top, task_col=-1).fit(X, y)
+    assert not built and not np.any(model.coef_)
+    model.set_params(alpha=top / 10).fit(X, y)
+    assert len(built) == 1 and np.any(model.coef_)
