@@ -515,7 +515,9 @@ def test_sparse_column_copy_only_when_a_newton_step_is_taken(monkeypatch):
     Xs, ys, _ = _stacked_problem(seed=2, sparse=True)
     X, y = stack_tasks(Xs, ys)
     top = alpha_max(X, y, penalty="l1", loss="logistic", task_col=-1)
-    model = MultiTaskClassifier(penalty="l1", alpha=top, task_col=-1).fit(X, y)
+    model = MultiTaskClassifier(penalty="l1", alpha=top, task_col=-1)
+    with pytest.warns(UserWarning, match="every coefficient is zero"):
+        model.fit(X, y)
     assert not built and not np.any(model.coef_)
     model.set_params(alpha=top / 10).fit(X, y)
     assert len(built) == 1 and np.any(model.coef_)
