@@ -23,6 +23,8 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 _EXACT_GRAM_MAX = 2000
 # largest symmetric matrix whose top eigenvalue LAPACK computes (Lanczos above)
 _LAPACK_EIG_MAX = 256
+# entries of the centred row blocks squared at once for a dense diagonal
+_DIAGONAL_BLOCK_ENTRIES = 1 << 18
 
 
 # ------------------------------------------------------------ Numba kernels
@@ -149,40 +151,123 @@ def _stacked_csr_rmatvec_pair(data, indices, indptr, r, q, task_ptr, d):
     return G, H
 
 
+@njit(cache=True, inline='always')
+def _csr_task_diagonal(data, indices, indptr, lo, hi, h, x_mean, t, centred,
+                       out, seen):
+    """``out[j] = sum_{i in t} h_i (x_ij - m_tj)^2`` over rows ``lo:hi``
+    (``seen`` is workspace) and returns ``sum_i h_i``.
+
+    Centred, the rows where column ``j`` is zero contribute ``m_tj^2`` each:
+    ``out_j = sum_{x_ij != 0} h_i (x_ij - m_tj)^2 + m_tj^2 (sum_i h_i -
+    sum_{x_ij != 0} h_i)``, a sum of non-negative terms but for the last
+    difference, clipped at 0 (the expansion ``sum h x^2 - 2 m sum h x +
+    m^2 sum h`` would cancel where ``x`` is close to ``m``).
+    """
+    d = out.size
+    for j in range(d):
+        out[j] = 0.0
+        seen[j] = 0.0
+    hsum = 0.0
+    for i in range(lo, hi):
+        hi_ = h[i]
+        hsum += hi_
+        if hi_ == 0.0:
+            continue
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            if centred:
+                c = data[k] - x_mean[t, j]
+                out[j] += hi_ * c * c
+                seen[j] += hi_
+            else:
+                out[j] += hi_ * data[k] * data[k]
+    if centred:
+        for j in range(d):
+            m = x_mean[t, j]
+            out[j] += m * m * max(hsum - seen[j], 0.0)
+    return hsum
+
+
+@njit(cache=True)
+def _stacked_csr_curvature_diagonal(data, indices, indptr, task_ptr, h,
+                                    x_mean, d):
+    """The diagonals of the tasks' ``X_c^T diag(h_t) X_c``, (T, d), and
+    ``sum_i h_i`` per task (:func:`_csr_task_diagonal`)."""
+    T = task_ptr.size - 1
+    centred = x_mean.shape[0] > 0
+    D = np.empty((T, d))
+    hsum = np.empty(T)
+    seen = np.empty(d)
+    for t in range(T):
+        hsum[t] = _csr_task_diagonal(data, indices, indptr, task_ptr[t],
+                                     task_ptr[t + 1], h, x_mean, t, centred,
+                                     D[t], seen)
+    return D, hsum
+
+
 @njit(cache=True)
 def _stacked_csr_cg(data, indices, indptr, task_ptr, h, x_mean, gWt, gb, mu,
-                    intercept, forcing, max_iter):
+                    intercept, forcing, max_iter, mix):
     """Newton-CG's conjugate gradients, task by task, on ``H s = -g`` with
     ``H`` a task's Hessian block (curvature ``h``, ridge ``mu``, the
-    intercept last when ``intercept``), to ``||r_t|| <= forcing[t]``.
+    intercept last when ``intercept``), to ``||r_t|| <= forcing[t]`` (the
+    true residual ``r_t = -g_t - H s_t``, whatever the preconditioner).
 
-    Each Hessian product is one pass over the task's rows (``z_i = x_i . p
-    + shift``, then ``h_i z_i x_i`` added while the row is in cache), and
-    the rows stay in cache from one iteration to the next.  Returns ``(s_W^T
-    (T, d), s_b, X_c s_W + s_b)``.
+    Preconditioned by ``M = mu I + mix diag(X_c^T diag(h_t) X_c, sum_i
+    h_i)`` when ``mix > 0`` (:func:`mtlinear._newton_cg._conjugate_gradients`
+    says why), its diagonal from one pass over the task's rows, which also
+    brings them into cache.  Each Hessian product is one pass over the
+    task's rows (``z_i = x_i . p + shift``, then ``h_i z_i x_i`` added while
+    the row is in cache), and the rows stay in cache from one iteration to
+    the next.  Returns ``(s_W^T (T, d), s_b, X_c s_W + s_b, products)``,
+    ``products[t]`` the Hessian products task ``t`` took.
     """
     T, d = gWt.shape
     centred = x_mean.shape[0] > 0
     sWt = np.zeros((T, d))
     sb = np.zeros(T)
     dz = np.zeros(indptr.size - 1)
+    products = np.zeros(T, dtype=np.int64)
     Xp = np.empty(indptr.size - 1)
     r = np.empty(d)
     p = np.empty(d)
     G = np.empty(d)
+    M = np.empty(d)
+    seen = np.empty(d)
     for t in range(T):
         lo, hi = task_ptr[t], task_ptr[t + 1]
         rr = 0.0
         for j in range(d):
             r[j] = -gWt[t, j]
-            p[j] = r[j]
             rr += r[j] * r[j]
         rb = -gb[t] if intercept else 0.0
-        pb = rb
         rr += rb * rb
+        if np.sqrt(rr) <= forcing[t]:
+            continue
+        # M = 1 (plain CG) when not preconditioned; z = M^-1 r
+        Mb = 1.0
+        for j in range(d):
+            M[j] = 1.0
+        if mix > 0.0:
+            hsum = _csr_task_diagonal(data, indices, indptr, lo, hi, h,
+                                      x_mean, t, centred, M, seen)
+            for j in range(d):
+                M[j] = mu + mix * M[j]
+                if not M[j] > 0.0:  # mu = 0 and an empty column: r_j = 0
+                    M[j] = 1.0
+            Mb = mu + mix * hsum
+            if not Mb > 0.0:
+                Mb = 1.0
+        rz = 0.0
+        for j in range(d):
+            p[j] = r[j] / M[j]
+            rz += r[j] * p[j]
+        pb = rb / Mb
+        rz += rb * pb
         for _ in range(max_iter):
             if np.sqrt(rr) <= forcing[t]:
                 break
+            products[t] += 1
             shift = pb
             if centred:
                 for j in range(d):
@@ -210,23 +295,27 @@ def _stacked_csr_cg(data, indices, indptr, task_ptr, h, x_mean, gWt, gb, mu,
             pHp += pb * Hpb
             if not pHp > 0.0:
                 break
-            step = rr / pHp
+            step = rz / pHp
             rr_new = 0.0
+            rz_new = 0.0
             for j in range(d):
                 sWt[t, j] += step * p[j]
                 r[j] -= step * G[j]
                 rr_new += r[j] * r[j]
+                rz_new += r[j] * r[j] / M[j]
             sb[t] += step * pb
             rb -= step * Hpb
             rr_new += rb * rb
+            rz_new += rb * rb / Mb
             for i in range(lo, hi):
                 dz[i] += step * Xp[i]
-            beta = rr_new / rr
+            beta = rz_new / rz
             for j in range(d):
-                p[j] = r[j] + beta * p[j]
-            pb = rb + beta * pb
+                p[j] = r[j] / M[j] + beta * p[j]
+            pb = rb / Mb + beta * pb
             rr = rr_new
-    return sWt, sb, dz
+            rz = rz_new
+    return sWt, sb, dz, products
 
 
 @njit(cache=True)
@@ -255,6 +344,34 @@ def _stacked_dense_curvature_blocks(X, h, x_mean, task_ptr):
             for k in range(j):
                 q[k, j] = q[j, k]
     return Q
+
+
+@njit(cache=True)
+def _stacked_dense_curvature_diagonal(X, h, x_mean, task_ptr):
+    """The diagonals of :func:`_stacked_dense_curvature_blocks`, (T, d),
+    each entry centred before it is squared; column by column for an ``X``
+    in Fortran order (each task's block of a column contiguous)."""
+    n, d = X.shape
+    T = task_ptr.size - 1
+    centred = x_mean.shape[0] > 0
+    D = np.zeros((T, d))
+    by_column = X.strides[0] < X.strides[1]
+    for t in range(T):
+        lo, hi = task_ptr[t], task_ptr[t + 1]
+        if by_column:
+            for j in range(d):
+                m = x_mean[t, j] if centred else 0.0
+                acc = 0.0
+                for i in range(lo, hi):
+                    c = X[i, j] - m
+                    acc += h[i] * c * c
+                D[t, j] = acc
+        else:
+            for i in range(lo, hi):
+                for j in range(d):
+                    c = X[i, j] - x_mean[t, j] if centred else X[i, j]
+                    D[t, j] += h[i] * c * c
+    return D
 
 
 @njit(cache=True)
@@ -570,7 +687,29 @@ class SharedDesign:
         return np.stack([centred_gram(self.X, h[:, t], self.x_mean)
                          for t in range(self.n_tasks)])
 
-    def curvature_cg(self, h, g, mu, intercept, forcing, max_iter):
+    def curvature_diagonal(self, h):
+        """The diagonals of :meth:`curvature_blocks`, (d, T): ``sum_i h_it
+        (x_ij - m_j)^2``.  Dense, by blocks of rows centred before they are
+        squared; sparse, ``sum h x^2 - 2 m sum h x + m^2 sum h`` clipped at
+        0 (a preconditioner's entries: its rounding where the column is
+        nearly constant does not matter)."""
+        X, m = self.X, self.x_mean
+        if sp.issparse(X):
+            D = np.asarray(X.multiply(X).T @ h)
+            if m is not None:
+                D -= 2.0 * m[:, None] * np.asarray(X.T @ h)
+                D += np.outer(m * m, h.sum(axis=0))
+                np.maximum(D, 0.0, out=D)
+            return D
+        D = np.zeros((self.n_features, h.shape[1]))
+        rows = max(1, _DIAGONAL_BLOCK_ENTRIES // max(1, self.n_features))
+        for lo in range(0, self.n_samples, rows):
+            block = X[lo:lo + rows] if m is None else X[lo:lo + rows] - m
+            D += (block * block).T @ h[lo:lo + rows]
+        return D
+
+    def curvature_cg(self, h, g, mu, intercept, forcing, max_iter,
+                     mix=0.0):
         """Newton-CG's conjugate gradients in one compiled call, or ``None``
         (here: BLAS products over all tasks at once pay more)."""
         return None
@@ -764,22 +903,40 @@ class StackedDesign:
             self.X, np.ascontiguousarray(h, dtype=np.float64), x_mean,
             unsigned_view(self.task_ptr))
 
-    def curvature_cg(self, h, g, mu, intercept, forcing, max_iter):
+    def curvature_diagonal(self, h):
+        """The diagonals of :meth:`curvature_blocks`, (d, T), each entry
+        centred before it is squared (a CSR ``X``: see
+        :func:`_csr_task_diagonal`)."""
+        x_mean = (np.zeros((0, self.n_features)) if self.x_mean is None
+                  else self.x_mean)
+        h = np.ascontiguousarray(h, dtype=np.float64)
+        task_ptr = unsigned_view(self.task_ptr)
+        if sp.issparse(self.X):
+            X = self.X
+            D, _ = _stacked_csr_curvature_diagonal(
+                X.data, unsigned_view(X.indices), unsigned_view(X.indptr),
+                task_ptr, h, x_mean, self.n_features)
+        else:
+            D = _stacked_dense_curvature_diagonal(self.X, h, x_mean, task_ptr)
+        return D.T
+
+    def curvature_cg(self, h, g, mu, intercept, forcing, max_iter, mix=0.0):
         """``(s, X_c s_W + s_b)``: Newton-CG's conjugate gradients on ``H s
         = -g`` (``g = (g_W, g_b)``), task by task to ``||r_t|| <=
-        forcing[t]``, in one compiled call for a CSR ``X``
+        forcing[t]``, preconditioned by ``mu I + mix diag(H)`` when ``mix >
+        0`` (``mix = 0``: plain CG), in one compiled call for a CSR ``X``
         (:func:`_stacked_csr_cg`); ``None`` for a dense one."""
         if not sp.issparse(self.X):
             return None
         X, d = self.X, self.n_features
-        sWt, sb, dz = _stacked_csr_cg(
+        sWt, sb, dz, _ = _stacked_csr_cg(
             X.data, unsigned_view(X.indices), unsigned_view(X.indptr),
             unsigned_view(self.task_ptr),
             np.ascontiguousarray(h, dtype=np.float64),
             np.zeros((0, d)) if self.x_mean is None else self.x_mean,
             np.ascontiguousarray(g[0].T), np.asarray(g[1], dtype=np.float64),
             float(mu), bool(intercept), np.asarray(forcing, dtype=np.float64),
-            int(max_iter))
+            int(max_iter), float(mix))
         return (sWt.T, sb), dz
 
     def task_sum(self, r):

@@ -521,3 +521,60 @@ def test_sparse_column_copy_only_when_a_newton_step_is_taken(monkeypatch):
     assert not built and not np.any(model.coef_)
     model.set_params(alpha=top / 10).fit(X, y)
     assert len(built) == 1 and np.any(model.coef_)
+
+
+@pytest.mark.parametrize("mix", [0.0, 0.01])
+@pytest.mark.parametrize("layout", ["shared-dense", "stacked-dense",
+                                    "stacked-sparse"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_newton_cg_on_badly_scaled_columns(monkeypatch, mix, layout,
+                                           fit_intercept):
+    """Newton-CG's conjugate gradients, plain and preconditioned by the
+    curvature's diagonal (``_PCG_MIX``; the compiled ones of a sparse
+    stacked design, the Python ones otherwise), on columns scaled over four
+    decades and more features than the exact steps take: scikit-learn's
+    ``LogisticRegression`` task by task (by exact Newton steps: lbfgs at
+    ``tol=1e-10`` stops at gradients of 1e-4 on such columns)."""
+    import mtlinear._newton_cg as newton_cg
+    monkeypatch.setattr(newton_cg, "_PCG_MIX", mix)
+    monkeypatch.setattr(newton_cg, "_PCG_MIX_COMPILED", mix)
+    rng = np.random.default_rng(11)
+    sizes, d = (70, 110, 90), 40
+    scale = np.logspace(-2, 2, d)
+    rng.shuffle(scale)
+    w = rng.standard_normal(d) / scale
+    if layout == "shared-dense":
+        X = rng.standard_normal((sizes[1], d)) * scale + 0.5 * scale
+        Y = np.column_stack([(X @ (w + 0.3 * rng.standard_normal(d) / scale)
+                              + rng.logistic(size=sizes[1]) > 0)
+                             for _ in range(3)]).astype(int)
+        tasks = [(X, Y[:, t]) for t in range(3)]
+        Xfit, yfit, task_col = X, Y, None
+    else:
+        tasks = []
+        for n_t in sizes:
+            X = rng.standard_normal((n_t, d)) * scale + 0.5 * scale
+            if layout == "stacked-sparse":
+                X *= rng.random((n_t, d)) < 0.5
+            z = X @ (w + 0.3 * rng.standard_normal(d) / scale)
+            tasks.append((sp.csr_matrix(X) if layout == "stacked-sparse" else X,
+                          (z + rng.logistic(size=n_t) > 0).astype(int)))
+        Xfit, yfit = stack_tasks([X for X, _ in tasks], [y for _, y in tasks])
+        task_col = -1
+    alpha = 1e-3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = MultiTaskClassifier(penalty="l2", alpha=alpha, task_col=task_col,
+                                    fit_intercept=fit_intercept, tol=1e-13,
+                                    max_iter=1000).fit(Xfit, yfit)
+    for t, (Xt, yt) in enumerate(tasks):
+        ref = LogisticRegression(C=1.0 / (alpha * len(yt)),
+                                 solver="newton-cholesky",
+                                 fit_intercept=fit_intercept, tol=1e-10,
+                                 max_iter=100_000).fit(
+            Xt.toarray() if sp.issparse(Xt) else Xt, yt)
+        # compared in the units of the columns: w_j scale_j
+        np.testing.assert_allclose(model.coef_[t] * scale, ref.coef_[0] * scale,
+                                   atol=1e-6 * max(np.abs(ref.coef_[0] * scale).max(), 1.0))
+        if fit_intercept:
+            assert model.intercept_[t] == pytest.approx(ref.intercept_[0], abs=1e-6)

@@ -334,22 +334,25 @@ def test_sparse_task_column_split_in_csr(column):
         np.testing.assert_array_equal(kept, array)
 
 
+@pytest.mark.parametrize("mix", [0.0, 0.01, 1.0])
 @pytest.mark.parametrize("centred", [False, True])
 @pytest.mark.parametrize("intercept", [False, True])
 def test_compiled_conjugate_gradients_solve_the_newton_system(centred,
-                                                              intercept):
+                                                              intercept, mix):
     """The sparse stacked design's compiled conjugate gradients
-    (``curvature_cg``) solve each task's Newton system ``(H_t + mu) s_t =
+    (``curvature_cg``), plain (``mix = 0``) and preconditioned by the
+    curvature's diagonal, solve each task's Newton system ``(H_t + mu) s_t =
     -g_t``, formed here in numpy (the intercept last), to a tight forcing,
-    and return ``X_c s_W + s_b``; empty tasks and zero curvatures
-    included."""
+    and return ``X_c s_W + s_b``; empty tasks, zero curvatures and columns
+    scaled over four decades included."""
     import scipy.sparse as sp
     from mtlinear._design import StackedDesign
     rng = np.random.default_rng(4)
     counts = np.array([9, 0, 14, 6])
     n, d, T = counts.sum(), 7, counts.size
     task_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    X = rng.standard_normal((n, d)) * (rng.random((n, d)) < 0.5)
+    X = (rng.standard_normal((n, d)) * (rng.random((n, d)) < 0.5)
+         * np.logspace(-2, 2, d))
     x_mean = rng.standard_normal((T, d)) if centred else None
     h = rng.random(n)
     h[3] = 0.0
@@ -359,7 +362,7 @@ def test_compiled_conjugate_gradients_solve_the_newton_system(centred,
     g[1][counts == 0] = 0.0  # a task sum over no rows
     design = StackedDesign(sp.csr_matrix(X), task_ptr, x_mean)
     (sW, sb), dz = design.curvature_cg(h, g, mu, intercept,
-                                       np.full(T, 1e-13), 500)
+                                       np.full(T, 1e-13), 500, mix)
     for t in range(T):
         rows = slice(task_ptr[t], task_ptr[t + 1])
         A = X[rows] - (0.0 if x_mean is None else x_mean[t])
@@ -380,3 +383,48 @@ def test_compiled_conjugate_gradients_solve_the_newton_system(centred,
         np.testing.assert_allclose(
             dz[rows], A @ np.concatenate([sW[:, t], [sb[t]]] if intercept
                                          else [sW[:, t]]), atol=1e-10)
+
+
+@pytest.mark.parametrize("layout", ["shared-dense", "shared-sparse",
+                                    "stacked-dense-C", "stacked-dense-F",
+                                    "stacked-sparse"])
+@pytest.mark.parametrize("centred", [False, True])
+def test_curvature_diagonal(layout, centred):
+    """``curvature_diagonal`` is the diagonal of each task's ``X_c^T
+    diag(h_t) X_c``, formed here in numpy from the centred rows; a constant
+    column (centred: all zero) and an empty task included."""
+    import scipy.sparse as sp
+    from mtlinear._design import SharedDesign, StackedDesign
+    rng = np.random.default_rng(5)
+    n, d = 30, 6
+    X = rng.standard_normal((n, d)) * (rng.random((n, d)) < 0.5) * 1e3
+    X[:, 2] = 7.0
+    if layout.startswith("shared"):
+        T = 3
+        x_mean = X.mean(axis=0) if centred else None
+        h = rng.random((n, T))
+        design = SharedDesign(sp.csr_matrix(X) if layout.endswith("sparse")
+                              else X, T, x_mean)
+        blocks = [slice(None)] * T
+        means = [x_mean] * T
+    else:
+        counts = np.array([9, 0, 14, 7])
+        T = counts.size
+        task_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        blocks = [slice(task_ptr[t], task_ptr[t + 1]) for t in range(T)]
+        means = [X[rows].mean(axis=0) if centred and counts[t] else
+                 np.zeros(d) if centred else None
+                 for t, rows in enumerate(blocks)]
+        x_mean = np.array(means) if centred else None
+        h = rng.random(n)
+        Xd = (sp.csr_matrix(X) if layout.endswith("sparse") else
+              np.asfortranarray(X) if layout.endswith("F") else X)
+        design = StackedDesign(Xd, task_ptr, x_mean)
+    D = design.curvature_diagonal(h)
+    assert D.shape == (d, T)
+    for t, rows in enumerate(blocks):
+        A = X[rows] - (0.0 if means[t] is None else means[t])
+        ht = h[:, t] if h.ndim == 2 else h[rows]
+        expected = np.einsum("i,ij,ij->j", ht, A, A)
+        np.testing.assert_allclose(D[:, t], expected, rtol=1e-10,
+                                   atol=1e-9 * np.abs(X).max() ** 2)
