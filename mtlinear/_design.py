@@ -207,20 +207,21 @@ def _stacked_csr_curvature_diagonal(data, indices, indptr, task_ptr, h,
 
 @njit(cache=True)
 def _stacked_csr_cg(data, indices, indptr, task_ptr, h, x_mean, gWt, gb, mu,
-                    intercept, forcing, max_iter, mix):
+                    intercept, forcing, max_iter, mix, plain):
     """Newton-CG's conjugate gradients, task by task, on ``H s = -g`` with
     ``H`` a task's Hessian block (curvature ``h``, ridge ``mu``, the
     intercept last when ``intercept``), to ``||r_t|| <= forcing[t]`` (the
     true residual ``r_t = -g_t - H s_t``, whatever the preconditioner).
 
-    Preconditioned by ``M = mu I + mix diag(X_c^T diag(h_t) X_c, sum_i
-    h_i)`` when ``mix > 0`` (:func:`mtlinear._newton_cg._conjugate_gradients`
-    says why), its diagonal from one pass over the task's rows, which also
-    brings them into cache.  Each Hessian product is one pass over the
-    task's rows (``z_i = x_i . p + shift``, then ``h_i z_i x_i`` added while
-    the row is in cache), and the rows stay in cache from one iteration to
-    the next.  Returns ``(s_W^T (T, d), s_b, X_c s_W + s_b, products)``,
-    ``products[t]`` the Hessian products task ``t`` took.
+    A task still short of it after ``plain`` iterations restarts from its
+    iterate preconditioned by ``M = mu I + mix diag(X_c^T diag(h_t) X_c,
+    sum_i h_i)`` (:func:`mtlinear._newton_cg._conjugate_gradients` says
+    why), its diagonal from one pass over the task's rows.  Each Hessian
+    product is one pass over the task's rows (``z_i = x_i . p + shift``,
+    then ``h_i z_i x_i`` added while the row is in cache), and the rows
+    stay in cache from one iteration to the next.  Returns ``(s_W^T (T,
+    d), s_b, X_c s_W + s_b, products)``, ``products[t]`` the Hessian
+    products task ``t`` took.
     """
     T, d = gWt.shape
     centred = x_mean.shape[0] > 0
@@ -242,31 +243,31 @@ def _stacked_csr_cg(data, indices, indptr, task_ptr, h, x_mean, gWt, gb, mu,
             rr += r[j] * r[j]
         rb = -gb[t] if intercept else 0.0
         rr += rb * rb
-        if np.sqrt(rr) <= forcing[t]:
-            continue
-        # M = 1 (plain CG) when not preconditioned; z = M^-1 r
-        Mb = 1.0
+        Mb = 1.0  # M = 1: plain CG; z = M^-1 r
         for j in range(d):
             M[j] = 1.0
-        if mix > 0.0:
-            hsum = _csr_task_diagonal(data, indices, indptr, lo, hi, h,
-                                      x_mean, t, centred, M, seen)
-            for j in range(d):
-                M[j] = mu + mix * M[j]
-                if not M[j] > 0.0:  # mu = 0 and an empty column: r_j = 0
-                    M[j] = 1.0
-            Mb = mu + mix * hsum
-            if not Mb > 0.0:
-                Mb = 1.0
-        rz = 0.0
-        for j in range(d):
-            p[j] = r[j] / M[j]
-            rz += r[j] * p[j]
-        pb = rb / Mb
-        rz += rb * pb
-        for _ in range(max_iter):
+            p[j] = r[j]
+        pb = rb
+        rz = rr
+        for it in range(max_iter):
             if np.sqrt(rr) <= forcing[t]:
                 break
+            if it == plain and mix > 0.0:  # slow: restart preconditioned
+                hsum = _csr_task_diagonal(data, indices, indptr, lo, hi, h,
+                                          x_mean, t, centred, M, seen)
+                for j in range(d):
+                    M[j] = mu + mix * M[j]
+                    if not M[j] > 0.0:  # mu = 0 and an empty column: r_j = 0
+                        M[j] = 1.0
+                Mb = mu + mix * hsum
+                if not Mb > 0.0:
+                    Mb = 1.0
+                rz = 0.0
+                for j in range(d):
+                    p[j] = r[j] / M[j]
+                    rz += r[j] * p[j]
+                pb = rb / Mb
+                rz += rb * pb
             products[t] += 1
             shift = pb
             if centred:
@@ -709,7 +710,7 @@ class SharedDesign:
         return D
 
     def curvature_cg(self, h, g, mu, intercept, forcing, max_iter,
-                     mix=0.0):
+                     mix=0.0, plain=0):
         """Newton-CG's conjugate gradients in one compiled call, or ``None``
         (here: BLAS products over all tasks at once pay more)."""
         return None
@@ -920,12 +921,14 @@ class StackedDesign:
             D = _stacked_dense_curvature_diagonal(self.X, h, x_mean, task_ptr)
         return D.T
 
-    def curvature_cg(self, h, g, mu, intercept, forcing, max_iter, mix=0.0):
+    def curvature_cg(self, h, g, mu, intercept, forcing, max_iter, mix=0.0,
+                     plain=0):
         """``(s, X_c s_W + s_b)``: Newton-CG's conjugate gradients on ``H s
         = -g`` (``g = (g_W, g_b)``), task by task to ``||r_t|| <=
-        forcing[t]``, preconditioned by ``mu I + mix diag(H)`` when ``mix >
-        0`` (``mix = 0``: plain CG), in one compiled call for a CSR ``X``
-        (:func:`_stacked_csr_cg`); ``None`` for a dense one."""
+        forcing[t]``, preconditioned by ``mu I + mix diag(H)`` after
+        ``plain`` plain iterations (``mix = 0``: plain CG), in one compiled
+        call for a CSR ``X`` (:func:`_stacked_csr_cg`); ``None`` for a dense
+        one."""
         if not sp.issparse(self.X):
             return None
         X, d = self.X, self.n_features
@@ -936,7 +939,7 @@ class StackedDesign:
             np.zeros((0, d)) if self.x_mean is None else self.x_mean,
             np.ascontiguousarray(g[0].T), np.asarray(g[1], dtype=np.float64),
             float(mu), bool(intercept), np.asarray(forcing, dtype=np.float64),
-            int(max_iter), float(mix))
+            int(max_iter), float(mix), int(plain))
         return (sWt.T, sb), dz
 
     def task_sum(self, r):

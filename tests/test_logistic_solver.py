@@ -523,21 +523,22 @@ def test_sparse_column_copy_only_when_a_newton_step_is_taken(monkeypatch):
     assert len(built) == 1 and np.any(model.coef_)
 
 
-@pytest.mark.parametrize("mix", [0.0, 0.01])
+@pytest.mark.parametrize("mix,after", [(0.0, 10), (0.01, 0), (0.01, 2)])
 @pytest.mark.parametrize("layout", ["shared-dense", "stacked-dense",
                                     "stacked-sparse"])
 @pytest.mark.parametrize("fit_intercept", [True, False])
-def test_newton_cg_on_badly_scaled_columns(monkeypatch, mix, layout,
+def test_newton_cg_on_badly_scaled_columns(monkeypatch, mix, after, layout,
                                            fit_intercept):
     """Newton-CG's conjugate gradients, plain and preconditioned by the
-    curvature's diagonal (``_PCG_MIX``; the compiled ones of a sparse
-    stacked design, the Python ones otherwise), on columns scaled over four
-    decades and more features than the exact steps take: scikit-learn's
+    curvature's diagonal (``_PCG_MIX``) from the start or after a restart
+    (``_PCG_AFTER``; the compiled ones of a sparse stacked design, the
+    Python ones otherwise), on columns scaled over four decades and more
+    features than the exact steps take: scikit-learn's
     ``LogisticRegression`` task by task (by exact Newton steps: lbfgs at
     ``tol=1e-10`` stops at gradients of 1e-4 on such columns)."""
     import mtlinear._newton_cg as newton_cg
     monkeypatch.setattr(newton_cg, "_PCG_MIX", mix)
-    monkeypatch.setattr(newton_cg, "_PCG_MIX_COMPILED", mix)
+    monkeypatch.setattr(newton_cg, "_PCG_AFTER", after)
     rng = np.random.default_rng(11)
     sizes, d = (70, 110, 90), 40
     scale = np.logspace(-2, 2, d)

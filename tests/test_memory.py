@@ -334,14 +334,17 @@ def test_sparse_task_column_split_in_csr(column):
         np.testing.assert_array_equal(kept, array)
 
 
-@pytest.mark.parametrize("mix", [0.0, 0.01, 1.0])
+@pytest.mark.parametrize("mix,plain", [(0.0, 0), (0.01, 0), (1.0, 0),
+                                       (0.01, 3)])
 @pytest.mark.parametrize("centred", [False, True])
 @pytest.mark.parametrize("intercept", [False, True])
 def test_compiled_conjugate_gradients_solve_the_newton_system(centred,
-                                                              intercept, mix):
+                                                              intercept, mix,
+                                                              plain):
     """The sparse stacked design's compiled conjugate gradients
     (``curvature_cg``), plain (``mix = 0``) and preconditioned by the
-    curvature's diagonal, solve each task's Newton system ``(H_t + mu) s_t =
+    curvature's diagonal from the start or after a restart (``plain``
+    iterations first), solve each task's Newton system ``(H_t + mu) s_t =
     -g_t``, formed here in numpy (the intercept last), to a tight forcing,
     and return ``X_c s_W + s_b``; empty tasks, zero curvatures and columns
     scaled over four decades included."""
@@ -362,7 +365,7 @@ def test_compiled_conjugate_gradients_solve_the_newton_system(centred,
     g[1][counts == 0] = 0.0  # a task sum over no rows
     design = StackedDesign(sp.csr_matrix(X), task_ptr, x_mean)
     (sW, sb), dz = design.curvature_cg(h, g, mu, intercept,
-                                       np.full(T, 1e-13), 500, mix)
+                                       np.full(T, 1e-13), 500, mix, plain)
     for t in range(T):
         rows = slice(task_ptr[t], task_ptr[t + 1])
         A = X[rows] - (0.0 if x_mean is None else x_mean[t])
