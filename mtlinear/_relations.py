@@ -458,8 +458,9 @@ class _LearnedRelation:
         datafit = make_datafit(problem, loss)
         scaled = penalty.with_strength(alpha, penalty.l1_ratio)
         def coupling_of(state):
+            # the learned K is dense: a sparse graph's K joins it densely
             K = self._relation_K(state)
-            return TaskCoupling(K if coupling is None else K + coupling.K)
+            return TaskCoupling(K if coupling is None else K + coupling.dense())
 
         W, b = start
         comparable = W is not None and (b is not None
