@@ -70,9 +70,19 @@ class TaskCoupling:
         Symmetric positive semi-definite (checked by the builders of ``K``;
         see :func:`mtlinear._task_graph.graph_coupling`).  A sparse ``K`` is
         kept sparse (CSR, see the module docstring).
+    identity_plus_low_rank : tuple (a, V, b), optional
+        ``K = a I + V diag(b) V^T`` with ``V`` (T, r) orthonormal columns (a
+        learned relation, :mod:`mtlinear._relations`): the prox and the
+        conjugate then follow in ``d T r`` operations,
+
+        .. math:: (I + tK)^{-1} = \frac{I}{1 + ta} + V \operatorname{diag}
+                  \Big(\frac{1}{1 + t(a + b)} - \frac{1}{1 + ta}\Big) V^\top,
+
+        (``K^{-1}`` likewise), without the eigendecomposition of ``K``.
     """
 
-    def __init__(self, K):
+    def __init__(self, K, identity_plus_low_rank=None):
+        self._parts = identity_plus_low_rank
         self.sparse = sp.issparse(K)
         if self.sparse:
             K = sp.csr_array(K, dtype=np.float64)
@@ -104,6 +114,11 @@ class TaskCoupling:
         expansion over classes) is singular, ``K 1 = 0``, without an
         eigendecomposition; another sparse ``K`` is decomposed densely (no
         builder makes one)."""
+        if self._parts is not None:
+            a, _, b = self._parts
+            values = np.append(a + b, a)
+            return bool(values.min() > 1e-12 * max(values.max(), 0.0)
+                        and values.min() > 0)
         if self.sparse:
             sums = np.abs(self.K.sum(axis=1))
             if np.all(sums <= 1e-12 * max(self.lipschitz, np.finfo(float).tiny)):
@@ -134,6 +149,11 @@ class TaskCoupling:
         with a sparse LU factorization of ``I + step K`` (kept for the last
         few steps), symmetric positive definite, so no pivoting trouble.
         """
+        if self._parts is not None:
+            a, V, b = self._parts
+            plain = 1.0 / (1.0 + step * a)
+            shrink = 1.0 / (1.0 + step * np.maximum(a + b, 0.0)) - plain
+            return plain * Y + ((Y @ V) * shrink) @ V.T
         if self.sparse:
             factor = self._factors.get(step)
             if factor is None:
@@ -149,6 +169,11 @@ class TaskCoupling:
 
     def conjugate(self, U):
         """``g*(U) = tr(U K^{-1} U^T) / 2`` (``K`` invertible)."""
+        if self._parts is not None:
+            a, V, b = self._parts
+            UV = U @ V
+            return 0.5 * float(np.vdot(U, U) / a
+                               + np.sum(UV * UV * (1.0 / (a + b) - 1.0 / a)))
         if self.sparse:
             V = splu(self.K.tocsc()).solve(np.asfortranarray(U.T, dtype=np.float64))
             return 0.5 * float(np.vdot(U.T, V))
