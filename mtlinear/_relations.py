@@ -11,7 +11,10 @@ exact block minimizations:
   task graph's ``K``, when ``task_graph`` is given), warm-started from the
   previous ``W`` and certified by its duality gap;
 * the **relation step** minimizes over ``A`` in closed form, from the
-  eigendecomposition of ``W^T W``.
+  eigendecomposition of ``W^T W``: the thin SVD of ``W`` (``d^2 T``) gives
+  its nonzero part, and ``A`` (and ``K``) is the identity plus a matrix of
+  rank ``min(d, T)`` (:func:`thin_right_spectrum`), formed in ``T^2 d``
+  operations without a ``T x T`` eigendecomposition or inverse.
 
 Each step lowers the joint objective; the value after each outer iteration is
 kept in ``objective_path_`` (non-increasing: a W-step that would not lower
@@ -715,7 +718,7 @@ _SHARED = r"""    l1_share : float in [0, 1], default=0.5
         ``omega_t`` (see :class:`%(base)s`); ``task_weights = n_t``
         (the tasks' sizes) with ``fit_intercept=False`` sums the loss over
         all samples, as MALSAR's least-squares solvers do.
-    task_graph : {"mean", "chain"}, array-like of shape (T, T), dict or None
+    task_graph : {"mean", "chain"}, array-like or sparse matrix of shape (T, T), dict or None
         An additional, fixed task graph (see :class:`%(base)s`):
         its term ``graph_alpha tr(W L W^T)`` is added to the learned one in
         every W-step and in the objective.
@@ -758,8 +761,9 @@ _COMMON_ATTRIBUTES = r"""    coef_ : ndarray of shape (n_tasks, n_features)
     n_tasks_ : int
     tasks_ : ndarray
         Sorted task labels (stacked layout only).
-    task_graph_ : ndarray of shape (n_tasks, n_tasks)
-        The fixed task graph's adjacency (with ``task_graph`` only).
+    task_graph_ : ndarray or scipy.sparse.csr_array of shape (n_tasks, n_tasks)
+        The fixed task graph's adjacency (with ``task_graph`` only; sparse
+        for ``"chain"``, a dict or a sparse matrix).
     n_outer_ : int
         Outer iterations (W-step and relation step) performed.
     objective_path_ : ndarray of shape (n_outer,)
