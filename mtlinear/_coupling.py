@@ -75,8 +75,8 @@ class TaskCoupling:
         learned relation, :mod:`mtlinear._relations`): the prox and the
         conjugate then follow in ``d T r`` operations,
 
-        .. math:: (I + tK)^{-1} = \frac{I}{1 + ta} + V \operatorname{diag}
-                  \Big(\frac{1}{1 + t(a + b)} - \frac{1}{1 + ta}\Big) V^\top,
+        .. math:: (I + tK)^{-1} = \\frac{I}{1 + ta} + V \\operatorname{diag}
+                  \\Big(\\frac{1}{1 + t(a + b)} - \\frac{1}{1 + ta}\\Big) V^\\top,
 
         (``K^{-1}`` likewise), without the eigendecomposition of ``K``.
     """

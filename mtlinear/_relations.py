@@ -81,8 +81,8 @@ def thin_right_spectrum(W):
 
     A function ``f`` of ``W^T W`` whose value at 0 is ``f_0`` is then
 
-    .. math:: f(W^\top W) = f_0 I + V \operatorname{diag}(f(\sigma^2)
-              - f_0) V^\top,
+    .. math:: f(W^\\top W) = f_0 I + V \\operatorname{diag}(f(\\sigma^2)
+              - f_0) V^\\top,
 
     whatever basis completes ``V`` (``f_0`` on all of the complement): the
     relation steps form their ``T x T`` matrices so in ``T^2 r``
@@ -163,8 +163,8 @@ def covariance_step(W, eps):
     """``(Omega, Omega^{-1}, s)``: the minimizer of ``tr(Omega^{-1} (W^T W +
     eps I))`` over ``Omega`` positive definite with unit trace,
 
-    .. math:: \Omega = (W^T W + \epsilon I)^{1/2} / s, \qquad
-              s = \mathrm{tr}\,(W^T W + \epsilon I)^{1/2},
+    .. math:: \\Omega = (W^T W + \\epsilon I)^{1/2} / s, \\qquad
+              s = \\mathrm{tr}\\,(W^T W + \\epsilon I)^{1/2},
 
     whose minimum is ``s^2`` (Cauchy-Schwarz on the eigenvalues).
     """
@@ -178,11 +178,11 @@ def _covariance_parts(W, eps):
     ``rho_i = (sigma_i^2 + eps)^{1/2}`` and ``rho_0 = eps^{1/2}`` on the
     complement of ``V``:
 
-    .. math:: s\,\Omega = \rho_0 I + V \operatorname{diag}(\rho - \rho_0)
-              V^\top, \quad
-              \Omega^{-1} / s = I / \rho_0 + V \operatorname{diag}(1/\rho
-              - 1/\rho_0) V^\top, \quad
-              s = \textstyle\sum_i \rho_i + (T - r) \rho_0.
+    .. math:: s\\,\\Omega = \\rho_0 I + V \\operatorname{diag}(\\rho - \\rho_0)
+              V^\\top, \\quad
+              \\Omega^{-1} / s = I / \\rho_0 + V \\operatorname{diag}(1/\\rho
+              - 1/\\rho_0) V^\\top, \\quad
+              s = \\textstyle\\sum_i \\rho_i + (T - r) \\rho_0.
     """
     T = W.shape[1]
     sigma, V = thin_right_spectrum(W)
