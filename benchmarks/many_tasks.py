@@ -13,7 +13,10 @@ call excluded) and the growth exponent of the last doubling (1: linear in
 * ``MultiTaskEstimator`` with a squared loss on even tasks and a logistic
   loss on odd ones, l21;
 * ``MultiTaskRegressor(penalty="l1")``, against scikit-learn's ``Lasso``
-  fitted task by task (the same problem: l1 is separable over tasks).
+  fitted task by task (the same problem: l1 is separable over tasks);
+* ``MultiTaskRegressor(penalty="l21")`` and ``(penalty="l2")`` with
+  ``task_graph="chain"`` (a sparse graph: memory and time grow with its
+  edges).
 
 Usage::
 
@@ -86,6 +89,12 @@ def main(argv=None):
                 penalty="l1", alpha=a_l1, task_col=-1).fit(X, y),
             "Lasso per task (scikit-learn)": lambda: [
                 Lasso(alpha=a_l1).fit(Xt, yt) for Xt, yt in per_task],
+            "MultiTaskRegressor l21, chain graph": lambda: MultiTaskRegressor(
+                penalty="l21", alpha=1e-2, task_col=-1, task_graph="chain",
+                graph_alpha=1.0).fit(X, y),
+            "MultiTaskRegressor l2, chain graph": lambda: MultiTaskRegressor(
+                penalty="l2", alpha=1e-2, task_col=-1, task_graph="chain",
+                graph_alpha=1.0).fit(X, y),
         }
         for name, fit in cases.items():
             timings.setdefault(name, []).append(best_of(args.repeats, fit))

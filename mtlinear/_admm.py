@@ -51,8 +51,12 @@ h(V)`` subject to ``W = G`` and ``W = V`` (consensus form, Boyd et al. section
 
 then both scaled duals move by ``W - G`` and ``W - V``.  The first step is
 the exact solve above, the second goes through one eigendecomposition of
-``K`` for every ``rho``: each step is exact, which FISTA (the other solver
-taking a coupling) is not on badly scaled features.
+``K`` for every ``rho`` (a sparse ``K``, a task graph given by its edges:
+a sparse LU factorization of ``I + K / rho`` per value of ``rho``; a learned
+relation's identity plus low rank: a closed form; see
+:meth:`mtlinear._coupling.TaskCoupling.prox`): each step is exact, which
+FISTA (the other solver taking a coupling) is not on badly scaled
+features.
 """
 import numpy as np
 from numba import njit

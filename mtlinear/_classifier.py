@@ -231,8 +231,8 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskLinearModel):
         labels shared by the tasks.
     task_weights : None, dict or array-like of shape (T,), default=None
         ``omega_t`` (see :class:`MultiTaskRegressor`).
-    task_graph : {"mean", "chain"}, array-like of shape (T, T), dict or \
-None, default=None
+    task_graph : {"mean", "chain"}, array-like or sparse matrix of shape \
+(T, T), dict or None, default=None
         A graph of related tasks (see :class:`MultiTaskRegressor`); adds
         ``graph_alpha / 2 * sum_{s,t} A_st ||w_s - w_t||^2``.
     graph_alpha : float >= 0, default=1.0

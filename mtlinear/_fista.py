@@ -59,8 +59,10 @@ last check predicts the target sooner (:mod:`mtlinear._working_set`); the
 solve stops when it is at most ``tol_abs``.
 """
 import numpy as np
+import scipy.sparse as sp
 from numba import njit
 
+from ._coupling import sparse_right_product
 from ._working_set import _epochs_to_target
 from .penalties._compiled import prox
 
@@ -188,15 +190,22 @@ def _compiled_steps(datafit, record, it, n_steps):
     prox, in one call (:func:`_gram_steps`); returns how many were done."""
     Q, omega, C = datafit.kernel_statistics()
     K = getattr(datafit, "coupling_matrix", _NO_COUPLING)
+    csr = _NO_CSR
+    if sp.issparse(K):  # a sparse coupling: its CSR arrays, no dense K
+        csr = datafit.coupling._csr
+        K = _NO_COUPLING
     arrays = [np.ascontiguousarray(A) for A in (C, it.W, it.Wy, it.S, it.Sy)]
     done, it.W, it.Wy, it.S, it.Sy, it.t, it.L = _gram_steps(
         np.ascontiguousarray(Q), omega, *arrays, it.t, it.L, it.L_floor,
-        it.L_cap, it.shrink, n_steps, record, K)
+        it.L_cap, it.shrink, n_steps, record, K, *csr)
     return done
 
 
-# the coupling matrix of a problem without one (mtlinear._coupling)
+# the coupling matrix of a problem without one, dense and sparse
+# (mtlinear._coupling)
 _NO_COUPLING = np.zeros((0, 0))
+_NO_CSR = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
+           np.zeros(0))
 
 
 @njit(cache=True)
@@ -218,9 +227,10 @@ def _gram_product(Q, omega, W):
 
 @njit(cache=True)
 def _gram_steps(Q, omega, C, W, Wy, P, Py, t, L, L_floor, L_cap, shrink,
-                n_steps, p, K):
+                n_steps, p, K, K_ptr, K_idx, K_val):
     """:func:`_steps` for sufficient statistics (``P = Q W`` the affine
-    state, plus ``W K`` with a task-coupling matrix ``K``, empty without)
+    state, plus ``W K`` with a task-coupling matrix: dense ``K``, or sparse
+    in the CSR arrays ``K_ptr, K_idx, K_val``, both empty without)
     and a compiled penalty (record ``p``), in one call: on small
     problems the Python of an iteration costs more than its arithmetic.
     Returns the steps done (fewer when the prox declined, see the trace
@@ -240,6 +250,8 @@ def _gram_steps(Q, omega, C, W, Wy, P, Py, t, L, L_floor, L_cap, shrink,
             P_new = _gram_product(Q, omega, W_new)
             if K.shape[0] > 0:
                 P_new += np.dot(W_new, K)
+            elif K_ptr.shape[0] > 0:
+                P_new += sparse_right_product(W_new, K_ptr, K_idx, K_val)
             sq = curv = direction = 0.0
             for j in range(d):
                 for k in range(T):

@@ -435,7 +435,10 @@ def _classes_present(design, y, K):
 
 def expand_coupling(coupling, n_classes):
     """A task-coupling term over the class columns: ``K kron I_K`` couples
-    each class's weights across the tasks."""
+    each class's weights across the tasks (sparse when ``K`` is)."""
+    if coupling.sparse:
+        return TaskCoupling(sp.kron(coupling.K, sp.eye_array(n_classes),
+                                    format="csr"))
     return TaskCoupling(np.kron(coupling.K, np.eye(n_classes)))
 
 

@@ -101,8 +101,8 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskLinearModel):
         variances ``1 / sigma_t^2`` by alternating minimization of the
         Gaussian likelihood, reported in ``task_weights_`` (see the
         objective page of the user guide).
-    task_graph : {"mean", "chain"}, array-like of shape (T, T), dict or \
-None, default=None
+    task_graph : {"mean", "chain"}, array-like or sparse matrix of shape \
+(T, T), dict or None, default=None
         A graph of related tasks whose weights are pulled together: adds
         ``graph_alpha / 2 * sum_{s,t} A_st ||w_s - w_t||^2`` to the
         objective.  ``"mean"``: every pair, ``A_st = 1 / T`` (the term is
@@ -110,8 +110,11 @@ None, default=None
         neighbours in the sorted task order (``graph_alpha * sum_t ||w_t -
         w_{t+1}||^2``, temporal tasks); an array of non-negative symmetric
         weights in the order of the sorted labels (a DataFrame by its
-        labels); or a dict ``{(s, t): weight}`` of task-label pairs.  The
-        fit exposes the adjacency as ``task_graph_``.  Needs ``alpha > 0``
+        labels), dense or ``scipy.sparse``; or a dict ``{(s, t): weight}`` of
+        task-label pairs.  A graph given by its edges (``"chain"``, a dict, a
+        sparse matrix) stays sparse: memory and time grow with its edges,
+        not with ``T^2`` (thousands of tasks).  The fit exposes the
+        adjacency as ``task_graph_``.  Needs ``alpha > 0``
         (any penalty; ``penalty="l2"`` with a small ``alpha`` for a graph
         alone); solved by the solvers that take a task coupling (FISTA,
         continued by ADMM, or by proximal Newton with ADMM steps, where it
@@ -157,8 +160,9 @@ None, default=None
     n_tasks_ : int
     tasks_ : ndarray
         Sorted task labels (stacked layout only).
-    task_graph_ : ndarray of shape (n_tasks, n_tasks)
-        The task graph's adjacency ``A`` (with ``task_graph`` only).
+    task_graph_ : ndarray or scipy.sparse.csr_array of shape (n_tasks, n_tasks)
+        The task graph's adjacency ``A`` (with ``task_graph`` only): sparse
+        when ``task_graph`` is ``"chain"``, a dict or a sparse matrix.
     task_weights_ : ndarray of shape (n_tasks,)
         The learned task weights (with ``task_weights="auto"`` only).
     n_iter_ : int

@@ -11,7 +11,10 @@ exact block minimizations:
   task graph's ``K``, when ``task_graph`` is given), warm-started from the
   previous ``W`` and certified by its duality gap;
 * the **relation step** minimizes over ``A`` in closed form, from the
-  eigendecomposition of ``W^T W``.
+  eigendecomposition of ``W^T W``: the thin SVD of ``W`` (``d^2 T``) gives
+  its nonzero part, and ``A`` (and ``K``) is the identity plus a matrix of
+  rank ``min(d, T)`` (:func:`thin_right_spectrum`), formed in ``T^2 d``
+  operations without a ``T x T`` eigendecomposition or inverse.
 
 Each step lowers the joint objective; the value after each outer iteration is
 kept in ``objective_path_`` (non-increasing: a W-step that would not lower
@@ -47,6 +50,10 @@ __all__ = ["MultiTaskRelationRegressor", "MultiTaskRelationClassifier",
            "ClusteredMultiTaskRegressor", "ClusteredMultiTaskClassifier"]
 
 
+# a rise of the joint objective within this share of it is rounding
+_ROUNDING = 1e-13
+
+
 # ------------------------------------------------------------ linear algebra
 def _symmetric(A):
     return 0.5 * (A + A.T)
@@ -64,6 +71,31 @@ def right_spectrum(W):
     # d < T: the full V completes the basis of the rows of W
     _, sigma, Vt = np.linalg.svd(W, full_matrices=d < T)
     return np.concatenate([sigma, np.zeros(T - sigma.size)]), Vt.T
+
+
+def thin_right_spectrum(W):
+    """``(sigma, V)``: the thin SVD's singular values ``sigma`` (r,) and right
+    singular vectors ``V`` (T, r), ``r = min(d, T)``: ``W^T W = V
+    diag(sigma^2) V^T``, and ``W^T W`` is zero on the orthogonal complement
+    of ``V`` (cost ``d^2 T``, no ``T x T`` basis).
+
+    A function ``f`` of ``W^T W`` whose value at 0 is ``f_0`` is then
+
+    .. math:: f(W^\\top W) = f_0 I + V \\operatorname{diag}(f(\\sigma^2)
+              - f_0) V^\\top,
+
+    whatever basis completes ``V`` (``f_0`` on all of the complement): the
+    relation steps form their ``T x T`` matrices so in ``T^2 r``
+    operations, and their inverses in the same form, where the full
+    basis and ``V diag V^T`` cost ``T^3`` (:func:`identity_plus_low_rank`).
+    """
+    _, sigma, Vt = np.linalg.svd(W, full_matrices=False)
+    return sigma, Vt.T
+
+
+def identity_plus_low_rank(a, V, b):
+    """``a I + V diag(b) V^T`` (T, T), symmetric to rounding."""
+    return _symmetric((V * b) @ V.T + a * np.eye(V.shape[0]))
 
 
 def singular_values(W):
@@ -136,11 +168,29 @@ def covariance_step(W, eps):
 
     whose minimum is ``s^2`` (Cauchy-Schwarz on the eigenvalues).
     """
-    sigma, V = right_spectrum(W)
-    roots = np.sqrt(sigma * sigma + eps)
-    s = float(roots.sum())
-    return (_symmetric((V * (roots / s)) @ V.T),
-            _symmetric((V * (s / roots)) @ V.T), s)
+    Omega, inverse, s, _ = _covariance_parts(W, eps)
+    return Omega, inverse, s
+
+
+def _covariance_parts(W, eps):
+    """:func:`covariance_step` and ``Omega^{-1}`` as ``(a, V, b)``, ``a I + V
+    diag(b) V^T``.  With the thin SVD (:func:`thin_right_spectrum`), roots
+    ``rho_i = (sigma_i^2 + eps)^{1/2}`` and ``rho_0 = eps^{1/2}`` on the
+    complement of ``V``:
+
+    .. math:: s\\,\\Omega = \\rho_0 I + V \\operatorname{diag}(\\rho - \\rho_0)
+              V^\\top, \\quad
+              \\Omega^{-1} / s = I / \\rho_0 + V \\operatorname{diag}(1/\\rho
+              - 1/\\rho_0) V^\\top, \\quad
+              s = \\textstyle\\sum_i \\rho_i + (T - r) \\rho_0.
+    """
+    T = W.shape[1]
+    sigma, V = thin_right_spectrum(W)
+    roots, base = np.sqrt(sigma * sigma + eps), np.sqrt(eps)
+    s = float(roots.sum() + (T - sigma.size) * base)
+    inverse = (s / base, V, s / roots - s / base)
+    return (identity_plus_low_rank(base / s, V, (roots - base) / s),
+            identity_plus_low_rank(*inverse), s, inverse)
 
 
 def nuclear_square_maximizer(a, mu, beta):
@@ -241,9 +291,21 @@ def cluster_step(W, eta, n_clusters):
     simplex: ``m_i = clip(sigma_i / sqrt(lam) - eta, 0, 1)`` with ``lam``
     setting ``sum m = k`` (:func:`capped_fill`).
     """
-    sigma, V = right_spectrum(W)
+    return _cluster_parts(W, eta, n_clusters)[:3]
+
+
+def _cluster_parts(W, eta, n_clusters):
+    """:func:`cluster_step` and ``M`` as ``(m_0, V, m_r - m_0)``, ``M = m_0 I +
+    V diag(m_r - m_0) V^T`` (:func:`thin_right_spectrum`): the zero singular
+    values of the complement of ``V`` share one weight ``m_0`` of the fill
+    (:func:`capped_fill` gives equal ``a_i`` equal ``m_i``)."""
+    T = W.shape[1]
+    sigma_r, V = thin_right_spectrum(W)
+    sigma = np.concatenate([sigma_r, np.zeros(T - sigma_r.size)])
     m = capped_fill(sigma, eta, n_clusters)
-    return _symmetric((V * m) @ V.T), m, sigma
+    base = float(m[sigma_r.size]) if T > sigma_r.size else 0.0
+    parts = (base, V, m[:sigma_r.size] - base)
+    return identity_plus_low_rank(*parts), m, sigma, parts
 
 
 def _cluster_weights(sigma, eta, n_clusters, c, mu):
@@ -336,20 +398,40 @@ class ClusterPenalty(Penalty):
         return None
 
 
-def cluster_labels(M, n_clusters):
+def cluster_labels(M, n_clusters, parts=None):
     """Integer labels of the tasks: k-means on the rows of ``Q_k diag(m_k)``,
     the top ``k`` eigenvectors of ``M`` scaled by their eigenvalues (for the
     projection onto the span of ``k`` cluster indicators, the rows of one
     cluster coincide).  Labels are numbered in the order of their first
-    task; ``k = T`` gives every task its own cluster (``M = I``)."""
+    task; ``k = T`` gives every task its own cluster (``M = I``).
+
+    ``parts``: ``M`` as ``(m_0, V, e)``, ``m_0 I + V diag(e) V^T``
+    (:func:`_cluster_parts`).  When the ``k`` largest eigenvalues ``m_0 +
+    e`` lie strictly above ``m_0`` and the next one, their eigenvectors are
+    columns of ``V``, without an ``eigh`` of ``M`` (``T^3``); otherwise
+    (a tie: the top ``k`` eigenvectors are not unique) ``M`` is decomposed
+    as before.
+    """
     T = M.shape[0]
     if n_clusters == 1:
         return np.zeros(T, dtype=np.int64)
     if n_clusters >= T:
         return np.arange(T, dtype=np.int64)
     from sklearn.cluster import KMeans
-    m, Q = np.linalg.eigh(_symmetric(M))
-    embedding = Q[:, -n_clusters:] * np.maximum(m[-n_clusters:], 0.0)
+    top = None
+    if parts is not None:
+        base, V, e = parts
+        values = base + e
+        if V.shape[1] < T:  # the complement's eigenvalue, once is enough
+            values = np.append(values, base)
+        order = np.argsort(values, kind="stable")
+        if (order[-n_clusters:] < V.shape[1]).all() and \
+                values[order[-n_clusters]] > values[order[-n_clusters - 1]]:
+            top = order[-n_clusters:]  # ascending, as eigh's
+            embedding = V[:, top] * np.maximum(values[top], 0.0)
+    if top is None:
+        m, Q = np.linalg.eigh(_symmetric(M))
+        embedding = Q[:, -n_clusters:] * np.maximum(m[-n_clusters:], 0.0)
     with warnings.catch_warnings():  # fewer distinct rows than clusters
         warnings.simplefilter("ignore", ConvergenceWarning)
         raw = KMeans(n_clusters=n_clusters, n_init=10,
@@ -390,7 +472,8 @@ class _LearnedRelation:
     and a closed-form relation step; see the module docstring.
 
     Subclasses define ``_joint_penalty(penalty)``, ``_relation_start(T)``,
-    ``_relation_K(state)`` (the learned coupling matrix),
+    ``_relation_K(state)`` (the learned coupling matrix ``K``, and ``K`` as
+    ``(a, V, b)``, ``a I + V diag(b) V^T``),
     ``_relation_step(W)`` (returns ``(state, term)``, the term's value at its
     minimum) and ``_set_relation(state)``.
     """
@@ -458,8 +541,12 @@ class _LearnedRelation:
         datafit = make_datafit(problem, loss)
         scaled = penalty.with_strength(alpha, penalty.l1_ratio)
         def coupling_of(state):
-            K = self._relation_K(state)
-            return TaskCoupling(K if coupling is None else K + coupling.K)
+            # the learned K is dense: a sparse graph's K joins it densely
+            # (and then without the learned K's identity-plus-low-rank form)
+            K, parts = self._relation_K(state)
+            if coupling is None:
+                return TaskCoupling(K, identity_plus_low_rank=parts)
+            return TaskCoupling(K + coupling.dense())
 
         W, b = start
         comparable = W is not None and (b is not None
@@ -476,8 +563,12 @@ class _LearnedRelation:
             W_new, b_new = result.W, result.b
             if comparable:  # keep the previous W if the step did not lower
                 model = with_coupling(datafit, inner)  # the objective
-                if (model.value(W, b) + scaled.value(W)
-                        < model.value(W_new, b_new) + scaled.value(W_new)):
+                before = model.value(W, b) + scaled.value(W)
+                after = model.value(W_new, b_new) + scaled.value(W_new)
+                # by more than rounding: a W-step that only lowered its gap
+                # near the optimum, refused on the last bits, left the next
+                # relation step and W-step where they were, up to max_outer
+                if after - before > _ROUNDING * abs(before):
                     W_new, b_new = W, b
             W, b, comparable = W_new, b_new, True
             state, term = self._relation_step(W)
@@ -538,14 +629,17 @@ class _RelationMixin(_LearnedRelation):
                 else NuclearSquarePenalty(*parts, self._strength()))
 
     def _relation_start(self, T):
-        return np.eye(T) / T, np.eye(T) * T
+        return np.eye(T) / T, np.eye(T) * T, (float(T), np.zeros((T, 0)),
+                                              np.zeros(0))
 
     def _relation_K(self, state):
-        return self._strength() * state[1]
+        beta = self._strength()
+        a, V, b = state[2]
+        return beta * state[1], (beta * a, V, beta * b)
 
     def _relation_step(self, W):
-        Omega, inverse, s = covariance_step(W, self.relation_eps)
-        return (Omega, inverse), 0.5 * self._strength() * s * s
+        Omega, inverse, s, parts = _covariance_parts(W, self.relation_eps)
+        return (Omega, inverse, parts), 0.5 * self._strength() * s * s
 
     def _set_relation(self, state):
         Omega = state[0]
@@ -582,21 +676,28 @@ class _ClusterMixin(_LearnedRelation):
             *parts, self._strength(), self.eta, self.n_clusters))
 
     def _relation_start(self, T):
-        return np.eye(T) * (self.n_clusters / T)
+        base = self.n_clusters / T
+        return np.eye(T) * base, (base, np.zeros((T, 0)), np.zeros(0))
 
-    def _relation_K(self, M):
-        T = M.shape[0]
-        inverse = np.linalg.inv(self.eta * np.eye(T) + M)
-        return 2.0 * self._strength() * _symmetric(inverse)
+    def _relation_K(self, state):
+        # M = m_0 I + V diag(e) V^T: (eta I + M)^{-1} = I / (eta + m_0) +
+        # V diag(1 / (eta + m_0 + e) - 1 / (eta + m_0)) V^T, no inverse of
+        # T x T
+        base, V, e = state[1]
+        c = 2.0 * self._strength()
+        shift = self.eta + base
+        parts = (c / shift, V, c / (shift + e) - c / shift)
+        return identity_plus_low_rank(*parts), parts
 
     def _relation_step(self, W):
-        M, m, sigma = cluster_step(W, self.eta, self.n_clusters)
-        return M, self._strength() * float(np.sum(sigma * sigma
-                                                   / (self.eta + m)))
+        M, m, sigma, parts = _cluster_parts(W, self.eta, self.n_clusters)
+        return (M, parts), self._strength() * float(np.sum(sigma * sigma
+                                                            / (self.eta + m)))
 
-    def _set_relation(self, M):
+    def _set_relation(self, state):
+        M, parts = state
         self.cluster_matrix_ = M
-        self.task_clusters_ = cluster_labels(M, self.n_clusters)
+        self.task_clusters_ = cluster_labels(M, self.n_clusters, parts)
 
 
 # ------------------------------------------------------------ docstrings
@@ -617,7 +718,7 @@ _SHARED = r"""    l1_share : float in [0, 1], default=0.5
         ``omega_t`` (see :class:`%(base)s`); ``task_weights = n_t``
         (the tasks' sizes) with ``fit_intercept=False`` sums the loss over
         all samples, as MALSAR's least-squares solvers do.
-    task_graph : {"mean", "chain"}, array-like of shape (T, T), dict or None
+    task_graph : {"mean", "chain"}, array-like or sparse matrix of shape (T, T), dict or None
         An additional, fixed task graph (see :class:`%(base)s`):
         its term ``graph_alpha tr(W L W^T)`` is added to the learned one in
         every W-step and in the objective.
@@ -660,8 +761,9 @@ _COMMON_ATTRIBUTES = r"""    coef_ : ndarray of shape (n_tasks, n_features)
     n_tasks_ : int
     tasks_ : ndarray
         Sorted task labels (stacked layout only).
-    task_graph_ : ndarray of shape (n_tasks, n_tasks)
-        The fixed task graph's adjacency (with ``task_graph`` only).
+    task_graph_ : ndarray or scipy.sparse.csr_array of shape (n_tasks, n_tasks)
+        The fixed task graph's adjacency (with ``task_graph`` only; sparse
+        for ``"chain"``, a dict or a sparse matrix).
     n_outer_ : int
         Outer iterations (W-step and relation step) performed.
     objective_path_ : ndarray of shape (n_outer,)

@@ -21,13 +21,19 @@ graphs, a task covariance) keeps the problem quadratic: the normal
 equations become ``(omega_t Q_t + mu D) w_t + sum_s K_ts w_s = C_t``
 (:func:`coupled_ridge_solution`).  With one ``Q`` and unit factors they
 split in its eigenbasis into one ``T x T`` system per eigenvalue ``l_i``,
-``(diag(omega l_i + mu) + K) y_i = V^T C`` row ``i``; with one ``Q_t`` per
-task, conjugate gradients preconditioned by the tasks' own blocks solve
-them to rounding.
+``(diag(omega l_i + mu) + K) y_i = V^T C`` row ``i`` (a dense ``K``: through
+its eigendecomposition when the task weights are equal; a sparse ``K``, a
+task graph given by its edges: one sparse LU factorization per ``l_i``, no
+``T x T`` array); with one ``Q_t`` per task, conjugate gradients
+preconditioned by the tasks' own blocks solve them to rounding (a sparse
+``K`` costs ``d nnz(K)`` per product).
 """
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
+import scipy.sparse.linalg
 
+from ._coupling import sparse_right_product
 from ._task_blocks import task_blocks, task_columns
 
 __all__ = ["RidgeSpectrum", "coupled_ridge_solution"]
@@ -88,11 +94,15 @@ def coupled_ridge_solution(Q, omega, C, mu, factors, K, spectrum=None):
     """
     d, T = C.shape
     if Q.shape[0] == 1 and spectrum is not None and np.all(factors == 1.0):
+        if sp.issparse(K):
+            return _shared_sparse(spectrum, omega, C, mu, K)
         return _shared_spectral(spectrum, omega, C, mu, K)
     if Q.shape[0] == T and T > 1:
         return _block_preconditioned_cg(Q, C, mu, factors, K)
     if d * T > _DENSE_COUPLED_MAX:
         return None
+    if sp.issparse(K):  # small here (d T <= _DENSE_COUPLED_MAX)
+        K = K.toarray()
     A = np.kron(K, np.eye(d))  # entry (t d + j, s d + k)
     for t in range(T):
         block = slice(t * d, (t + 1) * d)
@@ -133,18 +143,47 @@ def _shared_spectral(spectrum, omega, C, mu, K):
     return V @ Y
 
 
+def _shared_sparse(spectrum, omega, C, mu, K):
+    """:func:`_shared_spectral` for a sparse ``K``: the same systems
+    ``(diag(omega l_i + mu) + K) y_i = (V^T C)_i``, one per eigenvalue
+    ``l_i`` of ``Q``, each solved by a sparse LU factorization (``d``
+    factorizations of a matrix with the pattern of ``K``: for a chain, banded,
+    ``O(T)`` each) instead of the eigendecomposition of ``K`` (``T^3``, and a
+    dense ``T x T`` basis)."""
+    V, lam = spectrum.evecs[0], spectrum.evals[0]
+    B = V.T @ C
+    Y = np.empty_like(B)
+    K = sp.csc_array(K)
+    for i in range(B.shape[0]):
+        shift = sp.diags_array(omega * lam[i] + mu, format="csc")
+        Y[i] = scipy.sparse.linalg.splu(K + shift).solve(B[i])
+    return V @ Y
+
+
 def _block_preconditioned_cg(Q, C, mu, factors, K):
     """:func:`coupled_ridge_solution` for one ``Q_t`` per task (``omega``
     folded into them)."""
     d, T = C.shape
     ridge = mu * factors[:, None]
 
+    if sp.issparse(K):  # W K over the nonzeros (mtlinear._coupling)
+        csr = sp.csr_array(K)
+        csr = (csr.indptr.astype(np.int64), csr.indices.astype(np.int64),
+               np.asarray(csr.data, dtype=np.float64))
+
+        def coupled(W):
+            return sparse_right_product(np.ascontiguousarray(W), *csr)
+    else:
+        def coupled(W):
+            return W @ K
+
     def apply(W):
-        return np.matmul(Q, W.T[:, :, None])[:, :, 0].T + ridge * W + W @ K
+        return np.matmul(Q, W.T[:, :, None])[:, :, 0].T + ridge * W + coupled(W)
 
     blocks = Q.copy()
     diagonal = np.arange(d)
-    blocks[:, diagonal, diagonal] += ridge[:, 0][None, :] + np.diag(K)[:, None]
+    blocks[:, diagonal, diagonal] += (ridge[:, 0][None, :]
+                                      + K.diagonal()[:, None])
     inverse = np.linalg.inv(blocks)
 
     def precondition(R):

@@ -658,3 +658,51 @@ def test_warm_start_continues_the_alternation():
         warm = clone(model).set_params(warm_start=True).fit(X, Y).fit(X, Y)
         assert warm.n_outer_ <= 2 < cold.n_outer_
         np.testing.assert_allclose(warm.coef_, cold.coef_, atol=1e-5)
+
+
+@pytest.mark.parametrize("d, T", [(4, 12), (8, 5), (3, 30), (5, 5)])
+def test_thin_svd_relation_steps_match_the_full_basis(d, T):
+    """The relation steps from the thin SVD (identity plus low rank) against
+    the formulas in the full basis of ``W^T W`` (its ``eigh``, ``inv``)."""
+    from mtlinear._coupling import TaskCoupling
+    from mtlinear._relations import (_cluster_parts, _covariance_parts,
+                                     capped_fill, cluster_labels,
+                                     identity_plus_low_rank)
+    rng = np.random.default_rng(d * T)
+    W = rng.standard_normal((d, T))
+    W[:, 1] = W[:, 0]  # rank below min(d, T) when d >= T
+    s2, V = np.linalg.eigh(W.T @ W)
+    s2 = np.maximum(s2, 0.0)
+    eps = 1e-3
+    roots = np.sqrt(s2 + eps)
+    Omega, inverse, s, parts = _covariance_parts(W, eps)
+    assert s == pytest.approx(roots.sum(), rel=1e-13)
+    np.testing.assert_allclose(Omega, (V * roots) @ V.T / roots.sum(),
+                               rtol=0, atol=1e-13)
+    np.testing.assert_allclose(inverse, np.linalg.inv(Omega), rtol=1e-9)
+    np.testing.assert_allclose(identity_plus_low_rank(*parts), inverse,
+                               rtol=0, atol=1e-12 * np.abs(inverse).max())
+    for k in (2, 3):
+        M, m, sigma, (base, Vr, e) = _cluster_parts(W, 1.0, k)
+        m_full = capped_fill(np.sqrt(s2), 1.0, k)
+        np.testing.assert_allclose(M, (V * m_full) @ V.T, rtol=0, atol=1e-12)
+        assert np.trace(M) == pytest.approx(k, rel=1e-12)
+        K = identity_plus_low_rank(1 / (1 + base), Vr,
+                                   1 / (1 + base + e) - 1 / (1 + base))
+        np.testing.assert_allclose(K, np.linalg.inv(np.eye(T) + M), rtol=0,
+                                   atol=1e-12)
+        np.testing.assert_array_equal(cluster_labels(M, k, (base, Vr, e)),
+                                      cluster_labels(M, k))
+        # the coupling in that form: prox and conjugate without eigh of K
+        structured = TaskCoupling(K, identity_plus_low_rank=(
+            1 / (1 + base), Vr, 1 / (1 + base + e) - 1 / (1 + base)))
+        dense = TaskCoupling(K)
+        Y = rng.standard_normal((d, T))
+        assert structured.invertible and dense.invertible
+        for step in (0.1, 10.0):
+            np.testing.assert_allclose(structured.prox(Y, step),
+                                       np.linalg.solve(np.eye(T) + step * K,
+                                                       Y.T).T,
+                                       rtol=0, atol=1e-12)
+        assert structured.conjugate(Y) == pytest.approx(dense.conjugate(Y),
+                                                        rel=1e-12)

@@ -297,7 +297,7 @@ def test_compiled_fista_steps_equal_the_python_ones(shared, penalty, l1_ratio,
 def test_compiled_fista_hands_an_inaccurate_trace_prox_back():
     # a kept singular value below 1e-6 of the largest: the compiled prox
     # declines and the step is left to Python (which takes the SVD)
-    from mtlinear._fista import _gram_steps
+    from mtlinear._fista import _NO_CSR, _gram_steps
     from mtlinear.penalties._rows import _prox_of
     from mtlinear.penalties.trace import TraceRecord
     rng = np.random.default_rng(0)
@@ -309,7 +309,7 @@ def test_compiled_fista_hands_an_inaccurate_trace_prox_back():
     C = np.zeros_like(W)  # the gradient step from W leaves W
     done, W_out, *_ = _gram_steps(Q, np.ones(3), C, W, W, W, W, 1.0, 1.0, 1e-12,
                                   1.0, 0.9, 5, TraceRecord(1e-10, 0.0),
-                                  np.zeros((0, 0)))  # no task coupling
+                                  np.zeros((0, 0)), *_NO_CSR)  # no coupling
     assert done == 0 and W_out is W
 
 

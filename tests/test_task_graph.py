@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold
@@ -277,8 +278,11 @@ def test_graph_labels_and_orders():
     by_frame = clone(by_array).set_params(task_graph=table).fit(frame, y)
     by_dict = clone(by_array).set_params(task_graph={
         ("t0", "t3"): 1.0, ("t2", "t1"): 2.0}).fit(frame, y)
+    # a dict is a graph by its edges: kept sparse
+    assert sp.issparse(by_dict.task_graph_)
+    np.testing.assert_array_equal(by_dict.task_graph_.toarray(), A)
+    np.testing.assert_array_equal(by_frame.task_graph_, A)
     for other in (by_frame, by_dict):
-        np.testing.assert_array_equal(other.task_graph_, A)
         np.testing.assert_allclose(other.coef_, by_array.coef_, atol=1e-10)
 
 
