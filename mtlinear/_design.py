@@ -220,15 +220,13 @@ def _stacked_csr_cg(data, indices, indptr, task_ptr, h, x_mean, gWt, gb, mu,
     product is one pass over the task's rows (``z_i = x_i . p + shift``,
     then ``h_i z_i x_i`` added while the row is in cache), and the rows
     stay in cache from one iteration to the next.  Returns ``(s_W^T (T,
-    d), s_b, X_c s_W + s_b, products)``, ``products[t]`` the Hessian
-    products task ``t`` took.
+    d), s_b, X_c s_W + s_b)``.
     """
     T, d = gWt.shape
     centred = x_mean.shape[0] > 0
     sWt = np.zeros((T, d))
     sb = np.zeros(T)
     dz = np.zeros(indptr.size - 1)
-    products = np.zeros(T, dtype=np.int64)
     Xp = np.empty(indptr.size - 1)
     r = np.empty(d)
     p = np.empty(d)
@@ -268,7 +266,6 @@ def _stacked_csr_cg(data, indices, indptr, task_ptr, h, x_mean, gWt, gb, mu,
                     rz += r[j] * p[j]
                 pb = rb / Mb
                 rz += rb * pb
-            products[t] += 1
             shift = pb
             if centred:
                 for j in range(d):
@@ -316,7 +313,7 @@ def _stacked_csr_cg(data, indices, indptr, task_ptr, h, x_mean, gWt, gb, mu,
             pb = rb / Mb + beta * pb
             rr = rr_new
             rz = rz_new
-    return sWt, sb, dz, products
+    return sWt, sb, dz
 
 
 @njit(cache=True)
@@ -932,7 +929,7 @@ class StackedDesign:
         if not sp.issparse(self.X):
             return None
         X, d = self.X, self.n_features
-        sWt, sb, dz, _ = _stacked_csr_cg(
+        sWt, sb, dz = _stacked_csr_cg(
             X.data, unsigned_view(X.indices), unsigned_view(X.indptr),
             unsigned_view(self.task_ptr),
             np.ascontiguousarray(h, dtype=np.float64),
