@@ -191,18 +191,16 @@ def _csr_task_diagonal(data, indices, indptr, lo, hi, h, x_mean, t, centred,
 @njit(cache=True)
 def _stacked_csr_curvature_diagonal(data, indices, indptr, task_ptr, h,
                                     x_mean, d):
-    """The diagonals of the tasks' ``X_c^T diag(h_t) X_c``, (T, d), and
-    ``sum_i h_i`` per task (:func:`_csr_task_diagonal`)."""
+    """The diagonals of the tasks' ``X_c^T diag(h_t) X_c``, (T, d)
+    (:func:`_csr_task_diagonal`)."""
     T = task_ptr.size - 1
     centred = x_mean.shape[0] > 0
     D = np.empty((T, d))
-    hsum = np.empty(T)
     seen = np.empty(d)
     for t in range(T):
-        hsum[t] = _csr_task_diagonal(data, indices, indptr, task_ptr[t],
-                                     task_ptr[t + 1], h, x_mean, t, centred,
-                                     D[t], seen)
-    return D, hsum
+        _csr_task_diagonal(data, indices, indptr, task_ptr[t], task_ptr[t + 1],
+                           h, x_mean, t, centred, D[t], seen)
+    return D
 
 
 @njit(cache=True)
@@ -911,7 +909,7 @@ class StackedDesign:
         task_ptr = unsigned_view(self.task_ptr)
         if sp.issparse(self.X):
             X = self.X
-            D, _ = _stacked_csr_curvature_diagonal(
+            D = _stacked_csr_curvature_diagonal(
                 X.data, unsigned_view(X.indices), unsigned_view(X.indptr),
                 task_ptr, h, x_mean, self.n_features)
         else:
