@@ -18,7 +18,7 @@ from ._multinomial import expand_coupling
 from ._path import path_on_problem
 from ._task_graph import graph_coupling
 from ._task_data import (_check_column_index, build_problem, check_task_weights,
-                         encode_task_labels, split_task_column,
+                         encode_task_labels, set_task_labels, split_task_column,
                          task_ordered_features)
 from .penalties import Penalty, make_penalty
 
@@ -153,7 +153,7 @@ class MultiTaskLinearModel(BaseEstimator):
             X = validate_data(self, X, reset=reset, accept_sparse=("csr", "csc"),
                               dtype=np.float64, ensure_all_finite=True)
             if reset:  # a refit in the shared layout: no task labels
-                vars(self).pop("tasks_", None)
+                set_task_labels(self, None)
             return X, None, None
         validate_data(self, X, reset=reset, skip_check_array=True)
         # a NumPy array or memory map (not np.matrix, whose rows stay 2-d)

@@ -54,7 +54,7 @@ from numba import njit
 from scipy.sparse.linalg import splu
 
 __all__ = ["TaskCoupling", "CoupledDatafit", "CoupledGramDatafit", "with_coupling",
-           "sparse_right_product"]
+           "csr_arrays", "sparse_right_product"]
 
 # factorizations of I + step K kept per step (ADMM's rho moves by factors of
 # two, so few distinct steps recur)
@@ -88,9 +88,7 @@ class TaskCoupling:
             K = sp.csr_array(K, dtype=np.float64)
             K.sum_duplicates()  # canonical: sorted indices, no duplicates
             self.K = K
-            # int64 indices: one compiled version of the product
-            self._csr = (K.indptr.astype(np.int64), K.indices.astype(np.int64),
-                         K.data)
+            self._csr = csr_arrays(K)
             self._factors = {}
         else:
             self.K = np.ascontiguousarray(K, dtype=np.float64)
@@ -180,6 +178,14 @@ class TaskCoupling:
         spectrum, basis = self._spectrum
         V = U @ basis
         return 0.5 * float(np.sum(V * V / spectrum))
+
+
+def csr_arrays(K):
+    """``(indptr, indices, data)`` of a sparse ``K`` for
+    :func:`sparse_right_product` (int64 indices: one compiled version)."""
+    K = sp.csr_array(K)
+    return (K.indptr.astype(np.int64), K.indices.astype(np.int64),
+            np.asarray(K.data, dtype=np.float64))
 
 
 @njit(cache=True)

@@ -26,7 +26,7 @@ from ._dask import check_columns, check_rows_per_task, dask_statistics
 from ._path import path_on_problem
 from ._statistics import merge_statistics, statistics_problem
 from ._statistics_fit import squared_loss
-from ._task_data import check_task_weights
+from ._task_data import check_task_weights, set_task_labels
 
 __all__ = ["fit_cv_dask"]
 
@@ -44,10 +44,7 @@ def fit_cv_dask(estimator, X, y, sample_weight=None):
                                 n_folds=n_folds)
         total = merge_statistics(*folds)
         check_rows_per_task(estimator, total)
-        if not total.shared:
-            estimator.tasks_ = total.labels
-        else:  # a refit in the shared layout: no task labels
-            vars(estimator).pop("tasks_", None)
+        set_task_labels(estimator, None if total.shared else total.labels)
         tasks = np.arange(total.n_targets) if total.shared else total.labels
         omega = check_task_weights(estimator.task_weights, tasks)
         unpenalized = estimator._unpenalized_features(n_features)

@@ -59,25 +59,13 @@ def _symmetric(A):
     return 0.5 * (A + A.T)
 
 
-def right_spectrum(W):
-    """``(sigma, V)``: ``W^T W = V diag(sigma^2) V^T`` with ``sigma`` (T,) the
-    singular values of ``W`` (decreasing, zero-padded when ``d < T``) and
-    ``V`` (T, T) orthogonal.
-
-    From the SVD of ``W``, not the eigendecomposition of ``W^T W``: small
-    singular values keep their relative accuracy (squaring would lose it).
-    """
-    d, T = W.shape
-    # d < T: the full V completes the basis of the rows of W
-    _, sigma, Vt = np.linalg.svd(W, full_matrices=d < T)
-    return np.concatenate([sigma, np.zeros(T - sigma.size)]), Vt.T
-
-
 def thin_right_spectrum(W):
     """``(sigma, V)``: the thin SVD's singular values ``sigma`` (r,) and right
     singular vectors ``V`` (T, r), ``r = min(d, T)``: ``W^T W = V
     diag(sigma^2) V^T``, and ``W^T W`` is zero on the orthogonal complement
-    of ``V`` (cost ``d^2 T``, no ``T x T`` basis).
+    of ``V`` (cost ``d^2 T``, no ``T x T`` basis).  From the SVD of ``W``,
+    not the eigendecomposition of ``W^T W``: small singular values keep
+    their relative accuracy (squaring would lose it).
 
     A function ``f`` of ``W^T W`` whose value at 0 is ``f_0`` is then
 
@@ -100,7 +88,7 @@ def identity_plus_low_rank(a, V, b):
 
 def singular_values(W):
     """The singular values of ``W`` (d, T), decreasing, zero-padded to ``T``
-    when ``d < T`` (those of :func:`right_spectrum`, without ``V``)."""
+    when ``d < T``."""
     sigma = np.linalg.svd(W, compute_uv=False)
     return np.concatenate([sigma, np.zeros(W.shape[1] - sigma.size)])
 
@@ -160,21 +148,15 @@ def _spectral_parts(penalty):
 
 # ------------------------------------------------------------ MTRL
 def covariance_step(W, eps):
-    """``(Omega, Omega^{-1}, s)``: the minimizer of ``tr(Omega^{-1} (W^T W +
-    eps I))`` over ``Omega`` positive definite with unit trace,
+    """``(Omega, Omega^{-1}, s, parts)``: the minimizer of ``tr(Omega^{-1}
+    (W^T W + eps I))`` over ``Omega`` positive definite with unit trace,
 
     .. math:: \\Omega = (W^T W + \\epsilon I)^{1/2} / s, \\qquad
               s = \\mathrm{tr}\\,(W^T W + \\epsilon I)^{1/2},
 
-    whose minimum is ``s^2`` (Cauchy-Schwarz on the eigenvalues).
-    """
-    Omega, inverse, s, _ = _covariance_parts(W, eps)
-    return Omega, inverse, s
-
-
-def _covariance_parts(W, eps):
-    """:func:`covariance_step` and ``Omega^{-1}`` as ``(a, V, b)``, ``a I + V
-    diag(b) V^T``.  With the thin SVD (:func:`thin_right_spectrum`), roots
+    whose minimum is ``s^2`` (Cauchy-Schwarz on the eigenvalues), and
+    ``Omega^{-1}`` as ``parts = (a, V, b)``, ``a I + V diag(b) V^T``.  With
+    the thin SVD (:func:`thin_right_spectrum`), roots
     ``rho_i = (sigma_i^2 + eps)^{1/2}`` and ``rho_0 = eps^{1/2}`` on the
     complement of ``V``:
 
@@ -638,7 +620,7 @@ class _RelationMixin(_LearnedRelation):
         return beta * state[1], (beta * a, V, beta * b)
 
     def _relation_step(self, W):
-        Omega, inverse, s, parts = _covariance_parts(W, self.relation_eps)
+        Omega, inverse, s, parts = covariance_step(W, self.relation_eps)
         return (Omega, inverse, parts), 0.5 * self._strength() * s * s
 
     def _set_relation(self, state):

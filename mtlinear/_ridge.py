@@ -33,7 +33,7 @@ import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg
 
-from ._coupling import sparse_right_product
+from ._coupling import csr_arrays, sparse_right_product
 from ._task_blocks import task_blocks, task_columns
 
 __all__ = ["RidgeSpectrum", "coupled_ridge_solution"]
@@ -167,9 +167,7 @@ def _block_preconditioned_cg(Q, C, mu, factors, K):
     ridge = mu * factors[:, None]
 
     if sp.issparse(K):  # W K over the nonzeros (mtlinear._coupling)
-        csr = sp.csr_array(K)
-        csr = (csr.indptr.astype(np.int64), csr.indices.astype(np.int64),
-               np.asarray(csr.data, dtype=np.float64))
+        csr = csr_arrays(K)
 
         def coupled(W):
             return sparse_right_product(np.ascontiguousarray(W), *csr)

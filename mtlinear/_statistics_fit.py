@@ -19,7 +19,7 @@ from ._base import _param_names
 from ._path import path_on_problem
 from ._solve import _gram_pays_off
 from ._statistics import chunk_statistics, statistics_problem
-from ._task_data import check_task_weights
+from ._task_data import check_task_weights, set_task_labels
 
 __all__ = ["fit_from_statistics", "partial_fit", "partial_fit_available",
            "squared_loss"]
@@ -73,10 +73,7 @@ def fit_from_statistics(estimator, prepare, what, warm_start=None,
         n_features, collect = prepare()
         penalty = estimator._make_penalty(n_features)
         stats = collect()
-        if not stats.shared:
-            estimator.tasks_ = stats.labels
-        else:  # a refit in the shared layout: no task labels
-            vars(estimator).pop("tasks_", None)
+        set_task_labels(estimator, None if stats.shared else stats.labels)
         tasks = np.arange(stats.n_targets) if stats.shared else stats.labels
         omega = check_task_weights(
             _seen(estimator.task_weights, tasks) if growing_tasks

@@ -30,7 +30,7 @@ from ._unpenalized import partial_out
 
 __all__ = ["stack_tasks", "shared_to_stacked", "split_task_column",
            "encode_task_labels", "check_task_weights", "build_problem",
-           "TaskProblem"]
+           "set_task_labels", "TaskProblem"]
 
 
 def stack_tasks(X_list, y_list, task_labels=None):
@@ -281,6 +281,15 @@ def encode_task_labels(labels, known=None, unseen_index=None):
                          "KFold without shuffling holds out whole tasks when "
                          "the rows are grouped by task.)")
     return known, index
+
+
+def set_task_labels(estimator, labels):
+    """``estimator.tasks_``: the sorted task labels of a stacked-layout fit;
+    ``labels=None`` (the shared layout) removes a previous fit's."""
+    if labels is None:
+        vars(estimator).pop("tasks_", None)
+    else:
+        estimator.tasks_ = labels
 
 
 def check_task_weights(task_weights, tasks):

@@ -665,7 +665,7 @@ def test_thin_svd_relation_steps_match_the_full_basis(d, T):
     """The relation steps from the thin SVD (identity plus low rank) against
     the formulas in the full basis of ``W^T W`` (its ``eigh``, ``inv``)."""
     from mtlinear._coupling import TaskCoupling
-    from mtlinear._relations import (_cluster_parts, _covariance_parts,
+    from mtlinear._relations import (_cluster_parts, covariance_step,
                                      capped_fill, cluster_labels,
                                      identity_plus_low_rank)
     rng = np.random.default_rng(d * T)
@@ -675,7 +675,7 @@ def test_thin_svd_relation_steps_match_the_full_basis(d, T):
     s2 = np.maximum(s2, 0.0)
     eps = 1e-3
     roots = np.sqrt(s2 + eps)
-    Omega, inverse, s, parts = _covariance_parts(W, eps)
+    Omega, inverse, s, parts = covariance_step(W, eps)
     assert s == pytest.approx(roots.sum(), rel=1e-13)
     np.testing.assert_allclose(Omega, (V * roots) @ V.T / roots.sum(),
                                rtol=0, atol=1e-13)
