@@ -50,6 +50,45 @@ def _rows_per_task(design):
     return design.n_samples if design.shared else int(design.counts.max())
 
 
+class LossAt:
+    """The loss at one linear predictor ``z``: its value ``F``, derivative
+    ``D`` and curvature ``H`` (``loss.derivatives``), computed once when
+    first asked (``None`` until then, or given; a derivative asked alone is
+    not kept).  A Newton solver's
+    gap, model and line search meet at the same points; a logistic loss's
+    pass over the samples costs more than a sparse design's product.
+    """
+
+    __slots__ = ("loss", "z", "y", "v", "F", "D", "H")
+
+    def __init__(self, loss, z, y, v, F=None, D=None, H=None):
+        self.loss, self.z, self.y, self.v = loss, z, y, v
+        self.F, self.D, self.H = F, D, H
+
+    def value(self):
+        if self.F is None:
+            self.F = self.loss.value(self.z, self.y, self.v)
+        return self.F
+
+    def derivative(self):
+        # kept only along with the curvature: alone, the next model would
+        # compute both anyway, and it would cost a sample-sized array
+        if self.D is None:
+            return self.loss.derivative(self.z, self.y, self.v)
+        return self.D
+
+    def derivatives(self):
+        if self.H is None:
+            self.D, self.H = self.loss.derivatives(self.z, self.y, self.v)
+        return self.D, self.H
+
+    def take_derivatives(self):
+        """:meth:`derivatives`, no longer held here (the caller's to free)."""
+        D, H = self.derivatives()
+        self.D = self.H = None
+        return D, H
+
+
 class SampleDatafit:
     """``F(W, b) = sum_i v_i loss(y_i, (X W)_i + b_t)`` through the design.
 
@@ -260,11 +299,12 @@ class SampleDatafit:
         predictor, if at hand)."""
         return self.gap_and_gradient(W, b, penalty, state)[:2]
 
-    def gap_and_gradient(self, W, b, penalty, Z=None):
+    def gap_and_gradient(self, W, b, penalty, Z=None, at=None):
         """``(primal, gap, U, Z)``: also ``U = X_c^T Theta`` before the dual
         scaling (``-U`` is the data-fit gradient at the optimum; working-set
-        solvers rank features by it) and the linear predictor ``Z``."""
-        value, U, dual, Z = self.dual_parts(W, b, Z)
+        solvers rank features by it) and the linear predictor ``Z``.
+        ``at``: the :class:`LossAt` of ``Z``, if at hand."""
+        value, U, dual, Z = self.dual_parts(W, b, Z, at)
         return (*_penalized_gap(value, U, dual, W, penalty), U, Z)
 
     def gap_and_data_gradient(self, W, b, penalty, Z, D):
@@ -288,18 +328,22 @@ class SampleDatafit:
         return self.loss.balance(-D, self.y, self.v, self.design.task_sum,
                                  self.design.task_broadcast)
 
-    def dual_parts(self, W, b, Z=None):
+    def dual_parts(self, W, b, Z=None, at=None):
         """The data-fit's share of the duality gap at ``(W, b)``.
 
         Returns ``(F(W, b), U, dual, Z)``: ``U = X_c^T Theta`` for the dual
         point ``Theta = -F'(Z)`` (balanced per task when there is an
         intercept variable), ``dual(c) = -F*(-c Theta)`` for a factor ``c``
-        (a float or one per task) and the linear predictor ``Z``.
+        (a float or one per task) and the linear predictor ``Z``.  ``at``:
+        the :class:`LossAt` of ``Z`` (in any shape of its samples), whose
+        value and derivative are taken or computed and kept.
         """
         if Z is None:
             Z = self.linear_predictor(W, b)
-        theta = self._dual_point(self.loss.derivative(Z, self.y, self.v))
-        return (self.loss.value(Z, self.y, self.v), self.design.rmatmat(theta),
+        if at is None:
+            at = LossAt(self.loss, Z, self.y, self.v)
+        theta = self._dual_point(at.derivative().reshape(Z.shape))
+        return (at.value(), self.design.rmatmat(theta),
                 self._dual_function(theta), Z)
 
     def _dual_function(self, theta):

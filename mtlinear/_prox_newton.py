@@ -54,6 +54,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from ._datafit import LossAt
 from ._design import sorted_csc, unsigned_view
 from ._newton_cg import backtrack, refuse_rise
 from .penalties._compiled import row_prox, row_violation
@@ -700,9 +701,14 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
     # the steps move z = X W + c on the uncentred columns: that is the
     # design's X_c W + b only with an intercept variable or no centring
     carry = intercept or design.x_mean is None
+    # the loss at Z (samples in rows), its parts computed once: by the last
+    # line search, the gap, the next Newton model
+    at = None
     while True:
+        if at is None and Z is not None:
+            at = LossAt(loss, Z.reshape(design.n_samples, -1), y2, v2)
         primal, gap, U, Z = datafit.gap_and_gradient(W, centred(W, c), penalty,
-                                                     Z)
+                                                     Z, at)
         stops = settled or settling == _SETTLING_STEPS  # once the gap is met
         if gap <= tol_abs and stops and n_iter > 0:
             # the certificate is of W itself: a fresh X W, not the predictor
@@ -710,6 +716,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
             # carried one differs by rounding, and serves the next pass)
             primal, gap, U, Z = datafit.gap_and_gradient(W, centred(W, c),
                                                          penalty)
+            at = None
         if callback is not None:
             callback(n_iter, primal, gap)
         if gap <= tol_abs and stops:
@@ -721,6 +728,8 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         steps = 1 if gap <= tol_abs else max_iter - n_iter
         settling += gap <= tol_abs
         z = Z.reshape(design.n_samples, -1)
+        if at is None:
+            at = LossAt(loss, z, y2, v2)
         if callable(columns):
             columns = columns()
         # -U is the gradient at the dual point (equal to G at the optimum)
@@ -758,15 +767,15 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         moved, largest_move = False, 0.0
         for newton in range(steps):
             direction = _newton_direction(
-                z, y2, v2, loss, penalty, record, W_ws, ws, active, by_entry,
+                at, penalty, record, W_ws, ws, active, by_entry,
                 seg, columns, intercept, task_sum, spread,
                 tol_in if newton > 0 else -np.inf)
             if direction is None:
                 break
             delta, dc, dz, data_slope = direction
             n_iter += 1
-            step = _line_search(z, dz, y2, v2, loss, penalty, W_ws, delta, ws,
-                                data_slope)
+            step, at_step = _line_search(at, dz, penalty, W_ws, delta, ws,
+                                         data_slope)
             W_new, c_new = W_ws + step * delta, c + step * dc
             if np.array_equal(W_new, W_ws) and np.array_equal(c_new, c):
                 # no step, or one below rounding: with every row's violation
@@ -778,6 +787,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
             W_ws, c = W_new, c_new
             dz *= step  # in place: no sample-sized temporary
             z += dz
+            at, at_step = LossAt(loss, z, y2, v2, *at_step), None
             W[ws] = W_ws
             direction = dz = None  # not held through the next direction
         # no descent on the same working set twice: none left at this
@@ -795,15 +805,15 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         # sample-sized arrays not held through the next gap evaluation
         direction = delta = dz = z = None
         if not carry:
-            Z = None
+            Z = at = None
     return W, centred(W, c), gap, n_iter
 
 
-def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, active,
-                      by_entry, seg, columns, intercept, task_sum, spread,
-                      tol_in):
+def _newton_direction(at, penalty, record, W_ws, ws, active, by_entry, seg,
+                      columns, intercept, task_sum, spread, tol_in):
     """One proximal Newton direction on the working rows ``ws`` at the
-    linear predictor ``z``, moving their entries ``active`` (``by_entry``:
+    linear predictor ``at.z`` (``at``: the loss there, a
+    :class:`mtlinear._datafit.LossAt`), moving their entries ``active`` (``by_entry``:
     the working set is of entries, the others are zero and stay so);
     ``seg``: the working columns' task segments (sparse designs,
     :meth:`DesignColumns.segments`).
@@ -815,7 +825,8 @@ def _newton_direction(z, y, v, loss, penalty, record, W_ws, ws, active,
     (derivatives, curvatures, predictors) are released on return.
     """
     T = W_ws.shape[1]
-    D, Hw = loss.derivatives(z, y, v)
+    z = at.z
+    D, Hw = at.take_derivatives()  # released as soon as the model has them
     if columns.dense:  # sample vectors as contiguous lanes
         HwT = np.ascontiguousarray(Hw.T)
         G, HX, HXX = _newton_stats_dense(
@@ -997,8 +1008,9 @@ def _accelerated_cd(epoch, model, tol, state, predict, adopt,
     return done
 
 
-def _line_search(z, dz, y, v, loss, penalty, W_ws, delta, ws, data_slope):
-    """Step along ``(delta, dz)``; 0 when the direction does not descend.
+def _line_search(at, dz, penalty, W_ws, delta, ws, data_slope):
+    """Step along ``(delta, dz)`` from the linear predictor ``at.z`` (``at``:
+    the loss there); 0 when the direction does not descend.
 
     ``P'(s)`` is the left derivative of the objective along the line at step
     ``s`` (data-fit part an inner product in sample space, penalty part from
@@ -1010,19 +1022,36 @@ def _line_search(z, dz, y, v, loss, penalty, W_ws, delta, ws, data_slope):
     See :func:`mtlinear._newton_cg.accepts_step` for a loss of unbounded
     curvature.  ``data_slope`` is the data fit's part of ``P'(0)``, known
     from the Newton model's gradient.
+
+    Returns the step and the loss at its point as far as the search
+    evaluated it, ``(F, D, H)`` (:class:`mtlinear._datafit.LossAt`'s
+    fields, ``None`` where not evaluated): the slopes take the curvature
+    along with the derivative (one pass, the next model's).
     """
+    loss, z, y, v = at.loss, at.z, at.y, at.v
+    values = {0.0: at.F} if at.F is not None else {}
+    last = [None, None]  # the last slope's step and derivatives (one kept)
+
     @functools.lru_cache(maxsize=None)
     def slope(s):  # right derivative at 0, left derivative after
-        data = (data_slope if s == 0 else
-                float(np.vdot(dz, loss.derivative(z + s * dz, y, v))))
+        if s == 0:
+            data = data_slope
+        else:
+            last[:] = None, None  # released before the next are computed
+            last[:] = s, loss.derivatives(z + s * dz, y, v)
+            data = float(np.vdot(dz, last[1][0]))
         return data + penalty.slope(W_ws + s * delta, delta,
                                     -1.0 if s > 0 else 1.0, ws)
 
+    def objective(s):
+        if s not in values:
+            values[s] = loss.value(z + s * dz, y, v)
+        return values[s], penalty.value(W_ws + s * delta, ws)
+
     start = slope(0.0)
     if not start < 0:
-        return 0.0
+        return 0.0, (None, None, None)
     t = backtrack(slope, start, loss.bounded_curvature, _MAX_BACKTRACK)
-    return refuse_rise(
-        t, slope, lambda t: (loss.value(z + t * dz, y, v),
-                             penalty.value(W_ws + t * delta, ws)),
-        _MAX_BACKTRACK)
+    t = refuse_rise(t, slope, objective, _MAX_BACKTRACK)
+    D, H = last[1] if last[0] == t else (None, None)
+    return t, (values.get(t), D, H)

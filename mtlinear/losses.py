@@ -48,9 +48,10 @@ class Loss:
 
         Every loss here has a domain that is an interval containing 0 for
         each ``theta_i``: shrinking the heavier sign towards 0 stays inside.
+        ``theta`` is overwritten (the caller's own array).
         """
         pos = np.maximum(theta, 0.0)
-        neg = theta - pos
+        neg = np.subtract(theta, pos, out=theta)
         p_sum, n_sum = task_sum(pos), -task_sum(neg)
         with np.errstate(divide="ignore", invalid="ignore"):
             p_scale = np.where(p_sum > n_sum, n_sum / p_sum, 1.0)
@@ -265,6 +266,19 @@ class HuberLoss(Loss):
         return np.where(total > 0, 0.5 * (lo + hi), 0.0)
 
 
+def _negative_margin(z, y):
+    """``-y z``, a new array."""
+    u = np.multiply(y, z)
+    return np.negative(u, out=u)
+
+
+def _times(a, b):
+    """``a * b``, in place in ``a`` when that is the product's shape."""
+    if a.shape == np.broadcast_shapes(a.shape, np.shape(b)):
+        return np.multiply(a, b, out=a)
+    return a * b
+
+
 class LogisticLoss(Loss):
     """``loss(y, z) = log(1 + exp(-y z))`` with ``y`` in ``{-1, +1}``.
 
@@ -279,19 +293,26 @@ class LogisticLoss(Loss):
     curvature_factor = 0.5  # the global bound is loose: test half of it
     step_shrink = 0.8
 
+    # in place where the shapes allow: Newton solvers hold several
+    # sample-sized arrays already, and these passes set their peak memory
     def value(self, z, y, v):
-        return float(np.vdot(v, np.logaddexp(0.0, -y * z)))
+        u = _negative_margin(z, y)
+        return float(np.vdot(v, np.logaddexp(0.0, u, out=u)))
 
     def derivative(self, z, y, v):
-        return -v * y * expit(-y * z)
+        u = _negative_margin(z, y)
+        D = _times(_times(expit(u, out=u), y), v)
+        return np.negative(D, out=D)
 
     def second_derivative(self, z, y, v):
-        p = expit(-y * z)
-        return v * p * (1.0 - p)
+        return self.derivatives(z, y, v)[1]
 
     def derivatives(self, z, y, v):
-        p = expit(-y * z)
-        return -v * y * p, v * p * (1.0 - p)
+        u = _negative_margin(z, y)
+        p = expit(u, out=u)
+        D = _times(p * y, v)
+        np.negative(D, out=D)
+        return D, _times(_times(p, 1.0 - p), v)
 
     def dual_value(self, theta, y, v):
         # in place, as few sample-sized temporaries as possible
@@ -300,7 +321,7 @@ class LogisticLoss(Loss):
         np.clip(s, 0.0, 1.0, out=s)
         entropy = xlogy(s, s)
         np.subtract(1.0, s, out=s)
-        entropy += xlogy(s, s)
+        entropy += xlogy(s, s, out=s)
         return -float(np.vdot(v, entropy))
 
     def null_intercept(self, y, v, task_sum, task_broadcast):

@@ -340,6 +340,87 @@ def test_prox_newton_gram_model_on_ill_conditioned_columns():
     assert -1e-12 <= primal - dual <= model.tol * null
 
 
+@pytest.mark.parametrize("scale", [0.3, 300.0])
+def test_line_search_hands_on_the_loss_at_the_step_it_takes(scale):
+    """The value, derivative and curvature the line search returns for its
+    step (the next gap's and Newton model's) are the loss's at ``z + t dz``,
+    recomputed here (the value where the search computed one): a short
+    direction is taken whole, a long one that overshoots is halved."""
+    from mtlinear._datafit import LossAt
+    from mtlinear._prox_newton import _line_search
+    from mtlinear.losses import LogisticLoss
+
+    class Zero:  # no penalty: the data fit alone decides
+        def value(self, W, rows=None):
+            return 0.0
+
+        def slope(self, W, delta, side, rows=None):
+            return 0.0
+
+    rng = np.random.default_rng(3)
+    loss = LogisticLoss()
+    n = 200
+    z = rng.standard_normal((n, 1))
+    y = np.where(rng.random((n, 1)) < 0.5, -1.0, 1.0)
+    v = rng.random((n, 1)) / n
+    D0 = loss.derivative(z, y, v)
+    dz = rng.standard_normal((n, 1))
+    dz *= -scale * np.sign(np.vdot(dz, D0))  # a descent direction
+    before = z.copy()
+    at = LossAt(loss, z, y, v, F=loss.value(z, y, v))
+    t, (F, D, H) = _line_search(at, dz, Zero(), np.zeros((1, 1)),
+                                np.zeros((1, 1)), np.arange(1),
+                                float(np.vdot(dz, D0)))
+    assert t > 0
+    np.testing.assert_array_equal(z, before)
+    reached = z + t * dz
+    D_ref, H_ref = loss.derivatives(reached, y, v)
+    np.testing.assert_allclose(D, D_ref, rtol=1e-14)
+    np.testing.assert_allclose(H, H_ref, rtol=1e-14)
+    assert (t == 1.0) == (scale < 1)
+    assert F is None or F == pytest.approx(loss.value(reached, y, v),
+                                           rel=1e-14)
+
+
+def test_logistic_loss_in_place_passes_match_the_formulas():
+    """The logistic loss's passes (in place where the shapes allow) give
+    the textbook formulas, broadcast shapes included, and leave their
+    inputs as they were; a derivative asked alone is not kept."""
+    from scipy.special import expit
+
+    from mtlinear._datafit import LossAt
+    from mtlinear.losses import LogisticLoss
+
+    loss = LogisticLoss()
+    rng = np.random.default_rng(0)
+    for z_shape, y_shape, v_shape in [((50, 3), (50, 3), (50, 3)),
+                                      ((50,), (50,), (50,)),
+                                      ((50, 3), (50, 1), (50, 3)),
+                                      ((50, 3), (50, 3), (50, 1))]:
+        z = 30 * rng.standard_normal(z_shape)
+        y = np.where(rng.random(y_shape) < 0.5, -1.0, 1.0)
+        v = rng.random(v_shape)
+        inputs = [a.copy() for a in (z, y, v)]
+        p = expit(-y * z)
+        D, H = loss.derivatives(z, y, v)
+        np.testing.assert_allclose(D, -v * y * p, rtol=1e-15)
+        np.testing.assert_allclose(H, v * p * (1 - p), rtol=1e-15)
+        np.testing.assert_allclose(loss.derivative(z, y, v), -v * y * p,
+                                   rtol=1e-15)
+        np.testing.assert_allclose(loss.second_derivative(z, y, v),
+                                   v * p * (1 - p), rtol=1e-15)
+        if v.shape == z.shape:  # (the value takes one weight per entry)
+            assert loss.value(z, y, v) == pytest.approx(
+                float(np.sum(v * np.logaddexp(0.0, -y * z))), rel=1e-14)
+        for a, b in zip((z, y, v), inputs):
+            np.testing.assert_array_equal(a, b)
+    at = LossAt(loss, z, y, v)
+    at.derivative()
+    assert at.D is None and at.H is None
+    D, H = at.take_derivatives()
+    assert at.D is None and H is not None
+
+
 def test_prox_newton_line_search_refuses_a_long_step_that_raises_the_objective():
     """A direction along which the logistic loss saturates at once (its
     derivative climbs from -1/2 to 0) while the penalty rises: ``P'(0) =
@@ -348,6 +429,7 @@ def test_prox_newton_line_search_refuses_a_long_step_that_raises_the_objective()
     School's binary classes such a step started proximal Newton's failure
     (a gap of 57.8 after 5000 steps, ``tests/test_integration.py``).  The
     step taken must not raise the objective."""
+    from mtlinear._datafit import LossAt
     from mtlinear._prox_newton import _line_search
     from mtlinear.losses import LogisticLoss
 
@@ -364,7 +446,8 @@ def test_prox_newton_line_search_refuses_a_long_step_that_raises_the_objective()
     W, delta, ws = np.zeros((1, 1)), np.ones((1, 1)), np.arange(1)
     data_slope = float(np.vdot(dz, loss.derivative(z, y, v)))
     assert data_slope + 4e5 == pytest.approx(-1e6)
-    t = _line_search(z, dz, y, v, loss, Rising(), W, delta, ws, data_slope)
+    t, _ = _line_search(LossAt(loss, z, y, v), dz, Rising(), W, delta, ws,
+                        data_slope)
     change = (loss.value(z + t * dz, y, v) - loss.value(z, y, v)
               + Rising().value(W + t * delta) - Rising().value(W))
     assert change <= 0.0
@@ -376,7 +459,8 @@ def test_prox_newton_ends_on_a_repeated_zero_step_and_auto_goes_on(monkeypatch):
     that says it stopped short of max_iter; "auto" then goes on from its
     iterate (Newton-ADMM, then FISTA) to the recomputed gap target."""
     import mtlinear._prox_newton as prox_newton
-    monkeypatch.setattr(prox_newton, "_line_search", lambda *args: 0.0)
+    monkeypatch.setattr(prox_newton, "_line_search",
+                        lambda *args: (0.0, (None, None, None)))
     Xs, ys, s = _stacked_problem(seed=4)
     X, y = stack_tasks(Xs, ys)
     alpha, tol = 0.01, 1e-8
