@@ -86,6 +86,9 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
     # certificate is of W itself) for a gap expected to be final
     fresh, expect_pass = True, False
     z = datafit.linear_predictor(W, b) if z is None else np.array(z)
+    # the loss's derivatives at z, when the last line search computed them
+    # at the step it took (the next Newton model's)
+    known = None
     while True:
         hessian = G = None
         # the gap is only evaluated once the coefficient rule holds (the
@@ -95,19 +98,21 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
             if expect_pass:
                 primal, gap, _, _ = datafit.gap_and_gradient(W, b, penalty, z)
             else:
-                hessian = _NewtonModel(design, loss, z, y, v)
+                hessian = _NewtonModel(design, loss, z, y, v, known)
                 primal, gap, G = datafit.gap_and_data_gradient(
                     W, b, penalty, z, hessian.gradient)
                 if (gap <= tol_abs or n_iter >= max_iter) and not fresh:
                     z = datafit.linear_predictor(W, b)
                     fresh = expect_pass = True
+                    known = None
                     continue
             if callback is not None:
                 callback(n_iter, primal, gap)
             if gap <= tol_abs or n_iter >= max_iter:
                 break
         if hessian is None:
-            hessian = _NewtonModel(design, loss, z, y, v)
+            hessian = _NewtonModel(design, loss, z, y, v, known)
+        known = None
         D = hessian.gradient
         if G is None:
             G = design.rmatmat(D)
@@ -126,10 +131,18 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
             # the truncated step serves; the next ones are exact
             exact = exact or not converged
 
+        last = [None, None]  # the last slopes' steps and derivatives
+
         def slopes(t):  # each task's P_t'(t_t), per column
             moved = z + design.task_broadcast(t) * dz
+            if loss.elementwise:  # the curvature too: the next model's
+                last[:] = None, None
+                last[:] = t.copy(), loss.derivatives(moved, y, v)
+                derivative = last[1][0]
+            else:
+                derivative = loss.derivative(moved, y, v)
             return loss.block_sum(
-                design.task_sum(dz * loss.derivative(moved, y, v))
+                design.task_sum(dz * derivative)
                 + mu * np.einsum("jt,jt->t", W + t * s[0], s[0]))
 
         # the objective is a sum over tasks (a ridge, no coupling): each
@@ -146,13 +159,16 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
         W += t * s[0]
         if intercept:
             b += t * s[1]
+        if last[0] is not None and np.array_equal(last[0], t):
+            known = last[1]
+        last = None
         # near the solution Newton converges (super)quadratically: after a
         # step of relative size coef_tol**0.75 the error is below coef_tol
         settled = settled or (np.abs(t * s[0]).max(initial=0.0) <= np.power(
             coef_tol, 0.75) * np.abs(W).max(initial=0.0))
         fresh = expect_pass = settled and coef_tol > 0
         if fresh:
-            z = datafit.linear_predictor(W, b)
+            z, known = datafit.linear_predictor(W, b), None
         else:
             z += design.task_broadcast(t) * dz
     return W, b, gap, n_iter
@@ -238,12 +254,14 @@ class _NewtonModel:
     curvature of an elementwise loss, else ``None``) and, called on a
     direction ``(P, p_b)``, ``(dz, X_c^T H dz, task sums of H dz)`` for
     ``dz = X_c P + p_b`` and the curvature ``H`` (``h`` elementwise, or the
-    action of a loss's ``newton_model`` coupling a sample's columns)."""
+    action of a loss's ``newton_model`` coupling a sample's columns);
+    ``derivatives``: an elementwise loss's ``(F'(z), h)``, if at hand."""
 
-    def __init__(self, design, loss, z, y, v):
+    def __init__(self, design, loss, z, y, v, derivatives=None):
         self.design, self.loss, self.point = design, loss, (z, y, v)
         if loss.elementwise:
-            self.gradient, self.h = loss.derivatives(z, y, v)
+            self.gradient, self.h = (loss.derivatives(z, y, v)
+                                     if derivatives is None else derivatives)
             self.curvature = lambda dz: self.h * dz
         else:
             self.h = None

@@ -382,6 +382,51 @@ def test_line_search_hands_on_the_loss_at_the_step_it_takes(scale):
                                            rel=1e-14)
 
 
+@pytest.mark.parametrize("penalty", ["l1", "l2", "l21"])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_newton_models_reuse_only_the_derivatives_of_their_own_point(
+        monkeypatch, penalty, sparse, fit_intercept):
+    """Both Newton solvers build the next model from the derivatives their
+    line search computed at the step taken: recomputed here at every model
+    (proximal Newton for l1 and l21, Newton-CG for l2), they are the same,
+    and the reuse does happen."""
+    import mtlinear._newton_cg as newton_cg
+    import mtlinear._prox_newton as prox_newton
+
+    reused = []
+
+    def check(z, y, v, D, H):
+        D_ref, H_ref = LogisticLoss().derivatives(z, y, v)
+        np.testing.assert_allclose(D, D_ref, rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(H, H_ref, rtol=1e-12, atol=1e-300)
+        reused.append(True)
+
+    model_init = newton_cg._NewtonModel.__init__
+
+    def checked_model(self, design, loss, z, y, v, derivatives=None):
+        if derivatives is not None:
+            check(z, y, v, *derivatives)
+        model_init(self, design, loss, z, y, v, derivatives)
+
+    direction = prox_newton._newton_direction
+
+    def checked_direction(at, *args):
+        if at.H is not None:
+            check(at.z, at.y, at.v, at.D, at.H)
+        return direction(at, *args)
+
+    monkeypatch.setattr(newton_cg._NewtonModel, "__init__", checked_model)
+    monkeypatch.setattr(prox_newton, "_newton_direction", checked_direction)
+    from mtlinear.losses import LogisticLoss
+    Xs, ys, s = _stacked_problem(seed=7, d=40, sparse=sparse)
+    X, y = stack_tasks(Xs, ys)
+    MultiTaskClassifier(task_col=-1, penalty=penalty, alpha=0.002, tol=1e-8,
+                        fit_intercept=fit_intercept).fit(
+        X, y, sample_weight=np.concatenate(s))
+    assert reused
+
+
 def test_logistic_loss_in_place_passes_match_the_formulas():
     """The logistic loss's passes (in place where the shapes allow) give
     the textbook formulas, broadcast shapes included, and leave their
