@@ -54,9 +54,9 @@ class LossAt:
     """The loss at one linear predictor ``z``: its value ``F``, derivative
     ``D`` and curvature ``H`` (``loss.derivatives``), computed once when
     first asked (``None`` until then, or given; a derivative asked alone is
-    not kept).  A Newton solver's
-    gap, model and line search meet at the same points; a logistic loss's
-    pass over the samples costs more than a sparse design's product.
+    not kept).  A Newton solver's gap, model and line search meet at the
+    same points, and a logistic loss's pass over the samples can cost more
+    than a sparse design's product.
     """
 
     __slots__ = ("loss", "z", "y", "v", "F", "D", "H")
@@ -335,8 +335,8 @@ class SampleDatafit:
         point ``Theta = -F'(Z)`` (balanced per task when there is an
         intercept variable), ``dual(c) = -F*(-c Theta)`` for a factor ``c``
         (a float or one per task) and the linear predictor ``Z``.  ``at``:
-        the :class:`LossAt` of ``Z`` (in any shape of its samples), whose
-        value and derivative are taken or computed and kept.
+        the :class:`LossAt` of ``Z`` (its samples in any shape): the value
+        and derivative it knows are used, a value it lacks is kept there.
         """
         if Z is None:
             Z = self.linear_predictor(W, b)

@@ -813,8 +813,9 @@ def _newton_direction(at, penalty, record, W_ws, ws, active, by_entry, seg,
                       columns, intercept, task_sum, spread, tol_in):
     """One proximal Newton direction on the working rows ``ws`` at the
     linear predictor ``at.z`` (``at``: the loss there, a
-    :class:`mtlinear._datafit.LossAt`), moving their entries ``active`` (``by_entry``:
-    the working set is of entries, the others are zero and stay so);
+    :class:`mtlinear._datafit.LossAt`), moving their entries ``active``
+    (``by_entry``: the working set is of entries, the others are zero and
+    stay so);
     ``seg``: the working columns' task segments (sparse designs,
     :meth:`DesignColumns.segments`).
 

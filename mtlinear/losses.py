@@ -48,7 +48,7 @@ class Loss:
 
         Every loss here has a domain that is an interval containing 0 for
         each ``theta_i``: shrinking the heavier sign towards 0 stays inside.
-        ``theta`` is overwritten (the caller's own array).
+        ``theta`` may be overwritten (the data fit passes its own array).
         """
         pos = np.maximum(theta, 0.0)
         neg = np.subtract(theta, pos, out=theta)
@@ -274,7 +274,8 @@ def _negative_margin(z, y):
 
 def _times(a, b):
     """``a * b``, in place in ``a`` when that is the product's shape."""
-    if a.shape == np.broadcast_shapes(a.shape, np.shape(b)):
+    shape = np.shape(b)
+    if shape == a.shape or a.shape == np.broadcast_shapes(a.shape, shape):
         return np.multiply(a, b, out=a)
     return a * b
 
