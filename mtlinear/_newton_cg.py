@@ -131,16 +131,12 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
             # the truncated step serves; the next ones are exact
             exact = exact or not converged
 
-        last = [None, None]  # the last slopes' steps and derivatives
+        trials = TrialDerivatives(loss, y, v)
 
         def slopes(t):  # each task's P_t'(t_t), per column
             moved = z + design.task_broadcast(t) * dz
-            if loss.elementwise:  # the curvature too: the next model's
-                last[:] = None, None
-                last[:] = t.copy(), loss.derivatives(moved, y, v)
-                derivative = last[1][0]
-            else:
-                derivative = loss.derivative(moved, y, v)
+            derivative = (trials.derivative(t, moved) if loss.elementwise
+                          else loss.derivative(moved, y, v))
             return loss.block_sum(
                 design.task_sum(dz * derivative)
                 + mu * np.einsum("jt,jt->t", W + t * s[0], s[0]))
@@ -159,9 +155,7 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
         W += t * s[0]
         if intercept:
             b += t * s[1]
-        if last[0] is not None and np.array_equal(last[0], t):
-            known = last[1]
-        last = None
+        known, trials = trials.at(t), None
         # near the solution Newton converges (super)quadratically: after a
         # step of relative size coef_tol**0.75 the error is below coef_tol
         settled = settled or (np.abs(t * s[0]).max(initial=0.0) <= np.power(
@@ -325,6 +319,32 @@ def solve_blocks(blocks, rhs):
     except np.linalg.LinAlgError:
         return None
     return step if np.all(np.isfinite(step)) else None
+
+
+class TrialDerivatives:
+    """A line search's loss derivatives at its trial points, the last
+    trial's kept: where the search takes that step they are the next Newton
+    model's (its ``loss.derivatives``, one pass with the slope's
+    derivative).  A trial's are released before the next are computed."""
+
+    def __init__(self, loss, y, v):
+        self.loss, self.y, self.v = loss, y, v
+        self.step = self.pair = None
+
+    def derivative(self, step, z):
+        """``F'(z)`` at the trial ``step`` (whose linear predictor is
+        ``z``), the curvature kept along."""
+        self.step = self.pair = None
+        self.pair = self.loss.derivatives(z, self.y, self.v)
+        self.step = np.copy(step)
+        return self.pair[0]
+
+    def at(self, step):
+        """``(F', curvature)`` of the last trial if it was at ``step``, else
+        ``None``."""
+        if self.step is not None and np.array_equal(self.step, step):
+            return self.pair
+        return None
 
 
 def backtrack(slope, start, bounded, max_halvings):

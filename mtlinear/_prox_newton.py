@@ -56,7 +56,7 @@ from numba import njit
 
 from ._datafit import LossAt
 from ._design import sorted_csc, unsigned_view
-from ._newton_cg import backtrack, refuse_rise
+from ._newton_cg import TrialDerivatives, backtrack, refuse_rise
 from .penalties._compiled import row_prox, row_violation
 
 __all__ = ["prox_newton", "DesignColumns", "means_swamp_spreads"]
@@ -1031,16 +1031,12 @@ def _line_search(at, dz, penalty, W_ws, delta, ws, data_slope):
     """
     loss, z, y, v = at.loss, at.z, at.y, at.v
     values = {0.0: at.F} if at.F is not None else {}
-    last = [None, None]  # the last slope's step and derivatives (one kept)
+    trials = TrialDerivatives(loss, y, v)
 
     @functools.lru_cache(maxsize=None)
     def slope(s):  # right derivative at 0, left derivative after
-        if s == 0:
-            data = data_slope
-        else:
-            last[:] = None, None  # released before the next are computed
-            last[:] = s, loss.derivatives(z + s * dz, y, v)
-            data = float(np.vdot(dz, last[1][0]))
+        data = (data_slope if s == 0 else
+                float(np.vdot(dz, trials.derivative(s, z + s * dz))))
         return data + penalty.slope(W_ws + s * delta, delta,
                                     -1.0 if s > 0 else 1.0, ws)
 
@@ -1054,5 +1050,5 @@ def _line_search(at, dz, penalty, W_ws, delta, ws, data_slope):
         return 0.0, (None, None, None)
     t = backtrack(slope, start, loss.bounded_curvature, _MAX_BACKTRACK)
     t = refuse_rise(t, slope, objective, _MAX_BACKTRACK)
-    D, H = last[1] if last[0] == t else (None, None)
+    D, H = trials.at(t) or (None, None)
     return t, (values.get(t), D, H)

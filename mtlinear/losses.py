@@ -306,7 +306,9 @@ class LogisticLoss(Loss):
         return np.negative(D, out=D)
 
     def second_derivative(self, z, y, v):
-        return self.derivatives(z, y, v)[1]
+        u = _negative_margin(z, y)
+        p = expit(u, out=u)
+        return _times(_times(p, 1.0 - p), v)
 
     def derivatives(self, z, y, v):
         u = _negative_margin(z, y)
