@@ -4,6 +4,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.sparse import issparse
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import assert_all_finite, check_array
@@ -16,6 +17,7 @@ from ._design import linear_predictor
 from ._missing import check_observed, has_missing, masked_problem
 from ._multinomial import expand_coupling
 from ._path import path_on_problem
+from ._solve import reads_rows
 from ._task_graph import graph_coupling
 from ._task_data import (_check_column_index, build_problem, check_task_weights,
                          encode_task_labels, set_task_labels, split_task_column,
@@ -168,7 +170,9 @@ class MultiTaskLinearModel(BaseEstimator):
             check_features(_some_features(features, name), estimator_name=name)
             labels = X[:, j]
         else:
-            features, labels = split_task_column(X, self.task_col)
+            features, labels = split_task_column(
+                X, self.task_col,
+                columns=reset and issparse(X) and not self._reads_rows(X))
             features = check_features(_some_features(features, name),
                                       estimator_name=name)
         if reset:
@@ -185,6 +189,20 @@ class MultiTaskLinearModel(BaseEstimator):
             if order is not None:
                 task_index = task_index[order]
         return features, task_index, order
+
+    def _reads_rows(self, X):
+        """Whether a solver of the fit of ``X`` (task column included) may
+        walk a sparse design's rows (:func:`mtlinear._solve.reads_rows`):
+        the task column's split then keeps CSR, else it makes the CSC the
+        coordinate solvers read.  Either is correct; this saves a copy."""
+        loss = self._make_loss()
+        try:
+            penalties = [self._make_penalty(X.shape[1] - 1, penalty, l1_ratio)
+                         for penalty in self._fit_penalties()
+                         for l1_ratio in np.atleast_1d(self.l1_ratio)]
+        except ValueError:  # reported by the fit's own checks
+            return True
+        return any(reads_rows(loss, penalty, self.solver) for penalty in penalties)
 
     def _check_samples_per_task(self, n_samples, task_index):
         name = type(self).__name__

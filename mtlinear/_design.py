@@ -151,6 +151,67 @@ def _stacked_csr_rmatvec_pair(data, indices, indptr, r, q, task_ptr, d):
     return G, H
 
 
+@njit(cache=True)
+def _stacked_csc_matvec(data, indices, indptr, W, task_ptr):
+    """:func:`_stacked_csr_matvec` from the arrays of a CSC matrix with
+    sorted indices and ``W`` (d, T): down each column, the rows' tasks
+    follow ``task_ptr`` in order (rows grouped by task)."""
+    z = np.zeros(task_ptr[task_ptr.size - 1])
+    for j in range(indptr.size - 1):
+        w = W[j]
+        t = 0
+        for k in range(indptr[j], indptr[j + 1]):
+            i = indices[k]
+            while i >= task_ptr[t + 1]:
+                t += 1
+            z[i] += data[k] * w[t]
+    return z
+
+
+@njit(cache=True)
+def _stacked_csc_rmatvec(data, indices, indptr, r, task_ptr):
+    """``G[j, t] = sum_{i in t} x_ij r_i`` (d, T) from the arrays of a CSC
+    matrix with sorted indices (see :func:`_stacked_csc_matvec`); each
+    task's part of a column summed in a register, not through memory."""
+    G = np.zeros((indptr.size - 1, task_ptr.size - 1))
+    for j in range(indptr.size - 1):
+        t = 0
+        acc = 0.0
+        for k in range(indptr[j], indptr[j + 1]):
+            i = indices[k]
+            if i >= task_ptr[t + 1]:
+                G[j, t] = acc
+                acc = 0.0
+                while i >= task_ptr[t + 1]:
+                    t += 1
+            acc += data[k] * r[i]
+        G[j, t] = acc
+    return G
+
+
+@njit(cache=True)
+def _stacked_csc_rmatvec_pair(data, indices, indptr, r, q, task_ptr):
+    """:func:`_stacked_csc_rmatvec` of two sample vectors in one pass."""
+    G = np.zeros((indptr.size - 1, task_ptr.size - 1))
+    H = np.zeros((indptr.size - 1, task_ptr.size - 1))
+    for j in range(indptr.size - 1):
+        t = 0
+        g = h = 0.0
+        for k in range(indptr[j], indptr[j + 1]):
+            i = indices[k]
+            if i >= task_ptr[t + 1]:
+                G[j, t] = g
+                H[j, t] = h
+                g = h = 0.0
+                while i >= task_ptr[t + 1]:
+                    t += 1
+            g += data[k] * r[i]
+            h += data[k] * q[i]
+        G[j, t] = g
+        H[j, t] = h
+    return G, H
+
+
 @njit(cache=True, inline='always')
 def _csr_task_diagonal(data, indices, indptr, lo, hi, h, x_mean, t, centred,
                        out, seen):
@@ -385,6 +446,10 @@ def _csr_task_rows_matvec(data, indices, indptr, Wt, task_index):
 
 
 # ------------------------------------------------------------ helpers
+def _is_csc(X):
+    return sp.issparse(X) and X.format == "csc"
+
+
 def _fortran(X):
     """Whether the stacked kernels should run down the columns of ``X``."""
     return X.flags.f_contiguous and not X.flags.c_contiguous
@@ -415,8 +480,14 @@ def unsigned_view(index):
 
 def stacked_matvec(X, W, task_ptr):
     """``z_i = x_i . w_t(i)`` for rows grouped by task (``task_ptr``): ``X``
-    dense in any memory order (never copied) or CSR; ``W`` (d, T)."""
+    dense in any memory order (never copied), CSR, or CSC with sorted
+    indices; ``W`` (d, T)."""
     if sp.issparse(X):
+        if _is_csc(X):
+            return _stacked_csc_matvec(X.data, unsigned_view(X.indices),
+                                       unsigned_view(X.indptr),
+                                       np.ascontiguousarray(W),
+                                       unsigned_view(task_ptr))
         return _stacked_csr_matvec(X.data, unsigned_view(X.indices),
                                    unsigned_view(X.indptr),
                                    np.ascontiguousarray(W.T),
@@ -433,6 +504,10 @@ def stacked_rmatvec(X, r, task_ptr):
     by task (see :func:`stacked_matvec`)."""
     r = np.ascontiguousarray(r, dtype=np.float64)
     if sp.issparse(X):
+        if _is_csc(X):
+            return _stacked_csc_rmatvec(X.data, unsigned_view(X.indices),
+                                        unsigned_view(X.indptr), r,
+                                        unsigned_view(task_ptr)).T
         return _stacked_csr_rmatvec(X.data, unsigned_view(X.indices),
                                     unsigned_view(X.indptr), r,
                                     unsigned_view(task_ptr), X.shape[1])
@@ -835,11 +910,14 @@ class StackedDesign:
 
     Parameters
     ----------
-    X : ndarray or scipy.sparse CSR matrix, shape (n, d)
-        Rows sorted by task.  Dense in any memory order, used in place:
+    X : ndarray or scipy.sparse CSR or CSC matrix, shape (n, d)
+        Rows sorted by task, used in place.  Dense in any memory order:
         Fortran order (each task's block of a column contiguous) is what
         proximal Newton's column access needs too, so one array serves
-        both (see :func:`mtlinear._task_data.build_problem`).
+        both (see :func:`mtlinear._task_data.build_problem`).  Sparse, the
+        products run on either format (a CSC needs sorted indices): CSC
+        serves the coordinate solvers' column access as it is; the kernels
+        that walk rows (Newton-CG's) make a CSR copy once (:meth:`rows`).
     task_ptr : ndarray of shape (T + 1,)
         Task ``t`` owns rows ``task_ptr[t]:task_ptr[t + 1]``.
     x_mean : ndarray of shape (T, d) or None
@@ -857,6 +935,18 @@ class StackedDesign:
         self.counts = np.diff(task_ptr)
         self._starts = (None if np.all(self.counts > 0)
                         else task_ptr[:-1][self.counts > 0])
+        self._rows = None
+
+    def rows(self, keep=True):
+        """``X`` with fast row access (CSR if sparse): ``X`` itself unless
+        it is CSC, then a copy, made once if ``keep`` (the row kernels of
+        every Newton step), else for one use (one pass over the tasks)."""
+        if self._rows is not None or not _is_csc(self.X):
+            return self.X if self._rows is None else self._rows
+        rows = sp.csr_matrix(self.X)
+        if keep:
+            self._rows = rows
+        return rows
 
     def matmat(self, W):
         z = stacked_matvec(self.X, W, self.task_ptr)
@@ -874,10 +964,17 @@ class StackedDesign:
         return G.T
 
     def rmatmat_pair(self, r, q):
-        """``(X_c^T r, X_c^T q)``, one pass over a CSR ``X``."""
+        """``(X_c^T r, X_c^T q)``, one pass over a sparse ``X``."""
         if not sp.issparse(self.X):
             return self.rmatmat(r), self.rmatmat(q)
         X = self.X
+        if _is_csc(X):
+            G, H = _stacked_csc_rmatvec_pair(
+                X.data, unsigned_view(X.indices), unsigned_view(X.indptr),
+                np.ascontiguousarray(r, dtype=np.float64),
+                np.ascontiguousarray(q, dtype=np.float64),
+                unsigned_view(self.task_ptr))
+            return self._centred(G.T, r), self._centred(H.T, q)
         G, H = _stacked_csr_rmatvec_pair(
             X.data, unsigned_view(X.indices), unsigned_view(X.indptr),
             np.ascontiguousarray(r, dtype=np.float64),
@@ -890,7 +987,8 @@ class StackedDesign:
         if sp.issparse(self.X):
             if self.x_mean is not None:
                 return None
-            return np.stack([weighted_gram(self.X[self.task_rows(t)],
+            X = self.rows(keep=False)
+            return np.stack([weighted_gram(X[self.task_rows(t)],
                                            h[self.task_rows(t)])
                              for t in range(self.n_tasks)])
         x_mean = (np.zeros((0, self.n_features)) if self.x_mean is None
@@ -908,7 +1006,7 @@ class StackedDesign:
         h = np.ascontiguousarray(h, dtype=np.float64)
         task_ptr = unsigned_view(self.task_ptr)
         if sp.issparse(self.X):
-            X = self.X
+            X = self.rows()
             D = _stacked_csr_curvature_diagonal(
                 X.data, unsigned_view(X.indices), unsigned_view(X.indptr),
                 task_ptr, h, x_mean, self.n_features)
@@ -926,7 +1024,7 @@ class StackedDesign:
         one."""
         if not sp.issparse(self.X):
             return None
-        X, d = self.X, self.n_features
+        X, d = self.rows(), self.n_features
         sWt, sb, dz = _stacked_csr_cg(
             X.data, unsigned_view(X.indices), unsigned_view(X.indptr),
             unsigned_view(self.task_ptr),
@@ -953,10 +1051,11 @@ class StackedDesign:
 
     def lipschitz(self, v):
         best = 0.0
-        for t in range(self.n_tasks):
+        X = self.rows(keep=False)
+        for t in np.flatnonzero(self.counts):
             rows = self.task_rows(t)
             mean = None if self.x_mean is None else self.x_mean[t]
-            best = max(best, max_sq_singular_value(self.X[rows], v[rows], mean))
+            best = max(best, max_sq_singular_value(X[rows], v[rows], mean))
         return best
 
     def gram_statistics(self, y, v):
@@ -966,10 +1065,11 @@ class StackedDesign:
         """
         d = self.n_features
         Q = np.empty((self.n_tasks, d, d))
+        X = self.rows(keep=False)
         for t in range(self.n_tasks):
             rows = self.task_rows(t)
             vt = v[rows]
-            Q[t] = centred_gram(self.X[rows], vt, None if self.x_mean is None
+            Q[t] = centred_gram(X[rows], vt, None if self.x_mean is None
                                 else self.x_mean[t])
         C = self.rmatmat(v * y)
         yy = self.task_sum(v * y * y)

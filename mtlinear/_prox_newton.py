@@ -503,12 +503,18 @@ def _sparse_means_swamp_spreads(X, means, ptr, ratio):
     """:func:`means_swamp_spreads` of a sparse ``X`` whose tasks are the row
     ranges ``ptr``: only a column stored in every row of a task can
     qualify there, and its spread comes from the stored values (no copy of
-    ``X``; one compiled pass over it)."""
+    a CSR ``X`` or of a CSC one with sorted indices; one compiled pass over
+    it)."""
+    ptr = unsigned_view(np.asarray(ptr, dtype=np.int64))
+    means = np.ascontiguousarray(means, dtype=np.float64)
+    if X.format == "csc" and X.has_sorted_indices:
+        return _csc_means_swamp_spreads(
+            X.data, unsigned_view(X.indices), unsigned_view(X.indptr), ptr,
+            means, ratio)
     X = X if X.format == "csr" else sp.csr_matrix(X)
     return _csr_means_swamp_spreads(
-        X.data, unsigned_view(X.indices), unsigned_view(X.indptr),
-        unsigned_view(np.asarray(ptr, dtype=np.int64)),
-        np.ascontiguousarray(means, dtype=np.float64), ratio)
+        X.data, unsigned_view(X.indices), unsigned_view(X.indptr), ptr,
+        means, ratio)
 
 
 @njit(cache=True)
@@ -539,6 +545,47 @@ def _csr_means_swamp_spreads(data, indices, indptr, ptr, means, ratio):
                 for m in range(first, last):
                     if abs(means[m, j]) > ratio * (high[j] - low[j]):
                         return True
+    return False
+
+
+@njit(cache=True)
+def _csc_means_swamp_spreads(data, indices, indptr, ptr, means, ratio):
+    """:func:`_csr_means_swamp_spreads` on the arrays of a CSC matrix with
+    sorted indices: down each column, task by task (a task's entries of a
+    column are consecutive)."""
+    for j in range(indptr.size - 1):
+        t = -1
+        count = 0
+        high, low = -np.inf, np.inf
+        for k in range(indptr[j], indptr[j + 1]):
+            i = indices[k]
+            if t < 0 or i >= ptr[t + 1]:  # the first entry of a task
+                if t >= 0 and _swamped(means, j, t, ptr, count, high - low,
+                                       ratio):
+                    return True
+                t = max(t, 0)
+                while i >= ptr[t + 1]:
+                    t += 1
+                count = 0
+                high, low = -np.inf, np.inf
+            count += 1
+            high = max(high, data[k])
+            low = min(low, data[k])
+        if t >= 0 and _swamped(means, j, t, ptr, count, high - low, ratio):
+            return True
+    return False
+
+
+@njit(cache=True, inline='always')
+def _swamped(means, j, t, ptr, count, spread, ratio):
+    """Column ``j`` stored in every row of task ``t`` (``count`` entries
+    there) with a mean over ``ratio`` times its ``spread``."""
+    if count < ptr[t + 1] - ptr[t]:
+        return False
+    first, last = (0, means.shape[0]) if ptr.size == 2 else (t, t + 1)
+    for m in range(first, last):
+        if abs(means[m, j]) > ratio * spread:
+            return True
     return False
 
 

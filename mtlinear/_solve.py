@@ -161,6 +161,9 @@ class Solver:
     ``solver="auto"``; ``run(problem, loss, penalty, start, max_iter, tol,
     callback, auto)`` returns a :class:`SolveResult`; a solver declared
     ``coupling=True`` also takes a task-coupling term as ``coupling=``.
+    ``reads_rows(loss, penalty)``: whether it walks a sparse stacked
+    design's rows (CSR) rather than only its columns or products, so that
+    the fit keeps the copy of the features it reads (see :func:`reads_rows`).
     """
 
     name: str
@@ -168,6 +171,7 @@ class Solver:
     preference: Callable
     run: Callable
     coupling: bool = False
+    reads_rows: Callable = lambda loss, penalty: False
 
 
 SOLVERS = {}
@@ -204,6 +208,17 @@ def choose_solver(problem, loss, penalty, solver="auto", coupling=None):
                  if sv.why_not(problem, loss, penalty) is None
                  and (coupling is None or sv.coupling)]
     return max(supported, key=lambda sv: sv.preference(problem, loss, penalty))
+
+
+def reads_rows(loss, penalty, solver="auto"):
+    """Whether ``solver`` (with ``"auto"``: any registered solver) may walk
+    a sparse stacked design's rows on ``(loss, penalty)``: decided before
+    the problem exists, it chooses the format of the features' one copy
+    (:func:`mtlinear._task_data.split_task_column`).  Either format gives
+    the same answers: a design makes the other one when a solver needs it."""
+    if solver != "auto" and solver in SOLVERS:
+        return SOLVERS[solver].reads_rows(loss, penalty)
+    return any(sv.reads_rows(loss, penalty) for sv in SOLVERS.values())
 
 
 def make_datafit(problem, loss):
@@ -624,7 +639,9 @@ register_solver(Solver(
 register_solver(Solver(
     "prox_newton", _prox_newton_why_not,
     lambda problem, loss, penalty: 0.0 if loss.quadratic else 2.0,
-    _run_prox_newton))
+    _run_prox_newton,
+    # Newton-CG's compiled conjugate gradients run over each task's rows
+    reads_rows=lambda loss, penalty: smooth_ridge(penalty)))
 register_solver(Solver(
     "fista", lambda problem, loss, penalty: None,
     lambda problem, loss, penalty: 1.0, _run_fista, coupling=True))

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from ._design import (SharedDesign, StackedDesign, unsigned_view,
+from ._design import (SharedDesign, StackedDesign, sorted_csc, unsigned_view,
                       weighted_mean_rows)
 from ._unpenalized import partial_out
 
@@ -125,14 +125,17 @@ def _is_dataframe(X):
     return hasattr(X, "columns") and hasattr(X, "iloc")
 
 
-def split_task_column(X, task_col):
+def split_task_column(X, task_col, columns=False):
     """Separate the task-label column from the features.
 
     Returns ``(features, labels)`` where ``features`` is what remains of ``X``
     (same container type, not yet validated) and ``labels`` a 1-d array.
     ``X`` itself is never modified.  A dense array's features are a view of
     it when the task column is the first or the last (no copy: a fit's one
-    copy is :func:`build_problem`'s regrouping), a copy otherwise.
+    copy is :func:`build_problem`'s regrouping), a copy otherwise.  A
+    sparse ``X``'s features are CSR when ``X`` is, unless ``columns``: then
+    CSC with sorted indices, made from a CSR in one pass, the one copy of a
+    fit whose solver reads columns (:func:`mtlinear._solve.reads_rows`).
     """
     if _is_dataframe(X):
         columns = list(X.columns)
@@ -151,7 +154,8 @@ def split_task_column(X, task_col):
     if sp.issparse(X):
         j = _check_column_index(task_col, X.shape[1])
         if X.format == "csr":
-            return _split_csr_column(X, j)
+            return (_split_csr_column_to_csc if columns
+                    else _split_csr_column)(X, j)
         X = X.tocsc()
         keep = np.delete(np.arange(X.shape[1]), j)
         return X[:, keep], X[:, j].toarray().ravel()
@@ -194,6 +198,46 @@ def _drop_csr_column(data, indices, indptr, j):
                 m += 1
         out_ptr[i + 1] = m
     return out_data[:m], out_indices[:m], out_ptr, labels
+
+
+def _split_csr_column_to_csc(X, j):
+    """``(X without column j, column j)`` of a CSR matrix, the features as
+    CSC with sorted indices, in one compiled pass (see
+    :func:`_split_csr_column`)."""
+    # the CSC's indices are row numbers, its offsets count the same entries
+    index = np.int32 if max(X.shape[0], X.nnz) < 2 ** 31 else np.int64
+    data, indices, indptr, labels = _csr_to_csc_without_column(
+        X.data, X.indices, X.indptr, j, X.shape[1], np.empty(0, dtype=index))
+    return (sp.csc_matrix((data, indices, indptr),
+                          shape=(X.shape[0], X.shape[1] - 1)), labels)
+
+
+@njit(cache=True)
+def _csr_to_csc_without_column(data, indices, indptr, j, width, kind):
+    n = indptr.size - 1
+    labels = np.zeros(n, dtype=data.dtype)
+    out_ptr = np.zeros(width, dtype=kind.dtype)  # one column fewer
+    for k in range(indptr[n]):
+        c = indices[k]
+        if c != j:
+            out_ptr[(c - 1 if c > j else c) + 1] += 1
+    for c in range(width - 1):
+        out_ptr[c + 1] += out_ptr[c]
+    m = out_ptr[width - 1]
+    out_data = np.empty(m, dtype=data.dtype)
+    out_indices = np.empty(m, dtype=kind.dtype)
+    fill = out_ptr[:-1].copy()
+    for i in range(n):  # rows in order: each column's indices come sorted
+        for k in range(indptr[i], indptr[i + 1]):
+            c = indices[k]
+            if c == j:
+                labels[i] += data[k]
+                continue
+            c = c - 1 if c > j else c
+            out_data[fill[c]] = data[k]
+            out_indices[fill[c]] = i
+            fill[c] += 1
+    return out_data, out_indices, out_ptr, labels
 
 
 def _other_columns(X, j):
@@ -557,8 +601,9 @@ def build_problem(X, Y, task_index=None, n_tasks=None, sample_weight=None,
         task_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         if sp.issparse(X):
             # the CSR kernels take indices in any order (and duplicates);
-            # the CSC copies for coordinate access come out sorted
-            X = sp.csr_matrix(X if grouped else X[order])
+            # the CSC ones, for coordinate access, need them sorted
+            X = X if grouped else X[order]
+            X = sorted_csc(X) if X.format == "csc" else sp.csr_matrix(X)
         elif not grouped:  # rows already grouped are used in place
             X = group_rows(X, order)
         y = np.asarray(Y, dtype=float)[order]

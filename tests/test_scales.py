@@ -209,10 +209,10 @@ def test_sparse_mean_check_is_per_task():
 
 
 def test_sparse_mean_check_matches_its_definition():
-    """The compiled sparse check against the definition, on random CSR
-    designs with columns stored in every row of some tasks (empty tasks and
-    a shared design included): a column qualifies in a task when it is
-    stored in each of the task's rows and some checked mean exceeds
+    """The compiled sparse checks (CSR and CSC) against the definition, on
+    random designs with columns stored in every row of some tasks (empty
+    tasks and a shared design included): a column qualifies in a task when
+    it is stored in each of the task's rows and some checked mean exceeds
     ``ratio`` times its spread there."""
     from types import SimpleNamespace
 
@@ -252,9 +252,10 @@ def test_sparse_mean_check_matches_its_definition():
             ptr = np.array([0, n])
         means = rng.standard_normal((1 if shared else 3, d)) * 10
         ratio = float(rng.choice([1.0, 100.0, 1000.0]))
-        design = SimpleNamespace(X=X, x_mean=means, shared=shared,
-                                 task_ptr=None if shared else ptr)
-        got = means_swamp_spreads(design, ratio)
-        assert got == expected(X, means, ptr, ratio), trial
-        outcomes.add(got)
+        want = expected(X, means, ptr, ratio)
+        for fmt in (sp.csr_matrix, sp.csc_matrix):  # CSC: its own kernel
+            design = SimpleNamespace(X=fmt(X), x_mean=means, shared=shared,
+                                     task_ptr=None if shared else ptr)
+            assert means_swamp_spreads(design, ratio) == want, (trial, fmt)
+        outcomes.add(want)
     assert outcomes == {True, False}
