@@ -551,7 +551,7 @@ def sorted_csc(X):
     matrix already in CSC form is returned as is only when its indices are
     sorted (``sort_indices`` would sort it in place, and fail on read-only
     memory)."""
-    C = sp.csc_matrix(X)
+    C = X if isinstance(X, sp.csc_matrix) else sp.csc_matrix(X)
     return C if C.has_sorted_indices else C.sorted_indices()
 
 
@@ -987,7 +987,7 @@ class StackedDesign:
         if sp.issparse(self.X):
             if self.x_mean is not None:
                 return None
-            X = self.rows(keep=False)
+            X = self.rows()  # exact Newton steps ask at each step
             return np.stack([weighted_gram(X[self.task_rows(t)],
                                            h[self.task_rows(t)])
                              for t in range(self.n_tasks)])

@@ -553,7 +553,11 @@ def _csc_means_swamp_spreads(data, indices, indptr, ptr, means, ratio):
     """:func:`_csr_means_swamp_spreads` on the arrays of a CSC matrix with
     sorted indices: down each column, task by task (a task's entries of a
     column are consecutive)."""
+    sizes = ptr[1:] - ptr[:-1]
+    fewest = sizes[sizes > 0].min() if np.any(sizes > 0) else 1
     for j in range(indptr.size - 1):
+        if indptr[j + 1] - indptr[j] < fewest:  # stored in no task's every row
+            continue
         t = -1
         count = 0
         high, low = -np.inf, np.inf

@@ -203,41 +203,50 @@ def _drop_csr_column(data, indices, indptr, j):
 def _split_csr_column_to_csc(X, j):
     """``(X without column j, column j)`` of a CSR matrix, the features as
     CSC with sorted indices, in one compiled pass (see
-    :func:`_split_csr_column`)."""
+    :func:`_split_csr_column`): column ``j`` is moved last, and the features
+    are the others' part of the arrays (views)."""
+    width = X.shape[1]
+    move = np.arange(width) - (np.arange(width) > j)
+    move[j] = width - 1
     # the CSC's indices are row numbers, its offsets count the same entries
     index = np.int32 if max(X.shape[0], X.nnz) < 2 ** 31 else np.int64
-    data, indices, indptr, labels = _csr_to_csc_without_column(
-        X.data, X.indices, X.indptr, j, X.shape[1], np.empty(0, dtype=index))
-    return (sp.csc_matrix((data, indices, indptr),
-                          shape=(X.shape[0], X.shape[1] - 1)), labels)
+    data, indices, indptr, labels = _csr_to_csc_moved(
+        X.data, unsigned_view(X.indices), unsigned_view(X.indptr),
+        unsigned_view(move.astype(index)))
+    m = indptr[width - 1]
+    C = sp.csc_matrix((data[:m], indices[:m].view(index),
+                       indptr[:width].view(index)),
+                      shape=(X.shape[0], width - 1))
+    C.has_sorted_indices = True  # each column filled in row order
+    return C, labels
 
 
 @njit(cache=True)
-def _csr_to_csc_without_column(data, indices, indptr, j, width, kind):
-    n = indptr.size - 1
-    labels = np.zeros(n, dtype=data.dtype)
-    out_ptr = np.zeros(width, dtype=kind.dtype)  # one column fewer
+def _csr_to_csc_moved(data, indices, indptr, move):
+    """The CSC arrays of the CSR matrix ``(data, indices, indptr)`` with
+    column ``c`` moved to ``move[c]``, and the last column's values summed
+    per row.  Unsigned indices: no branch, no wrap-around test, per entry."""
+    n, width = indptr.size - 1, move.size
+    out_ptr = np.zeros(width + 1, dtype=move.dtype)
+    one = np.uint64(1)  # unsigned sums: never promoted to float
     for k in range(indptr[n]):
-        c = indices[k]
-        if c != j:
-            out_ptr[(c - 1 if c > j else c) + 1] += 1
-    for c in range(width - 1):
+        out_ptr[move[indices[k]] + one] += 1
+    for c in range(width):
         out_ptr[c + 1] += out_ptr[c]
-    m = out_ptr[width - 1]
-    out_data = np.empty(m, dtype=data.dtype)
-    out_indices = np.empty(m, dtype=kind.dtype)
-    fill = out_ptr[:-1].copy()
+    out_data = np.empty(out_ptr[width], dtype=data.dtype)
+    out_indices = np.empty(out_ptr[width], dtype=move.dtype)
+    fill = out_ptr[:width].copy()
     for i in range(n):  # rows in order: each column's indices come sorted
         for k in range(indptr[i], indptr[i + 1]):
-            c = indices[k]
-            if c == j:
-                labels[i] += data[k]
-                continue
-            c = c - 1 if c > j else c
-            out_data[fill[c]] = data[k]
-            out_indices[fill[c]] = i
-            fill[c] += 1
-    return out_data, out_indices, out_ptr, labels
+            c = move[indices[k]]
+            at = fill[c]
+            out_data[at] = data[k]
+            out_indices[at] = i
+            fill[c] = at + one
+    last = np.zeros(n, dtype=data.dtype)
+    for k in range(out_ptr[width - 1], out_ptr[width]):
+        last[out_indices[k]] += out_data[k]
+    return out_data, out_indices, out_ptr, last
 
 
 def _other_columns(X, j):

@@ -11,10 +11,11 @@ import pytest
 import scipy.sparse as sp
 
 from mtlinear import MultiTaskClassifier, MultiTaskRegressor
-from mtlinear._design import StackedDesign
+from mtlinear._design import StackedDesign, unsigned_view
 from mtlinear._prox_newton import DesignColumns
 from mtlinear._solve import reads_rows
-from mtlinear._task_data import build_problem, split_task_column
+from mtlinear._task_data import (_csr_to_csc_moved, build_problem,
+                                 split_task_column)
 from mtlinear.losses import LogisticLoss
 from mtlinear.penalties import make_penalty
 
@@ -53,6 +54,17 @@ def test_split_to_csc_is_the_csr_split_in_columns(position, index):
     np.testing.assert_array_equal(
         columns.toarray(), np.delete(X.toarray(), position, axis=1))
     assert abs(X - before).nnz == 0  # the user's matrix untouched
+    # the kernel's 64-bit indices (taken for over 2**31 rows or entries)
+    move = np.arange(X.shape[1]) - (np.arange(X.shape[1]) > position)
+    move[position] = X.shape[1] - 1
+    data, indices, indptr, last = _csr_to_csc_moved(
+        X.data, unsigned_view(X.indices), unsigned_view(X.indptr),
+        move.astype(np.uint64))
+    assert indices.dtype == indptr.dtype == np.uint64
+    np.testing.assert_array_equal(last, labels)
+    wide = sp.csc_matrix((data, indices.view(np.int64), indptr.view(np.int64)),
+                         shape=X.shape)
+    np.testing.assert_array_equal(wide[:, :-1].toarray(), rows.toarray())
 
 
 def _design_pair(seed, sizes, centred):
