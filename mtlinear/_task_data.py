@@ -407,17 +407,25 @@ def _magnitudes(A, block=2 ** 18):
     return float(largest), (0.0 if smallest == np.inf else float(smallest))
 
 
+_LANES = 8  # independent running extremes: the loop runs in SIMD lanes
+
+
 @njit(cache=True)
 def _abs_range(values):
     # NaN fails both comparisons: finiteness is checked elsewhere
-    largest, smallest = 0.0, np.inf
-    for v in values:
-        a = abs(v)
-        if a > largest:
-            largest = a
-        if 0.0 < a < smallest:
-            smallest = a
-    return largest, smallest
+    high = np.zeros(_LANES)
+    low = np.full(_LANES, np.inf)
+    stop = values.size - values.size % _LANES
+    for start in range(0, stop, _LANES):
+        for lane in range(_LANES):
+            a = abs(values[start + lane])
+            high[lane] = a if a > high[lane] else high[lane]
+            low[lane] = a if 0.0 < a < low[lane] else low[lane]
+    for i in range(stop, values.size):
+        a = abs(values[i])
+        high[0] = a if a > high[0] else high[0]
+        low[0] = a if 0.0 < a < low[0] else low[0]
+    return high.max(), low.min()
 
 
 def check_scales(X, Y, task_weights):

@@ -155,6 +155,22 @@ def test_scale_check_reads_every_layout(make):
     np.testing.assert_allclose(_magnitudes(B, block=50), expected, rtol=1e-7)
 
 
+def test_scale_check_finds_the_extremes_wherever_they_are():
+    """The compiled pass keeps running extremes in lanes and a tail: the
+    largest and the smallest nonzero magnitude are found at every position
+    of arrays of every length up to three times the lanes."""
+    from mtlinear._task_data import _magnitudes
+    for n in range(1, 25):
+        for at in range(n):
+            values = np.full(n, 2.0)
+            values[(at + 1) % n] = 0.0
+            values[at] = -7.0
+            assert _magnitudes(values) == (7.0, 2.0 if n > 2 else 7.0)
+            values[at] = -1e-3
+            assert _magnitudes(values) == ((2.0, 1e-3) if n > 2 else
+                                           (1e-3, 1e-3))
+
+
 def test_classifier_with_huge_features_is_a_clear_error():
     X, Y = _shared()
     with pytest.raises(ValueError, match="X has values of magnitude"):
