@@ -756,15 +756,20 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
     # line search, the gap, the next Newton model
     at = None
     while True:
+        stops = settled or settling == _SETTLING_STEPS  # once the gap is met
+        # the certificate is of W itself: a fresh X W, not the predictor
+        # updated along the steps (the carried one differs by rounding, and
+        # serves the next pass); after a settling step the gap was met
+        # already and is expected to end the solve: fresh at once
+        fresh = stops and settling > 0 and n_iter > 0
+        if fresh:
+            Z = at = None
         if at is None and Z is not None:
             at = LossAt(loss, Z.reshape(design.n_samples, -1), y2, v2)
         primal, gap, U, Z = datafit.gap_and_gradient(W, centred(W, c), penalty,
                                                      Z, at)
-        stops = settled or settling == _SETTLING_STEPS  # once the gap is met
-        if gap <= tol_abs and stops and n_iter > 0:
-            # the certificate is of W itself: a fresh X W, not the predictor
-            # updated along the steps (only where it would end the solve: the
-            # carried one differs by rounding, and serves the next pass)
+        if gap <= tol_abs and stops and n_iter > 0 and not fresh:
+            # it would end the solve: again on a fresh X W
             primal, gap, U, Z = datafit.gap_and_gradient(W, centred(W, c),
                                                          penalty)
             at = None
