@@ -927,7 +927,8 @@ class StackedDesign:
     shared = False
 
     def __init__(self, X, task_ptr, x_mean=None):
-        self.X = X
+        # the CSC kernels walk each column's rows in order
+        self.X = sorted_csc(X) if _is_csc(X) else X
         self.task_ptr = task_ptr
         self.x_mean = x_mean
         self.n_tasks = task_ptr.size - 1

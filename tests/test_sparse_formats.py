@@ -78,6 +78,17 @@ def _design_pair(seed, sizes, centred):
             StackedDesign(sp.csc_matrix(A), ptr, mean), A.toarray(), ptr, mean)
 
 
+def _unsorted_csc(A):
+    """``A`` as CSC with each column's entries in reverse row order."""
+    C = sp.csc_matrix(A)
+    order = np.concatenate([np.arange(b - 1, a - 1, -1)
+                            for a, b in zip(C.indptr[:-1], C.indptr[1:])])
+    C = sp.csc_matrix((C.data[order], C.indices[order], C.indptr),
+                      shape=C.shape)
+    C.has_sorted_indices = False
+    return C
+
+
 @pytest.mark.parametrize("sizes", [[5, 8, 6], [0, 9, 0, 7]],
                          ids=["tasks", "empty-tasks"])
 @pytest.mark.parametrize("centred", [False, True])
@@ -95,7 +106,11 @@ def test_stacked_products_are_the_dense_ones_in_both_formats(sizes, centred):
     expected_h = np.stack([Ac[task == t].T @ q[task == t] for t in range(T)], 1)
     expected_diag = np.stack([(h[task == t] @ Ac[task == t] ** 2)
                               for t in range(T)], 1)
-    for design in (rows, cols):
+    unsorted = _unsorted_csc(A)
+    before = unsorted.indices.copy()
+    shuffled = StackedDesign(unsorted, ptr, mean)  # sorted for the kernels
+    np.testing.assert_array_equal(unsorted.indices, before)  # not in place
+    for design in (rows, cols, shuffled):
         np.testing.assert_allclose(design.matmat(W), expected_z, atol=1e-12)
         np.testing.assert_allclose(design.rmatmat(r), expected_g, atol=1e-12)
         g, g2 = design.rmatmat_pair(r, q)
