@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from ._design import (SharedDesign, StackedDesign, sorted_csc, unsigned_view,
+from ._design import (SharedDesign, StackedDesign, unsigned_view,
                       weighted_mean_rows)
 from ._unpenalized import partial_out
 
@@ -617,10 +617,10 @@ def build_problem(X, Y, task_index=None, n_tasks=None, sample_weight=None,
         counts = np.bincount(task_index, minlength=T)
         task_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         if sp.issparse(X):
-            # the CSR kernels take indices in any order (and duplicates);
-            # the CSC ones, for coordinate access, need them sorted
+            # CSC stays CSC (for coordinate access; the design sorts its
+            # indices), any other format becomes CSR
             X = X if grouped else X[order]
-            X = sorted_csc(X) if X.format == "csc" else sp.csr_matrix(X)
+            X = X if X.format == "csc" else sp.csr_matrix(X)
         elif not grouped:  # rows already grouped are used in place
             X = group_rows(X, order)
         y = np.asarray(Y, dtype=float)[order]
