@@ -47,6 +47,11 @@ def test_split_to_csc_is_the_csr_split_in_columns(position, index):
     rows, labels = split_task_column(X, position)
     columns, labels_c = split_task_column(X, position, columns=True)
     assert columns.format == "csc" and rows.format == "csr"
+    starts = columns.indptr[1:-1]  # rows rise within every column
+    starts = starts[(starts > 0) & (starts < columns.nnz)]
+    inside = np.ones(columns.nnz - 1, dtype=bool)
+    inside[starts - 1] = False
+    assert np.all(np.diff(columns.indices)[inside] > 0)
     assert columns.has_sorted_indices
     np.testing.assert_array_equal(labels_c, labels)
     np.testing.assert_array_equal(labels, X.toarray()[:, position])
