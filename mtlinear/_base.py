@@ -145,11 +145,15 @@ class MultiTaskLinearModel(BaseEstimator):
         features, task_index, _ = self._validate_task_rows(X, reset)
         return features, task_index
 
-    def _validate_task_rows(self, X, reset, task_order=False):
+    def _validate_task_rows(self, X, reset, task_order=False, one_solve=False):
         """:meth:`_validate_X`, and with ``task_order`` (a fit, whose
         objective does not depend on the rows' order) a dense array's rows
         may come back grouped by task: ``(features, task_index, order)``,
-        ``order`` the permutation applied (``None``: rows as given)."""
+        ``order`` the permutation applied (``None``: rows as given).
+        ``one_solve``: the features serve a single solve, whose sparse copy
+        takes the format its solver reads (:meth:`_reads_rows`); a path or
+        a cross-validation keeps CSR, whose products, run many times, are
+        the faster ones."""
         name = type(self).__name__
         if self.task_col is None:
             X = validate_data(self, X, reset=reset, accept_sparse=("csr", "csc"),
@@ -172,7 +176,7 @@ class MultiTaskLinearModel(BaseEstimator):
         else:
             features, labels = split_task_column(
                 X, self.task_col,
-                columns=reset and issparse(X) and not self._reads_rows(X))
+                columns=one_solve and issparse(X) and not self._reads_rows(X))
             features = check_features(_some_features(features, name),
                                       estimator_name=name)
         if reset:
@@ -226,11 +230,12 @@ class MultiTaskLinearModel(BaseEstimator):
         return X, Y, task_index, sample_weight
 
     # ------------------------------------------------------------ fit
-    def _validate_fit_data(self, X, y, sample_weight, task_order=False):
+    def _validate_fit_data(self, X, y, sample_weight, task_order=False,
+                           one_solve=False):
         """Validate the arrays of a fit; set ``n_features_in_``, ``tasks_`` and
         what ``_encode_targets`` records.  ``task_order``: the rows may be
         put in task order (see :meth:`_validate_task_rows`), ``y`` and
-        ``sample_weight`` with them.
+        ``sample_weight`` with them; ``one_solve``: see there.
 
         Returns
         -------
@@ -242,7 +247,7 @@ class MultiTaskLinearModel(BaseEstimator):
             raise ValueError(f"{type(self).__name__} requires y to be passed, "
                              "but the target y is None.")
         X, task_index, order = self._validate_task_rows(
-            X, reset=True, task_order=task_order)
+            X, reset=True, task_order=task_order, one_solve=one_solve)
         # targets validated once X's feature names are recorded
         y = check_array(y, ensure_2d=False, dtype=None, input_name="y",
                         ensure_all_finite="allow-nan")
@@ -406,7 +411,8 @@ class MultiTaskLinearModel(BaseEstimator):
         loss = self._make_loss()
         fitted = self._fitted_state()
         try:
-            data = self._validate_fit_data(X, y, sample_weight, task_order=True)
+            data = self._validate_fit_data(X, y, sample_weight, task_order=True,
+                                           one_solve=True)
             n_features = data[0].shape[1]
             # the options are checked before the data work
             penalty = self._make_penalty(n_features)

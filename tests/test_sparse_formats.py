@@ -159,15 +159,17 @@ def _fit_data(seed=0, n=400, d=30, position=12):
     ("l1", 1.0, False), ("l21", 0.7, False), ("l2", 1.0, True),
     ("l1", 0.0, True)])
 def test_the_split_gives_the_format_the_solver_reads(penalty, l1_ratio, reads):
-    """One copy of the features: CSC for proximal Newton, shared with its
-    column access; CSR for Newton-CG (a ridge alone)."""
+    """One copy of the features for one solve: CSC for proximal Newton,
+    shared with its column access; CSR for Newton-CG (a ridge alone)."""
     X, F, task, z = _fit_data()
     model = MultiTaskClassifier(penalty=penalty, l1_ratio=l1_ratio, task_col=12)
     assert reads_rows(LogisticLoss(), make_penalty(penalty, 1.0, l1_ratio)) \
         == reads
     features, Y, task_index, _, omega = model._validate_fit_data(
-        X, z > 0, None, task_order=True)
+        X, z > 0, None, task_order=True, one_solve=True)
     assert features.format == ("csr" if reads else "csc")
+    # a path or a cross-validation runs many products: CSR, the faster
+    assert model._validate_fit_data(X, z > 0, None)[0].format == "csr"
     problem = build_problem(features, Y, task_index, n_tasks=len(omega),
                             task_weights=omega, center_targets=False)
     if not reads:  # rows grouped by the build: its one copy, in columns
