@@ -79,11 +79,17 @@ class ResidualState:
         self._ws = None
 
     def _segment_sums(self, M, weights, square=False):
-        """``sum_{i in t} w_i M_ij`` (or ``M_ij^2``) as a (d, T) array."""
+        """``sum_{i in t} w_i M_ij`` (or ``M_ij^2``) as a (d, T) array
+        (``M`` dense, or sparse with sorted indices as ``self.X`` is)."""
         if sp.issparse(M):
-            M = sp.diags(weights) @ (M.multiply(M) if square else M)
-            parts = (self._indicator().T @ M).toarray() if not self.shared \
-                else np.asarray(M.sum(axis=0))
+            if square:  # the same pattern: new values only
+                squared = type(M)((M.data ** 2, M.indices, M.indptr),
+                                  shape=M.shape)
+                squared.has_sorted_indices = M.has_sorted_indices
+                M = squared
+            if not self.shared:  # one compiled pass over the entries
+                return stacked_rmatvec(M, weights, self.task_ptr).T
+            parts = np.asarray((sp.diags(weights) @ M).sum(axis=0))
         else:  # einsum: no (n, d) temporary
             spec = "ij,ij,i->j" if square else "ij,i->j"
             segments = [(0, M.shape[0])] if self.shared else zip(self.lo, self.hi)

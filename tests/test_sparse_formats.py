@@ -196,3 +196,24 @@ def test_sparse_fits_equal_dense_ones_whatever_the_format(estimator, fmt):
     dense = estimator.set_params(**params).fit(X.toarray(), y)
     np.testing.assert_allclose(sparse.coef_, dense.coef_, atol=1e-7)
     np.testing.assert_allclose(sparse.intercept_, dense.intercept_, atol=1e-7)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_coordinate_descent_curvatures_of_a_sparse_design_are_the_dense_ones(
+        fmt, weighted):
+    """Coordinate descent's per-(feature, task) curvatures and task weights
+    (``ResidualState``: one compiled pass over a sparse design's entries)
+    equal those of the same problem built on the dense array."""
+    from mtlinear._bcd_residual import ResidualState
+    X, F, task, z = _fit_data(seed=5)
+    order = np.argsort(task, kind="stable")
+    weights = (np.random.default_rng(1).random(F.shape[0]) + 0.1 if weighted
+               else None)
+    states = [ResidualState(build_problem(A, z[order], task[order],
+                                          sample_weight=(None if weights is None
+                                                         else weights[order])))
+              for A in (F[order].asformat(fmt), F[order].toarray())]
+    np.testing.assert_allclose(states[0].curv, states[1].curv, rtol=1e-12,
+                               atol=1e-15)
+    np.testing.assert_allclose(states[0].seg_w, states[1].seg_w, rtol=1e-12)
