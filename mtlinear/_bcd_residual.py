@@ -99,13 +99,6 @@ class ResidualState:
             return np.repeat(parts.reshape(-1, 1), len(self.a), axis=1)
         return parts.T
 
-    def _indicator(self, values=None):
-        """Sparse (n, T) matrix with ``values`` (default 1) at (i, task(i))."""
-        n = len(self.task_of_row)
-        values = np.ones(n) if values is None else values
-        return sp.csr_matrix((values, (np.arange(n), self.task_of_row)),
-                             shape=(n, len(self.a)))
-
     def _scaled(self, M):
         """Rows of ``M`` times ``q``."""
         if self.q is None:
@@ -181,6 +174,18 @@ class ResidualState:
 
     def neg_gradient(self, rows):
         """``-dF/dW`` on feature ``rows``: ``a_t (X_rows^T R_t + S_t m_t beta_t)``."""
+        XtR = self._columns_times_residual(rows)
+        XtR += (self.means[:, rows] * (self.seg_w * self.beta)[:, None]).T
+        return XtR * self.a
+
+    def _columns_times_residual(self, rows):
+        """``X_rows^T R_t`` of every task, (rows, T) (``R``'s samples
+        weighted by ``q``), a new array."""
+        if sp.issparse(self.X) and not self.shared:
+            # one compiled pass over the sorted CSC, every column: cheaper
+            # than gathering the rows' columns for scipy's product
+            return stacked_rmatvec(self.X, self._scaled(self.R.T)[:, 0],
+                                   self.task_ptr).T[rows]
         d = self.X.shape[1]
         if rows is self._ws:
             Xr, R = self._Xws, self.R.T
@@ -194,15 +199,10 @@ class ResidualState:
             # (R^T X)^T: with X in C order this product runs 1.5 to 2.5 times
             # faster than X^T R (measured with OpenBLAS)
             XtR = (R.T @ Xr).T
-        elif sp.issparse(Xr):
-            XtR = (self._indicator(R[:, 0]).T @ Xr).T
         else:  # scipy's sparse @ dense would copy a dense Xr not in C order
             XtR = stacked_rmatvec(Xr, R[:, 0], self.task_ptr).T
         XtR = XtR.toarray() if sp.issparse(XtR) else np.asarray(XtR)
-        if XtR.shape[0] != rows.size:
-            XtR = XtR[rows]
-        XtR += (self.means[:, rows] * (self.seg_w * self.beta)[:, None]).T
-        return XtR * self.a
+        return XtR[rows] if XtR.shape[0] != rows.size else XtR
 
     def _centred_residual(self):
         shift = self.beta if self.shared else self.beta[self.task_of_row][:, None]

@@ -202,9 +202,10 @@ def test_sparse_fits_equal_dense_ones_whatever_the_format(estimator, fmt):
 @pytest.mark.parametrize("weighted", [False, True])
 def test_coordinate_descent_curvatures_of_a_sparse_design_are_the_dense_ones(
         fmt, weighted):
-    """Coordinate descent's per-(feature, task) curvatures and task weights
-    (``ResidualState``: one compiled pass over a sparse design's entries)
-    equal those of the same problem built on the dense array."""
+    """Coordinate descent's per-(feature, task) curvatures and task weights,
+    and its gradient on some feature rows at a random ``W`` (``ResidualState``:
+    compiled passes over a sparse design's entries) equal those of the same
+    problem built on the dense array."""
     from mtlinear._bcd_residual import ResidualState
     X, F, task, z = _fit_data(seed=5)
     order = np.argsort(task, kind="stable")
@@ -217,3 +218,10 @@ def test_coordinate_descent_curvatures_of_a_sparse_design_are_the_dense_ones(
     np.testing.assert_allclose(states[0].curv, states[1].curv, rtol=1e-12,
                                atol=1e-15)
     np.testing.assert_allclose(states[0].seg_w, states[1].seg_w, rtol=1e-12)
+    W = np.random.default_rng(2).standard_normal((F.shape[1], 3))
+    rows = np.array([0, 4, 5, 17])
+    for state in states:
+        state.reset(W)
+    np.testing.assert_allclose(states[0].neg_gradient(rows),
+                               states[1].neg_gradient(rows), rtol=1e-10,
+                               atol=1e-12)
