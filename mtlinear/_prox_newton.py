@@ -539,12 +539,9 @@ def _csr_means_swamp_spreads(data, indices, indptr, ptr, means, ratio):
             count[j] += 1
             high[j] = max(high[j], data[k])
             low[j] = min(low[j], data[k])
-        first, last = (0, means.shape[0]) if ptr.size == 2 else (t, t + 1)
         for j in range(d):
-            if count[j] >= rows:
-                for m in range(first, last):
-                    if abs(means[m, j]) > ratio * (high[j] - low[j]):
-                        return True
+            if _swamped(means, j, t, ptr, count[j], high[j] - low[j], ratio):
+                return True
     return False
 
 
