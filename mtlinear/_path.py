@@ -325,6 +325,7 @@ def path_on_problem(problem, loss, penalty, alphas, *, start=(None, None),
     the solution (:func:`secant_start`), or from the previous solution when
     that has the lower objective.
     """
+    problem.n_solves = max(problem.n_solves, len(alphas))
     previous = None
     W = b = None
     for k, alpha in enumerate(alphas):

@@ -10,7 +10,9 @@ Q_t) w / 2 - C_t^T w + mu/2 w^T D w`` with ``D = diag(f)``, so ``(omega_t Q_t
     w_t = D^{-1/2} V (omega_t Lambda + mu)^{-1} V^T D^{-1/2} C_t
 
 One eigendecomposition per distinct ``Q_t`` (one for a shared design)
-serves every ``alpha`` of a path.  An iterative solver stops on a duality
+serves every ``alpha`` of a path; a single solve factors ``omega_t Q_t + mu
+D`` by Cholesky instead (:func:`cholesky_solution`), about six times
+cheaper than the eigendecomposition (d = 2000).  An iterative solver stops on a duality
 gap, which bounds the objective to about machine precision but the
 coefficients only to its square root over ``mu``; the direct solve is
 accurate to the conditioning of ``Q + mu D / omega_t`` (scikit-learn's
@@ -36,7 +38,7 @@ import scipy.sparse.linalg
 from ._coupling import csr_arrays, sparse_right_product
 from ._task_blocks import task_blocks, task_columns
 
-__all__ = ["RidgeSpectrum", "coupled_ridge_solution"]
+__all__ = ["RidgeSpectrum", "cholesky_solution", "coupled_ridge_solution"]
 
 # the largest side d T of the dense system of a coupled ridge (72 MB)
 _DENSE_COUPLED_MAX = 3000
@@ -58,7 +60,9 @@ class RidgeSpectrum:
     def __init__(self, Q, factors, K=1):
         self.K = K
         self.scale = 1.0 / np.sqrt(factors)
-        M = Q * self.scale[None, :, None] * self.scale[None, None, :]
+        # eigh copies its input: unit factors need no scaled copy of Q
+        M = (Q if np.all(factors == 1.0) else
+             Q * self.scale[None, :, None] * self.scale[None, None, :])
         evals, self.evecs = np.linalg.eigh(M)
         # Q is positive semi-definite: negative eigenvalues are rounding
         self.evals = np.maximum(evals, 0.0)
@@ -77,6 +81,40 @@ class RidgeSpectrum:
         proj /= self.evals * omega[:, None] + mu
         Z = np.matmul(self.evecs, proj[:, :, None])[:, :, 0]
         return task_columns(Z * self.scale, self.K)
+
+
+def cholesky_solution(Q, omega, C, mu, factors):
+    """``W`` (d, T) solving ``(omega_t Q_t + mu D) w_t = C_t`` by Cholesky
+    factorizations, for a single solve.
+
+    ``Q`` (G, d, d) holds one Gram matrix per task (``G = T``), or one
+    shared by all tasks (``G = 1``), which one factorization serves when
+    the task weights ``omega`` are equal.  Returns ``None`` where the
+    eigendecomposition of :class:`RidgeSpectrum` is the better route: a
+    shared ``Q`` with unequal task weights (one eigendecomposition serves
+    them all), or a factorization meeting a non-positive pivot (``mu`` at
+    rounding level against ``Q``, which the spectrum clips).
+    """
+    if Q.shape[0] == 1:
+        if np.ptp(omega) != 0.0:
+            return None
+        A = omega[0] * Q  # a copy: Q is the data-fit's
+        rhs = C[None]  # (1, d, T)
+    else:
+        A = omega[:, None, None] * Q
+        rhs = C.T[:, :, None]  # (T, d, 1)
+    features = np.arange(A.shape[1])
+    A[:, features, features] += mu * factors
+    solution = np.empty(rhs.shape)
+    for g in range(A.shape[0]):  # scipy's batching stacks copies of A
+        # A[g] is symmetric: its C order is the Fortran order LAPACK takes
+        try:
+            factor = scipy.linalg.cho_factor(A[g].T, lower=True, overwrite_a=True,
+                                             check_finite=False)
+        except np.linalg.LinAlgError:
+            return None
+        solution[g] = scipy.linalg.cho_solve(factor, rhs[g], check_finite=False)
+    return solution[0] if Q.shape[0] == 1 else solution[:, :, 0].T
 
 
 def coupled_ridge_solution(Q, omega, C, mu, factors, K, spectrum=None):

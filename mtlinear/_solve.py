@@ -64,7 +64,7 @@ from ._newton_admm import newton_admm
 from ._newton_cg import newton_cg
 from ._prox_newton import (DesignColumns, means_swamp_spreads, prox_newton,
                            smooth_ridge)
-from ._ridge import RidgeSpectrum, coupled_ridge_solution
+from ._ridge import RidgeSpectrum, cholesky_solution, coupled_ridge_solution
 from ._threads import blas_threads_for_work
 
 __all__ = ["solve", "SolveResult", "make_datafit", "Solver", "SOLVERS",
@@ -241,8 +241,12 @@ def _ridge_spectrum(problem, statistics, Q, factors):
     """The :class:`RidgeSpectrum` of the Gram matrices ``Q`` of
     ``statistics`` (``"gram"`` or ``"row_space"``) with penalty ``factors``,
     cached: one per problem serves a path, its CV and ADMM."""
-    return _cached(problem, ("ridge", statistics, factors.tobytes()),
+    return _cached(problem, _spectrum_key(statistics, factors),
                    lambda: RidgeSpectrum(Q, factors))
+
+
+def _spectrum_key(statistics, factors):
+    return ("ridge", statistics, factors.tobytes())
 
 
 def _sample_datafit(problem, loss):
@@ -743,7 +747,14 @@ def _run_coupled_ridge(problem, loss, penalty, start, max_iter, tol, callback,
 
 
 def _ridge_solution(problem, statistics, datafit, factors, mu):
+    """The direct ridge: Cholesky for a single solve, else (or when the
+    spectrum is already made) the cached eigendecompositions."""
     Q, omega, C = datafit.kernel_statistics()
+    if (problem.n_solves == 1
+            and _spectrum_key(statistics, factors) not in problem.cache):
+        W = cholesky_solution(Q, omega, C, mu, factors)
+        if W is not None:
+            return W
     return _ridge_spectrum(problem, statistics, Q, factors).solve(omega, C, mu)
 
 

@@ -488,6 +488,11 @@ class TaskProblem:
         Newton-CG stops on the duality gap alone, without the rule on
         coefficient changes that fitted models get (the gap still bounds
         the objective's error by ``tol`` times its value at zero).
+    n_solves : int
+        How many solves share the problem (the alphas of a path, set by
+        :func:`mtlinear._path.path_on_problem`): a solver that can factor the
+        data once for all of them (the direct ridge's eigendecompositions)
+        weighs its cost against it.
     """
 
     design: object
@@ -501,6 +506,7 @@ class TaskProblem:
     reduction: object = None
     n_classes: int = 0
     scores_only: bool = False
+    n_solves: int = 1
 
     @property
     def n_tasks(self):

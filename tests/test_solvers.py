@@ -647,3 +647,87 @@ def test_handed_over_iterations_are_told_in_the_warning():
         model = MultiTaskRegressor(alpha=1e-5, max_iter=10, tol=1e-12).fit(X, Y)
     assert model.n_iter_ > 10
     assert f"of each solver ({model.n_iter_} in all)" in str(caught[0].message)
+
+
+def _per_task_ridge(X, y, tasks, s, omega, alpha, factors):
+    """scikit-learn's Ridge per task on our scaling: task ``t`` minimizes
+    ``omega_t / n_t sum s_i r_i^2 / 2 + alpha / 2 sum_j f_j w_j^2``, which
+    is Ridge(alpha n_t / omega_t) with weights ``s`` on ``X / sqrt(f)``."""
+    from sklearn.linear_model import Ridge
+    scale = 1.0 / np.sqrt(factors)
+    coef, intercept = [], []
+    for t in range(len(omega)):
+        rows = tasks == t
+        Xt = X[rows].multiply(scale).tocsr() if sp.issparse(X) else X[rows] * scale
+        ridge = Ridge(alpha=alpha * s[rows].sum() / omega[t], tol=1e-12,
+                      solver="sparse_cg" if sp.issparse(X) else "cholesky",
+                      max_iter=100000)
+        ridge.fit(Xt, y[rows], sample_weight=s[rows])
+        coef.append(ridge.coef_ * scale)
+        intercept.append(ridge.intercept_)
+    return np.array(coef), np.array(intercept)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("wide", [False, True])
+def test_single_ridge_solve_factors_by_cholesky(sparse, wide, monkeypatch):
+    # a fit is one solve: Cholesky factorizations, no eigendecomposition; a
+    # path of several alphas takes the eigendecompositions and agrees
+    from mtlinear import _ridge, regularization_path
+    rng = np.random.default_rng(5)
+    T, d = 3, 12
+    n_t = 8 if wide else 40
+    tasks = np.repeat(np.arange(T), n_t)
+    X = rng.standard_normal((T * n_t, d)) * rng.uniform(0.1, 10, d)
+    X[rng.random(X.shape) < 0.3] = 0.0
+    y = X @ rng.standard_normal(d) + rng.standard_normal(T * n_t)
+    s = rng.uniform(0.5, 2.0, T * n_t)
+    omega = np.array([1.0, 2.0, 0.5])
+    factors = rng.uniform(0.5, 3.0, d)
+    alpha = 0.05
+    Xt = np.column_stack([X, tasks])
+    Xt = sp.csr_matrix(Xt) if sparse else Xt
+
+    class NoSpectrum(_ridge.RidgeSpectrum):
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("a single solve made an eigendecomposition")
+    monkeypatch.setattr("mtlinear._solve.RidgeSpectrum", NoSpectrum)
+    model = MultiTaskRegressor(penalty="l2", alpha=alpha, task_col=-1,
+                               penalty_factor=factors, task_weights=omega,
+                               solver="ridge").fit(Xt, y, sample_weight=s)
+    coef, intercept = _per_task_ridge(sp.csr_matrix(X) if sparse else X, y,
+                                      tasks, s, omega, alpha, factors)
+    np.testing.assert_allclose(model.coef_, coef, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(model.intercept_, intercept, rtol=1e-7, atol=1e-9)
+
+    monkeypatch.undo()
+    monkeypatch.setattr("mtlinear._solve.cholesky_solution", None)
+    coefs = regularization_path(
+        Xt, y, penalty="l2", alphas=[4 * alpha, alpha], task_col=-1,
+        penalty_factor=factors, task_weights=omega, sample_weight=s,
+        solver="ridge")[1]
+    np.testing.assert_allclose(coefs[..., -1], model.coef_, rtol=1e-9, atol=1e-11)
+
+
+def test_cholesky_solution_solves_the_normal_equations():
+    from mtlinear._ridge import cholesky_solution
+    rng = np.random.default_rng(6)
+    d, T, mu = 7, 3, 0.2
+    A = rng.standard_normal((T, 15, d))
+    Q = np.einsum("tni,tnj->tij", A, A) / 15
+    omega, C = rng.uniform(0.5, 2, T), rng.standard_normal((d, T))
+    factors = rng.uniform(0.5, 2, d)
+    W = cholesky_solution(Q, omega, C, mu, factors)
+    for t in range(T):
+        system = omega[t] * Q[t] + mu * np.diag(factors)
+        np.testing.assert_allclose(W[:, t], np.linalg.solve(system, C[:, t]),
+                                   rtol=1e-10)
+    shared = cholesky_solution(Q[:1], np.full(T, 0.7), C, mu, factors)
+    np.testing.assert_allclose(
+        shared, np.linalg.solve(0.7 * Q[0] + mu * np.diag(factors), C), rtol=1e-10)
+    Q_before = Q.copy()
+    # one eigendecomposition serves a shared Q with unequal task weights;
+    # a non-positive pivot (rounding) leaves the solve to the spectrum
+    assert cholesky_solution(Q[:1], omega, C, mu, factors) is None
+    assert cholesky_solution(-Q, omega, C, 1e-3, factors) is None
+    np.testing.assert_array_equal(Q, Q_before)
