@@ -1059,6 +1059,15 @@ class StackedDesign:
             best = max(best, max_sq_singular_value(X[rows], v[rows], mean))
         return best
 
+    def task_grams(self, v):
+        """Each task's ``Q_t = X_tc^T diag(v_t) X_tc`` (d, d) in turn: one
+        in memory at a time."""
+        X = self.rows(keep=False)
+        for t in range(self.n_tasks):
+            rows = self.task_rows(t)
+            yield centred_gram(X[rows], v[rows], None if self.x_mean is None
+                               else self.x_mean[t])
+
     def gram_statistics(self, y, v):
         """Per-task ``Q_t = X_tc^T diag(v_t) X_tc`` (T, d, d), ``C``, ``yy``.
 
@@ -1066,12 +1075,8 @@ class StackedDesign:
         """
         d = self.n_features
         Q = np.empty((self.n_tasks, d, d))
-        X = self.rows(keep=False)
-        for t in range(self.n_tasks):
-            rows = self.task_rows(t)
-            vt = v[rows]
-            Q[t] = centred_gram(X[rows], vt, None if self.x_mean is None
-                                else self.x_mean[t])
+        for t, Q_t in enumerate(self.task_grams(v)):
+            Q[t] = Q_t
         C = self.rmatmat(v * y)
         yy = self.task_sum(v * y * y)
         return Q, None, C, yy

@@ -10,9 +10,11 @@ Q_t) w / 2 - C_t^T w + mu/2 w^T D w`` with ``D = diag(f)``, so ``(omega_t Q_t
     w_t = D^{-1/2} V (omega_t Lambda + mu)^{-1} V^T D^{-1/2} C_t
 
 One eigendecomposition per distinct ``Q_t`` (one for a shared design)
-serves every ``alpha`` of a path; a single solve factors ``omega_t Q_t + mu
-D`` by Cholesky instead (:func:`cholesky_solution`), about six times
-cheaper than the eigendecomposition (d = 2000).  An iterative solver stops on a duality
+serves every ``alpha`` of a path.  A single solve factors each ``omega_t
+Q_t + mu D`` by Cholesky instead (:func:`single_ridge_solution`), about six
+times cheaper than the eigendecomposition at d = 2000, and with one ``Q_t``
+per task it can make them one at a time, when together they would not fit
+in memory.  An iterative solver stops on a duality
 gap, which bounds the objective to about machine precision but the
 coefficients only to its square root over ``mu``; the direct solve is
 accurate to the conditioning of ``Q + mu D / omega_t`` (scikit-learn's
@@ -38,7 +40,7 @@ import scipy.sparse.linalg
 from ._coupling import csr_arrays, sparse_right_product
 from ._task_blocks import task_blocks, task_columns
 
-__all__ = ["RidgeSpectrum", "cholesky_solution", "coupled_ridge_solution"]
+__all__ = ["RidgeSpectrum", "single_ridge_solution", "coupled_ridge_solution"]
 
 # the largest side d T of the dense system of a coupled ridge (72 MB)
 _DENSE_COUPLED_MAX = 3000
@@ -83,38 +85,45 @@ class RidgeSpectrum:
         return task_columns(Z * self.scale, self.K)
 
 
-def cholesky_solution(Q, omega, C, mu, factors):
-    """``W`` (d, T) solving ``(omega_t Q_t + mu D) w_t = C_t`` by Cholesky
-    factorizations, for a single solve.
+def single_ridge_solution(grams, omega, C, mu, factors):
+    """``W`` (d, T) solving ``(omega_t Q_t + mu D) w_t = C_t`` once, by one
+    Cholesky factorization per system.
 
-    ``Q`` (G, d, d) holds one Gram matrix per task (``G = T``), or one
-    shared by all tasks (``G = 1``), which one factorization serves when
-    the task weights ``omega`` are equal.  Returns ``None`` where the
-    eigendecomposition of :class:`RidgeSpectrum` is the better route: a
-    shared ``Q`` with unequal task weights (one eigendecomposition serves
-    them all), or a factorization meeting a non-positive pivot (``mu`` at
-    rounding level against ``Q``, which the spectrum clips).
+    ``grams`` holds the Gram matrices ``Q_g`` (d, d): an array (1, d, d)
+    shared by every task, or one per task, as an array (T, d, d) or an
+    iterable making them one at a time (then only one is in memory).
+    Returns ``None`` for a shared ``Q`` with unequal task weights: one
+    eigendecomposition (:class:`RidgeSpectrum`) serves them all.
     """
-    if Q.shape[0] == 1:
+    ridge = mu * factors
+    if isinstance(grams, np.ndarray) and grams.shape[0] == 1:
         if np.ptp(omega) != 0.0:
             return None
-        A = omega[0] * Q  # a copy: Q is the data-fit's
-        rhs = C[None]  # (1, d, T)
-    else:
-        A = omega[:, None, None] * Q
-        rhs = C.T[:, :, None]  # (T, d, 1)
-    features = np.arange(A.shape[1])
-    A[:, features, features] += mu * factors
-    solution = np.empty(rhs.shape)
-    for g in range(A.shape[0]):  # scipy's batching stacks copies of A
-        # A[g] is symmetric: its C order is the Fortran order LAPACK takes
-        try:
-            factor = scipy.linalg.cho_factor(A[g].T, lower=True, overwrite_a=True,
-                                             check_finite=False)
-        except np.linalg.LinAlgError:
-            return None
-        solution[g] = scipy.linalg.cho_solve(factor, rhs[g], check_finite=False)
-    return solution[0] if Q.shape[0] == 1 else solution[:, :, 0].T
+        return _solve_system(grams[0], omega[0], C, ridge)
+    W = np.empty(C.shape)
+    for t, Q_t in enumerate(grams):
+        W[:, t:t + 1] = _solve_system(Q_t, omega[t], C[:, t:t + 1], ridge)
+    return W
+
+
+def _solve_system(Q, weight, B, ridge):
+    """``X`` solving ``(weight Q + diag(ridge)) X = B`` (``Q`` positive
+    semi-definite, not modified; ``ridge > 0``)."""
+    A = weight * Q
+    features = np.arange(A.shape[0])
+    A[features, features] += ridge
+    try:
+        # A is symmetric: its C order is the Fortran order LAPACK takes
+        factor = scipy.linalg.cho_factor(A.T, lower=True, overwrite_a=True,
+                                         check_finite=False)
+        return scipy.linalg.cho_solve(factor, B, check_finite=False)
+    except np.linalg.LinAlgError:
+        # a non-positive pivot: ridge at rounding level against Q; through
+        # the eigendecomposition, its negative eigenvalues (rounding) clipped
+        scale = 1.0 / np.sqrt(ridge)
+        evals, V = np.linalg.eigh(Q * scale[:, None] * scale[None, :])
+        shrink = 1.0 / (weight * np.maximum(evals, 0.0) + 1.0)
+        return scale[:, None] * (V @ (shrink[:, None] * (V.T @ (scale[:, None] * B))))
 
 
 def coupled_ridge_solution(Q, omega, C, mu, factors, K, spectrum=None):

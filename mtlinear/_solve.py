@@ -64,7 +64,7 @@ from ._newton_admm import newton_admm
 from ._newton_cg import newton_cg
 from ._prox_newton import (DesignColumns, means_swamp_spreads, prox_newton,
                            smooth_ridge)
-from ._ridge import RidgeSpectrum, cholesky_solution, coupled_ridge_solution
+from ._ridge import RidgeSpectrum, coupled_ridge_solution, single_ridge_solution
 from ._threads import blas_threads_for_work
 
 __all__ = ["solve", "SolveResult", "make_datafit", "Solver", "SOLVERS",
@@ -640,9 +640,17 @@ def _prox_newton_why_not(problem, loss, penalty):
 register_solver(Solver(
     "bcd", _bcd_why_not,
     lambda problem, loss, penalty: 3.0 if penalty.sparse else 0.5, _run_bcd))
+def _prox_newton_preference(problem, loss, penalty):
+    if not loss.quadratic:
+        return 2.0
+    # a ridge the direct solve cannot take (its statistics do not fit):
+    # Newton-CG's conjugate gradients reach scikit-learn's accuracy, FISTA
+    # stops on the gap with coefficients ten times further off
+    return 1.5 if smooth_ridge(penalty) else 0.0
+
+
 register_solver(Solver(
-    "prox_newton", _prox_newton_why_not,
-    lambda problem, loss, penalty: 0.0 if loss.quadratic else 2.0,
+    "prox_newton", _prox_newton_why_not, _prox_newton_preference,
     _run_prox_newton,
     # Newton-CG's compiled conjugate gradients run over each task's rows
     reads_rows=lambda loss, penalty: smooth_ridge(penalty)))
@@ -686,10 +694,21 @@ def _ridge_why_not(problem, loss, penalty):
     if penalty.ridge_factors(problem.n_features) is None:
         return ("the direct ridge solve is for a penalty that is the ridge "
                 "term alone (penalty='l2' or l1_ratio=0, positive=False)")
-    if not (_gram_fits(problem) or _row_space_pays_off(problem, loss, penalty)):
+    if not (_gram_fits(problem) or _row_space_pays_off(problem, loss, penalty)
+            or _task_by_task_ridge(problem)):
         return ("the direct ridge solve needs the d x d sufficient statistics "
                 "in memory")
     return None
+
+
+def _task_by_task_ridge(problem):
+    """A single solve of a stacked design whose statistics serve no other
+    purpose (they do not pay off as the data-fit, :func:`_gram_pays_off`):
+    one task's ``Q_t`` at a time, and no other solve to share them."""
+    design = problem.design
+    return (problem.n_solves == 1 and not design.shared
+            and not _gram_pays_off(problem)
+            and 2 * design.n_features ** 2 <= _GRAM_MAX_FLOATS)
 
 
 def _run_ridge(problem, loss, penalty, start, max_iter, tol, callback, auto,
@@ -703,6 +722,12 @@ def _run_ridge(problem, loss, penalty, start, max_iter, tol, callback, auto,
                                  lambda: _row_space_datafit(problem))
         W = basis.lift(_ridge_solution(problem, "row_space", reduced,
                                        np.ones(reduced.C.shape[0]), penalty.mu))
+        full = make_datafit(problem, loss)
+    elif _task_by_task_ridge(problem):
+        design = problem.design
+        W = single_ridge_solution(
+            design.task_grams(problem.v), np.ones(design.n_tasks),
+            design.rmatmat(problem.v * problem.y), penalty.mu, factors)
         full = make_datafit(problem, loss)
     else:
         full = _gram_datafit(problem)
@@ -752,7 +777,7 @@ def _ridge_solution(problem, statistics, datafit, factors, mu):
     Q, omega, C = datafit.kernel_statistics()
     if (problem.n_solves == 1
             and _spectrum_key(statistics, factors) not in problem.cache):
-        W = cholesky_solution(Q, omega, C, mu, factors)
+        W = single_ridge_solution(Q, omega, C, mu, factors)
         if W is not None:
             return W
     return _ridge_spectrum(problem, statistics, Q, factors).solve(omega, C, mu)
