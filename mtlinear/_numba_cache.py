@@ -10,7 +10,19 @@ versions): any change to the package starts from an empty cache.
 
 A custom cache locator, placed first in Numba's list, claims only functions
 defined in this package's directory, so other packages' Numba caches in the
-same process behave as usual.
+same process behave as usual.  Its subfolders are named after the module's
+folder inside the package, not after the absolute path Numba uses: the same
+sources give the same cache wherever they are installed.
+
+**Kernels compiled at installation.**  Building the package (``pip install
+.``) runs :mod:`mtlinear._precompile`, which compiles the kernels of the
+common fits and ships them in the package as ``_kernels/mtlinear-<hash>``
+with the compiling machine's target (:func:`compile_target`).  When the
+cache directory for this hash holds no kernel yet and the target is this
+machine's, the first import copies them in (:func:`seed_from_shipped`), so
+the first fit loads them instead of compiling for 10-20 s.  Elsewhere (a
+build on another processor, a changed source) they are ignored, and the
+kernels compile on first use as without them.
 
 A kernel's index lists every signature it was compiled for, pickled, and a
 penalty record defined outside the package (a user's compiled penalty) is
@@ -38,8 +50,10 @@ otherwise look like a hang.
 """
 import getpass
 import hashlib
+import json
 import os
 import pickle
+import shutil
 import stat
 import sys
 import tempfile
@@ -47,14 +61,18 @@ import warnings
 from pathlib import Path
 
 import numba
+import numpy
 from numba.core import caching
 from numba.core.dispatcher import Dispatcher
 from numba.misc.appdirs import AppDirs
 
-__all__ = ["announce_compilation", "cache_dir", "ensure_writable_cache",
-           "source_hash"]
+__all__ = ["announce_compilation", "cache_dir", "compile_target",
+           "ensure_writable_cache", "seed_from_shipped", "source_hash"]
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+SHIPPED_DIR = "_kernels"       # below the package: kernels compiled at build
+TARGET_FILE = "target.json"    # in it: the target they were compiled for
+SEEDED_MARK = "seeded"         # in a cache directory: shipped kernels copied
 QUIET_ENV = "MTLINEAR_QUIET_COMPILE"
 _HASH_LENGTH = 16
 
@@ -81,9 +99,9 @@ def source_hash(package_dir=PACKAGE_DIR):
     """First 16 hex digits of a SHA-256 over the package's Python sources.
 
     The digest covers every ``*.py`` file below `package_dir` (relative path
-    and content, in sorted order) and the Numba and Python versions, so the
-    cache directory changes whenever any kernel or anything a kernel inlines
-    could have changed.
+    and content, in sorted order) and the Numba, NumPy and Python versions,
+    so the cache directory changes whenever any kernel or anything a kernel
+    inlines could have changed.
 
     Parameters
     ----------
@@ -96,7 +114,8 @@ def source_hash(package_dir=PACKAGE_DIR):
     """
     root = Path(package_dir)
     digest = hashlib.sha256()
-    digest.update(f"numba {numba.__version__}\0python {sys.version}\0".encode())
+    digest.update(f"numba {numba.__version__}\0numpy {numpy.__version__}\0"
+                  f"python {sys.version}\0".encode())
     for relative in sorted(path.relative_to(root).as_posix()
                            for path in root.rglob("*.py")):
         content = (root / relative).read_bytes()
@@ -248,8 +267,8 @@ class _PackageCacheLocator(caching._CacheLocator):
     def __init__(self, py_func, py_file):
         self._py_file = py_file
         self._lineno = py_func.__code__.co_firstlineno
-        subfolder = self.get_suitable_cache_subpath(py_file)
-        self._cache_path = os.path.join(self.root, subfolder)
+        self._cache_path = os.path.join(
+            self.root, module_subfolder(py_file, self.package_dir))
 
     def get_cache_path(self):
         return self._cache_path
@@ -284,6 +303,15 @@ class _PackageCacheLocator(caching._CacheLocator):
         if cls.root is None or not _inside(py_file, cls.package_dir):
             return None
         return cls(py_func, py_file)
+
+
+def module_subfolder(py_file, package_dir):
+    """The cache subfolder of a module of the package: its folder's path
+    inside the package (``mtlinear``, ``mtlinear.penalties``), the same
+    wherever the package is installed (`package_dir`: resolved)."""
+    folder = os.path.relpath(os.path.dirname(_real_dir(py_file)), package_dir)
+    parts = [] if folder == os.curdir else folder.split(os.sep)
+    return ".".join(["mtlinear", *parts])
 
 
 class _TolerantIndexFile(caching.IndexDataCacheFile):
@@ -375,9 +403,61 @@ def ensure_writable_cache(package_dir=PACKAGE_DIR):
             "writable directory to enable it.", UserWarning, stacklevel=3)
     else:
         _install_locator(root, digest, package_dir)
+        seed_from_shipped(root, os.path.join(package_dir, SHIPPED_DIR))
     _State.cache_dir = root
     _State.configured = True
     return root
+
+
+def compile_target():
+    """The processor target Numba compiles for here (triple, CPU name,
+    features): cached machine code is only valid for the same."""
+    from numba.core.registry import cpu_target
+    return list(cpu_target.target_context.codegen().magic_tuple())
+
+
+def seed_from_shipped(root, shipped):
+    """Copy the kernels compiled at installation into the cache `root`.
+
+    `shipped` holds ``mtlinear-<hash>`` folders and the target they were
+    compiled for.  Copies once per cache directory (a mark file records
+    it), only when the folder named like `root` exists, its target is this
+    machine's and `root` holds no kernel yet (its own indexes, possibly
+    extended since, are never replaced).
+
+    Returns
+    -------
+    bool
+        Whether kernels were copied.
+    """
+    source = os.path.join(shipped, os.path.basename(root))
+    mark = os.path.join(root, SEEDED_MARK)
+    if not os.path.isdir(source) or os.path.exists(mark) or _holds_kernels(root):
+        return False
+    try:
+        with open(os.path.join(shipped, TARGET_FILE)) as file:
+            target = json.load(file)
+    except (OSError, ValueError):
+        return False
+    if target != compile_target():
+        return False
+    try:
+        for subfolder in sorted(os.listdir(source)):
+            if not os.path.isdir(os.path.join(source, subfolder)):
+                continue
+            _make_private_dir(os.path.join(root, subfolder))
+            for name in os.listdir(os.path.join(source, subfolder)):
+                destination = os.path.join(root, subfolder, name)
+                if not os.path.exists(destination):
+                    # whole files only, also when processes seed at once
+                    partial = f"{destination}.{os.getpid()}.part"
+                    shutil.copyfile(os.path.join(source, subfolder, name),
+                                    partial)
+                    os.replace(partial, destination)
+        Path(mark).touch()
+    except OSError:
+        return False  # a cache miss: the kernels compile on first use
+    return True
 
 
 def cache_dir():

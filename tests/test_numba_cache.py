@@ -91,20 +91,21 @@ def _clean_env(**overrides):
     return env
 
 
-def _run(script, env, *args):
+def _run(script, env, *args, cwd=None):
     """Run `script` in a fresh interpreter; (stdout JSON or None, stderr)."""
     done = subprocess.run([sys.executable, "-c", script, *map(str, args)],
-                          env=env, capture_output=True, text=True, timeout=600)
+                          env=env, capture_output=True, text=True, timeout=600,
+                          cwd=cwd)
     assert done.returncode == 0, done.stderr
     stdout = done.stdout.strip()
     return (json.loads(stdout) if stdout else None), done.stderr
 
 
-def _run_fits(env, workdir, call="fit"):
+def _run_fits(env, workdir, call="fit", cwd=None):
     outside = workdir / "outside"
     outside.mkdir(exist_ok=True)
     (outside / "outside_kernels.py").write_text(OUTSIDE_KERNELS)
-    return _run(FIT_SCRIPT, env, outside, call)
+    return _run(FIT_SCRIPT, env, outside, call, cwd=cwd)
 
 
 def _package_numba_files():
@@ -349,3 +350,105 @@ def test_import_and_kernels_without_any_usable_cache(tmp_path):
     assert report["outside_cache_path"] is not None  # others still cache
     assert list(planted.iterdir()) == []
     assert _package_numba_files() == package_files
+
+
+def test_cache_subfolders_do_not_depend_on_the_install_path(tmp_path):
+    for package in (Path(numba_cache.PACKAGE_DIR), tmp_path / "site" / "mtlinear"):
+        real = numba_cache._real_dir(package)
+        assert numba_cache.module_subfolder(
+            str(package / "_bcd.py"), real) == "mtlinear"
+        assert numba_cache.module_subfolder(
+            str(package / "penalties" / "l21.py"), real) == "mtlinear.penalties"
+
+
+def _shipped_tree(shipped, digest, target):
+    source = shipped / f"mtlinear-{digest}" / "mtlinear"
+    source.mkdir(parents=True)
+    (source / "kernel-10.py311.nbi").write_bytes(b"index")
+    (source / "kernel-10.py311.1.nbc").write_bytes(b"code")
+    (shipped / numba_cache.TARGET_FILE).write_text(json.dumps(target))
+
+
+def test_shipped_kernels_seed_an_empty_cache_once(tmp_path):
+    shipped, root = tmp_path / "_kernels", tmp_path / "cache" / "mtlinear-ab"
+    root.mkdir(parents=True)
+    _shipped_tree(shipped, "ab", numba_cache.compile_target())
+    assert numba_cache.seed_from_shipped(str(root), str(shipped))
+    assert (root / "mtlinear" / "kernel-10.py311.nbi").read_bytes() == b"index"
+    assert (root / "mtlinear" / "kernel-10.py311.1.nbc").read_bytes() == b"code"
+    assert not list(root.rglob("*.part"))
+    # once: a cache extended since (or cleared by the user) is left alone
+    (root / "mtlinear" / "kernel-10.py311.nbi").write_bytes(b"extended")
+    assert not numba_cache.seed_from_shipped(str(root), str(shipped))
+    assert (root / "mtlinear" / "kernel-10.py311.nbi").read_bytes() == b"extended"
+
+
+@pytest.mark.parametrize("case", ["other_target", "other_hash", "kernels_present",
+                                  "no_target"])
+def test_shipped_kernels_left_alone(tmp_path, case):
+    shipped, root = tmp_path / "_kernels", tmp_path / "cache" / "mtlinear-ab"
+    (root / "mtlinear").mkdir(parents=True)
+    target = numba_cache.compile_target()
+    if case == "other_target":
+        target = [target[0], "another-cpu", target[2]]
+    _shipped_tree(shipped, "cd" if case == "other_hash" else "ab", target)
+    if case == "kernels_present":
+        (root / "mtlinear" / "own-3.py311.nbi").write_bytes(b"own")
+    if case == "no_target":
+        (shipped / numba_cache.TARGET_FILE).unlink()
+    assert not numba_cache.seed_from_shipped(str(root), str(shipped))
+    assert not (root / "mtlinear" / "kernel-10.py311.nbi").exists()
+
+
+def test_a_copy_of_the_package_loads_the_kernels_it_ships(cold_and_warm, tmp_path):
+    """The kernels one installation compiled, shipped in another copy of the
+    same sources elsewhere: its first process compiles nothing and prints
+    no notice (the build's route: :mod:`mtlinear._precompile`)."""
+    package = Path(_copy_package(tmp_path / "site" / "mtlinear"))
+    digest = numba_cache.source_hash(package)
+    assert digest == numba_cache.source_hash()
+    shutil.copytree(cold_and_warm["workdir"] / "numba" / f"mtlinear-{digest}",
+                    package / numba_cache.SHIPPED_DIR / f"mtlinear-{digest}")
+    (package / numba_cache.SHIPPED_DIR / numba_cache.TARGET_FILE).write_text(
+        json.dumps(numba_cache.compile_target()))
+    cache = tmp_path / "numba"
+    env = _clean_env(NUMBA_CACHE_DIR=cache, PYTHONPATH=tmp_path / "site")
+    report, stderr = _run_fits(env, tmp_path, "prox", cwd=tmp_path)
+    assert report["cache_dir"] == str(cache / f"mtlinear-{digest}")
+    assert report["n_compiled"] == 0
+    assert NOTICE not in stderr, stderr
+    assert (cache / f"mtlinear-{digest}" / numba_cache.SEEDED_MARK).exists()
+
+
+def test_precompile_ships_this_process_cache_with_its_target(tmp_path, monkeypatch):
+    from mtlinear import _precompile
+    fits = []
+    monkeypatch.setattr(_precompile, "compile_common_fits", lambda: fits.append(1))
+    _precompile.main(str(tmp_path))
+    assert fits == [1]
+    root = Path(numba_cache.cache_dir())
+    shipped = tmp_path / root.name
+    assert root.name == f"mtlinear-{numba_cache.source_hash()}"
+    assert sorted(p.relative_to(shipped) for p in shipped.rglob("*.nbi")) == \
+        sorted(p.relative_to(root) for p in root.rglob("*.nbi"))
+    target = json.loads((tmp_path / numba_cache.TARGET_FILE).read_text())
+    assert target == numba_cache.compile_target()
+
+
+@pytest.mark.slow
+def test_a_built_wheel_ships_kernels_the_first_fit_loads(tmp_path):
+    """The build (setup.py) compiles the common fits into the wheel; a fresh
+    process of the installed wheel, with an empty cache, compiles no kernel
+    for the README's first example."""
+    repo = Path(numba_cache.PACKAGE_DIR).parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                    "--no-build-isolation", str(repo), "-w", str(tmp_path / "wheel")],
+                   check=True, capture_output=True, timeout=1200)
+    wheel = next((tmp_path / "wheel").glob("mtlinear-*.whl"))
+    shutil.unpack_archive(str(wheel), str(tmp_path / "site"), "zip")
+    assert list((tmp_path / "site" / "mtlinear" / numba_cache.SHIPPED_DIR).rglob("*.nbi"))
+    env = _clean_env(NUMBA_CACHE_DIR=tmp_path / "numba",
+                     PYTHONPATH=tmp_path / "site")
+    report, stderr = _run_fits(env, tmp_path, "fit", cwd=tmp_path)
+    assert report["n_compiled"] == 0
+    assert NOTICE not in stderr, stderr
