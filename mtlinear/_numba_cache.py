@@ -5,8 +5,8 @@ on its own source file only, but mtlinear's kernels inline code from other
 modules (``numba.extending.overload`` of generic stubs whose implementations
 live elsewhere).  Editing such a callee would leave Numba loading the caller's
 stale machine code.  The kernels are therefore cached in a directory named
-after a hash of *all* the package's sources (and of the Numba and Python
-versions): any change to the package starts from an empty cache.
+after a hash of *all* the package's sources (and of the Numba, NumPy and
+Python versions): any change to the package starts from an empty cache.
 
 A custom cache locator, placed first in Numba's list, claims only functions
 defined in this package's directory, so other packages' Numba caches in the
