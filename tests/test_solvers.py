@@ -783,3 +783,27 @@ def test_ridge_beyond_the_statistics_is_solved_to_sklearn_accuracy(monkeypatch):
     theirs = np.abs(np.array(default) - exact).max() / scale
     # here 2e-5 against scikit-learn's 5e-2 (FISTA's: 5e-2)
     assert ours <= min(theirs, 1e-4)
+
+
+@pytest.mark.parametrize("alpha,newton", [(1e-1, True), (1e-9, False)])
+def test_single_sparse_ridge_newton_answer_is_certified(alpha, newton, monkeypatch):
+    # a single ridge solve of a wide sparse stacked design tries Newton-CG
+    # and keeps its answer only when the gap certifies the coefficients to
+    # 1e-5 relative (sqrt(2 gap / mu)); an ill-conditioned one (tiny alpha)
+    # runs out of Newton steps and is factored
+    from sklearn.linear_model import Ridge
+    monkeypatch.setattr("mtlinear._solve._NEWTON_RIDGE_PRODUCTS", 0)
+    rng = np.random.default_rng(8)
+    T, n_t, d = 3, 100, 300
+    X = sp.random(T * n_t, d, density=0.02, random_state=8, format="csr")
+    X.data = rng.exponential(1.0, X.data.size)
+    tasks = np.repeat(np.arange(T), n_t)
+    y = X @ rng.standard_normal(d) + 0.1 * rng.standard_normal(T * n_t)
+    Xt = sp.hstack([X, sp.csr_matrix(tasks[:, None].astype(float))]).tocsr()
+    model = MultiTaskRegressor(penalty="l2", alpha=alpha, task_col=-1).fit(Xt, y)
+    assert (model.n_iter_ > 1) == newton  # Newton steps, or the direct solve
+    dense = X.toarray()
+    exact = np.array([Ridge(alpha=alpha * n_t, solver="svd").fit(
+        dense[tasks == t], y[tasks == t]).coef_ for t in range(T)])
+    error = np.linalg.norm(model.coef_ - exact) / np.linalg.norm(exact)
+    assert error <= (1e-5 if newton else 1e-7)
