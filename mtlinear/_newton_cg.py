@@ -1,5 +1,6 @@
 """Truncated Newton (Newton-CG) for a twice-differentiable loss (logistic,
-Huber, Poisson) with a pure ridge penalty (``"l2"``, or ``l1_ratio = 0``).
+Huber, Poisson, and the squared loss where the direct ridge solve does not
+serve) with a pure ridge penalty (``"l2"``, or ``l1_ratio = 0``).
 
 The objective is smooth and strongly convex; its Hessian in ``(W, b)`` is
 block diagonal over tasks,
@@ -17,7 +18,8 @@ conjugate gradients run **per task** (each task has its own step sizes,
 which is CG on each block, not on the stacked vector; a task's block is its
 column, or its classes' columns for the multinomial loss, whose Hessian
 couples them: ``Loss.newton_model`` and ``Loss.block_sum``), to a relative
-residual ``min(0.5, sqrt(||g||))`` (inexact Newton, superlinear); with at
+residual ``min(0.5, sqrt(||g||))`` (inexact Newton, superlinear; for the
+squared loss, whose Hessian is constant, ``_QUADRATIC_FORCING``); with at
 most ``_DIRECT_MAX_FEATURES`` features and an elementwise loss each task's
 Hessian block is formed and the Newton system solved exactly instead (a
 loss coupling columns forms its own blocks, ``Loss.newton_step``, once
@@ -35,6 +37,7 @@ __all__ = ["newton_cg", "accepts_step", "backtrack", "backtrack_tasks",
            "refuse_rise", "solve_blocks"]
 
 _MAX_CG = 200
+_QUADRATIC_FORCING = 1e-3  # relative CG residual of a step, squared loss
 # up to this many features Newton systems are solved exactly on each task's
 # Hessian block (n d^2 / 2 flops, about d / 4 conjugate-gradient iterations)
 _DIRECT_MAX_FEATURES = 32
@@ -127,7 +130,8 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
             # that failed, a singular block, leaves them uncapped)
             s, dz, converged = _conjugate_gradients(
                 hessian, g, mu, intercept, per_task, design, z,
-                _MAX_CG if block_cost is None or exact else block_cost)
+                _MAX_CG if block_cost is None or exact else block_cost,
+                loss.quadratic)
             # the truncated step serves; the next ones are exact
             exact = exact or not converged
 
@@ -169,7 +173,7 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
 
 
 def _conjugate_gradients(hessian, g, mu, intercept, per_task, design, z,
-                         max_products=_MAX_CG):
+                         max_products=_MAX_CG, quadratic=False):
     r"""Conjugate gradients per task on ``H s = -g`` to a relative residual
     ``min(0.5, sqrt(||g||))``, in at most ``max_products`` Hessian
     products; returns ``s``, ``X_c s_W + s_b`` (tracked along) and whether
@@ -202,7 +206,11 @@ def _conjugate_gradients(hessian, g, mu, intercept, per_task, design, z,
     iterate (it keeps the progress, not the search directions)."""
     T = g[1].size
     g_norm = np.sqrt(per_task(g, g))
-    forcing = np.minimum(0.5, np.sqrt(np.sqrt(g_norm.sum()))) * g_norm
+    # a quadratic loss's Hessian does not change with the step: one long
+    # CG run keeps its Krylov space, where restarting it every Newton step
+    # (the forcing of a changing Hessian) would not
+    forcing = (_QUADRATIC_FORCING if quadratic else
+               np.minimum(0.5, np.sqrt(np.sqrt(g_norm.sum())))) * g_norm
     if hessian.h is not None:  # elementwise: the design may run them
         compiled = design.curvature_cg(hessian.h, g, mu, intercept, forcing,
                                        _MAX_CG, _PCG_MIX, _PCG_AFTER)

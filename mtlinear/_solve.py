@@ -74,10 +74,10 @@ __all__ = ["solve", "SolveResult", "make_datafit", "Solver", "SOLVERS",
 _GRAM_MAX_FLOATS = 2 ** 25  # 256 MiB
 # a single ridge solve of a design whose statistics do not pay off tries
 # Newton-CG for this many Newton steps before factoring (see
-# _certified_newton_ridge), and keeps its answer when its gap certifies the
-# coefficients to this relative error (scikit-learn's Ridge at its defaults
-# on sparse designs: 1e-4 to 6e-4 on the benchmarks' text tasks)
-_NEWTON_RIDGE_STEPS = 10
+# _certified_newton_ridge; sparse text needs 2-4), and keeps its answer when
+# its gap certifies the coefficients to this relative error (scikit-learn's
+# Ridge at its defaults on sparse text: 3e-5 to 6e-4)
+_NEWTON_RIDGE_STEPS = 5
 _RIDGE_COEF_ERROR = 1e-5
 # ... when the factorizations cost more than this many Hessian products: on
 # dense designs (about 200 on a 4 x 300 x 800 problem) they are cheap and
@@ -768,7 +768,7 @@ def _certified_newton_ridge(problem, loss, penalty, start, tol, callback):
     The objective is ``mu``-strongly convex, so the duality gap certifies the
     coefficients: ``||W - W*||_F <= sqrt(2 gap / mu)``.  The answer is kept
     when that bound is at most ``_RIDGE_COEF_ERROR ||W||_F`` (the gap target
-    tightened once if need be) within ``_NEWTON_RIDGE_STEPS`` Newton steps:
+    tightened for it if need be) within ``_NEWTON_RIDGE_STEPS`` Newton steps:
     on sparse text at usual alphas tens of milliseconds, where the direct
     solve factors a d x d system per task (half a second at d = 2000).  An
     ill-conditioned problem (a small ``mu``) runs out of steps, and the

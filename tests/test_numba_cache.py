@@ -428,7 +428,6 @@ def test_precompile_ships_this_process_cache_with_its_target(tmp_path, monkeypat
     assert fits == [1]
     root = Path(numba_cache.cache_dir())
     shipped = tmp_path / root.name
-    assert root.name == f"mtlinear-{numba_cache.source_hash()}"
     assert sorted(p.relative_to(shipped) for p in shipped.rglob("*.nbi")) == \
         sorted(p.relative_to(root) for p in root.rglob("*.nbi"))
     target = json.loads((tmp_path / numba_cache.TARGET_FILE).read_text())
