@@ -14,8 +14,8 @@ serves every ``alpha`` of a path.  A single solve factors each ``omega_t
 Q_t + mu D`` by Cholesky instead (:func:`single_ridge_solution`), about six
 times cheaper than the eigendecomposition at d = 2000, and with one ``Q_t``
 per task it can make them one at a time, when together they would not fit
-in memory.  An iterative solver stops on a duality
-gap, which bounds the objective to about machine precision but the
+in memory.  An iterative solver stops on a duality gap, which bounds the
+objective to about machine precision but the
 coefficients only to its square root over ``mu``; the direct solve is
 accurate to the conditioning of ``Q + mu D / omega_t`` (scikit-learn's
 ``Ridge`` solves the same normal equations by Cholesky).

@@ -648,9 +648,6 @@ def _prox_newton_why_not(problem, loss, penalty):
     return _compiled_rows(penalty)
 
 
-register_solver(Solver(
-    "bcd", _bcd_why_not,
-    lambda problem, loss, penalty: 3.0 if penalty.sparse else 0.5, _run_bcd))
 def _prox_newton_preference(problem, loss, penalty):
     if not loss.quadratic:
         return 2.0
@@ -660,6 +657,9 @@ def _prox_newton_preference(problem, loss, penalty):
     return 1.5 if smooth_ridge(penalty) else 0.0
 
 
+register_solver(Solver(
+    "bcd", _bcd_why_not,
+    lambda problem, loss, penalty: 3.0 if penalty.sparse else 0.5, _run_bcd))
 register_solver(Solver(
     "prox_newton", _prox_newton_why_not, _prox_newton_preference,
     _run_prox_newton,
