@@ -95,35 +95,32 @@ def single_ridge_solution(grams, omega, C, mu, factors):
     Returns ``None`` for a shared ``Q`` with unequal task weights: one
     eigendecomposition (:class:`RidgeSpectrum`) serves them all.
     """
-    ridge = mu * factors
     if isinstance(grams, np.ndarray) and grams.shape[0] == 1:
         if np.ptp(omega) != 0.0:
             return None
-        return _solve_system(grams[0], omega[0], C, ridge)
+        return _solve_system(grams[0], omega[0], C, mu, factors)
     W = np.empty(C.shape)
     for t, Q_t in enumerate(grams):
-        W[:, t:t + 1] = _solve_system(Q_t, omega[t], C[:, t:t + 1], ridge)
+        W[:, t:t + 1] = _solve_system(Q_t, omega[t], C[:, t:t + 1], mu, factors)
     return W
 
 
-def _solve_system(Q, weight, B, ridge):
-    """``X`` solving ``(weight Q + diag(ridge)) X = B`` (``Q`` positive
-    semi-definite, not modified; ``ridge > 0``)."""
+def _solve_system(Q, weight, B, mu, factors):
+    """``X`` solving ``(weight Q + mu diag(factors)) X = B`` (``Q`` positive
+    semi-definite, not modified; ``mu > 0``)."""
     A = weight * Q
     features = np.arange(A.shape[0])
-    A[features, features] += ridge
+    A[features, features] += mu * factors
     try:
         # A is symmetric: its C order is the Fortran order LAPACK takes
         factor = scipy.linalg.cho_factor(A.T, lower=True, overwrite_a=True,
                                          check_finite=False)
         return scipy.linalg.cho_solve(factor, B, check_finite=False)
     except np.linalg.LinAlgError:
-        # a non-positive pivot: ridge at rounding level against Q; through
-        # the eigendecomposition, its negative eigenvalues (rounding) clipped
-        scale = 1.0 / np.sqrt(ridge)
-        evals, V = np.linalg.eigh(Q * scale[:, None] * scale[None, :])
-        shrink = 1.0 / (weight * np.maximum(evals, 0.0) + 1.0)
-        return scale[:, None] * (V @ (shrink[:, None] * (V.T @ (scale[:, None] * B))))
+        # a non-positive pivot: mu at rounding level against Q; the
+        # eigendecomposition clips Q's negative eigenvalues (rounding)
+        spectrum = RidgeSpectrum((weight * Q)[None], factors)
+        return spectrum.solve(np.ones(B.shape[1]), B, mu)
 
 
 def coupled_ridge_solution(Q, omega, C, mu, factors, K, spectrum=None):
