@@ -28,6 +28,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._classifier import MultiTaskClassifier
 from ._dask import is_dask_collection
 from ._dask_cv import fit_cv_dask
+from ._fold_solutions import FoldSolutions
 from ._path import (alpha_grid, alpha_max_of_problem, check_alphas,
                     path_on_problem, ridge_alpha_top, warn_unconverged)
 from ._progress import Progress
@@ -98,9 +99,10 @@ def neg_mean_poisson_deviance(Z, Y, sample_weight):
 def _fold_path(estimator, data, train, test, grids, progress=None):
     """Scores (n_grids, n_alphas) on ``test`` of the paths fitted on ``train``.
 
-    Returns ``(scores, converged, caught)``: both of shape (n_grids,
-    n_alphas), and the warnings of the scorer as ``(category, message)``
-    pairs (:func:`_warn_scoring` reports them once per category).
+    Returns ``(scores, converged, caught, solutions)``: both of shape
+    (n_grids, n_alphas), the warnings of the scorer as ``(category,
+    message)`` pairs (:func:`_warn_scoring` reports them once per category)
+    and the fold's :class:`FoldSolutions`.
     """
     task_index = data.task_index
     ti_train = None if task_index is None else task_index[train]
@@ -118,6 +120,7 @@ def _fold_path(estimator, data, train, test, grids, progress=None):
     scores = np.empty(shape)
     converged = np.empty(shape, dtype=bool)
     caught = []
+    solutions = FoldSolutions(shape)
     for g, (penalty, l1_ratio, graph_alpha, alphas) in enumerate(grids):
         _, coupling = estimator._task_coupling(problem, graph_alpha)
         for k, result in path_on_problem(
@@ -128,6 +131,7 @@ def _fold_path(estimator, data, train, test, grids, progress=None):
                 solver=data.solver, progress=progress, coupling=coupling):
             W, intercept = estimator._weights_of(problem, result)
             converged[g, k] = result.converged
+            solutions.keep(g, k, *problem.full_solution(result.W, result.b))
             if data.scorer is None:
                 Z = estimator._scores(X_test, W, intercept, ti_test)
                 scores[g, k] = estimator._default_score(Z, data.Y[test], sw_test)
@@ -138,7 +142,8 @@ def _fold_path(estimator, data, train, test, grids, progress=None):
                     warnings.simplefilter("always")
                     scores[g, k] = data.scorer(model, X_raw_test, y_raw_test)
                 caught += [(w.category, str(w.message)) for w in records]
-    return scores, converged, caught
+    return scores, converged, caught, solutions
+
 
 
 def _warn_scoring(name, caught, n_scores):
@@ -260,17 +265,18 @@ class MultiTaskCVMixin:
             for i, result in jobs:
                 results[i] = result
                 progress.update(n_units // len(splits))
-        scores = np.stack([s for s, _, _ in results], axis=-1)  # (G, A, folds)
-        converged = np.all([c for _, c, _ in results], axis=0)
+        scores = np.stack([r[0] for r in results], axis=-1)  # (G, A, folds)
+        converged = np.all([r[1] for r in results], axis=0)
         _warn_scoring(f"{type(self).__name__} cross-validation",
-                      [w for _, _, caught in results for w in caught],
-                      scores.size)
-        self._choose(grids, shape, scores, converged)
-        self._refit(problem, data.loss)
+                      [w for r in results for w in r[2]], scores.size)
+        g, k = self._choose(grids, shape, scores, converged)
+        self._refit(problem, data.loss, FoldSolutions.refit_start(
+            [r[3] for r in results], g, k))
 
     def _choose(self, grids, shape, scores, converged):
         """Set the chosen parameters and the paths' attributes from the
-        held-out ``scores`` (n_grids, n_alphas, n_folds)."""
+        held-out ``scores`` (n_grids, n_alphas, n_folds); returns the chosen
+        ``(grid, alpha)`` indices."""
         for g, grid in enumerate(grids):
             warn_unconverged(grid[-1], converged[g],
                              f"{type(self).__name__} cross-validation")
@@ -289,6 +295,7 @@ class MultiTaskCVMixin:
             shape + (-1,)).squeeze(axis=squeeze)
         self.score_path_ = scores.reshape(shape + scores.shape[1:]).squeeze(
             axis=squeeze)
+        return g, k
 
     # ------------------------------------------------------------ pieces
     def _prepare(self, X, y, sample_weight):
@@ -384,12 +391,16 @@ class MultiTaskCVMixin:
         model._store_weights(W, intercept)
         return model
 
-    def _refit(self, problem, loss):
+    def _refit(self, problem, loss, start=None):
+        """Fit ``problem`` at the chosen parameters, from ``start`` (the
+        user's ``(W, intercepts)``, :meth:`FoldSolutions.refit_start`) if
+        given."""
         penalty = self._make_penalty(problem.n_features_in, self.penalty_,
                                      self.l1_ratio_, problem)
         graph, coupling = self._task_coupling(problem, self.graph_alpha_)
+        start = (None, None) if start is None else problem.solver_start(*start)
         _, result = next(path_on_problem(
-            problem, loss, penalty, [self.alpha_], tol=self.tol,
+            problem, loss, penalty, [self.alpha_], start=start, tol=self.tol,
             max_iter=self.max_iter, solver=self.solver,
             solver_verbose=max(self.verbose - 2, 0), coupling=coupling))
         if not result.converged:

@@ -23,6 +23,7 @@ from numbers import Integral
 import numpy as np
 
 from ._dask import check_columns, check_rows_per_task, dask_statistics
+from ._fold_solutions import FoldSolutions
 from ._path import path_on_problem
 from ._statistics import merge_statistics, statistics_problem
 from ._statistics_fit import squared_loss
@@ -53,6 +54,7 @@ def fit_cv_dask(estimator, X, y, sample_weight=None):
         grids, shape = estimator._grids(problem, loss)
         scores = np.empty((len(grids), len(grids[0][-1]), n_folds))
         converged = np.ones(scores.shape[:2], dtype=bool)
+        solutions = [FoldSolutions(scores.shape[:2]) for _ in range(n_folds)]
         for k in range(n_folds):
             train = merge_statistics(*(f for j, f in enumerate(folds) if j != k))
             _check_every_task_trains(train, total, k)
@@ -68,8 +70,10 @@ def fit_cv_dask(estimator, X, y, sample_weight=None):
                     W, intercept = fold_problem.full_solution(result.W, result.b)
                     scores[g, a, k] = -held_out_mse(folds[k], total, W, intercept)
                     converged[g, a] &= result.converged
-        estimator._choose(grids, shape, scores, converged)
-        estimator._refit(problem, loss)
+                    solutions[k].keep(g, a, W, intercept)
+        g, a = estimator._choose(grids, shape, scores, converged)
+        estimator._refit(problem, loss,
+                         FoldSolutions.refit_start(solutions, g, a))
     except BaseException:  # leave the model as it was
         estimator._restore_fitted_state(fitted)
         raise

@@ -85,9 +85,8 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
     block_cost = None if loss.elementwise else loss.newton_step_cost(design)
     exact = loss.elementwise
     settled = coef_tol <= 0
-    # z is carried along the steps, and recomputed (a fresh X W: the
-    # certificate is of W itself) for a gap expected to be final
-    fresh, expect_pass = True, False
+    # z is carried along the steps (fresh: it is X W + b as computed)
+    fresh = True
     z = datafit.linear_predictor(W, b) if z is None else np.array(z)
     # the loss's derivatives at z, when the last line search computed them
     # at the step it took (the next Newton model's)
@@ -95,20 +94,21 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
     while True:
         hessian = G = None
         # the gap is only evaluated once the coefficient rule holds (the
-        # solve stops on both); unless it is expected to pass, its product
-        # with X^T gives the next gradient too
+        # solve stops on both); its product with X^T gives the next
+        # gradient too
         if settled or n_iter >= max_iter:
-            if expect_pass:
-                primal, gap, _, _ = datafit.gap_and_gradient(W, b, penalty, z)
-            else:
-                hessian = _NewtonModel(design, loss, z, y, v, known)
-                primal, gap, G = datafit.gap_and_data_gradient(
-                    W, b, penalty, z, hessian.gradient)
-                if (gap <= tol_abs or n_iter >= max_iter) and not fresh:
-                    z = datafit.linear_predictor(W, b)
-                    fresh = expect_pass = True
-                    known = None
-                    continue
+            hessian = _NewtonModel(design, loss, z, y, v, known)
+            primal, gap, G = datafit.gap_and_data_gradient(
+                W, b, penalty, z, hessian.gradient)
+            if (gap <= tol_abs or n_iter >= max_iter) and not fresh:
+                # the carried z has drifted from X W + b by rounding and
+                # the certificate is of W itself: the primal at a fresh z
+                # against the same dual point (any dual point bounds)
+                dual = primal - gap
+                z = datafit.linear_predictor(W, b)
+                primal = loss.value(z, y, v) + penalty.value(W)
+                gap = primal - dual
+                fresh, known, hessian, G = True, None, None, None
             if callback is not None:
                 callback(n_iter, primal, gap)
             if gap <= tol_abs or n_iter >= max_iter:
@@ -164,7 +164,8 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
         # step of relative size coef_tol**0.75 the error is below coef_tol
         settled = settled or (np.abs(t * s[0]).max(initial=0.0) <= np.power(
             coef_tol, 0.75) * np.abs(W).max(initial=0.0))
-        fresh = expect_pass = settled and coef_tol > 0
+        # a gap expected to be final is computed at a fresh z
+        fresh = settled and coef_tol > 0
         if fresh:
             z, known = datafit.linear_predictor(W, b), None
         else:

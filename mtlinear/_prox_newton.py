@@ -766,10 +766,12 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         primal, gap, U, Z = datafit.gap_and_gradient(W, centred(W, c), penalty,
                                                      Z, at)
         if gap <= tol_abs and stops and n_iter > 0 and not fresh:
-            # it would end the solve: again on a fresh X W
-            primal, gap, U, Z = datafit.gap_and_gradient(W, centred(W, c),
-                                                         penalty)
-            at = None
+            # it would end the solve: the primal again on a fresh X W,
+            # against the same dual point (any dual point bounds)
+            dual = primal - gap
+            Z = datafit.linear_predictor(W, centred(W, c))
+            primal = loss.value(Z, datafit.y, datafit.v) + penalty.value(W)
+            gap, at = primal - dual, None
         if callback is not None:
             callback(n_iter, primal, gap)
         if gap <= tol_abs and stops:

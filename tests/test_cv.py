@@ -228,3 +228,62 @@ def test_group_splitters_get_the_groups():
     with pytest.raises(ValueError, match="one group label per row"):
         MultiTaskRegressorCV(alphas=3, cv=GroupKFold(3)).fit(
             X, Y, groups=np.arange(10))
+
+
+def _capture_refit_start(monkeypatch, estimator_class):
+    """Record the start ``_refit`` receives."""
+    seen = []
+    refit = estimator_class._refit
+
+    def recording(self, problem, loss, start=None):
+        seen.append(start)
+        return refit(self, problem, loss, start)
+
+    monkeypatch.setattr(estimator_class, "_refit", recording)
+    return seen
+
+
+@pytest.mark.parametrize("layout", ["shared", "stacked"])
+def test_refit_starts_from_the_folds_mean_solution(monkeypatch, layout):
+    # as LogisticRegressionCV: the refit starts from the mean of the folds'
+    # solutions at the chosen alpha, each recomputed here by its own fit
+    if layout == "shared":
+        X, Y = _shared(seed=3)
+        splits, task_col = KFold(4, shuffle=True, random_state=0).split(X), None
+    else:
+        X, Y = _stacked(seed=3)
+        splits = TaskStratifiedKFold(4, shuffle=True, random_state=0).split(
+            X, Y, X[:, -1])
+        task_col = -1
+    Y = np.where(Y > 0, 1, 0)
+    splits = list(splits)
+    seen = _capture_refit_start(monkeypatch, MultiTaskClassifierCV)
+    model = MultiTaskClassifierCV(penalty="l21", alphas=6, cv=splits,
+                                  task_col=task_col, tol=1e-12,
+                                  max_iter=100000).fit(X, Y)
+    (start,) = seen
+    folds = [MultiTaskClassifier(penalty="l21", alpha=model.alpha_,
+                                 task_col=task_col, tol=1e-12, max_iter=100000)
+             .fit(X[train], Y[train]) for train, _ in splits]
+    np.testing.assert_allclose(start[0], np.mean([f.coef_.T for f in folds],
+                                                 axis=0), atol=1e-6)
+    np.testing.assert_allclose(start[1], np.mean([f.intercept_ for f in folds],
+                                                 axis=0), atol=1e-6)
+    alone = MultiTaskClassifier(penalty="l21", alpha=model.alpha_,
+                                task_col=task_col, tol=1e-12,
+                                max_iter=100000).fit(X, Y)
+    np.testing.assert_allclose(model.coef_, alone.coef_, atol=1e-7)
+    np.testing.assert_allclose(model.intercept_, alone.intercept_, atol=1e-7)
+
+
+def test_refit_start_needs_fewer_steps_and_is_capped(monkeypatch):
+    import mtlinear._fold_solutions as kept
+    X, Y = _shared(seed=4, d=30)
+    ours = MultiTaskRegressorCV(alphas=8, cv=4).fit(X, Y)
+    seen = _capture_refit_start(monkeypatch, MultiTaskRegressorCV)
+    monkeypatch.setattr(kept, "_KEPT_SOLUTION_FLOATS", 10)
+    cold = MultiTaskRegressorCV(alphas=8, cv=4).fit(X, Y)
+    assert seen == [None]  # beyond the cap: from zero, as before
+    assert ours.alpha_ == cold.alpha_
+    np.testing.assert_allclose(ours.coef_, cold.coef_, atol=1e-3)
+    assert ours.n_iter_ < cold.n_iter_
