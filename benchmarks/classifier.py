@@ -321,7 +321,7 @@ class Judge:
         if kind == "suboptimality":
             omegas = task_weights(tasks, obj)
             for solver in ("auto", "fista"):
-                coef, b = fit_mtlinear(formats.mtlinear(), obj, omegas, 1e-13,
+                coef, b = fit_mtlinear(formats.mtlinear(obj), obj, omegas, 1e-13,
                                        solver)
                 if relative_gap(tasks, coef, b, obj) <= REFERENCE_GAP:
                     self.optimum = primal_parts(tasks, coef, b, obj)[0]
@@ -488,8 +488,15 @@ class Formats:
             self._cache[name] = build(self.tasks)
         return self._cache[name]
 
-    def mtlinear(self):
-        return self.get("mtlinear", mtlinear_data)
+    def mtlinear(self, obj):
+        """Stacked, a sparse design in CSC for the penalties whose solver
+        (proximal Newton) reads columns, in CSR for the ridge (Newton-CG
+        reads rows): the conversion a fit would otherwise make."""
+        X, y, task_col = self.get("mtlinear", mtlinear_data)
+        if not sp.issparse(X) or obj.penalty == "l2":
+            return X, y, task_col
+        return self.get("mtlinear-csc", lambda ts: (sp.csc_matrix(X), y,
+                                                    task_col))
 
     def csr(self):
         return self.get("csr", lambda ts: [
@@ -511,7 +518,8 @@ def solvers_for(obj, formats):
     tasks = formats.tasks
     omegas = task_weights(tasks, obj)
     out = [(f"mtlinear-{s}", "mtlinear",
-            lambda tol, s=s: fit_mtlinear(formats.mtlinear(), obj, omegas, tol, s))
+            lambda tol, s=s: fit_mtlinear(formats.mtlinear(obj), obj, omegas,
+                                          tol, s))
            for s in ("auto", "fista")]
     l1_family = obj.penalty == "l1"
     plain = obj.penalty == "l2" or obj.l1_ratio == 1
@@ -578,7 +586,8 @@ def first_call(problem, obj, tol, paths):
             "import classifier as c; import mtlinear; "
             f"tasks = c.load_problem({problem!r}, {paths!r}); "
             f"obj = c.Objective(*{tuple(obj)!r}); "
-            "data = c.mtlinear_data(tasks); w = c.task_weights(tasks, obj); "
+            "data = c.Formats(tasks).mtlinear(obj); "
+            "w = c.task_weights(tasks, obj); "
             "t0 = time.perf_counter(); "
             f"c.fit_mtlinear(data, obj, w, {float(tol)!r}, 'auto'); "
             "print(time.perf_counter() - t0)")

@@ -752,26 +752,31 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
     # the loss at Z (samples in rows), its parts computed once: by the last
     # line search, the gap, the next Newton model
     at = None
+    dual = -np.inf  # the best dual value so far: any dual point bounds
+
+    def fresh_primal():
+        """The primal on a fresh ``X W`` (the predictor carried along the
+        steps differs by rounding; the certificate is of ``W``)."""
+        Z = datafit.linear_predictor(W, centred(W, c))
+        return loss.value(Z, datafit.y, datafit.v) + penalty.value(W), Z
+
     while True:
         stops = settled or settling == _SETTLING_STEPS  # once the gap is met
-        # the certificate is of W itself: a fresh X W, not the predictor
-        # updated along the steps (the carried one differs by rounding, and
-        # serves the next pass); after a settling step the gap was met
-        # already and is expected to end the solve: fresh at once
+        # a settling step follows a met gap, whose dual point certifies the
+        # descent's primal without another pass over X^T
         fresh = stops and settling > 0 and n_iter > 0
         if fresh:
-            Z = at = None
-        if at is None and Z is not None:
-            at = LossAt(loss, Z.reshape(design.n_samples, -1), y2, v2)
-        primal, gap, U, Z = datafit.gap_and_gradient(W, centred(W, c), penalty,
-                                                     Z, at)
-        if gap <= tol_abs and stops and n_iter > 0 and not fresh:
-            # it would end the solve: the primal again on a fresh X W,
-            # against the same dual point (any dual point bounds)
-            dual = primal - gap
-            Z = datafit.linear_predictor(W, centred(W, c))
-            primal = loss.value(Z, datafit.y, datafit.v) + penalty.value(W)
+            primal, Z = fresh_primal()
             gap, at = primal - dual, None
+        if not fresh or gap > tol_abs:
+            if at is None and Z is not None:
+                at = LossAt(loss, Z.reshape(design.n_samples, -1), y2, v2)
+            primal, gap, U, Z = datafit.gap_and_gradient(
+                W, centred(W, c), penalty, Z, at)
+            dual = max(dual, primal - gap)
+            if gap <= tol_abs and stops and n_iter > 0 and not fresh:
+                primal, Z = fresh_primal()  # it would end the solve
+                gap, at = primal - dual, None
         if callback is not None:
             callback(n_iter, primal, gap)
         if gap <= tol_abs and stops:

@@ -156,9 +156,7 @@ def split_task_column(X, task_col, columns=False):
         if X.format == "csr":
             return (_split_csr_column_to_csc if columns
                     else _split_csr_column)(X, j)
-        X = X.tocsc()
-        keep = np.delete(np.arange(X.shape[1]), j)
-        return X[:, keep], X[:, j].toarray().ravel()
+        return _split_csc_column(X.tocsc(), j)
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"With task_col, X must be 2-d (samples x columns), "
@@ -198,6 +196,24 @@ def _drop_csr_column(data, indices, indptr, j):
                 m += 1
         out_ptr[i + 1] = m
     return out_data[:m], out_indices[:m], out_ptr, labels
+
+
+def _split_csc_column(X, j):
+    """``(X without column j, column j)`` of a CSC matrix: the features are
+    views of its arrays when ``j`` is the first or the last column (no
+    copy: the solvers never write to a design's arrays), a copy otherwise;
+    duplicates of the task column's entries are summed, as scipy would."""
+    lo, hi = X.indptr[j], X.indptr[j + 1]
+    labels = np.bincount(X.indices[lo:hi], weights=X.data[lo:hi],
+                         minlength=X.shape[0]).astype(X.dtype, copy=False)
+    n, width = X.shape
+    if j == width - 1:
+        parts = X.data[:lo], X.indices[:lo], X.indptr[:j + 1]
+    elif j == 0:
+        parts = X.data[hi:], X.indices[hi:], X.indptr[1:] - hi
+    else:
+        return X[:, np.delete(np.arange(width), j)], labels
+    return sp.csc_matrix(parts, shape=(n, width - 1)), labels
 
 
 def _split_csr_column_to_csc(X, j):

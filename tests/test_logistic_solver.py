@@ -708,3 +708,43 @@ def test_newton_cg_on_badly_scaled_columns(monkeypatch, mix, after, layout,
                                    atol=1e-6 * max(np.abs(ref.coef_[0] * scale).max(), 1.0))
         if fit_intercept:
             assert model.intercept_[t] == pytest.approx(ref.intercept_[0], abs=1e-6)
+
+
+def test_settling_step_is_certified_by_the_met_gaps_dual_point(monkeypatch,
+                                                                capsys):
+    # once the gap is met, proximal Newton takes single steps until one is
+    # small (the coefficient rule); the last one's certificate is its fresh
+    # primal against the best dual value so far, with no pass over X^T: it
+    # must still bound the distance to the optimum
+    from mtlinear._datafit import SampleDatafit
+    Xs, ys, s = _stacked_problem(1, sparse=True, d=40, sizes=(60, 90, 70))
+    X, y = stack_tasks(Xs, ys)
+    weights = np.concatenate(s)
+    evaluations = []
+    full_gap = SampleDatafit.gap_and_gradient
+
+    def counted(self, *args, **kwargs):
+        evaluations.append(1)
+        return full_gap(self, *args, **kwargs)
+
+    monkeypatch.setattr(SampleDatafit, "gap_and_gradient", counted)
+    alpha, tol = 0.01, 1e-4
+    model = MultiTaskClassifier(penalty="l1", alpha=alpha, task_col=-1,
+                                tol=tol, verbose=3).fit(X, y,
+                                                        sample_weight=weights)
+    certificates = [line for line in capsys.readouterr().out.splitlines()
+                    if " gap " in line]
+    assert len(certificates) == len(evaluations) + 1
+    tight = MultiTaskClassifier(penalty="l1", alpha=alpha, task_col=-1,
+                                tol=1e-13, max_iter=10_000).fit(
+                                    X, y, sample_weight=weights)
+    tasks = [(Xt.toarray(), np.where(yt == 1, 1.0, -1.0), st)
+             for Xt, yt, st in zip(Xs, ys, s)]
+    primal, _ = logistic_duality_gap(tasks, model.coef_, model.intercept_,
+                                     "l1", alpha)
+    optimum, _ = logistic_duality_gap(tasks, tight.coef_, tight.intercept_,
+                                      "l1", alpha)
+    null = float(certificates[0].split("objective")[1].split()[0])
+    # the dual value it certifies with is below the optimum
+    assert primal - model.dual_gap_ <= optimum + 1e-13
+    assert model.dual_gap_ <= tol * null

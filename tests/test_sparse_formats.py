@@ -72,6 +72,30 @@ def test_split_to_csc_is_the_csr_split_in_columns(position, index):
     np.testing.assert_array_equal(wide[:, :-1].toarray(), rows.toarray())
 
 
+@pytest.mark.parametrize("position", [0, 4, 9])
+def test_csc_split_is_the_csr_split_and_views_an_edge_column(position):
+    """A CSC ``X`` (what a user passes for a solver that reads columns)
+    splits without a copy when the task column is the first or the last;
+    the fit never writes to those arrays (made read-only here)."""
+    X = _csr_with_task_column(60, 9, position, seed=position)
+    rows, labels = split_task_column(X, position)
+    C = sp.csc_matrix(X)
+    for array in (C.data, C.indices, C.indptr):
+        array.setflags(write=False)
+    features, labels_c = split_task_column(C, position)
+    assert features.format == "csc"
+    np.testing.assert_array_equal(labels_c, labels)
+    np.testing.assert_array_equal(features.toarray(), rows.toarray())
+    assert np.shares_memory(features.data, C.data) == (position in (0, 9))
+    y = np.arange(60) % 3 == 0
+    for penalty in ("l1", "l2"):
+        model = MultiTaskClassifier(penalty=penalty, alpha=0.01,
+                                    task_col=position, tol=1e-12)
+        from_csc = model.fit(C, y).coef_
+        np.testing.assert_allclose(from_csc, model.fit(X, y).coef_,
+                                   atol=1e-9)
+
+
 def _design_pair(seed, sizes, centred):
     """The same stacked design as CSR and as CSC, and its dense array."""
     rng = np.random.default_rng(seed)
