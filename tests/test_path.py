@@ -209,6 +209,42 @@ def test_secant_start_is_exact_where_the_lasso_path_is_affine():
     assert secant_start([1.0, 1.0, 0.5], last, last) is last
 
 
+def test_ridge_paths_take_the_secant_in_log_alpha(monkeypatch):
+    # a logistic ridge on nearly separable classes: its solution grows like
+    # log(1 / alpha); on a coarse log grid the secant in log(alpha) predicts
+    # the next solution far better than the one in alpha
+    import mtlinear._path as path
+    from mtlinear import regularization_path
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((80, 6))
+    y = np.where(X @ rng.standard_normal(6) + 0.1 * rng.standard_normal(80)
+                 > 0, 1.0, -1.0)
+    alphas = np.geomspace(1e-1, 1e-5, 5)
+    _, coefs, *_ = regularization_path(X, y, penalty="l2", loss="logistic",
+                                      alphas=alphas, tol=1e-12,
+                                      max_iter=10_000)
+    W = [coefs[..., k] for k in range(len(alphas))]
+    for k in range(2, len(alphas)):
+        pair = ((W[k - 2], None), (W[k - 1], None))
+        in_log, _ = path.secant_start(alphas[k - 2:k + 1], *pair, in_log=True)
+        in_alpha, _ = path.secant_start(alphas[k - 2:k + 1], *pair)
+        assert (np.linalg.norm(in_log - W[k])
+                < 0.8 * np.linalg.norm(in_alpha - W[k]))
+    # the path takes it for a ridge, and the secant in alpha for a lasso
+    taken = []
+    secant = path.secant_start
+
+    def recording(*args, **kwargs):
+        taken.append(kwargs.get("in_log", False))
+        return secant(*args, **kwargs)
+
+    monkeypatch.setattr(path, "secant_start", recording)
+    for penalty in ("l2", "l1"):
+        regularization_path(X, y, penalty=penalty, loss="logistic",
+                            alphas=alphas)
+    assert taken == [True] * 3 + [False] * 3
+
+
 def test_solve_starts_from_the_lower_objective_of_start_and_fallback():
     # a solve started from a bad guess but given the optimum as fallback
     # certifies the fallback with at most one epoch (coordinate descent's
