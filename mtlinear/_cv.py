@@ -5,7 +5,8 @@ For each fold the training rows become one
 ``(penalty, l1_ratio)`` of the grid the fold runs the warm-started path
 (:func:`mtlinear._path.path_on_problem`) down the alpha grid and scores the
 held-out rows after every alpha.  The best mean score over the folds chooses
-``(penalty_, l1_ratio_, alpha_)``, and the model is refitted on all the data.
+``(penalty_, l1_ratio_, alpha_)``, and the model is refitted on all the data,
+starting from the mean of the folds' solutions there.
 The alpha grids come from the full data (``alpha_max`` of each
 ``(penalty, l1_ratio)``), so every fold uses the same alphas, as in
 scikit-learn's ``MultiTaskLassoCV``.
@@ -492,7 +493,8 @@ class MultiTaskRegressorCV(MultiTaskCVMixin, MultiTaskRegressor):
     For every fold, the warm-started regularization path of
     :class:`~mtlinear.MultiTaskRegressor` is computed on the training rows
     and scored on the held-out rows after every alpha; the ``(penalty,
-    l1_ratio, alpha)`` with the best mean score is refitted on all the data.
+    l1_ratio, alpha)`` with the best mean score is refitted on all the data,
+    from the mean of the folds' solutions there (as ``LogisticRegressionCV``).
     The default score is the mean squared error of the held-out rows
     (weighted by ``sample_weight``; in the shared layout averaged over the
     tasks), as in scikit-learn's ``MultiTaskLassoCV``: with the same alphas
@@ -631,7 +633,8 @@ class MultiTaskClassifierCV(MultiTaskCVMixin, MultiTaskClassifier):
     For every fold, the warm-started regularization path of
     :class:`~mtlinear.MultiTaskClassifier` is computed on the training rows
     and scored on the held-out rows after every alpha; the ``(penalty,
-    l1_ratio, alpha)`` with the best mean score is refitted on all the data.
+    l1_ratio, alpha)`` with the best mean score is refitted on all the data,
+    from the mean of the folds' solutions there (as ``LogisticRegressionCV``).
     The default score is the held-out **log-loss** (mean of
     ``log(1 + exp(-y z))``, the softmax cross-entropy for multiclass tasks,
     weighted by ``sample_weight``, averaged over the tasks in the shared
