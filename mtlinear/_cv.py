@@ -146,7 +146,6 @@ def _fold_path(estimator, data, train, test, grids, progress=None):
     return scores, converged, caught, solutions
 
 
-
 def _warn_scoring(name, caught, n_scores):
     """One warning per category for the scorer's warnings over every fold
     and alpha (tiny tasks whose test rows hold one class made an

@@ -135,7 +135,9 @@ def split_task_column(X, task_col, columns=False):
     copy is :func:`build_problem`'s regrouping), a copy otherwise.  A
     sparse ``X``'s features are CSR when ``X`` is, unless ``columns``: then
     CSC with sorted indices, made from a CSR in one pass, the one copy of a
-    fit whose solver reads columns (:func:`mtlinear._solve.reads_rows`).
+    fit whose solver reads columns (:func:`mtlinear._solve.reads_rows`); a
+    CSC ``X``'s are CSC, views of it when the task column is the first or
+    the last.
     """
     if _is_dataframe(X):
         columns = list(X.columns)
