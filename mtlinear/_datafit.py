@@ -272,6 +272,14 @@ class SampleDatafit:
     def value(self, W, b):
         return self.loss.value(self.linear_predictor(W, b), self.y, self.v)
 
+    def fresh_primal(self, W, b, penalty):
+        """``(primal, Z)`` at ``(W, b)`` on a fresh ``Z = X W + b``: a
+        solver's predictor carried along its steps differs by rounding, and
+        a certificate is of ``W`` itself (set against a dual value already
+        computed: any dual point bounds the optimum)."""
+        Z = self.linear_predictor(W, b)
+        return self.loss.value(Z, self.y, self.v) + penalty.value(W), Z
+
     def gradient(self, W, b):
         """``(dF/dW, dF/db)``; the second is ``None`` without an intercept."""
         D = self.loss.derivative(self.linear_predictor(W, b), self.y, self.v)

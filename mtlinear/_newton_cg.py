@@ -101,12 +101,9 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
             primal, gap, G = datafit.gap_and_data_gradient(
                 W, b, penalty, z, hessian.gradient)
             if (gap <= tol_abs or n_iter >= max_iter) and not fresh:
-                # the carried z has drifted from X W + b by rounding and
-                # the certificate is of W itself: the primal at a fresh z
-                # against the same dual point (any dual point bounds)
+                # the certificate is of W itself: against the same dual point
                 dual = primal - gap
-                z = datafit.linear_predictor(W, b)
-                primal = loss.value(z, y, v) + penalty.value(W)
+                primal, z = datafit.fresh_primal(W, b, penalty)
                 gap = primal - dual
                 fresh, known, hessian, G = True, None, None, None
             if callback is not None:

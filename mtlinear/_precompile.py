@@ -1,9 +1,10 @@
 """Compile the kernels of the common fits, for a build to ship them.
 
 ``python -m mtlinear._precompile DESTINATION`` runs small fits of the
-estimators' usual configurations (:func:`compile_common_fits`), then copies the compiled kernels from this process's
-cache directory to ``DESTINATION/mtlinear-<hash>`` with the target they
-were compiled for (see :mod:`mtlinear._numba_cache`).  The package's build
+estimators' usual configurations (:func:`compile_common_fits`), then
+copies the compiled kernels from this process's cache directory to
+``DESTINATION/mtlinear-<hash>`` with the target they were compiled for
+(see :mod:`mtlinear._numba_cache`).  The package's build
 runs it with ``NUMBA_CACHE_DIR`` pointing at an empty directory, so only
 these kernels are shipped.  A fit the data here do not reach compiles on
 first use, as it would without this step.

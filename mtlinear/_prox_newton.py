@@ -753,20 +753,13 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
     # line search, the gap, the next Newton model
     at = None
     dual = -np.inf  # the best dual value so far: any dual point bounds
-
-    def fresh_primal():
-        """The primal on a fresh ``X W`` (the predictor carried along the
-        steps differs by rounding; the certificate is of ``W``)."""
-        Z = datafit.linear_predictor(W, centred(W, c))
-        return loss.value(Z, datafit.y, datafit.v) + penalty.value(W), Z
-
     while True:
         stops = settled or settling == _SETTLING_STEPS  # once the gap is met
         # a settling step follows a met gap, whose dual point certifies the
         # descent's primal without another pass over X^T
         fresh = stops and settling > 0 and n_iter > 0
         if fresh:
-            primal, Z = fresh_primal()
+            primal, Z = datafit.fresh_primal(W, centred(W, c), penalty)
             gap, at = primal - dual, None
         if not fresh or gap > tol_abs:
             if at is None and Z is not None:
@@ -775,7 +768,8 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
                 W, centred(W, c), penalty, Z, at)
             dual = max(dual, primal - gap)
             if gap <= tol_abs and stops and n_iter > 0 and not fresh:
-                primal, Z = fresh_primal()  # it would end the solve
+                # it would end the solve: on a fresh predictor
+                primal, Z = datafit.fresh_primal(W, centred(W, c), penalty)
                 gap, at = primal - dual, None
         if callback is not None:
             callback(n_iter, primal, gap)
