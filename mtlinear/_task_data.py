@@ -215,7 +215,11 @@ def _split_csc_column(X, j):
         parts = X.data[hi:], X.indices[hi:], X.indptr[1:] - hi
     else:
         return X[:, np.delete(np.arange(width), j)], labels
-    return sp.csc_matrix(parts, shape=(n, width - 1)), labels
+    features = sp.csc_matrix(parts, shape=(n, width - 1))
+    # whole columns kept: their order within each is X's (scipy caches the
+    # flag on X, so checking it again costs a pass over the indices per fit)
+    features.has_sorted_indices = X.has_sorted_indices
+    return features, labels
 
 
 def _split_csr_column_to_csc(X, j):

@@ -93,6 +93,35 @@ def test_conjugate_is_finite_at_the_scaled_dual_point(name, options):
         assert np.isfinite(pen.conjugate(c * U)), (c, U)
 
 
+@pytest.mark.parametrize("name,options", _variants())
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.6])
+def test_violations_measure_the_distance_to_the_subdifferential(
+        name, options, l1_ratio):
+    # with P = prox_h(V), U = V - P is in dh(P): the gradient G = -U violates
+    # nothing, and G = -U + E at most by ||E_j|| on each row; a separable
+    # penalty's entries are its rows of one task each
+    rng = np.random.default_rng(3)
+    pen = make_penalty(name, 0.7, l1_ratio, **options)
+    if not pen.row_separable:
+        return
+    V = 2.0 * rng.standard_normal((D, T))
+    V[0] = 0.1  # a row inside the threshold: zero after the prox
+    P = pen.prox(V, 1.0)
+    U = V - P
+    np.testing.assert_allclose(pen.violations(P, -U), 0.0, atol=1e-12)
+    E = 0.3 * rng.standard_normal((D, T))
+    viol = pen.violations(P, -U + E)
+    assert np.all(viol <= np.linalg.norm(E, axis=1) + 1e-12)
+    assert np.any(viol > 0)
+    if pen.task_separable:
+        entries = pen.entry_violations(P, -U + E)
+        for t in range(T):
+            np.testing.assert_allclose(
+                entries[:, t], pen.violations(P[:, [t]], -U[:, [t]] + E[:, [t]]),
+                rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(entries.max(axis=1), viol, rtol=1e-14)
+
+
 def _problem(loss, layout, rng):
     X = rng.standard_normal((60, D))
     W = rng.standard_normal((D, T)) * (rng.random(D) < 0.6)[:, None]

@@ -96,6 +96,25 @@ def test_csc_split_is_the_csr_split_and_views_an_edge_column(position):
                                    atol=1e-9)
 
 
+@pytest.mark.parametrize("position", [0, 9])
+def test_csc_views_say_whether_their_columns_are_sorted(position):
+    """The views of an edge split carry X's sortedness (not recomputed per
+    fit): true for sorted columns, false for unsorted ones, whose fit then
+    sorts a copy and equals the sorted one."""
+    X = _csr_with_task_column(60, 9, position, seed=position)
+    y = np.arange(60) % 3 == 0
+    fits = []
+    for C in (sp.csc_matrix(X), _unsorted_csc(X)):
+        features, _ = split_task_column(C, position)
+        truth = sp.csc_matrix((features.data, features.indices,
+                               features.indptr), shape=features.shape)
+        assert features.has_sorted_indices == truth.has_sorted_indices
+        model = MultiTaskClassifier(penalty="l1", alpha=0.01,
+                                    task_col=position, tol=1e-12)
+        fits.append(model.fit(C, y).coef_)
+    np.testing.assert_allclose(fits[1], fits[0], atol=1e-10)
+
+
 def _design_pair(seed, sizes, centred):
     """The same stacked design as CSR and as CSC, and its dense array."""
     rng = np.random.default_rng(seed)

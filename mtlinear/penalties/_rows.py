@@ -177,9 +177,15 @@ def _entry_violations(p, W, G, rows):
     """:func:`_violations` of every entry alone (a task-separable record's
     row formulas hold on a row of one task)."""
     out = np.empty(W.shape)
+    # one-entry rows filled in place: slicing W[l, t:t + 1] for each entry
+    # costs four times the formula
+    w = np.empty(1)
+    g = np.empty(1)
     for l in range(rows.size):
         for t in range(W.shape[1]):
-            out[l, t] = row_violation(p, rows[l], W[l, t:t + 1], G[l, t:t + 1])
+            w[0] = W[l, t]
+            g[0] = G[l, t]
+            out[l, t] = row_violation(p, rows[l], w, g)
     return out
 
 
