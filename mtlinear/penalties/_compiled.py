@@ -56,7 +56,14 @@ def record_class(numba_type):
 def implements(stub, record):
     """Decorator: the decorated function returns the implementation of
     ``stub`` for records of class ``record`` (the arguments are Numba types,
-    as for ``numba.extending.overload``)."""
+    as for ``numba.extending.overload``).
+
+    The row stubs are inlined into their callers (in Numba's IR): a row
+    formula costs a few nanoseconds, a call with its array arguments about
+    thirty, which made the kernels looping over rows (a gap's conjugate, the
+    violations, the line searches' slopes) five to seven times slower than
+    their arithmetic.  The matrix-level stubs, called once per kernel, stay
+    calls: inlining costs compilation time at every call site."""
     def register(make_impl):
         def typer(p, *args):
             if record_class(p) is record:
@@ -64,7 +71,8 @@ def implements(stub, record):
             return None
         # Numba matches the typer's signature with the implementation's
         typer.__signature__ = inspect.signature(stub)
-        overload(stub, jit_options={"cache": True})(typer)
+        inline = "always" if stub.__name__.startswith("row_") else "never"
+        overload(stub, inline=inline, jit_options={"cache": True})(typer)
         return make_impl
     return register
 
