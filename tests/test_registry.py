@@ -186,3 +186,48 @@ def test_auto_picks_a_supporting_solver_for_every_registered_pair():
             pen = make_penalty(name, 0.1)
             chosen = choose_solver(problem, loss, pen)
             assert chosen.why_not(problem, loss, pen) is None
+
+
+ROW_KERNELS = """
+import warnings
+import numpy as np
+from numba.core.errors import NumbaIRAssumptionWarning
+from mtlinear.penalties import PENALTIES, make_penalty
+from mtlinear.penalties import _rows
+
+warnings.simplefilter("error", NumbaIRAssumptionWarning)
+rng = np.random.default_rng(0)
+W, G = rng.standard_normal((2, 5, 3))
+rows = np.arange(5)
+for name, cls in sorted(PENALTIES.items()):
+    pen = make_penalty(name, 0.1, 0.5)
+    if not pen.row_separable:
+        continue
+    record = pen.record(5)
+    for kernel, args in [(_rows._value_change, (W, G, rows)),
+                         (_rows._violations, (W, G, rows)),
+                         (_rows._slope, (W, G, rows, 1.0)),
+                         (_rows._dual_norms, (W, rows)),
+                         (_rows._value_rows, (W, rows)),
+                         (_rows._feasible_dual_of, (W, rows)),
+                         (_rows._value_of, (W,)), (_rows._prox_of, (W, 1.0))]:
+        kernel(record, *args)
+    if pen.task_separable:
+        _rows._entry_violations(record, W, G, rows)
+        make_penalty(name, 0.1, 1.0).feasible_dual(W)  # its per-task factors
+print("compiled")
+"""
+
+
+def test_the_inlined_row_stubs_compile_without_numba_warnings(tmp_path):
+    # the row stubs are inlined into their callers; Numba's inliner warns
+    # (NumbaIRAssumptionWarning) where one function inlines a stub twice, so
+    # the row kernels call each stub once: compiled here from an empty cache
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", ROW_KERNELS], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "compiled" in done.stdout
