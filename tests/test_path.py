@@ -186,63 +186,104 @@ def test_verbose_path_prints(capsys):
     assert err.count("iterations, gap") == 3 and "3/3 (100%)" in err
 
 
-def test_secant_start_is_exact_where_the_lasso_path_is_affine():
+def test_extrapolation_is_exact_where_the_lasso_path_is_affine():
     # orthonormal design (X^T X = n I): the lasso solution is the soft-threshold
     # of z = X^T y / n, affine in alpha while the support holds, so the secant
-    # through two solutions predicts the third exactly
-    from mtlinear._path import secant_start
+    # through two solutions, and the quadratic through three, predict the
+    # next one exactly
+    from mtlinear._path import extrapolated_start
     rng = np.random.default_rng(0)
     n, d = 50, 5
     Q, _ = np.linalg.qr(rng.standard_normal((n, d)))
     X = np.sqrt(n) * Q
     z = np.array([3.0, -2.5, 2.0, 0.1, -0.05])
     y = X @ z  # X^T y / n = z: the lasso solution is ST(z, alpha)
-    alphas = np.array([1.5, 1.2, 0.9])  # the support {0, 1, 2} holds
-    lasso = [np.sign(z) * np.maximum(np.abs(z) - a, 0) for a in alphas]
-    fitted = MultiTaskRegressor(penalty="l1", alpha=alphas[2], fit_intercept=False,
+    alphas = np.array([1.5, 1.2, 0.9, 0.7])  # the support {0, 1, 2} holds
+    lasso = [(np.sign(z) * np.maximum(np.abs(z) - a, 0))[:, None]
+             for a in alphas]
+    fitted = MultiTaskRegressor(penalty="l1", alpha=alphas[3], fit_intercept=False,
                                 **TIGHT).fit(X, y)
-    np.testing.assert_allclose(fitted.coef_.ravel(), lasso[2], atol=1e-8)
-    W, _ = secant_start(alphas, (lasso[0][:, None], None), (lasso[1][:, None], None))
-    np.testing.assert_allclose(W.ravel(), lasso[2], atol=1e-12)
-    # a repeated alpha gives no direction: the last solution is returned
-    last = (lasso[1][:, None], None)
-    assert secant_start([1.0, 1.0, 0.5], last, last) is last
+    np.testing.assert_allclose(fitted.coef_, lasso[3].T, atol=1e-8)
+    for known in (2, 3):
+        W, _ = extrapolated_start(alphas[3 - known:],
+                                  [(W, None) for W in lasso[3 - known:3]])
+        np.testing.assert_allclose(W, lasso[3], atol=1e-12)
+    # repeated alphas give no direction: the newest solution is returned
+    last = (lasso[1], None)
+    assert extrapolated_start([1.0, 1.0, 0.5], [last, last]) is last
+    assert extrapolated_start([1.2, 1.0, 1.0, 0.5],
+                              [(lasso[0], None), last, last]) is last
 
 
-def test_ridge_paths_take_the_secant_in_log_alpha(monkeypatch):
-    # a logistic ridge on nearly separable classes: its solution grows like
-    # log(1 / alpha); on a coarse log grid the secant in log(alpha) predicts
-    # the next solution far better than the one in alpha
-    import mtlinear._path as path
+def test_the_quadratic_extrapolation_follows_a_bending_path():
+    # a quadratic in log(alpha) is reproduced exactly through three points,
+    # where the secant misses it; intercepts are extrapolated alike
+    from mtlinear._path import extrapolated_start
+    rng = np.random.default_rng(2)
+    A, B, C = rng.standard_normal((3, 4, 2))
+    b0, b1 = rng.standard_normal((2, 2))
+
+    def at(alpha):
+        u = np.log(alpha)
+        return A + u * B + u * u * C, b0 + u * b1
+
+    alphas = np.geomspace(1.0, 1e-3, 4)
+    W, b = extrapolated_start(alphas, [at(a) for a in alphas[:3]], in_log=True)
+    np.testing.assert_allclose(W, at(alphas[3])[0], rtol=1e-10)
+    np.testing.assert_allclose(b, at(alphas[3])[1], rtol=1e-10)
+    secant, _ = extrapolated_start(alphas[1:], [at(a) for a in alphas[1:3]],
+                                   in_log=True)
+    assert np.linalg.norm(secant - at(alphas[3])[0]) > 1.0
+
+
+def _logistic_ridge_path(alphas):
+    """A logistic ridge on nearly separable classes, solved to 1e-12: its
+    solution grows like log(1 / alpha)."""
     from mtlinear import regularization_path
     rng = np.random.default_rng(1)
     X = rng.standard_normal((80, 6))
     y = np.where(X @ rng.standard_normal(6) + 0.1 * rng.standard_normal(80)
                  > 0, 1.0, -1.0)
-    alphas = np.geomspace(1e-1, 1e-5, 5)
     _, coefs, *_ = regularization_path(X, y, penalty="l2", loss="logistic",
                                       alphas=alphas, tol=1e-12,
                                       max_iter=10_000)
-    W = [coefs[..., k] for k in range(len(alphas))]
+    return X, y, [coefs[..., k] for k in range(len(alphas))]
+
+
+def test_ridge_paths_extrapolate_in_log_alpha(monkeypatch):
+    # on a coarse log grid the secant in log(alpha) predicts the next
+    # solution far better than the one in alpha, and the quadratic in
+    # log(alpha) better still
+    import mtlinear._path as path
+    from mtlinear import regularization_path
+    alphas = np.geomspace(1e-1, 1e-5, 5)
+    X, y, W = _logistic_ridge_path(alphas)
     for k in range(2, len(alphas)):
-        pair = ((W[k - 2], None), (W[k - 1], None))
-        in_log, _ = path.secant_start(alphas[k - 2:k + 1], *pair, in_log=True)
-        in_alpha, _ = path.secant_start(alphas[k - 2:k + 1], *pair)
+        pair = [(W[k - 2], None), (W[k - 1], None)]
+        in_log, _ = path.extrapolated_start(alphas[k - 2:k + 1], pair,
+                                            in_log=True)
+        in_alpha, _ = path.extrapolated_start(alphas[k - 2:k + 1], pair)
         assert (np.linalg.norm(in_log - W[k])
                 < 0.8 * np.linalg.norm(in_alpha - W[k]))
-    # the path takes it for a ridge, and the secant in alpha for a lasso
+        if k >= 3:
+            quadratic, _ = path.extrapolated_start(
+                alphas[k - 3:k + 1], [(W[k - 3], None)] + pair, in_log=True)
+            assert (np.linalg.norm(quadratic - W[k])
+                    < np.linalg.norm(in_log - W[k]))
+    # the path takes it for a ridge, through the last three solutions once
+    # it has them, and the secant in alpha for a lasso
     taken = []
-    secant = path.secant_start
+    extrapolate = path.extrapolated_start
 
-    def recording(*args, **kwargs):
-        taken.append(kwargs.get("in_log", False))
-        return secant(*args, **kwargs)
+    def recording(alphas, solutions, **kwargs):
+        taken.append((len(solutions), kwargs.get("in_log", False)))
+        return extrapolate(alphas, solutions, **kwargs)
 
-    monkeypatch.setattr(path, "secant_start", recording)
+    monkeypatch.setattr(path, "extrapolated_start", recording)
     for penalty in ("l2", "l1"):
         regularization_path(X, y, penalty=penalty, loss="logistic",
                             alphas=alphas)
-    assert taken == [True] * 3 + [False] * 3
+    assert taken == [(2, True), (3, True), (3, True)] + [(2, False)] * 3
 
 
 def test_solve_starts_from_the_lower_objective_of_start_and_fallback():
