@@ -89,6 +89,9 @@ class LossAt:
         return D, H
 
 
+_SMALL_PREDICTOR = 2 ** 16  # floats: a predictor copy this small is always kept
+
+
 class SampleDatafit:
     """``F(W, b) = sum_i v_i loss(y_i, (X W)_i + b_t)`` through the design.
 
@@ -104,6 +107,14 @@ class SampleDatafit:
         self.y = problem.y
         self.v = problem.v
         self.intercept_variable = problem.intercept_variable
+        # the predictor of the last fresh_primal, and those a path offers
+        # for a solve's starts (see start_predictor)
+        self._fresh = None
+        self.offered = {}
+        # the copy kept, at most: an eighth of the design, or small anyway
+        stored = (self.design.X.nnz if sp.issparse(self.design.X)
+                  else self.design.X.size)
+        self._predictor_budget = max(stored // 8, _SMALL_PREDICTOR)
 
     @cached_property
     def lipschitz(self):
@@ -277,8 +288,36 @@ class SampleDatafit:
         solver's predictor carried along its steps differs by rounding, and
         a certificate is of ``W`` itself (set against a dual value already
         computed: any dual point bounds the optimum)."""
-        Z = self.linear_predictor(W, b)
+        Z = self.fresh_predictor(W, b)
         return self.loss.value(Z, self.y, self.v) + penalty.value(W), Z
+
+    def fresh_predictor(self, W, b):
+        """``X W + b`` by a product, a copy of it kept with ``(W, b)``'s
+        (:meth:`predictor_of`): a solver's last one is its solution's, which
+        a path may start from again."""
+        Z = self.linear_predictor(W, b)
+        if Z.size <= self._predictor_budget:
+            self._fresh = (np.array(W), None if b is None else np.array(b),
+                           Z.copy())
+        return Z
+
+    def predictor_of(self, W, b):
+        """``X W + b`` as the last :meth:`fresh_predictor` computed it, if
+        that was at these values of ``(W, b)`` (a solver's solution), else
+        ``None``."""
+        if self._fresh is None:
+            return None
+        W1, b1, Z = self._fresh
+        same = (np.array_equal(W1, W) and (b1 is None) == (b is None)
+                and (b is None or np.array_equal(b1, b)))
+        return Z if same else None
+
+    def start_predictor(self, W, b):
+        """``X W + b`` of a solve's start: offered by the path
+        (``offered[(id(W), id(b))]``, from its solutions' predictors, for
+        the duration of the solve), else by a product."""
+        Z = self.offered.get((id(W), id(b)))
+        return self.linear_predictor(W, b) if Z is None else np.array(Z)
 
     def gradient(self, W, b):
         """``(dF/dW, dF/db)``; the second is ``None`` without an intercept."""

@@ -148,7 +148,7 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
         t = backtrack_tasks(slopes, per_task(g, s), loss.bounded_curvature,
                             _MAX_BACKTRACK)
         if not np.any(t):  # no descent left at this precision
-            z = datafit.linear_predictor(W, b)
+            z = datafit.fresh_predictor(W, b)
             primal, gap, _, _ = datafit.gap_and_gradient(W, b, penalty, z)
             if callback is not None:
                 callback(n_iter, primal, gap)
@@ -164,7 +164,7 @@ def newton_cg(datafit, penalty, W, b, max_iter, tol_abs, coef_tol=0.0,
         # a gap expected to be final is computed at a fresh z
         fresh = settled and coef_tol > 0
         if fresh:
-            z, known = datafit.linear_predictor(W, b), None
+            z, known = datafit.fresh_predictor(W, b), None
         else:
             z += design.task_broadcast(t) * dz
     return W, b, gap, n_iter

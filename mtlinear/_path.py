@@ -18,7 +18,7 @@ from sklearn.utils.validation import _check_sample_weight
 
 from ._datafit import GramDatafit, SampleDatafit
 from ._progress import Progress
-from ._solve import SOLVERS, solve
+from ._solve import SOLVERS, solution_predictor, solve
 from ._design import task_rows
 from ._task_data import (build_problem, check_task_weights, encode_task_labels,
                          split_task_column)
@@ -332,19 +332,26 @@ def path_on_problem(problem, loss, penalty, alphas, *, start=(None, None),
     # lasso-type one piecewise affine (the secant through two)
     ridge = penalty.lam == 0
     depth = 3 if ridge else 2
-    solutions = []  # the last depth (W, b), oldest first
+    # the last depth (W, b, X W + b or None), oldest first: the predictors,
+    # where the solver computed them, extrapolate with the solutions (X is
+    # linear), so a Newton solver compares its two starts without a product
+    solutions = []
     for k, alpha in enumerate(alphas):
         if k > 0:
             known = solutions[-depth:]
             start = (known[-1] if len(known) < 2 else extrapolated_start(
                 alphas[k - len(known):k + 1], known, in_log=ridge))
+        fallback = solutions[-1] if len(solutions) >= 2 else None
         result = solve(problem, loss,
                        penalty.with_strength(alpha, penalty.l1_ratio),
                        W0=start[0], b0=start[1],
-                       fallback=solutions[-1] if len(solutions) >= 2 else None,
+                       fallback=None if fallback is None else fallback[:2],
                        max_iter=max_iter, tol=tol, solver=solver,
-                       verbose=solver_verbose, coupling=coupling)
-        solutions = solutions[-depth + 1:] + [(result.W, result.b)]
+                       verbose=solver_verbose, coupling=coupling,
+                       start_predictors=(start[2] if len(start) > 2 else None,
+                                         None if fallback is None else fallback[2]))
+        solutions = solutions[-depth + 1:] + [
+            (result.W, result.b, solution_predictor(problem, result.W, result.b))]
         if progress is not None:
             progress.detail(f"{penalty.name} l1_ratio={penalty.l1_ratio:g} "
                             f"alpha[{k}]="
@@ -356,8 +363,10 @@ def path_on_problem(problem, loss, penalty, alphas, *, start=(None, None),
 
 def extrapolated_start(alphas, solutions, in_log=False):
     r"""The path extrapolated to ``alphas[-1]`` through ``solutions``
-    (``(W, b)`` pairs at ``alphas[:-1]``, two or three): the secant, or the
-    quadratic, interpolating them.
+    (``(W, b)`` pairs at ``alphas[:-1]``, two or three, each possibly with
+    more parts linear in them, such as ``X W + b``): the secant, or the
+    quadratic, interpolating them; a part that is ``None`` in any solution
+    is ``None``.
 
     The solution ``W(alpha)`` is piecewise smooth in ``alpha`` (affine while
     the support holds, for the lasso).  Through two solutions the secant,
@@ -393,7 +402,7 @@ def extrapolated_start(alphas, solutions, in_log=False):
     weights = [np.prod([(target - other) / (node - other)
                         for m, other in enumerate(nodes) if m != i])
                for i, node in enumerate(nodes)]
-    return tuple(None if parts[-1] is None
+    return tuple(None if any(part is None for part in parts)
                  else sum(w * part for w, part in zip(weights, parts))
                  for parts in zip(*solutions))
 

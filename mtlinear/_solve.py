@@ -266,7 +266,8 @@ def _sample_datafit(problem, loss):
 
 
 def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
-          solver="auto", verbose=0, fallback=None, coupling=None):
+          solver="auto", verbose=0, fallback=None, coupling=None,
+          start_predictors=None):
     """Minimize the multi-task objective of ``problem`` with ``penalty``
     (plus ``coupling``, a task-coupling term, if given).
 
@@ -293,6 +294,10 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
         ``None`` or ``(None, None)``: none.
     coupling : TaskCoupling, optional
         A smooth term ``tr(W K W^T) / 2`` added to the data fit.
+    start_predictors : tuple (Z0, Z_fallback), optional
+        ``X W0 + b0`` and the fallback's, where known (``None`` otherwise):
+        a path's, from its solutions' (:func:`solution_predictor`), so that
+        the Newton solvers choose their start without a product with ``X``.
 
     Returns
     -------
@@ -301,9 +306,28 @@ def solve(problem, loss, penalty, W0=None, b0=None, max_iter=1000, tol=1e-4,
     design = problem.design
     work = design.n_samples * design.n_features * (
         design.n_tasks if design.shared else 1)
-    with blas_threads_for_work(work):
-        return _solve(problem, loss, penalty, W0, b0, max_iter, tol, solver,
-                      verbose, fallback, coupling)
+    # offered by identity for this solve only: W0 and the fallback are the
+    # caller's arrays, alive and unchanged until it returns
+    datafit = problem.cache.get("sample_datafit")
+    if datafit is not None and start_predictors is not None:
+        starts = [(W0, b0)] + ([] if fallback is None else [tuple(fallback)])
+        datafit.offered = {(id(W), id(b)): Z for (W, b), Z
+                           in zip(starts, start_predictors) if Z is not None}
+    try:
+        with blas_threads_for_work(work):
+            return _solve(problem, loss, penalty, W0, b0, max_iter, tol,
+                          solver, verbose, fallback, coupling)
+    finally:
+        if datafit is not None:
+            datafit.offered = {}
+
+
+def solution_predictor(problem, W, b):
+    """``X W + b`` of a solution just returned by :func:`solve`, where its
+    solver computed it for its certificate (the Newton solvers'
+    :meth:`~mtlinear._datafit.SampleDatafit.fresh_primal`), else ``None``."""
+    datafit = problem.cache.get("sample_datafit")
+    return None if datafit is None else datafit.predictor_of(W, b)
 
 
 def _cached(problem, key, build):
@@ -369,7 +393,7 @@ def _lower_sample_start(model, penalty, start):
     W0, b0, fallback = start
     best = None
     for W, b in [(W0, b0)] + ([] if fallback is None else [fallback]):
-        Z = model.linear_predictor(W, b)
+        Z = model.start_predictor(W, b)
         if fallback is None:
             return W, b, Z
         value = model.loss.value(Z, model.y, model.v) + penalty.value(W)

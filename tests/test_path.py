@@ -353,3 +353,60 @@ def test_logistic_alpha_max_and_path_with_a_task_of_one_class(penalty):
                                   task_col=-1, tol=1e-10).fit(A, y)
     np.testing.assert_allclose(coefs[..., 0], ref.coef_, atol=1e-7)
     np.testing.assert_allclose(intercepts[:, 0], ref.intercept_, atol=1e-7)
+
+
+def test_a_path_offers_its_starts_predictors_and_they_are_exact(monkeypatch):
+    # the Newton solvers' starts take X W + b from the path's solutions (the
+    # extrapolated start's as the same combination of theirs); each offered
+    # predictor equals a fresh product, and the path equals its own fits
+    from mtlinear._datafit import SampleDatafit
+    from mtlinear import regularization_path
+    alphas = np.geomspace(1e-1, 1e-5, 6)
+    X, y, W = _logistic_ridge_path(alphas)
+    checked = []
+    offered = SampleDatafit.start_predictor
+
+    def checking(self, Wq, b):
+        Z = offered(self, Wq, b)
+        if (id(Wq), id(b)) in self.offered:
+            np.testing.assert_allclose(Z, self.linear_predictor(Wq, b),
+                                       rtol=1e-12, atol=1e-12)
+            checked.append(True)
+        return Z
+
+    monkeypatch.setattr(SampleDatafit, "start_predictor", checking)
+    for penalty in ("l2", "l1"):
+        checked.clear()
+        regularization_path(X, y, penalty=penalty, loss="logistic",
+                            alphas=alphas)
+        # most starts after the second alpha (extrapolated and fallback)
+        # came without a product
+        assert len(checked) >= 2 * (len(alphas) - 2) - 2, penalty
+    _, coefs, *_ = regularization_path(X, y, penalty="l2", loss="logistic",
+                                      alphas=alphas, tol=1e-12, max_iter=10_000)
+    for k in range(len(alphas)):
+        np.testing.assert_allclose(coefs[..., k], W[k], rtol=1e-8, atol=1e-10)
+
+
+def test_a_solutions_predictor_is_forgotten_once_it_changes():
+    # the predictor kept after a solve is given back for those values of
+    # (W, b) only: a copy, unaffected by later changes to the solution
+    from mtlinear._path import prepare_problem
+    from mtlinear._solve import solution_predictor, solve
+    from mtlinear.losses import make_loss
+    from mtlinear.penalties import make_penalty
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((60, 5))
+    y = np.where(X[:, 0] + 0.5 * rng.standard_normal(60) > 0, 1.0, -1.0)
+    loss = make_loss("logistic")
+    problem = prepare_problem(X, y, loss=loss, task_col=None)
+    result = solve(problem, loss, make_penalty("l2", 0.01, 0.0), tol=1e-10)
+    Z = solution_predictor(problem, result.W, result.b)
+    datafit = problem.cache["sample_datafit"]
+    np.testing.assert_allclose(Z, datafit.linear_predictor(result.W, result.b),
+                               rtol=1e-12)
+    moved = result.W.copy()
+    moved[0, 0] += 1e-9
+    assert solution_predictor(problem, moved, result.b) is None
+    result.W[0, 0] += 1.0  # the caller's array changes: the copy does not
+    assert solution_predictor(problem, result.W, result.b) is None
