@@ -103,7 +103,7 @@ def test_violations_measure_the_distance_to_the_subdifferential(
     rng = np.random.default_rng(3)
     pen = make_penalty(name, 0.7, l1_ratio, **options)
     if not pen.row_separable:
-        return
+        pytest.skip(f"{name} is not a sum over rows: no row violations")
     V = 2.0 * rng.standard_normal((D, T))
     V[0] = 0.1  # a row inside the threshold: zero after the prox
     P = pen.prox(V, 1.0)
