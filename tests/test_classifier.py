@@ -469,3 +469,20 @@ def test_labels_of_types_that_do_not_sort_are_a_clear_error(task_col):
         MultiTaskClassifier(task_col=task_col).fit(X, y_mixed)
     with pytest.raises(ValueError, match="mixes labels"):  # within a column
         MultiTaskClassifier().fit(X, np.column_stack([y, y[::-1]]))
+
+
+@pytest.mark.parametrize("y", [
+    np.arange(60) % 2, (np.arange(60) % 2).astype(bool),
+    (np.arange(60) % 3).astype(np.uint8), (np.arange(60) % 2) * 1.0,
+    np.r_[-1.0, 1.0] [np.arange(60) % 2], np.linspace(0.0, 1.0, 60),
+    np.r_[-0.5, 1.0][np.arange(60) % 2], np.r_[0.0, 1e20][np.arange(60) % 2],
+    np.r_[2.0, 3.0, 7.25][np.arange(60) % 3],
+    np.array(["a", "b"] * 30), np.array(["a", "b"] * 30, dtype=object),
+    np.array([0.5, 1.5] * 30, dtype=object),
+])
+def test_continuous_labels_are_sklearns(y):
+    # the check reads the distinct values, not every label: it must say
+    # what scikit-learn's type_of_target says of y
+    from sklearn.utils.multiclass import type_of_target
+    from mtlinear._classifier import _continuous
+    assert _continuous(y, np.unique(y)) == (type_of_target(y) == "continuous")
