@@ -336,6 +336,7 @@ def path_on_problem(problem, loss, penalty, alphas, *, start=(None, None),
     # where the solver computed them, extrapolate with the solutions (X is
     # linear), so a Newton solver compares its two starts without a product
     solutions = []
+    start = (*start[:2], None)  # the first start's predictor is not known
     for k, alpha in enumerate(alphas):
         if k > 0:
             known = solutions[-depth:]
@@ -348,7 +349,7 @@ def path_on_problem(problem, loss, penalty, alphas, *, start=(None, None),
                        fallback=None if fallback is None else fallback[:2],
                        max_iter=max_iter, tol=tol, solver=solver,
                        verbose=solver_verbose, coupling=coupling,
-                       start_predictors=(start[2] if len(start) > 2 else None,
+                       start_predictors=(start[2],
                                          None if fallback is None else fallback[2]))
         solutions = solutions[-depth + 1:] + [
             (result.W, result.b, solution_predictor(problem, result.W, result.b))]

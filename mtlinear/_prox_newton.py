@@ -758,18 +758,18 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         # a settling step follows a met gap, whose dual point certifies the
         # descent's primal without another pass over X^T
         fresh = stops and settling > 0 and n_iter > 0
+        b = centred(W, c)
         if fresh:
-            primal, Z = datafit.fresh_primal(W, centred(W, c), penalty)
+            primal, Z = datafit.fresh_primal(W, b, penalty)
             gap, at = primal - dual, None
         if not fresh or gap > tol_abs:
             if at is None and Z is not None:
                 at = LossAt(loss, Z.reshape(design.n_samples, -1), y2, v2)
-            primal, gap, U, Z = datafit.gap_and_gradient(
-                W, centred(W, c), penalty, Z, at)
+            primal, gap, U, Z = datafit.gap_and_gradient(W, b, penalty, Z, at)
             dual = max(dual, primal - gap)
             if gap <= tol_abs and stops and n_iter > 0 and not fresh:
                 # it would end the solve: on a fresh predictor
-                primal, Z = datafit.fresh_primal(W, centred(W, c), penalty)
+                primal, Z = datafit.fresh_primal(W, b, penalty)
                 gap, at = primal - dual, None
         if callback is not None:
             callback(n_iter, primal, gap)
@@ -860,7 +860,7 @@ def prox_newton(datafit, penalty, W, b, max_iter, tol_abs, columns,
         direction = delta = dz = z = None
         if not carry:
             Z = at = None
-    return W, centred(W, c), gap, n_iter
+    return W, b, gap, n_iter
 
 
 def _newton_direction(at, penalty, record, W_ws, ws, active, by_entry, seg,

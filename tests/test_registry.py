@@ -199,7 +199,7 @@ warnings.simplefilter("error", NumbaIRAssumptionWarning)
 rng = np.random.default_rng(0)
 W, G = rng.standard_normal((2, 5, 3))
 rows = np.arange(5)
-for name, cls in sorted(PENALTIES.items()):
+for name in sorted(PENALTIES):
     pen = make_penalty(name, 0.1, 0.5)
     if not pen.row_separable:
         continue
