@@ -404,6 +404,30 @@ def _stacked_dense_curvature_blocks(X, h, x_mean, task_ptr):
 
 
 @njit(cache=True)
+def _stacked_csr_curvature_blocks(data, indices, indptr, h, task_ptr, d):
+    """``Q[t] = sum_{i in t} h_i x_i x_i^T`` (T, d, d) from the arrays of a
+    CSR matrix, each row's pairs of stored entries once (duplicate entries
+    of a column add up as scipy's sum would)."""
+    T = task_ptr.size - 1
+    Q = np.zeros((T, d, d))
+    for t in range(T):
+        q = Q[t]
+        for i in range(task_ptr[t], task_ptr[t + 1]):
+            hi = h[i]
+            if hi == 0.0:
+                continue
+            for k in range(indptr[i], indptr[i + 1]):
+                j = indices[k]
+                a = hi * data[k]
+                q[j, j] += a * data[k]
+                for m in range(indptr[i], k):
+                    c = a * data[m]
+                    q[j, indices[m]] += c
+                    q[indices[m], j] += c
+    return Q
+
+
+@njit(cache=True)
 def _stacked_dense_curvature_diagonal(X, h, x_mean, task_ptr):
     """The diagonals of :func:`_stacked_dense_curvature_blocks`, (T, d),
     each entry centred before it is squared; column by column for an ``X``
@@ -989,9 +1013,10 @@ class StackedDesign:
             if self.x_mean is not None:
                 return None
             X = self.rows()  # exact Newton steps ask at each step
-            return np.stack([weighted_gram(X[self.task_rows(t)],
-                                           h[self.task_rows(t)])
-                             for t in range(self.n_tasks)])
+            return _stacked_csr_curvature_blocks(
+                X.data, unsigned_view(X.indices), unsigned_view(X.indptr),
+                np.ascontiguousarray(h, dtype=np.float64),
+                unsigned_view(self.task_ptr), self.n_features)
         x_mean = (np.zeros((0, self.n_features)) if self.x_mean is None
                   else self.x_mean)
         return _stacked_dense_curvature_blocks(

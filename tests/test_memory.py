@@ -431,3 +431,46 @@ def test_curvature_diagonal(layout, centred):
         expected = np.einsum("i,ij,ij->j", ht, A, A)
         np.testing.assert_allclose(D[:, t], expected, rtol=1e-10,
                                    atol=1e-9 * np.abs(X).max() ** 2)
+
+
+@pytest.mark.parametrize("layout", ["stacked-dense", "stacked-csr",
+                                    "stacked-csr-unsorted-duplicates"])
+def test_curvature_blocks(layout):
+    """A stacked design's ``curvature_blocks`` are each task's ``X_t^T
+    diag(h_t) X_t``, formed here in numpy: an empty task, rows of zero
+    curvature, and a CSR matrix with unsorted indices and a column stored
+    twice in a row (its entries add up, as scipy's do)."""
+    import scipy.sparse as sp
+    from mtlinear._design import StackedDesign
+    rng = np.random.default_rng(6)
+    n, d = 30, 5
+    X = rng.standard_normal((n, d)) * (rng.random((n, d)) < 0.6)
+    counts = np.array([9, 0, 14, 7])
+    task_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    h = rng.random(n)
+    h[::4] = 0.0
+    if layout == "stacked-dense":
+        Xd = X
+    else:
+        Xd = sp.csr_matrix(X)
+        if layout.endswith("duplicates"):
+            # row 3 stores column 1 twice (0.25 + (X[3, 1] - 0.25)),
+            # its entries reversed
+            lo, hi = Xd.indptr[3], Xd.indptr[4]
+            row = dict(zip(Xd.indices[lo:hi], Xd.data[lo:hi]))
+            row.pop(1, None)
+            cols = [1] + list(row)[::-1] + [1]
+            vals = [0.25] + list(row.values())[::-1] + [X[3, 1] - 0.25]
+            indices = np.concatenate([Xd.indices[:lo], cols, Xd.indices[hi:]])
+            data = np.concatenate([Xd.data[:lo], vals, Xd.data[hi:]])
+            indptr = Xd.indptr.copy()
+            indptr[4:] += len(cols) - (hi - lo)
+            Xd = sp.csr_matrix((data, indices, indptr), shape=X.shape)
+            assert not Xd.has_sorted_indices
+            np.testing.assert_allclose(Xd.toarray(), X, atol=1e-15)
+    Q = StackedDesign(Xd, task_ptr, None).curvature_blocks(h)
+    assert Q.shape == (counts.size, d, d)
+    for t in range(counts.size):
+        rows = slice(task_ptr[t], task_ptr[t + 1])
+        expected = X[rows].T @ (h[rows, None] * X[rows])
+        np.testing.assert_allclose(Q[t], expected, rtol=1e-12, atol=1e-14)
