@@ -160,11 +160,16 @@ def _stacked_csc_matvec(data, indices, indptr, W, task_ptr):
     for j in range(indptr.size - 1):
         w = W[j]
         t = 0
+        end = task_ptr[1]  # of task t's rows, in a register
+        wt = w[0]
         for k in range(indptr[j], indptr[j + 1]):
             i = indices[k]
-            while i >= task_ptr[t + 1]:
-                t += 1
-            z[i] += data[k] * w[t]
+            if i >= end:
+                while i >= task_ptr[t + 1]:
+                    t += 1
+                end = task_ptr[t + 1]
+                wt = w[t]
+            z[i] += data[k] * wt
     return z
 
 
@@ -176,14 +181,16 @@ def _stacked_csc_rmatvec(data, indices, indptr, r, task_ptr):
     G = np.zeros((indptr.size - 1, task_ptr.size - 1))
     for j in range(indptr.size - 1):
         t = 0
+        end = task_ptr[1]  # of task t's rows, in a register
         acc = 0.0
         for k in range(indptr[j], indptr[j + 1]):
             i = indices[k]
-            if i >= task_ptr[t + 1]:
+            if i >= end:
                 G[j, t] = acc
                 acc = 0.0
                 while i >= task_ptr[t + 1]:
                     t += 1
+                end = task_ptr[t + 1]
             acc += data[k] * r[i]
         G[j, t] = acc
     return G
@@ -196,15 +203,17 @@ def _stacked_csc_rmatvec_pair(data, indices, indptr, r, q, task_ptr):
     H = np.zeros((indptr.size - 1, task_ptr.size - 1))
     for j in range(indptr.size - 1):
         t = 0
+        end = task_ptr[1]
         g = h = 0.0
         for k in range(indptr[j], indptr[j + 1]):
             i = indices[k]
-            if i >= task_ptr[t + 1]:
+            if i >= end:
                 G[j, t] = g
                 H[j, t] = h
                 g = h = 0.0
                 while i >= task_ptr[t + 1]:
                     t += 1
+                end = task_ptr[t + 1]
             g += data[k] * r[i]
             h += data[k] * q[i]
         G[j, t] = g

@@ -217,22 +217,40 @@ def test_failed_fit_leaves_the_model_as_it_was():
 
 
 # ------------------------------------------------------- stacked products
-@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+@pytest.mark.parametrize("layout", ["C", "F", "strided", "csr", "csc"])
 def test_stacked_products_in_any_memory_order(layout):
-    """The row kernels (C order, strided views) and the column kernels
-    (Fortran order) compute the same products, empty tasks included."""
+    """The row kernels (C order, strided views, CSR) and the column kernels
+    (Fortran order, CSC) compute the same products, empty tasks included
+    (first, inside and last: a column's walk over the tasks skips them)."""
+    import scipy.sparse as sp
+    from mtlinear._design import (_stacked_csc_rmatvec_pair, sorted_csc,
+                                  unsigned_view)
     rng = np.random.default_rng(0)
-    counts = np.array([5, 0, 17, 1, 9])
+    counts = np.array([0, 5, 0, 17, 1, 9, 0])
+    T = counts.size
     task_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    X = rng.standard_normal((counts.sum(), 7))
-    W, r = rng.standard_normal((7, 5)), rng.standard_normal(counts.sum())
-    task = np.repeat(np.arange(5), counts)
+    X = rng.standard_normal((counts.sum(), 7)) * (rng.random((counts.sum(), 7))
+                                                  < 0.6)
+    W, r = rng.standard_normal((7, T)), rng.standard_normal(counts.sum())
+    task = np.repeat(np.arange(T), counts)
     expected_z = np.einsum("ij,ji->i", X, W[:, task])
-    expected_G = np.array([r[task == t] @ X[task == t] for t in range(5)])
+    expected_G = np.array([r[task == t] @ X[task == t] for t in range(T)])
     if layout == "F":
         X = np.asfortranarray(X)
     elif layout == "strided":
         X = np.column_stack([X, task])[:, :-1]
+    elif layout == "csr":
+        X = sp.csr_matrix(X)
+    elif layout == "csc":
+        X = sorted_csc(sp.csr_matrix(X))
+        q = rng.standard_normal(counts.sum())
+        G, H = _stacked_csc_rmatvec_pair(
+            X.data, unsigned_view(X.indices), unsigned_view(X.indptr), r, q,
+            unsigned_view(task_ptr))
+        np.testing.assert_allclose(G.T, expected_G, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            H.T, [q[task == t] @ X.toarray()[task == t] for t in range(T)],
+            rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(stacked_matvec(X, W, task_ptr), expected_z,
                                rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(stacked_rmatvec(X, r, task_ptr), expected_G,
