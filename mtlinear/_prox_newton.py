@@ -99,13 +99,24 @@ def _newton_stats(ws, data, indices, indptr, seg, active, n_tasks, D, Hw):
     """Per working row ``k`` and task: ``G = sum_i D_i x_ij``, ``HX = sum_i
     h_i x_ij`` and ``HXX = sum_i h_i x_ij^2`` (uncentred columns); on a
     stacked design (``seg``, see :func:`_cd_epochs`) for the ``active``
-    entries only (zero elsewhere)."""
+    entries only (zero elsewhere), and those entries weighted by their
+    sample's curvature, ``hx[start[k, t] + p - seg[k, t]] = h_i x_ij`` for
+    ``p`` in the segment (empty arrays for a shared design)."""
     K = ws.size
     G = np.zeros((K, n_tasks))
     HX = np.zeros((K, n_tasks))
     HXX = np.zeros((K, n_tasks))
+    stacked = seg.shape[0] > 0
+    start = np.zeros((K if stacked else 0, n_tasks), dtype=np.int64)
+    size = 0
+    for k in range(start.shape[0]):
+        for t in range(n_tasks):
+            start[k, t] = size
+            if active[k, t]:
+                size += seg[k, t + 1] - seg[k, t]
+    weighted = np.empty(size)
     for k in range(K):
-        if seg.shape[0] == 0:  # shared: each sample is every task's
+        if not stacked:  # shared: each sample is every task's
             rows, vals = _column(ws[k], data, indices, indptr)
             for p in range(rows.size):
                 i, x = rows[p], vals[p]
@@ -119,14 +130,16 @@ def _newton_stats(ws, data, indices, indptr, seg, active, n_tasks, D, Hw):
             if not active[k, t]:
                 continue
             g = hx_sum = hxx = 0.0
+            shift = start[k, t] - seg[k, t]
             for p in range(seg[k, t], seg[k, t + 1]):
                 i, x = indices[p], data[p]
                 g += D[i, 0] * x
                 hx = Hw[i, 0] * x
+                weighted[shift + p] = hx
                 hx_sum += hx
                 hxx += hx * x
             G[k, t], HX[k, t], HXX[k, t] = g, hx_sum, hxx
-    return G, HX, HXX
+    return G, HX, HXX, weighted, start
 
 
 @njit(cache=True)
@@ -208,8 +221,9 @@ def _row_update(k, j, gr, H, W_ws, delta, c, HX, hs, pen, intercept, act, a,
 
 
 @njit(cache=True)
-def _cd_epochs(ws, data, indices, indptr, seg, Hw, W_ws, delta, q, c, hs, G,
-               HX, HXX, pen, intercept, active, max_epochs, tol):
+def _cd_epochs(ws, data, indices, indptr, seg, weighted, start, Hw, W_ws,
+               delta, q, c, hs, G, HX, HXX, pen, intercept, active,
+               max_epochs, tol):
     """Coordinate descent on the quadratic model, in place on ``delta``
     (working rows x tasks), ``q = X delta`` (sample layout) and ``c``, on
     CSC columns (:func:`_cd_epochs_dense` for a dense design).
@@ -217,7 +231,9 @@ def _cd_epochs(ws, data, indices, indptr, seg, Hw, W_ws, delta, q, c, hs, G,
     ``seg`` (stacked designs; empty for a shared one): the task ``t`` part
     of working column ``k`` is ``seg[k, t]:seg[k, t + 1]`` of ``indices``
     (:func:`_task_segments`), so the entries left out of the working set
-    (``active`` false) cost nothing.  Stops when an epoch's largest
+    (``active`` false) cost nothing; ``weighted`` and ``start``: those
+    entries times their sample's curvature (:func:`_newton_stats`), so
+    that a gradient reads one sample vector, not two.  Stops when an epoch's largest
     violation of the model's optimality condition (each row's, just before
     its update; see :func:`_row_update`) is at most ``tol``.  Returns the
     number of epochs and the last epoch's largest violation.
@@ -245,9 +261,9 @@ def _cd_epochs(ws, data, indices, indptr, seg, Hw, W_ws, delta, q, c, hs, G,
                 for t in range(T):
                     if act[t]:
                         acc = 0.0
+                        shift = start[k, t] - seg[k, t]
                         for p in range(seg[k, t], seg[k, t + 1]):
-                            i = indices[p]
-                            acc += Hw[i, 0] * data[p] * q[i, 0]
+                            acc += weighted[shift + p] * q[indices[p], 0]
                         gr[t] += acc
             viol, moved = _row_update(k, ws[k], gr, H, W_ws, delta, c, HX, hs,
                                       pen, intercept, act, a, new)
@@ -888,7 +904,8 @@ def _newton_direction(at, penalty, record, W_ws, ws, active, by_entry, seg,
             ws, columns.Xf, columns.lane, columns.lo, columns.hi,
             np.ascontiguousarray(D.T), HwT)
     else:
-        G, HX, HXX = _newton_stats(ws, *columns.csc(), seg, active, T, D, Hw)
+        G, HX, HXX, weighted, start = _newton_stats(ws, *columns.csc(), seg,
+                                                    active, T, D, Hw)
     gc = task_sum(D) if intercept else np.zeros(T)
     del D
 
@@ -969,9 +986,9 @@ def _newton_direction(at, penalty, record, W_ws, ws, active, by_entry, seg,
         current = np.zeros_like(z)
 
         def epoch():
-            return _cd_epochs(ws, *columns.csc(), seg, Hw, W_ws, delta,
-                              current, dc, hs, G, HX, HXX, record, intercept,
-                              active, 1, tol_cd)[1]
+            return _cd_epochs(ws, *columns.csc(), seg, weighted, start, Hw,
+                              W_ws, delta, current, dc, hs, G, HX, HXX, record,
+                              intercept, active, 1, tol_cd)[1]
 
         def predict(delta):
             out = np.empty_like(current)
