@@ -64,7 +64,8 @@ each task's rows, the stacked folds their union), default tolerances and
 iteration limits of both.  Grid: ``--cv-alphas`` log-spaced alphas from
 ``alpha_max`` to ``alpha_max / 1000`` (l1; mtlinear's default span) and
 scikit-learn's default ``Cs = logspace(-4, 4)`` on an average task (l2).
-Reported: the warm median of ``--cv-repeats`` fits, their ratio, and the
+Reported: the warm median of ``--cv-repeats`` fits (the two estimators
+called in turn), their ratio, and the
 chosen alphas (mtlinear one for all tasks, scikit-learn one per task:
 median and range of ``1 / (C_t n_t)``).
 
@@ -750,14 +751,18 @@ def fit_sklearn_cv(tasks, penalty, alphas, folds):
     return chosen
 
 
-def time_cv(fit, repeats):
-    """Median seconds of ``repeats`` calls and the last call's result."""
-    times = []
+def time_cv(fits, repeats):
+    """Median seconds of ``repeats`` calls of each of ``fits``, called in
+    turn (side by side: a drift of the machine's speed moves them alike),
+    and each one's last result."""
+    times = [[] for _ in fits]
+    out = [None] * len(fits)
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fit()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), out
+        for k, fit in enumerate(fits):
+            t0 = time.perf_counter()
+            out[k] = fit()
+            times[k].append(time.perf_counter() - t0)
+    return [(float(np.median(t)), o) for t, o in zip(times, out)]
 
 
 def run_cv(problem, tasks, penalty, args):
@@ -769,10 +774,9 @@ def run_cv(problem, tasks, penalty, args):
     local, stacked = stacked_folds(tasks, args.cv_folds)
     csr = [(sp.csr_matrix(X) if sp.issparse(X) else X, y) for X, y in tasks]
     fit_mtlinear_cv(data, penalty, alphas[:2], stacked[:2])  # load the kernels
-    mt_s, mt_alpha = time_cv(
-        lambda: fit_mtlinear_cv(data, penalty, alphas, stacked), args.cv_repeats)
-    sk_s, sk_alpha = time_cv(
-        lambda: fit_sklearn_cv(csr, penalty, alphas, local), args.cv_repeats)
+    (mt_s, mt_alpha), (sk_s, sk_alpha) = time_cv(
+        [lambda: fit_mtlinear_cv(data, penalty, alphas, stacked),
+         lambda: fit_sklearn_cv(csr, penalty, alphas, local)], args.cv_repeats)
     index = {a: k for k, a in enumerate(alphas)}  # grid positions, 0 = largest
     position = [int(np.argmin(np.abs(np.log(alphas / a)))) for a in sk_alpha]
     ratio = mt_s / sk_s
