@@ -99,9 +99,9 @@ def _newton_stats(ws, data, indices, indptr, seg, active, n_tasks, D, Hw):
     """Per working row ``k`` and task: ``G = sum_i D_i x_ij``, ``HX = sum_i
     h_i x_ij`` and ``HXX = sum_i h_i x_ij^2`` (uncentred columns); on a
     stacked design (``seg``, see :func:`_cd_epochs`) for the ``active``
-    entries only (zero elsewhere), and those entries weighted by their
-    sample's curvature, ``hx[start[k, t] + p - seg[k, t]] = h_i x_ij`` for
-    ``p`` in the segment (empty arrays for a shared design)."""
+    entries only (zero elsewhere); and those entries weighted by their
+    sample's curvature, ``weighted[start[k, t] + p - seg[k, t]] = h_i
+    x_ij`` for ``p`` in the segment (empty arrays for a shared design)."""
     K = ws.size
     G = np.zeros((K, n_tasks))
     HX = np.zeros((K, n_tasks))
@@ -233,10 +233,11 @@ def _cd_epochs(ws, data, indices, indptr, seg, weighted, start, Hw, W_ws,
     (:func:`_task_segments`), so the entries left out of the working set
     (``active`` false) cost nothing; ``weighted`` and ``start``: those
     entries times their sample's curvature (:func:`_newton_stats`), so
-    that a gradient reads one sample vector, not two.  Stops when an epoch's largest
-    violation of the model's optimality condition (each row's, just before
-    its update; see :func:`_row_update`) is at most ``tol``.  Returns the
-    number of epochs and the last epoch's largest violation.
+    that a gradient reads one sample vector, not two.  Stops when an
+    epoch's largest violation of the model's optimality condition (each
+    row's, just before its update; see :func:`_row_update`) is at most
+    ``tol``.  Returns the number of epochs and the last epoch's largest
+    violation.
     """
     K, T = delta.shape
     shared = seg.shape[0] == 0
