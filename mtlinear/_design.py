@@ -413,26 +413,33 @@ def _stacked_dense_curvature_blocks(X, h, x_mean, task_ptr):
 
 
 @njit(cache=True)
+def _csr_add_weighted_gram(data, indices, indptr, w, lo, hi, out):
+    """``out += sum_{lo <= i < hi} w_i x_i x_i^T`` from the arrays of a CSR
+    matrix, each row's pairs of stored entries once (duplicate entries of
+    a column add up as scipy's sum would)."""
+    for i in range(lo, hi):
+        wi = w[i]
+        if wi == 0.0:
+            continue
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            a = wi * data[k]
+            out[j, j] += a * data[k]
+            for m in range(indptr[i], k):
+                c = a * data[m]
+                out[j, indices[m]] += c
+                out[indices[m], j] += c
+
+
+@njit(cache=True)
 def _stacked_csr_curvature_blocks(data, indices, indptr, h, task_ptr, d):
     """``Q[t] = sum_{i in t} h_i x_i x_i^T`` (T, d, d) from the arrays of a
-    CSR matrix, each row's pairs of stored entries once (duplicate entries
-    of a column add up as scipy's sum would)."""
+    CSR matrix (:func:`_csr_add_weighted_gram` task by task)."""
     T = task_ptr.size - 1
     Q = np.zeros((T, d, d))
     for t in range(T):
-        q = Q[t]
-        for i in range(task_ptr[t], task_ptr[t + 1]):
-            hi = h[i]
-            if hi == 0.0:
-                continue
-            for k in range(indptr[i], indptr[i + 1]):
-                j = indices[k]
-                a = hi * data[k]
-                q[j, j] += a * data[k]
-                for m in range(indptr[i], k):
-                    c = a * data[m]
-                    q[j, indices[m]] += c
-                    q[indices[m], j] += c
+        _csr_add_weighted_gram(data, indices, indptr, h, task_ptr[t],
+                               task_ptr[t + 1], Q[t])
     return Q
 
 
@@ -593,9 +600,17 @@ def _densify(X):
 
 
 def weighted_gram(X, w):
-    """``X^T diag(w) X`` as a dense array, by the symmetric BLAS product."""
+    """``X^T diag(w) X`` as a dense array: by the symmetric BLAS product, or
+    for a sparse ``X`` in one compiled pass over its rows (scipy's sparse
+    products cost more than a small fit's solve)."""
     if sp.issparse(X):
-        return (X.T @ sp.diags(w) @ X).toarray()
+        X = sp.csr_matrix(X)
+        gram = np.zeros((X.shape[1], X.shape[1]))
+        _csr_add_weighted_gram(
+            np.asarray(X.data, dtype=np.float64), unsigned_view(X.indices),
+            unsigned_view(X.indptr), np.ascontiguousarray(w, dtype=np.float64),
+            0, X.shape[0], gram)
+        return gram
     if np.all(w == w[0]):
         gram = X.T @ X
         gram *= w[0]

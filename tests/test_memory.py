@@ -492,3 +492,35 @@ def test_curvature_blocks(layout):
         rows = slice(task_ptr[t], task_ptr[t + 1])
         expected = X[rows].T @ (h[rows, None] * X[rows])
         np.testing.assert_allclose(Q[t], expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo-duplicates", "int-csr"])
+def test_weighted_gram_of_sparse_matrices(fmt):
+    """``weighted_gram`` of a sparse matrix in any format is ``X^T diag(w)
+    X`` formed densely (zero weights, a COO matrix with repeated entries,
+    integer values), and the shared layout's Newton blocks are those."""
+    import scipy.sparse as sp
+    from mtlinear._design import SharedDesign, weighted_gram
+    rng = np.random.default_rng(7)
+    n, d = 25, 6
+    X = rng.integers(-3, 4, (n, d)) * (rng.random((n, d)) < 0.5)
+    if fmt != "int-csr":
+        X = X * rng.standard_normal((n, d))
+    w = rng.random(n)
+    w[::3] = 0.0
+    if fmt == "coo-duplicates":  # every entry stored as two halves
+        r, c = np.nonzero(X)
+        v = X[r, c]
+        S = sp.coo_matrix((np.r_[0.5 * v, 0.5 * v], (np.r_[r, r], np.r_[c, c])),
+                          shape=X.shape)
+    else:
+        S = {"csr": sp.csr_matrix, "csc": sp.csc_matrix,
+             "int-csr": sp.csr_matrix}[fmt](X)
+    expected = X.T @ (w[:, None] * X)
+    np.testing.assert_allclose(weighted_gram(S, w), expected, rtol=1e-12,
+                               atol=1e-12)
+    H = rng.random((n, 3))
+    blocks = SharedDesign(sp.csr_matrix(S, dtype=float), 3).curvature_blocks(H)
+    for t in range(3):
+        np.testing.assert_allclose(blocks[t], X.T @ (H[:, t, None] * X),
+                                   rtol=1e-12, atol=1e-12)
