@@ -315,10 +315,12 @@ def _stacked_csr_cg(data, indices, indptr, task_ptr, h, x_mean, gWt, gb, mu,
             p[j] = r[j]
         pb = rb
         rz = rr
+        preconditioned = False  # M = 1 until then: no divisions, rz = rr
         for it in range(max_iter):
             if np.sqrt(rr) <= forcing[t]:
                 break
             if it == plain and mix > 0.0:  # slow: restart preconditioned
+                preconditioned = True
                 hsum = _csr_task_diagonal(data, indices, indptr, lo, hi, h,
                                           x_mean, t, centred, M, seen)
                 for j in range(d):
@@ -364,20 +366,30 @@ def _stacked_csr_cg(data, indices, indptr, task_ptr, h, x_mean, gWt, gb, mu,
             step = rz / pHp
             rr_new = 0.0
             rz_new = 0.0
-            for j in range(d):
-                sWt[t, j] += step * p[j]
-                r[j] -= step * G[j]
-                rr_new += r[j] * r[j]
-                rz_new += r[j] * r[j] / M[j]
+            if preconditioned:
+                for j in range(d):
+                    sWt[t, j] += step * p[j]
+                    r[j] -= step * G[j]
+                    rr_new += r[j] * r[j]
+                    rz_new += r[j] * r[j] / M[j]
+            else:
+                for j in range(d):
+                    sWt[t, j] += step * p[j]
+                    r[j] -= step * G[j]
+                    rr_new += r[j] * r[j]
             sb[t] += step * pb
             rb -= step * Hpb
             rr_new += rb * rb
-            rz_new += rb * rb / Mb
+            rz_new = rz_new + rb * rb / Mb if preconditioned else rr_new
             for i in range(lo, hi):
                 dz[i] += step * Xp[i]
             beta = rz_new / rz
-            for j in range(d):
-                p[j] = r[j] / M[j] + beta * p[j]
+            if preconditioned:
+                for j in range(d):
+                    p[j] = r[j] / M[j] + beta * p[j]
+            else:
+                for j in range(d):
+                    p[j] = r[j] + beta * p[j]
             pb = rb / Mb + beta * pb
             rr = rr_new
             rz = rz_new
