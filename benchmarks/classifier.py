@@ -52,9 +52,10 @@ are timed side by side, in rounds of one fit each at its tuned ``tol``, so
 that a drift of the machine's speed moves them alike: the warm median of
 ``--repeats`` fits (the tuning fit counts as one), or of as many as take
 ``--min-time`` seconds (at most 100) when they are faster: fits of a few
-hundredths of a second are noisy on a shared machine.  Ratio: over the fastest peer that reached the
-target.  The first fit in a fresh process (Numba cache load included,
-imports excluded) is timed separately in a subprocess.
+hundredths of a second are noisy on a shared machine.  Ratio: over the
+fastest peer that reached the target.  The first fit in a fresh process
+(Numba cache load included, imports excluded) is timed separately in a
+subprocess.
 
 Cross-validation (``--cv``): ``MultiTaskClassifierCV(penalty, task_col=-1,
 alphas=grid, cv=folds)`` against ``LogisticRegressionCV`` per task (lbfgs for
@@ -65,9 +66,8 @@ iteration limits of both.  Grid: ``--cv-alphas`` log-spaced alphas from
 ``alpha_max`` to ``alpha_max / 1000`` (l1; mtlinear's default span) and
 scikit-learn's default ``Cs = logspace(-4, 4)`` on an average task (l2).
 Reported: the warm median of ``--cv-repeats`` fits (the two estimators
-called in turn), their ratio, and the
-chosen alphas (mtlinear one for all tasks, scikit-learn one per task:
-median and range of ``1 / (C_t n_t)``).
+called in turn), their ratio, and the chosen alphas (mtlinear one for all
+tasks, scikit-learn one per task: median and range of ``1 / (C_t n_t)``).
 
 BLAS runs on one thread for every solver (``--blas-threads``): on a machine
 shared with other jobs OpenBLAS's threads slow small products unpredictably.
@@ -577,7 +577,7 @@ def tune(fit, judge, target, cap, start_tol=1e-1):
         gap = judge(coef, b)
         # a slow fit ends the search once it has taken 3 caps: some solvers
         # crawl only at loose tolerances (skglm's proximal Newton on
-        # newsgroup without intercept: seconds at 1e-2, 20 ms at 1e-4)
+        # newsgroup without intercept)
         if gap <= target or (elapsed > cap and spent > 3 * cap) or tol < 1e-15:
             break
         tol /= 10
