@@ -567,14 +567,16 @@ def tune(fit, judge, target, cap, start_tol=1e-1):
     after a fit longer than ``cap`` seconds once it has spent ``3 cap``.
     Returns the tuned ``tol``, the gap there, whether it was reached, and
     the tuning fit's time as the first of ``times``."""
+    def attempt(tol):  # (seconds, judged gap) of one fit
+        t0 = time.perf_counter()
+        coef, b = fit(tol)
+        return time.perf_counter() - t0, judge(coef, b)
+
     fit(start_tol)  # warm-up
     tol, spent = start_tol, 0.0
     while True:
-        t0 = time.perf_counter()
-        coef, b = fit(tol)
-        elapsed = time.perf_counter() - t0
+        elapsed, gap = attempt(tol)
         spent += elapsed
-        gap = judge(coef, b)
         # a slow fit ends the search once it has taken 3 caps: some solvers
         # crawl only at loose tolerances (skglm's proximal Newton on
         # newsgroup without intercept)
@@ -583,10 +585,7 @@ def tune(fit, judge, target, cap, start_tol=1e-1):
         tol /= 10
     if gap <= target and tol < start_tol:
         looser = tol * np.sqrt(10.0)
-        t0 = time.perf_counter()
-        coef, b = fit(looser)
-        looser_elapsed = time.perf_counter() - t0
-        looser_gap = judge(coef, b)
+        looser_elapsed, looser_gap = attempt(looser)
         if looser_gap <= target:
             tol, gap, elapsed = looser, looser_gap, looser_elapsed
     return dict(fit=fit, tol=tol, gap=gap, reached=gap <= target,

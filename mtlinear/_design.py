@@ -366,21 +366,19 @@ def _stacked_csr_cg(data, indices, indptr, task_ptr, h, x_mean, gWt, gb, mu,
             step = rz / pHp
             rr_new = 0.0
             rz_new = 0.0
-            if preconditioned:
-                for j in range(d):
-                    sWt[t, j] += step * p[j]
-                    r[j] -= step * G[j]
-                    rr_new += r[j] * r[j]
-                    rz_new += r[j] * r[j] / M[j]
-            else:
-                for j in range(d):
-                    sWt[t, j] += step * p[j]
-                    r[j] -= step * G[j]
-                    rr_new += r[j] * r[j]
+            for j in range(d):
+                sWt[t, j] += step * p[j]
+                r[j] -= step * G[j]
+                rr_new += r[j] * r[j]
             sb[t] += step * pb
             rb -= step * Hpb
             rr_new += rb * rb
-            rz_new = rz_new + rb * rb / Mb if preconditioned else rr_new
+            if preconditioned:
+                for j in range(d):
+                    rz_new += r[j] * r[j] / M[j]
+                rz_new += rb * rb / Mb
+            else:
+                rz_new = rr_new
             for i in range(lo, hi):
                 dz[i] += step * Xp[i]
             beta = rz_new / rz
